@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// config is the server's configuration: environment variables first,
+// command-line flags over them.
+type config struct {
+	DataDir        string   `env:"VOICEDOCK_DATA_DIR"`
+	HTTPAddr       string   `env:"VOICEDOCK_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	APIKeys        string   `env:"VOICEDOCK_API_KEYS"`
+	SecretKey      string   `env:"VOICEDOCK_SECRET_KEY"`
+	LogLevel       string   `env:"VOICEDOCK_LOG_LEVEL" envDefault:"info"`
+	LogFormat      string   `env:"VOICEDOCK_LOG_FORMAT" envDefault:"text"`
+	AllowedOrigins []string `env:"VOICEDOCK_ALLOWED_ORIGINS" envSeparator:","`
+	MaxBodyBytes   int64    `env:"VOICEDOCK_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+}
+
+// loadConfig reads the environment through getenv (os.Environ in main,
+// a map in tests).
+func loadConfig(environ map[string]string) (config, error) {
+	var cfg config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.DataDir == "" {
+		dir, err := defaultDataDir(environ)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.DataDir = dir
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_HTTP_MAX_BODY_BYTES must be positive")
+	}
+	return cfg, nil
+}
+
+// defaultDataDir is a voicedock folder in the user's data directory. Go's
+// os package has UserConfigDir and UserCacheDir but no data directory, so
+// this follows the XDG base directory spec and the platforms' conventions.
+func defaultDataDir(environ map[string]string) (string, error) {
+	if dir := environ["XDG_DATA_HOME"]; dir != "" && filepath.IsAbs(dir) {
+		return filepath.Join(dir, "voicedock"), nil
+	}
+	home := environ["HOME"]
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", fmt.Errorf("no data directory: set VOICEDOCK_DATA_DIR (%w)", err)
+		}
+	}
+	switch runtime.GOOS {
+	case "darwin":
+		return filepath.Join(home, "Library", "Application Support", "voicedock"), nil
+	case "windows":
+		if dir := environ["LOCALAPPDATA"]; dir != "" {
+			return filepath.Join(dir, "voicedock"), nil
+		}
+	}
+	return filepath.Join(home, ".local", "share", "voicedock"), nil
+}
+
+func environMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// newLogger logs to w (stderr: stdout belongs to the stdio transport).
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("VOICEDOCK_LOG_LEVEL %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("VOICEDOCK_LOG_FORMAT %q is not text or json", format)
+}

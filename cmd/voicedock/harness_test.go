@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// binary is the voicedock binary built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "voicedock-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "voicedock")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build voicedock:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a child's stderr while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// baseEnv is a clean environment for the server: the data dir and debug
+// logs, nothing inherited that could change its behaviour.
+func baseEnv(dataDir string, extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dataDir,
+		"VOICEDOCK_DATA_DIR=" + dataDir,
+		"VOICEDOCK_LOG_LEVEL=debug",
+	}
+	return append(env, extra...)
+}
+
+// stdioServer starts `voicedock serve --transport stdio` as an MCP client's
+// subprocess and initializes the session.
+func stdioServer(t *testing.T, dataDir string, env ...string) (*client.Client, *syncBuffer) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	c, err := client.NewStdioMCPClientWithOptions(binary, baseEnv(dataDir, env...), []string{"serve", "--transport", "stdio"},
+		transport.WithCommandStderrWriter(stderr))
+	if err != nil {
+		t.Fatalf("start stdio server: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	initialize(t, c, stderr)
+	return c, stderr
+}
+
+func initialize(t *testing.T, c *client.Client, stderr *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "voicedock-e2e", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatalf("initialize: %v\nserver stderr:\n%s", err, stderr)
+	}
+}
+
+var listeningAddr = regexp.MustCompile(`msg="mcp http listening" addr=(\S+)`)
+
+// httpServer starts `voicedock serve --transport http` on a free loopback
+// port and returns its /mcp URL once it listens.
+func httpServer(t *testing.T, dataDir string, env ...string) (string, *syncBuffer) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	cmd := exec.Command(binary, "serve", "--transport", "http", "--http-addr", "127.0.0.1:0")
+	cmd.Env = baseEnv(dataDir, env...)
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		pw.Close()
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			stderr.Write([]byte(line + "\n"))
+			if m := listeningAddr.FindStringSubmatch(line); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case addr := <-found:
+		return "http://" + addr + "/mcp", stderr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not start listening; stderr:\n%s", stderr)
+	}
+	return "", nil
+}
+
+// httpClient connects an initialized MCP client to url.
+func httpClient(t *testing.T, url string, headers map[string]string) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(headers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	initialize(t, c, &syncBuffer{})
+	return c
+}
+
+// toolResult is a tool call's answer, decoded.
+type toolResult struct {
+	raw        *mcp.CallToolResult
+	isError    bool
+	text       string
+	structured map[string]any
+	json       []byte
+}
+
+// errorCode returns structuredContent.error.code of an error result.
+func (r toolResult) errorCode() string {
+	e, _ := r.structured["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func (r toolResult) errorParam() string {
+	e, _ := r.structured["error"].(map[string]any)
+	p, _ := e["param"].(string)
+	return p
+}
+
+// call runs a tool with arguments given as JSON text.
+func call(t *testing.T, c *client.Client, tool, args string) toolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = json.RawMessage(args)
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("%s: %v", tool, err)
+	}
+	out := toolResult{raw: res, isError: res.IsError}
+	var texts []string
+	for _, content := range res.Content {
+		if tc, ok := content.(mcp.TextContent); ok {
+			texts = append(texts, tc.Text)
+		}
+	}
+	out.text = strings.Join(texts, "\n")
+	out.json = res.RawStructuredContent
+	if len(out.json) == 0 && res.StructuredContent != nil {
+		out.json, _ = json.Marshal(res.StructuredContent)
+	}
+	if err := json.Unmarshal(out.json, &out.structured); err != nil {
+		t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
+	}
+	return out
+}
+
+// mustCall runs a tool that must succeed.
+func mustCall(t *testing.T, c *client.Client, tool, args string) toolResult {
+	t.Helper()
+	r := call(t, c, tool, args)
+	if r.isError {
+		t.Fatalf("%s(%s) failed: %s", tool, args, r.text)
+	}
+	return r
+}
+
+// field digs a string out of structured content: field(r, "assistant", "id").
+func field(r toolResult, path ...string) string {
+	var v any = r.structured
+	for _, p := range path {
+		m, _ := v.(map[string]any)
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,18 @@
+// Command voicedock is the VoiceDock transfer server: an MCP server (stdio
+// or streamable HTTP) through which AI agents configure assistants, SIP
+// trunks and phone numbers, and move live phone calls to humans.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

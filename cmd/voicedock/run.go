@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/schemas"
+	"github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/store/sqlite"
+	"github.com/voicedock/voicedock/tools"
+	"github.com/voicedock/voicedock/transport"
+)
+
+const usage = `voicedock moves live phone calls from AI agents to humans.
+
+Usage:
+  voicedock serve [--transport stdio|http] [flags]   run the server (stdio by default)
+  voicedock schemas [--dir DIR]                        write the tools' JSON Schemas
+  voicedock version                                    print the version
+
+Serve flags (each overrides its environment variable):
+  --transport stdio|http   MCP transport; stdio for a desktop client, http for a service
+  --http-addr ADDR         VOICEDOCK_HTTP_ADDR   (default 127.0.0.1:8080; MCP at /mcp)
+  --data-dir DIR           VOICEDOCK_DATA_DIR    (default ~/.local/share/voicedock)
+  --log-level LEVEL        VOICEDOCK_LOG_LEVEL   debug|info|warn|error (default info)
+  --log-format FORMAT      VOICEDOCK_LOG_FORMAT  text|json (default text)
+
+Other settings come from the environment: VOICEDOCK_API_KEYS, VOICEDOCK_SECRET_KEY,
+VOICEDOCK_ALLOWED_ORIGINS, VOICEDOCK_HTTP_MAX_BODY_BYTES. See the README.
+Logs go to stderr; in stdio mode stdout carries nothing but MCP.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdin, stdout, stderr)
+	case "schemas":
+		err = writeSchemas(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "voicedock", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "voicedock: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "voicedock:", err)
+		return 1
+	}
+	return 0
+}
+
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
+func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(environMap())
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	mode := fs.String("transport", "stdio", "stdio or http")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments (got %q)", fs.Args())
+	}
+	if *mode != "stdio" && *mode != "http" {
+		return fmt.Errorf("--transport must be stdio or http, not %q", *mode)
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	keys, err := transport.ParseAPIKeys(cfg.APIKeys)
+	if err != nil {
+		return fmt.Errorf("VOICEDOCK_API_KEYS: %w", err)
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	key, err := sqlite.LoadOrCreateKey(cfg.DataDir, cfg.SecretKey)
+	if err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "voicedock.db"), key, logger)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	svc := core.NewService(store, logger)
+	mcp, err := server.New(tools.All(svc), server.Options{Name: "voicedock", Version: version(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	logger.Info("voicedock starting", "transport", *mode, "data_dir", cfg.DataDir, "version", version())
+	if *mode == "stdio" {
+		return transport.ServeStdio(ctx, mcp, stdin, stdout, logger)
+	}
+	httpCfg := transport.HTTPConfig{
+		Addr:           cfg.HTTPAddr,
+		Keys:           keys,
+		AllowedOrigins: cfg.AllowedOrigins,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+	}
+	return transport.ServeHTTP(ctx, mcp, httpCfg, logger, func(addr net.Addr) {
+		logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
+	})
+}
+
+func writeSchemas(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("schemas", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "schemas", "directory to write the schema files into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files, err := schemas.Generate(tools.All(nil))
+	if err != nil {
+		return err
+	}
+	n, err := files.Write(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d schema files to %s\n", n, *dir)
+	return nil
+}

@@ -1,0 +1,129 @@
+package core
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Assistant is a stored voice assistant: its configuration and identity.
+type Assistant struct {
+	ID string `json:"id" jsonschema:"required,description=Opaque time-ordered id (UUIDv7)"`
+	AssistantConfig
+	WebhookSecretSet bool      `json:"webhook_secret_set,omitempty" jsonschema:"description=Read-only: true when a webhook secret is stored"`
+	CreatedAt        time.Time `json:"created_at" jsonschema:"required,description=Read-only creation time (UTC)"`
+	UpdatedAt        time.Time `json:"updated_at" jsonschema:"required,description=Read-only time of the last change (UTC)"`
+}
+
+// AssistantConfig is what a client sets on an assistant. Field names follow
+// the VoiceDock API so that an existing configuration works unchanged.
+type AssistantConfig struct {
+	Name               string     `json:"name" jsonschema:"required,description=Display name,minLength=1,maxLength=100"`
+	BusinessName       string     `json:"business_name,omitempty" jsonschema:"description=Business name shown in call records,maxLength=100"`
+	FirstMessage       string     `json:"first_message,omitempty" jsonschema:"description=What the assistant says when it answers a call,maxLength=1000"`
+	IsActive           *bool      `json:"is_active,omitempty" jsonschema:"description=Whether the assistant answers calls (default true)"`
+	MaxDurationSeconds int        `json:"max_duration_seconds,omitempty" jsonschema:"description=Hard cap on a call's length in seconds,minimum=0,maximum=43200"`
+	LLMConfig          *LLMConfig `json:"llm_config,omitempty" jsonschema:"description=The language model\\, its system prompt and its tools (transfer_call and end_call among them)"`
+	STTConfig          *STTConfig `json:"stt_config,omitempty" jsonschema:"description=Speech-to-text settings"`
+	TTSConfig          *TTSConfig `json:"tts_config,omitempty" jsonschema:"description=Text-to-speech settings"`
+	WebhookURL         string     `json:"webhook_url,omitempty" jsonschema:"description=Where this assistant's events are POSTed (https or http),maxLength=2048"`
+	WebhookSecret      string     `json:"webhook_secret,omitempty" jsonschema:"description=Write-only HMAC-SHA256 key for signing webhooks; never returned,maxLength=256"`
+	WebhookEvents      []string   `json:"webhook_events,omitempty" jsonschema:"description=Events sent to webhook_url,maxItems=10,enum=assistant-request,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=tool-calls"`
+}
+
+// LLMConfig is the assistant's language model, prompt and tools.
+type LLMConfig struct {
+	Provider            string    `json:"provider,omitempty" jsonschema:"description=Model provider,example=openai,maxLength=50"`
+	Model               string    `json:"model,omitempty" jsonschema:"description=Model name,example=gpt-4o-mini,maxLength=100"`
+	Temperature         *float64  `json:"temperature,omitempty" jsonschema:"description=Sampling temperature,minimum=0,maximum=2"`
+	MaxCompletionTokens int       `json:"max_completion_tokens,omitempty" jsonschema:"minimum=0,maximum=32768"`
+	Voice               string    `json:"voice,omitempty" jsonschema:"description=Voice of a realtime provider,maxLength=100"`
+	Messages            []Message `json:"messages,omitempty" jsonschema:"description=The conversation's opening messages; the system prompt lives here,maxItems=50"`
+	Tools               []Tool    `json:"tools,omitempty" jsonschema:"description=Tools the model may call,maxItems=20"`
+}
+
+// Message is one prompt message.
+type Message struct {
+	Role    string `json:"role" jsonschema:"required,enum=system,enum=user,enum=assistant"`
+	Content string `json:"content" jsonschema:"required,maxLength=20000"`
+}
+
+// Tool is one entry of llm_config.tools: a built-in transfer_call or
+// end_call, or a custom function the platform calls by webhook.
+type Tool struct {
+	Type         string          `json:"type" jsonschema:"required,description=transfer_call (alias transferCall)\\, end_call (alias endCall) or function,enum=transfer_call,enum=transferCall,enum=end_call,enum=endCall,enum=function"`
+	Destinations []Destination   `json:"destinations,omitempty" jsonschema:"description=transfer_call only: the places the assistant may transfer a caller to,maxItems=20"`
+	Name         string          `json:"name,omitempty" jsonschema:"description=function only: the name the model calls,maxLength=64"`
+	Description  string          `json:"description,omitempty" jsonschema:"description=function only: when and how to use it,maxLength=2000"`
+	Parameters   json.RawMessage `json:"parameters,omitempty" jsonschema:"description=function only: JSON Schema of the arguments"`
+	URL          string          `json:"url,omitempty" jsonschema:"description=function only: webhook overriding the assistant's webhook_url,maxLength=2048"`
+	Async        bool            `json:"async,omitempty" jsonschema:"description=function only: fire and forget"`
+}
+
+// Destination is a place a caller can be transferred to.
+type Destination struct {
+	Type        string `json:"type" jsonschema:"required,description=number for a phone number\\, sip for a SIP URI,enum=number,enum=sip"`
+	Number      string `json:"number,omitempty" jsonschema:"description=E.164 phone number (type number),pattern=^\\+[1-9][0-9]{1\\,14}$"`
+	SIPURI      string `json:"sip_uri,omitempty" jsonschema:"description=sip: or sips: URI (type sip),maxLength=256"`
+	Description string `json:"description" jsonschema:"required,description=When to use this destination; read by the LLM,minLength=1,maxLength=1000"`
+	Message     string `json:"message,omitempty" jsonschema:"description=Spoken to the caller before the transfer,maxLength=1000"`
+}
+
+// Target returns the number or SIP URI of the destination.
+func (d Destination) Target() string {
+	if d.Type == DestinationSIP {
+		return d.SIPURI
+	}
+	return d.Number
+}
+
+// STTConfig is the speech-to-text configuration.
+type STTConfig struct {
+	Provider string   `json:"provider,omitempty" jsonschema:"maxLength=50"`
+	Model    string   `json:"model,omitempty" jsonschema:"maxLength=100"`
+	Language string   `json:"language,omitempty" jsonschema:"maxLength=20"`
+	Keyterms []string `json:"keyterms,omitempty" jsonschema:"maxItems=100"`
+}
+
+// TTSConfig is the text-to-speech configuration.
+type TTSConfig struct {
+	Provider        string   `json:"provider,omitempty" jsonschema:"maxLength=50"`
+	VoiceID         string   `json:"voice_id,omitempty" jsonschema:"maxLength=100"`
+	Model           string   `json:"model,omitempty" jsonschema:"maxLength=100"`
+	Stability       *float64 `json:"stability,omitempty" jsonschema:"minimum=0,maximum=1"`
+	SimilarityBoost *float64 `json:"similarity_boost,omitempty" jsonschema:"minimum=0,maximum=1"`
+	Speed           *float64 `json:"speed,omitempty" jsonschema:"minimum=0.5,maximum=2"`
+	Style           *float64 `json:"style,omitempty" jsonschema:"minimum=0,maximum=1"`
+}
+
+// Tool and destination types.
+const (
+	ToolTransferCall = "transfer_call"
+	ToolEndCall      = "end_call"
+	ToolFunction     = "function"
+
+	DestinationNumber = "number"
+	DestinationSIP    = "sip"
+)
+
+// Redacted returns the assistant as clients may see it: the webhook secret
+// replaced by a flag saying whether one is set.
+func (a Assistant) Redacted() Assistant {
+	a.WebhookSecretSet = a.WebhookSecret != ""
+	a.WebhookSecret = ""
+	return a
+}
+
+// TransferDestinations returns the destinations of the assistant's
+// transfer_call tools, in order.
+func (a Assistant) TransferDestinations() []Destination {
+	if a.LLMConfig == nil {
+		return nil
+	}
+	var out []Destination
+	for _, t := range a.LLMConfig.Tools {
+		if t.Type == ToolTransferCall {
+			out = append(out, t.Destinations...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package core
+
+import (
+	"context"
+	"strings"
+)
+
+// GetCall returns a call with its transfers: the live state when the call
+// is held, else the stored record.
+func (m *Calls) GetCall(ctx context.Context, id string) (Call, error) {
+	if strings.TrimSpace(id) == "" {
+		return Call{}, FieldError(CodeMissingField, "id", "id is required")
+	}
+	if lc := m.get(id); lc != nil {
+		lc.mu.Lock()
+		c := lc.call
+		c.Transfers = make([]Transfer, len(lc.call.Transfers))
+		for i, t := range lc.call.Transfers {
+			c.Transfers[i] = cloneTransfer(t)
+		}
+		lc.mu.Unlock()
+		return c, nil
+	}
+	c, err := m.calls.GetCall(ctx, id)
+	if HasCode(err, CodeNotFound) {
+		return Call{}, FieldError(CodeNotFound, "id", "call %q not found", clip(id))
+	}
+	return c, err
+}
+
+// ListCalls returns a page of stored calls, newest first.
+func (m *Calls) ListCalls(ctx context.Context, f CallFilter) ([]Call, int, error) {
+	p, err := f.Page.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	f.Page = p
+	switch f.Status {
+	case "", CallRinging, CallDialing, CallInProgress, CallTransferred, CallEnded, CallFailed, CallRejected:
+	default:
+		return nil, 0, FieldError(CodeInvalidRequest, "status", "unknown call status %q", clip(f.Status))
+	}
+	return m.calls.ListCalls(ctx, f)
+}
+
+// EndCall hangs up a live call and returns it as ended.
+func (m *Calls) EndCall(ctx context.Context, id string) (Call, error) {
+	if strings.TrimSpace(id) == "" {
+		return Call{}, FieldError(CodeMissingField, "call_id", "call_id is required")
+	}
+	lc := m.get(id)
+	if lc == nil {
+		return Call{}, m.notLive(ctx, id)
+	}
+	// Subscribe first: the SIP layer reports the end through CallEnded.
+	sub := m.bus.Subscribe(func(e Event) bool { return e.Type == EventCallStatus && e.Call.ID == id && !e.Call.Live() })
+	defer sub.Close()
+	if err := m.sig.Hangup(ctx, id); err != nil {
+		return Call{}, &Error{Code: CodeUnavailable, Message: "could not hang up: " + err.Error(), err: err}
+	}
+	select {
+	case <-sub.C:
+	case <-ctx.Done():
+		return Call{}, &Error{Code: CodeUnavailable, Message: "the hang-up did not complete in time", err: ctx.Err()}
+	}
+	return m.GetCall(ctx, id)
+}
+
+// Shutdown ends every live call through the SIP layer and records what it
+// could not end as ended.
+func (m *Calls) Shutdown(ctx context.Context) {
+	m.mu.RLock()
+	ids := make([]string, 0, len(m.live))
+	for id := range m.live {
+		ids = append(ids, id)
+	}
+	m.mu.RUnlock()
+	for _, id := range ids {
+		if lc := m.get(id); lc != nil {
+			lc.mu.Lock()
+			m.endLocked(ctx, lc, EndShutdown)
+			lc.mu.Unlock()
+		}
+	}
+}

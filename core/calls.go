@@ -1,0 +1,388 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CallsConfig are the rules for live calls and transfers.
+type CallsConfig struct {
+	// TransferTimeout bounds the wait for a final NOTIFY after a REFER.
+	TransferTimeout time.Duration
+	// AllowAdhocTransfers lets a transfer go to a destination the
+	// assistant does not list (the call-control path for backends).
+	AllowAdhocTransfers bool
+	// AllowedSources are networks inbound calls may come from besides
+	// the hosts of the trunks.
+	AllowedSources []netip.Prefix
+}
+
+// Resolver looks up a trunk's host name; net.DefaultResolver does.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Calls owns the live calls: every change to one goes through here, under
+// that call's lock, is stored, and only then published. It implements
+// SignalHandler for the SIP user agent.
+type Calls struct {
+	cfg      CallsConfig
+	store    Store
+	calls    CallStore
+	sig      Signaling
+	bus      *Bus
+	resolver Resolver
+	logger   *slog.Logger
+	now      func() time.Time
+
+	mu   sync.RWMutex
+	live map[string]*liveCall
+	// bg is the lifetime of work that must outlive the request that
+	// started it (a transfer whose MCP request was cancelled).
+	bg context.Context
+}
+
+// liveCall is one call's state; mu serialises SIP events and commands.
+type liveCall struct {
+	mu       sync.Mutex
+	call     Call
+	active   *Transfer // the transfer in flight, nil when none
+	timeout  *time.Timer
+	hangupAt bool // we have asked the SIP layer to hang up
+}
+
+// NewCalls returns the call manager. SetSignaling must be called before
+// calls arrive (the SIP user agent needs the manager first).
+func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore, bus *Bus, logger *slog.Logger) *Calls {
+	if cfg.TransferTimeout <= 0 {
+		cfg.TransferTimeout = 30 * time.Second
+	}
+	return &Calls{
+		cfg: cfg, store: store, calls: calls, bus: bus, logger: logger,
+		resolver: net.DefaultResolver, now: time.Now,
+		live: map[string]*liveCall{}, bg: bg,
+	}
+}
+
+// SetSignaling attaches the SIP user agent.
+func (m *Calls) SetSignaling(s Signaling) { m.sig = s }
+
+// Bus returns the event stream.
+func (m *Calls) Bus() *Bus { return m.bus }
+
+func (m *Calls) timestamp() time.Time { return m.now().UTC().Truncate(time.Millisecond) }
+
+func (m *Calls) get(id string) *liveCall {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.live[id]
+}
+
+// LiveCount is the number of calls held now.
+func (m *Calls) LiveCount() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.live)
+}
+
+// saveCall stores the call and publishes its status; lc.mu is held.
+func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
+	lc.call.UpdatedAt = m.timestamp()
+	if err := m.calls.UpdateCall(ctx, lc.call); err != nil {
+		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
+		return err
+	}
+	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+	return nil
+}
+
+// saveTransfer stores a transfer step and publishes it; lc.mu is held.
+func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
+	if err := m.calls.SaveTransfer(ctx, *t); err != nil {
+		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
+		return err
+	}
+	for i := range lc.call.Transfers {
+		if lc.call.Transfers[i].ID == t.ID {
+			lc.call.Transfers[i] = cloneTransfer(*t)
+		}
+	}
+	tr := cloneTransfer(*t)
+	m.bus.Publish(Event{Type: EventTransferStep, At: t.UpdatedAt, Call: snapshot(lc.call), Transfer: &tr})
+	return nil
+}
+
+func snapshot(c Call) Call {
+	c.Transfers = nil
+	return c
+}
+
+func cloneTransfer(t Transfer) Transfer {
+	t.Steps = append([]TransferStep(nil), t.Steps...)
+	return t
+}
+
+// normalizeCalled turns a Request-URI user into E.164: carriers send the
+// number with or without the +.
+func normalizeCalled(user string) (string, bool) {
+	user = strings.TrimSpace(user)
+	if !strings.HasPrefix(user, "+") {
+		user = "+" + user
+	}
+	if _, err := ParseE164("to", user); err != nil {
+		return "", false
+	}
+	return user, true
+}
+
+// sourceAllowed reports whether an inbound INVITE may come from src: an
+// allowed network, or the host of the number's trunk.
+func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk) bool {
+	src = src.Unmap()
+	for _, p := range m.cfg.AllowedSources {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	if trunk == nil {
+		return false
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(trunk.Host, "[]")); err == nil {
+		return ip.Unmap() == src
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	addrs, err := m.resolver.LookupNetIP(ctx, "ip", trunk.Host)
+	if err != nil {
+		m.logger.WarnContext(ctx, "resolve trunk host", "host", trunk.Host, "err", err)
+		return false
+	}
+	for _, a := range addrs {
+		if a.Unmap() == src {
+			return true
+		}
+	}
+	return false
+}
+
+// OfferCall decides on an inbound INVITE.
+func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision {
+	called, ok := normalizeCalled(inv.Called)
+	var number PhoneNumber
+	var err error
+	if ok {
+		number, err = m.store.FindPhoneNumber(ctx, called)
+	}
+	var trunk *Trunk
+	if ok && err == nil && number.TransferTrunkID != nil {
+		if t, terr := m.store.GetTrunk(ctx, *number.TransferTrunkID); terr == nil {
+			trunk = &t
+		}
+	}
+	// The source is checked before anything about the number is said, so
+	// a scanner learns nothing of which numbers exist.
+	if !m.sourceAllowed(ctx, inv.Source.Addr(), trunk) {
+		m.logger.InfoContext(ctx, "inbound call refused: source not allowed", "source", inv.Source.String(), "called", inv.Called)
+		return OfferDecision{RejectStatus: 403, RejectReason: "Forbidden"}
+	}
+	if !ok || HasCode(err, CodeNotFound) {
+		return OfferDecision{RejectStatus: 404, RejectReason: "Not Found"}
+	}
+	if err != nil {
+		m.logger.ErrorContext(ctx, "look up called number", "err", err)
+		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
+	}
+	if number.AssistantID == nil {
+		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
+	}
+	if a, err := m.store.GetAssistant(ctx, *number.AssistantID); err != nil || (a.IsActive != nil && !*a.IsActive) {
+		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
+	}
+	id, err := NewID()
+	if err != nil {
+		return OfferDecision{RejectStatus: 500, RejectReason: "Server Internal Error"}
+	}
+	now := m.timestamp()
+	call := Call{
+		ID: id, Direction: DirectionInbound, Status: CallRinging,
+		CallerPhone: inv.Caller, AgentPhone: number.PhoneNumber, NumberID: number.ID, AssistantID: *number.AssistantID,
+		CreatedAt: now, UpdatedAt: now, SIPCallID: inv.SIPCallID, RemoteAddr: inv.Source.String(),
+	}
+	if err := m.calls.CreateCall(ctx, call); err != nil {
+		m.logger.ErrorContext(ctx, "store new call", "err", err)
+		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
+	}
+	lc := &liveCall{call: call}
+	m.mu.Lock()
+	m.live[id] = lc
+	m.mu.Unlock()
+	m.bus.Publish(Event{Type: EventCallStatus, At: now, Call: snapshot(call)})
+	m.logger.InfoContext(ctx, "inbound call", "call_id", id, "called", number.PhoneNumber, "caller", inv.Caller)
+	return OfferDecision{CallID: id, KeepState: true}
+}
+
+// CallAnswered marks the call in progress.
+func (m *Calls) CallAnswered(ctx context.Context, callID string) {
+	lc := m.get(callID)
+	if lc == nil {
+		return
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.call.Status != CallRinging && lc.call.Status != CallDialing {
+		return
+	}
+	now := m.timestamp()
+	lc.call.Status = CallInProgress
+	lc.call.StartedAt = &now
+	m.saveCall(ctx, lc)
+}
+
+// CallEnded records the end of a call; a transfer in flight is canceled.
+func (m *Calls) CallEnded(ctx context.Context, callID, reason string) {
+	lc := m.get(callID)
+	if lc == nil {
+		return
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	m.endLocked(ctx, lc, reason)
+}
+
+// endLocked ends the call; lc.mu is held.
+func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
+	m.mu.Lock()
+	delete(m.live, lc.call.ID)
+	m.mu.Unlock()
+	if lc.timeout != nil {
+		lc.timeout.Stop()
+	}
+	now := m.timestamp()
+	if t := lc.active; t != nil && !t.Final() {
+		why := "the caller hung up during the transfer"
+		if reason == EndShutdown {
+			why = "the server shut down during the transfer"
+		}
+		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
+	}
+	lc.active = nil
+	switch {
+	case lc.call.Status == CallTransferred:
+		reason = EndTransferred
+	case lc.call.Status == CallRinging && reason == EndCallerHangup:
+		reason = EndCanceled
+		lc.call.Status = CallEnded
+	case reason == EndFailed:
+		lc.call.Status = CallFailed
+	case lc.call.Status == CallDialing:
+		lc.call.Status = CallFailed
+	default:
+		lc.call.Status = CallEnded
+	}
+	lc.call.EndReason = reason
+	lc.call.EndedAt = &now
+	if lc.call.StartedAt != nil {
+		lc.call.DurationSeconds = int(now.Sub(*lc.call.StartedAt).Round(time.Second) / time.Second)
+	}
+	m.saveCall(ctx, lc)
+	m.logger.InfoContext(ctx, "call ended", "call_id", lc.call.ID, "status", lc.call.Status, "reason", reason)
+}
+
+// TransferProgress applies a NOTIFY's sipfrag to the call's transfer.
+func (m *Calls) TransferProgress(ctx context.Context, callID string, p ReferProgress) {
+	lc := m.get(callID)
+	if lc == nil {
+		return
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	t := lc.active
+	if t == nil || t.Final() {
+		// A NOTIFY after the outcome (a retransmission, or a UA that
+		// keeps the subscription active) changes nothing.
+		return
+	}
+	switch {
+	case p.Status >= 200 && p.Status < 300:
+		m.stepLocked(ctx, lc, TransferCompleted, p.Status, "")
+	case p.Status >= 300:
+		m.stepLocked(ctx, lc, TransferFailed, p.Status, failureReason(p.Status, p.Reason))
+	case p.Status == 180 || p.Status == 183:
+		m.stepLocked(ctx, lc, TransferRinging, p.Status, "")
+	default:
+		m.stepLocked(ctx, lc, TransferTrying, p.Status, "")
+	}
+}
+
+func failureReason(status int, phrase string) string {
+	switch status {
+	case 486, 600:
+		return "the destination is busy"
+	case 480, 408:
+		return "the destination did not answer"
+	case 404, 484, 604:
+		return "the destination does not exist"
+	case 603:
+		return "the destination declined the call"
+	case 403:
+		return "the transfer was refused"
+	}
+	if phrase != "" {
+		return "the destination answered " + phrase
+	}
+	return "the transfer failed"
+}
+
+// stepLocked moves the active transfer to status, stores and publishes the
+// step, and carries out what the status implies; lc.mu is held.
+func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
+	t := lc.active
+	if t == nil || t.Final() || transferRank(status) < transferRank(t.Status) ||
+		(status == t.Status && !t.Final() && sipStatus == t.SIPStatus) {
+		return
+	}
+	now := m.timestamp()
+	t.Status, t.UpdatedAt = status, now
+	if sipStatus != 0 {
+		t.SIPStatus = sipStatus
+	}
+	if reason != "" {
+		t.Reason = reason
+	}
+	t.Steps = append(t.Steps, TransferStep{Status: status, SIPStatus: sipStatus, Reason: reason, At: now})
+	if t.Final() {
+		t.EndedAt = &now
+		if lc.timeout != nil {
+			lc.timeout.Stop()
+			lc.timeout = nil
+		}
+	}
+	m.saveTransfer(ctx, lc, t)
+	switch status {
+	case TransferCompleted:
+		// The caller is with the destination now: leave the call.
+		lc.call.Status = CallTransferred
+		m.saveCall(ctx, lc)
+		m.hangupAsync(lc.call.ID)
+	case TransferFailed, TransferCanceled:
+		lc.active = nil // the caller stays with the assistant
+	}
+	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "status", status, "sip_status", sipStatus, "reason", reason)
+}
+
+// hangupAsync sends BYE without holding the call's lock: the SIP layer
+// reports back through CallEnded, which takes it.
+func (m *Calls) hangupAsync(callID string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
+		defer cancel()
+		if err := m.sig.Hangup(ctx, callID); err != nil {
+			m.logger.Warn("hang up", "call_id", callID, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,237 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// NumberInfo is what libphonenumber says about a valid E.164 number.
+type NumberInfo struct {
+	E164    string `json:"e164"`
+	Region  string `json:"region"`
+	Type    string `json:"type"`
+	Country int    `json:"country_code"`
+}
+
+// numberTypeName gives libphonenumber's number types in the words the policy
+// and the README use.
+func numberTypeName(t phonenumbers.PhoneNumberType) string {
+	switch t {
+	case phonenumbers.FIXED_LINE:
+		return "fixed_line"
+	case phonenumbers.MOBILE:
+		return "mobile"
+	case phonenumbers.FIXED_LINE_OR_MOBILE:
+		return "fixed_line_or_mobile"
+	case phonenumbers.TOLL_FREE:
+		return "toll_free"
+	case phonenumbers.PREMIUM_RATE:
+		return "premium_rate"
+	case phonenumbers.SHARED_COST:
+		return "shared_cost"
+	case phonenumbers.VOIP:
+		return "voip"
+	case phonenumbers.PERSONAL_NUMBER:
+		return "personal"
+	case phonenumbers.PAGER:
+		return "pager"
+	case phonenumbers.UAN:
+		return "uan"
+	case phonenumbers.VOICEMAIL:
+		return "voicemail"
+	default:
+		return "unknown"
+	}
+}
+
+// isE164Shape reports whether s is + and 2 to 15 digits, the first not 0.
+func isE164Shape(s string) bool {
+	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseE164 checks that s is a phone number in strict E.164 form (a leading
+// +, digits only) that libphonenumber knows to be valid. It does not guess:
+// "0049..." or "+1 (555) ..." are refused rather than reinterpreted, because
+// a transfer to a number the caller did not mean is worse than an error.
+func ParseE164(param, s string) (NumberInfo, error) {
+	if s == "" {
+		return NumberInfo{}, FieldError(CodeMissingField, param, "a phone number is required")
+	}
+	if !strings.HasPrefix(s, "+") {
+		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q must be in E.164 form with a leading + and the country code, e.g. +31612345678", clip(s))
+	}
+	if !isE164Shape(s) {
+		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q must be E.164: + and 2 to 15 digits, no spaces or punctuation", clip(s))
+	}
+	// "ZZ" is the unknown region: the country comes from the + prefix only.
+	num, err := phonenumbers.Parse(s, "ZZ")
+	if err != nil {
+		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q cannot be parsed: %v", s, err)
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q is not a valid number in its country's numbering plan", s)
+	}
+	return NumberInfo{
+		E164:    phonenumbers.Format(num, phonenumbers.E164),
+		Region:  phonenumbers.GetRegionCodeForNumber(num),
+		Type:    numberTypeName(phonenumbers.GetNumberType(num)),
+		Country: int(num.GetCountryCode()),
+	}, nil
+}
+
+// deniedByDefault are the number types no destination may have unless a
+// later policy allows them: calls to them cost the caller's operator money.
+func deniedByDefault(numberType string) bool {
+	return numberType == "premium_rate" || numberType == "shared_cost"
+}
+
+// ValidateDestinationNumber checks a transfer destination number: valid
+// E.164 and not of a type that is refused by default.
+func ValidateDestinationNumber(param, s string) (NumberInfo, error) {
+	info, err := ParseE164(param, s)
+	if err != nil {
+		return info, err
+	}
+	if deniedByDefault(info.Type) {
+		return info, FieldError(CodeDestinationNotAllowed, param, "%s is a %s number (%s); such numbers are not allowed as transfer destinations", s, strings.ReplaceAll(info.Type, "_", "-"), info.Region)
+	}
+	return info, nil
+}
+
+// sipURISafe reports whether s holds only characters of RFC 3261's SIP-URI
+// grammar (unreserved, escaped, and the user, param and host marks) that
+// cannot end a URI inside a header. Anything else, notably CR, LF, space,
+// quotes, '<', '>' and ',', could close the URI inside a Refer-To or
+// Contact header and smuggle in a header of its own.
+func sipURISafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-_.!~*'()%&=+$;:/[]@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateSIPURI checks a sip: or sips: destination and returns it in
+// canonical form. URI headers ('?...') and the method parameter are refused:
+// they would let a destination choose what request the far side sends.
+func ValidateSIPURI(param, s string) (string, error) {
+	if s == "" {
+		return "", FieldError(CodeMissingField, param, "a SIP URI is required")
+	}
+	if len(s) > 256 {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI is longer than 256 characters")
+	}
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q must start with sip: or sips:", clip(s))
+	}
+	if strings.Contains(s, "?") {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI must not carry URI headers ('?')")
+	}
+	if !sipURISafe(s) {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI contains characters that are not allowed (spaces, line breaks, quotes, <, >)")
+	}
+	var uri sip.Uri
+	if err := sip.ParseUri(s, &uri); err != nil {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q cannot be parsed: %v", clip(s), err)
+	}
+	if uri.Host == "" {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q has no host", clip(s))
+	}
+	if uri.Password != "" {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI must not contain a password")
+	}
+	if uri.UriParams != nil {
+		if _, ok := uri.UriParams.Get("method"); ok {
+			return "", FieldError(CodeInvalidRequest, param, "SIP URI must not set the method parameter")
+		}
+	}
+	uri.Scheme = strings.ToLower(uri.Scheme)
+	return uri.String(), nil
+}
+
+// ValidateDestination checks a destination's shape and its target, and
+// returns it with the target in canonical form.
+func ValidateDestination(param string, d Destination) (Destination, error) {
+	switch d.Type {
+	case DestinationNumber:
+		if d.SIPURI != "" {
+			return d, FieldError(CodeInvalidRequest, param+".sip_uri", "a number destination takes no sip_uri")
+		}
+		if _, err := ValidateDestinationNumber(param+".number", d.Number); err != nil {
+			return d, err
+		}
+	case DestinationSIP:
+		if d.Number != "" {
+			return d, FieldError(CodeInvalidRequest, param+".number", "a sip destination takes no number")
+		}
+		uri, err := ValidateSIPURI(param+".sip_uri", d.SIPURI)
+		if err != nil {
+			return d, err
+		}
+		d.SIPURI = uri
+	case "":
+		return d, FieldError(CodeMissingField, param+".type", "destination type is required (number or sip)")
+	default:
+		return d, FieldError(CodeInvalidRequest, param+".type", "destination type %q is not number or sip", clip(d.Type))
+	}
+	if strings.TrimSpace(d.Description) == "" {
+		return d, FieldError(CodeMissingField, param+".description", "a description is required: it tells the assistant when to use this destination")
+	}
+	if err := maxLen(param+".description", d.Description, 1000); err != nil {
+		return d, err
+	}
+	if err := maxLen(param+".message", d.Message, 1000); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// ParseTarget reads a free-form transfer target, as the Call Control API
+// takes it: an E.164 number or a SIP URI.
+func ParseTarget(param, s string) (Destination, error) {
+	lower := strings.ToLower(s)
+	if strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
+		uri, err := ValidateSIPURI(param, s)
+		return Destination{Type: DestinationSIP, SIPURI: uri}, err
+	}
+	if _, err := ValidateDestinationNumber(param, s); err != nil {
+		return Destination{}, err
+	}
+	return Destination{Type: DestinationNumber, Number: s}, nil
+}
+
+// clip shortens user input quoted back in an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+func maxLen(param, s string, n int) error {
+	if len([]rune(s)) > n {
+		return FieldError(CodeInvalidRequest, param, "must be at most %d characters (got %d)", n, len([]rune(s)))
+	}
+	return nil
+}
+
+// indexed names an element of a list field, as in tools[0].
+func indexed(param string, i int) string { return fmt.Sprintf("%s[%d]", param, i) }

@@ -1,0 +1,117 @@
+package core
+
+import (
+	"sync"
+	"time"
+)
+
+// Event types. Every consumer (the outbox, MCP progress and resource
+// notifications, webhooks, logs, metrics) subscribes to one stream of
+// these; nothing calls a consumer directly.
+const (
+	EventCallStatus   = "call.status"
+	EventTransferStep = "transfer.step"
+)
+
+// Event is one domain event, published after the change it describes was
+// stored.
+type Event struct {
+	Type string
+	At   time.Time
+	// Call is a snapshot of the call after the change (without its
+	// transfer history).
+	Call Call
+	// Transfer is set on EventTransferStep: a snapshot after the step.
+	Transfer *Transfer
+}
+
+// Bus fans events out to subscribers. Publish never blocks and never
+// drops: each subscriber has its own unbounded queue drained by one
+// goroutine, so a slow consumer delays only itself.
+type Bus struct {
+	mu     sync.Mutex
+	nextID int
+	subs   map[int]*Subscription
+}
+
+// NewBus returns an empty bus.
+func NewBus() *Bus {
+	return &Bus{subs: map[int]*Subscription{}}
+}
+
+// Subscription receives the events its filter accepts, in publish order.
+type Subscription struct {
+	C      <-chan Event
+	filter func(Event) bool
+	mu     sync.Mutex
+	queue  []Event
+	wake   chan struct{}
+	closed chan struct{}
+	once   sync.Once
+	bus    *Bus
+	id     int
+}
+
+// Subscribe starts a subscription; filter nil accepts everything. Close
+// it when done.
+func (b *Bus) Subscribe(filter func(Event) bool) *Subscription {
+	c := make(chan Event)
+	s := &Subscription{C: c, filter: filter, wake: make(chan struct{}, 1), closed: make(chan struct{}), bus: b}
+	b.mu.Lock()
+	b.nextID++
+	s.id = b.nextID
+	b.subs[s.id] = s
+	b.mu.Unlock()
+	go s.pump(c)
+	return s
+}
+
+// Publish hands e to every subscriber whose filter accepts it.
+func (b *Bus) Publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.subs {
+		if s.filter != nil && !s.filter(e) {
+			continue
+		}
+		s.mu.Lock()
+		s.queue = append(s.queue, e)
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Subscription) pump(c chan<- Event) {
+	defer close(c)
+	for {
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		for _, e := range batch {
+			select {
+			case c <- e:
+			case <-s.closed:
+				return
+			}
+		}
+		select {
+		case <-s.wake:
+		case <-s.closed:
+			return
+		}
+	}
+}
+
+// Close ends the subscription; C is closed soon after.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.bus.mu.Lock()
+		delete(s.bus.subs, s.id)
+		s.bus.mu.Unlock()
+		close(s.closed)
+	})
+}

@@ -1,0 +1,83 @@
+package core
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Signaling is what the core asks of the SIP user agent. The sip package
+// implements it; core never sees a SIP message.
+type Signaling interface {
+	// Refer sends a REFER in the call's dialog with exactly one Refer-To
+	// (referTo, a SIP URI) and a Referred-By, and returns the final SIP
+	// status of the REFER transaction (202 or 200 when accepted). NOTIFYs
+	// that arrive for it, before or after this returns, are reported to
+	// SignalHandler.TransferProgress.
+	Refer(ctx context.Context, callID, referTo string) (status int, err error)
+	// Hangup ends the call: BYE when answered, CANCEL or a final error
+	// response before. Hanging up a call that is already gone is not an
+	// error.
+	Hangup(ctx context.Context, callID string) error
+	// Dial places an outbound call and returns once it is answered (ACK
+	// sent) or has failed; on failure the error is a *Error with the SIP
+	// status in SIPStatus. The call's id is d.CallID.
+	Dial(ctx context.Context, d OutboundDial) error
+}
+
+// OutboundDial is an outbound call to place through a trunk.
+type OutboundDial struct {
+	CallID string
+	// To is the Request-URI (sip:+31612345678@trunk-host:5060;transport=udp).
+	To string
+	// From is our number, the caller id presented.
+	From      string
+	Trunk     Trunk
+	SIPCallID string
+}
+
+// InboundInvite is what the SIP user agent knows of a new inbound call.
+type InboundInvite struct {
+	// SIPCallID is the dialog's Call-ID header.
+	SIPCallID string
+	// Called is the Request-URI user (or the To user): the number dialled.
+	Called string
+	// Caller is the From user.
+	Caller string
+	// Source is the address the INVITE came from.
+	Source netip.AddrPort
+}
+
+// OfferDecision is the core's answer to an inbound INVITE.
+type OfferDecision struct {
+	// CallID is set when the call is accepted.
+	CallID string
+	// RejectStatus is the SIP status to reject with (403, 404, 480, 503...)
+	// when CallID is empty; RejectReason its reason phrase.
+	RejectStatus int
+	RejectReason string
+	// KeepState is false when the call was refused before any record was
+	// made (an unknown source): the SIP layer keeps nothing either.
+	KeepState bool
+}
+
+// ReferProgress is one report on a transfer from the far side: a NOTIFY's
+// sipfrag status line.
+type ReferProgress struct {
+	Status int
+	Reason string
+}
+
+// SignalHandler receives the SIP user agent's reports. The core
+// implements it (Calls); the SIP layer calls it from its own goroutines.
+type SignalHandler interface {
+	// OfferCall decides on an inbound INVITE before anything is answered.
+	OfferCall(ctx context.Context, inv InboundInvite) OfferDecision
+	// CallAnswered reports that an inbound call was answered (200 OK sent
+	// and ACKed) or an outbound one was answered by the far side.
+	CallAnswered(ctx context.Context, callID string)
+	// CallEnded reports that the call is gone: the far side's BYE or
+	// CANCEL, a transaction failure, or our own Hangup completing.
+	CallEnded(ctx context.Context, callID, reason string)
+	// TransferProgress reports a NOTIFY's sipfrag for the call's REFER.
+	TransferProgress(ctx context.Context, callID string, p ReferProgress)
+}

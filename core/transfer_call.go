@@ -1,0 +1,260 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// TransferRequest asks for a live call's caller to be moved.
+type TransferRequest struct {
+	CallID      string
+	Destination string // E.164 number or sip:/sips: URI
+	Message     string
+	RequestedBy string
+}
+
+// Transfer moves the call's caller to the destination with a REFER and
+// follows it to its outcome. onStep, when set, sees every step in order
+// (requested, accepted, trying, ringing, and the final one) before
+// Transfer returns. A failed transfer is returned as the transfer with
+// status failed and a *Error with CodeTransferFailed: the caller is still
+// connected and another transfer may follow.
+//
+// When ctx ends first, Transfer stops waiting and returns the transfer as
+// it stands: the transfer itself goes on to its outcome (completed,
+// failed, or failed on TransferTimeout), which is stored with the call.
+// Nothing is left half done.
+func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(Transfer)) (Transfer, error) {
+	if strings.TrimSpace(req.CallID) == "" {
+		return Transfer{}, FieldError(CodeMissingField, "call_id", "call_id is required")
+	}
+	dest, err := ParseTarget("destination", req.Destination)
+	if err != nil {
+		return Transfer{}, err
+	}
+	if err := maxLen("message", req.Message, 1000); err != nil {
+		return Transfer{}, err
+	}
+	lc := m.get(req.CallID)
+	if lc == nil {
+		return Transfer{}, m.notLive(ctx, req.CallID)
+	}
+
+	lc.mu.Lock()
+	t, referTo, err := m.beginLocked(ctx, lc, dest, req)
+	if err != nil {
+		lc.mu.Unlock()
+		return Transfer{}, err
+	}
+	// Subscribe before the REFER leaves so that no step is missed, even
+	// NOTIFYs that overtake the 202.
+	sub := m.bus.Subscribe(func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
+	defer sub.Close()
+	if onStep != nil {
+		onStep(cloneTransfer(*t))
+	}
+	lc.mu.Unlock()
+
+	go m.refer(lc, t.ID, referTo)
+
+	last := cloneTransfer(*t)
+	for {
+		select {
+		case e, ok := <-sub.C:
+			if !ok {
+				return last, nil
+			}
+			last = *e.Transfer
+			if onStep != nil {
+				onStep(last)
+			}
+			if last.Final() {
+				return last, transferError(last)
+			}
+		case <-ctx.Done():
+			return last, nil
+		}
+	}
+}
+
+func transferError(t Transfer) error {
+	switch t.Status {
+	case TransferFailed:
+		return &Error{Code: CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller is still connected", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
+	case TransferCanceled:
+		return &Error{Code: CodeCallNotActive, Message: "transfer canceled: " + t.Reason, SIPStatus: t.SIPStatus}
+	}
+	return nil
+}
+
+// notLive explains why a call id has no live call.
+func (m *Calls) notLive(ctx context.Context, id string) error {
+	c, err := m.calls.GetCall(ctx, id)
+	if err != nil {
+		if HasCode(err, CodeNotFound) {
+			return FieldError(CodeNotFound, "call_id", "call %q not found", clip(id))
+		}
+		return err
+	}
+	return FieldError(CodeCallNotActive, "call_id", "call %s is %s", id, c.Status)
+}
+
+// beginLocked checks the call and the destination, records the transfer
+// as requested, and returns it with the Refer-To URI; lc.mu is held.
+func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination, req TransferRequest) (*Transfer, string, error) {
+	if lc.call.Status != CallInProgress {
+		return nil, "", FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
+	}
+	if lc.active != nil {
+		return nil, "", FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
+	}
+	message := req.Message
+	configured, err := m.configuredDestination(ctx, lc.call, dest)
+	if err != nil {
+		return nil, "", err
+	}
+	if configured == nil && !m.cfg.AllowAdhocTransfers {
+		return nil, "", FieldError(CodeDestinationNotAllowed, "destination", "%s is not one of the assistant's transfer destinations, and ad-hoc transfers are off (VOICEDOCK_ALLOW_ADHOC_TRANSFERS)", dest.Target())
+	}
+	if configured != nil && message == "" {
+		message = configured.Message
+	}
+	referTo, err := m.route(ctx, lc.call, dest)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := NewID()
+	if err != nil {
+		return nil, "", Internal("starting a transfer", err)
+	}
+	now := m.timestamp()
+	t := &Transfer{
+		ID: id, CallID: lc.call.ID, Destination: dest.Target(), DestinationType: dest.Type, ReferTo: referTo,
+		Message: message, Status: TransferRequested, RequestedBy: req.RequestedBy,
+		Steps:     []TransferStep{{Status: TransferRequested, At: now}},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	lc.call.Transfers = append(lc.call.Transfers, cloneTransfer(*t))
+	lc.active = t
+	if err := m.saveTransfer(ctx, lc, t); err != nil {
+		lc.active = nil
+		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
+		return nil, "", Internal("storing the transfer", err)
+	}
+	return t, referTo, nil
+}
+
+// configuredDestination finds dest among the assistant's transfer
+// destinations.
+func (m *Calls) configuredDestination(ctx context.Context, c Call, dest Destination) (*Destination, error) {
+	if c.AssistantID == "" {
+		return nil, nil
+	}
+	a, err := m.store.GetAssistant(ctx, c.AssistantID)
+	if HasCode(err, CodeNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range a.TransferDestinations() {
+		if d.Type == dest.Type && strings.EqualFold(d.Target(), dest.Target()) {
+			return &d, nil
+		}
+	}
+	return nil, nil
+}
+
+// route picks the Refer-To URI: a number goes through the phone number's
+// transfer trunk, or without one back to where the call came from; a SIP
+// URI goes as it is.
+func (m *Calls) route(ctx context.Context, c Call, dest Destination) (string, error) {
+	if dest.Type == DestinationSIP {
+		return dest.SIPURI, nil
+	}
+	trunkID := c.TrunkID
+	if trunkID == "" && c.NumberID != "" {
+		n, err := m.store.GetPhoneNumber(ctx, c.NumberID)
+		if err != nil && !HasCode(err, CodeNotFound) {
+			return "", err
+		}
+		if err == nil && n.TransferTrunkID != nil {
+			trunkID = *n.TransferTrunkID
+		}
+	}
+	if trunkID != "" {
+		t, err := m.store.GetTrunk(ctx, trunkID)
+		if err != nil {
+			return "", err
+		}
+		return TrunkURI(dest.Number, t), nil
+	}
+	if c.RemoteAddr == "" {
+		return "", FieldError(CodeDestinationNotAllowed, "destination", "no transfer trunk for this call's number")
+	}
+	return "sip:" + dest.Number + "@" + c.RemoteAddr, nil
+}
+
+// TrunkURI is the SIP URI of a number reached through a trunk.
+func TrunkURI(number string, t Trunk) string {
+	host := t.Host
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	scheme := "sip"
+	if t.Transport == TransportTLS {
+		scheme = "sips"
+	}
+	uri := fmt.Sprintf("%s:%s@%s:%d", scheme, number, host, t.Port)
+	if t.Transport == TransportTCP {
+		uri += ";transport=tcp"
+	}
+	return uri
+}
+
+// refer sends the REFER and applies its answer. It runs on the manager's
+// background context: a cancelled MCP request does not abandon it.
+func (m *Calls) refer(lc *liveCall, transferID, referTo string) {
+	ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
+	defer cancel()
+	status, err := m.sig.Refer(ctx, lc.call.ID, referTo)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	t := lc.active
+	if t == nil || t.ID != transferID || t.Final() {
+		return
+	}
+	switch {
+	case err != nil:
+		m.stepLocked(ctx, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
+	case status >= 200 && status < 300:
+		m.stepLocked(ctx, lc, TransferAccepted, status, "")
+		lc.timeout = time.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID) })
+	default:
+		m.stepLocked(ctx, lc, TransferFailed, status, referRejectReason(status))
+	}
+}
+
+func referRejectReason(status int) string {
+	switch status {
+	case 405, 501:
+		return "the caller's side does not support REFER"
+	case 603, 403:
+		return "the caller's side declined the REFER"
+	case 481:
+		return "the call no longer exists on the caller's side"
+	}
+	return fmt.Sprintf("the REFER was refused with %d", status)
+}
+
+func (m *Calls) timeoutTransfer(lc *liveCall, transferID string) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	t := lc.active
+	if t == nil || t.ID != transferID || t.Final() {
+		return
+	}
+	m.stepLocked(m.bg, lc, TransferFailed, 0, fmt.Sprintf("no final NOTIFY within %s", m.cfg.TransferTimeout))
+}

@@ -1,0 +1,37 @@
+package core
+
+import "time"
+
+// Trunk is a stored SIP trunk.
+type Trunk struct {
+	ID string `json:"id" jsonschema:"required,description=Opaque time-ordered id (UUIDv7)"`
+	TrunkConfig
+	PasswordSet bool      `json:"password_set,omitempty" jsonschema:"description=Read-only: true when a password is stored"`
+	CreatedAt   time.Time `json:"created_at" jsonschema:"required,description=Read-only creation time (UTC)"`
+	UpdatedAt   time.Time `json:"updated_at" jsonschema:"required,description=Read-only time of the last change (UTC)"`
+}
+
+// TrunkConfig is a SIP trunk's settings: the PBX, carrier or contact centre
+// that transfers and outbound calls go through.
+type TrunkConfig struct {
+	Name      string `json:"name" jsonschema:"required,description=Display name,minLength=1,maxLength=100"`
+	Host      string `json:"host" jsonschema:"required,description=SIP server hostname or IP address,minLength=1,maxLength=253"`
+	Port      int    `json:"port,omitempty" jsonschema:"description=SIP port,minimum=1,maximum=65535,default=5060"`
+	Transport string `json:"transport,omitempty" jsonschema:"description=SIP transport,enum=udp,enum=tcp,enum=tls,default=udp"`
+	Username  string `json:"username,omitempty" jsonschema:"description=Digest auth user name,maxLength=128"`
+	Password  string `json:"password,omitempty" jsonschema:"description=Write-only digest auth password; encrypted at rest and never returned,maxLength=256"`
+}
+
+// SIP transports a trunk may use.
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+	TransportTLS = "tls"
+)
+
+// Redacted returns the trunk as clients may see it: no password.
+func (t Trunk) Redacted() Trunk {
+	t.PasswordSet = t.Password != ""
+	t.Password = ""
+	return t
+}

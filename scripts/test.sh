@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's one test command: installs what the tests need when it is
+# missing (sipp from Debian's sip-tester, Node 22 and the MCP conformance
+# suite from npm, staticcheck from the Go module proxy), then runs the
+# checks, the whole Go test suite, the conformance suite and short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+		echo "need root to run: $*" >&2; return 1
+	fi
+}
+
+step "test dependencies"
+if ! command -v sipp >/dev/null 2>&1; then
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester >/dev/null
+fi
+sipp -v 2>&1 | grep -m1 -i sipp || true
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants to change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+step "go test"
+go test -race -count=1 -timeout 12m ./...
+
+step "MCP conformance"
+scripts/conformance-server.sh
+
+step "fuzz (short runs)"
+FUZZTIME=${FUZZTIME:-10s}
+go test ./core -run '^$' -fuzz '^FuzzParseTarget$' -fuzztime "$FUZZTIME"
+go test ./core -run '^$' -fuzz '^FuzzDecodeAssistant$' -fuzztime "$FUZZTIME"
+
+echo
+echo "all tests passed"

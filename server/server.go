@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/schemas"
+	"github.com/voicedock/voicedock/tools"
+)
+
+// Options configure the MCP server.
+type Options struct {
+	Name    string
+	Version string
+	Logger  *slog.Logger
+	// ValidateOutput checks every structured result against its output
+	// schema (mcp-go's output validation); tests turn it on.
+	ValidateOutput bool
+}
+
+const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
+Configure assistants (with a transfer_call tool listing the allowed destinations), SIP trunks (where transfers go) and phone numbers (which assistant answers, which trunk transfers go through).
+Every error result carries structuredContent.error {code, message, param}; codes are stable.`
+
+// New returns an MCP server exposing the given tools.
+func New(list []tools.Tool, opts Options) (*mcpserver.MCPServer, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	serverOpts := []mcpserver.ServerOption{
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithLogging(),
+		mcpserver.WithRecovery(),
+		mcpserver.WithInstructions(instructions),
+	}
+	if opts.ValidateOutput {
+		serverOpts = append(serverOpts, mcpserver.WithOutputSchemaValidation())
+	}
+	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
+	for _, t := range list {
+		st, err := serverTool(t, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.AddTools(st)
+	}
+	return s, nil
+}
+
+// Tool returns the MCP definition of t: its schemas generated from its Go
+// types and its annotations.
+func Tool(t tools.Tool) (mcp.Tool, error) {
+	in, err := schemas.Reflect(t.Input)
+	if err != nil {
+		return mcp.Tool{}, fmt.Errorf("tool %s: %w", t.Name, err)
+	}
+	out, err := schemas.Reflect(t.Output)
+	if err != nil {
+		return mcp.Tool{}, fmt.Errorf("tool %s: %w", t.Name, err)
+	}
+	// A struct literal rather than mcp.NewTool: NewTool fills InputSchema,
+	// and InputSchema together with RawInputSchema makes tools/list fail
+	// to encode (an empty answer).
+	return mcp.Tool{
+		Name:            t.Name,
+		Title:           t.Title,
+		Description:     t.Description,
+		RawInputSchema:  in,
+		RawOutputSchema: out,
+		Annotations: mcp.ToolAnnotation{
+			Title:           t.Title,
+			ReadOnlyHint:    mcp.ToBoolPtr(t.Hints.ReadOnly),
+			DestructiveHint: mcp.ToBoolPtr(t.Hints.Destructive),
+			IdempotentHint:  mcp.ToBoolPtr(t.Hints.Idempotent),
+			OpenWorldHint:   mcp.ToBoolPtr(t.Hints.OpenWorld),
+		},
+	}, nil
+}
+
+func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error) {
+	def, err := Tool(t)
+	if err != nil {
+		return mcpserver.ServerTool{}, err
+	}
+	call := t.Call
+	name := t.Name
+	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args, err := rawArguments(req)
+		if err != nil {
+			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
+		}
+		res, err := call(ctx, args)
+		if err != nil {
+			return ErrorResult(ctx, logger, name, err), nil
+		}
+		return successResult(res)
+	}
+	return mcpserver.ServerTool{Tool: def, Handler: handler}, nil
+}
+
+func rawArguments(req mcp.CallToolRequest) (json.RawMessage, error) {
+	switch v := req.GetRawArguments().(type) {
+	case json.RawMessage:
+		return v, nil
+	case nil:
+		return nil, nil
+	default:
+		return json.Marshal(v)
+	}
+}
+
+func successResult(res tools.Result) (*mcp.CallToolResult, error) {
+	body, err := json.Marshal(res.Structured)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	// The JSON goes into the text as well: clients that read only text
+	// content (and the LLMs behind them) see the same data.
+	return &mcp.CallToolResult{
+		Content: []mcp.Content{
+			mcp.NewTextContent(res.Summary),
+			mcp.NewTextContent(string(body)),
+		},
+		StructuredContent: json.RawMessage(body),
+	}, nil
+}
+
+// ErrorBody is the structuredContent.error of every failed tool call.
+type ErrorBody struct {
+	Code       core.Code `json:"code"`
+	Message    string    `json:"message"`
+	Param      string    `json:"param,omitempty"`
+	RetryAfter int       `json:"retry_after,omitempty"`
+	SIPStatus  int       `json:"sip_status,omitempty"`
+}
+
+// ErrorResult turns an error into a tool result with isError set, one line
+// of text and the structured error. Internal errors are logged in full and
+// reported without their details.
+func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err error) *mcp.CallToolResult {
+	e := core.AsError(err)
+	if e.Code == core.CodeInternal {
+		logger.ErrorContext(ctx, "tool failed", "tool", tool, "err", err)
+	} else {
+		logger.DebugContext(ctx, "tool refused", "tool", tool, "code", e.Code, "param", e.Param)
+	}
+	body := ErrorBody{Code: e.Code, Message: e.Message, Param: e.Param, RetryAfter: e.RetryAfter, SIPStatus: e.SIPStatus}
+	text := string(e.Code) + ": " + e.Message
+	if e.Param != "" {
+		text += " (" + e.Param + ")"
+	}
+	return &mcp.CallToolResult{
+		IsError:           true,
+		Content:           []mcp.Content{mcp.NewTextContent(text)},
+		StructuredContent: map[string]any{"error": body},
+	}
+}
