@@ -54,7 +54,7 @@ func TestValidateDestinationNumberRefusesCostlyTypes(t *testing.T) {
 		code Code
 	}{
 		{"+31612345678", ""},
-		{"+18005550100", ""},                      // US toll-free is fine
+		{"+18005550100", ""},                         // US toll-free is fine
 		{"+449098790000", CodeDestinationNotAllowed}, // UK 09 premium rate
 		{"+19002345678", CodeDestinationNotAllowed},  // US 900 premium rate
 		{"+33884012345", CodeDestinationNotAllowed},  // FR shared cost

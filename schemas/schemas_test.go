@@ -12,7 +12,7 @@ import (
 // TestCheckedInSchemasMatchTypes fails when a Go input or output type
 // changed without `go run ./cmd/voicedock schemas` being run.
 func TestCheckedInSchemasMatchTypes(t *testing.T) {
-	want, err := schemas.Generate(tools.All(nil))
+	want, err := schemas.Generate(tools.All(tools.Deps{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestCheckedInSchemasMatchTypes(t *testing.T) {
 
 // TestSchemasAreObjects checks what MCP clients require of every schema.
 func TestSchemasAreObjects(t *testing.T) {
-	files, err := schemas.Generate(tools.All(nil))
+	files, err := schemas.Generate(tools.All(tools.Deps{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -96,7 +97,9 @@ func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error)
 		if err != nil {
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
+		ctx = tools.WithProgress(ctx, progressReporter(ctx, req, logger))
 		res, err := call(ctx, args)
+		waitForProgress(ctx, req)
 		if err != nil {
 			return ErrorResult(ctx, logger, name, err), nil
 		}
@@ -147,7 +150,8 @@ type ErrorBody struct {
 func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err error) *mcp.CallToolResult {
 	e := core.AsError(err)
 	if e.Code == core.CodeInternal {
-		logger.ErrorContext(ctx, "tool failed", "tool", tool, "err", err)
+		// e.Error() is what clients see; the cause is for the log only.
+		logger.ErrorContext(ctx, "tool failed", "tool", tool, "err", err, "cause", errors.Unwrap(e))
 	} else {
 		logger.DebugContext(ctx, "tool refused", "tool", tool, "code", e.Code, "param", e.Param)
 	}
@@ -161,4 +165,40 @@ func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err erro
 		Content:           []mcp.Content{mcp.NewTextContent(text)},
 		StructuredContent: map[string]any{"error": body},
 	}
+}
+
+// progressReporter sends notifications/progress for the request when the
+// client asked for them with a progress token, and does nothing otherwise.
+func progressReporter(ctx context.Context, req mcp.CallToolRequest, logger *slog.Logger) tools.ProgressFunc {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return func(float64, float64, string) {}
+	}
+	token := req.Params.Meta.ProgressToken
+	srv := mcpserver.ServerFromContext(ctx)
+	if srv == nil {
+		return func(float64, float64, string) {}
+	}
+	tracker := trackerFrom(ctx)
+	return func(progress, total float64, message string) {
+		params := map[string]any{"progressToken": token, "progress": progress, "total": total, "message": message}
+		if tracker != nil {
+			tracker.Sent(TokenKey(token))
+		}
+		if err := srv.SendNotificationToClient(ctx, "notifications/progress", params); err != nil {
+			if tracker != nil {
+				tracker.Written(TokenKey(token))
+			}
+			logger.WarnContext(ctx, "progress notification not sent", "err", err)
+		}
+	}
+}
+
+// waitForProgress holds the result back until the request's progress
+// notifications are written, where the transport tracks them.
+func waitForProgress(ctx context.Context, req mcp.CallToolRequest) {
+	tracker := trackerFrom(ctx)
+	if tracker == nil || req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return
+	}
+	tracker.Wait(ctx, TokenKey(req.Params.Meta.ProgressToken))
 }

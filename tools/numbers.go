@@ -153,12 +153,3 @@ func numberTools(svc *core.Service) []Tool {
 			}),
 	}
 }
-
-// All returns every tool, in the order tools/list shows them.
-func All(svc *core.Service) []Tool {
-	var all []Tool
-	all = append(all, assistantTools(svc)...)
-	all = append(all, trunkTools(svc)...)
-	all = append(all, numberTools(svc)...)
-	return all
-}

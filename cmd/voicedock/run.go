@@ -120,7 +120,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	defer store.Close()
 
 	svc := core.NewService(store, logger)
-	mcp, err := server.New(tools.All(svc), server.Options{Name: "voicedock", Version: version(), Logger: logger})
+	mcp, err := server.New(tools.All(tools.Deps{Config: svc}), server.Options{Name: "voicedock", Version: version(), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func writeSchemas(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	files, err := schemas.Generate(tools.All(nil))
+	files, err := schemas.Generate(tools.All(tools.Deps{}))
 	if err != nil {
 		return err
 	}

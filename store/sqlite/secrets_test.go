@@ -1,0 +1,62 @@
+package sqlite
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestSealer(t *testing.T) {
+	sl, err := newSealer(newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := sl.seal("s3cret", "trunks.password", "id-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sl.seal("s3cret", "trunks.password", "id-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a, b) {
+		t.Error("two seals of one secret are equal: the nonce is not random")
+	}
+	if len(a) != 12+len("s3cret")+16 {
+		t.Errorf("sealed length %d", len(a))
+	}
+	if got, err := sl.open(a, "trunks.password", "id-1"); err != nil || got != "s3cret" {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+	for _, c := range []struct{ column, id string }{
+		{"trunks.password", "id-2"},
+		{"assistants.webhook_secret", "id-1"},
+	} {
+		_, err := sl.open(a, c.column, c.id)
+		if err == nil || !strings.Contains(err.Error(), "wrong VOICEDOCK_SECRET_KEY?") {
+			t.Errorf("open as %s of %s: %v", c.column, c.id, err)
+		}
+	}
+	if _, err := sl.open(a[:10], "trunks.password", "id-1"); err == nil {
+		t.Error("a truncated ciphertext opened")
+	}
+
+	empty, err := sl.seal("", "trunks.password", "id-1")
+	if err != nil || empty != nil {
+		t.Fatalf("empty secret sealed as %x, %v; want nil", empty, err)
+	}
+	if got, err := sl.open(nil, "trunks.password", "id-1"); err != nil || got != "" {
+		t.Fatalf("NULL opened as %q, %v", got, err)
+	}
+
+	other, err := newSealer(newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.open(a, "trunks.password", "id-1"); err == nil {
+		t.Error("another key opened the secret")
+	}
+	if _, err := newSealer(make([]byte, 31)); err == nil {
+		t.Error("a 31-byte key was accepted")
+	}
+}

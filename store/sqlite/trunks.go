@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// Where a trunk's password lives; also the additional data its ciphertext
+// is bound to.
+const trunkPasswordColumn = "trunks.password"
+
+const trunkColumns = "id, name, host, port, transport, username, password, created_at, updated_at"
+
+// CreateTrunk stores a new trunk.
+func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
+	password, err := s.secrets.seal(t.Password, trunkPasswordColumn, t.ID)
+	if err != nil {
+		return fmt.Errorf("create trunk %s: %w", t.ID, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO trunks (id, name, host, port, transport, username, password, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Host, t.Port, t.Transport, t.Username, password,
+			formatTime(t.CreatedAt), formatTime(t.UpdatedAt))
+		if isUniqueViolation(err) {
+			return core.FieldError(core.CodeConflict, "id", "trunk %q already exists", t.ID)
+		}
+		return err
+	})
+	return wrap(err, "create trunk %s", t.ID)
+}
+
+// GetTrunk returns the trunk, or CodeNotFound.
+func (s *Store) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
+	row := s.read.QueryRowContext(ctx, "SELECT "+trunkColumns+" FROM trunks WHERE id = ?", id)
+	t, err := s.scanTrunk(ctx, row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.Trunk{}, core.NotFound("trunk", id)
+	}
+	if err != nil {
+		return core.Trunk{}, wrap(err, "get trunk %s", id)
+	}
+	return t, nil
+}
+
+// ListTrunks returns a page of trunks in creation order, and how many there
+// are in all.
+func (s *Store) ListTrunks(ctx context.Context, p core.Page) ([]core.Trunk, int, error) {
+	p, err := p.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	list := []core.Trunk{} // not nil: an empty page is [] in JSON
+	var total int
+	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM trunks").Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx,
+			"SELECT "+trunkColumns+" FROM trunks ORDER BY id LIMIT ? OFFSET ?", p.Limit, p.Offset)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := s.scanTrunk(ctx, rows)
+			if err != nil {
+				return err
+			}
+			list = append(list, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, wrap(err, "list trunks")
+	}
+	return list, total, nil
+}
+
+// UpdateTrunk replaces the stored trunk with t.ID, password included (an
+// empty one removes it), or returns CodeNotFound. Its creation time stays
+// as stored.
+func (s *Store) UpdateTrunk(ctx context.Context, t core.Trunk) error {
+	password, err := s.secrets.seal(t.Password, trunkPasswordColumn, t.ID)
+	if err != nil {
+		return fmt.Errorf("update trunk %s: %w", t.ID, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE trunks SET name = ?, host = ?, port = ?, transport = ?, username = ?, password = ?, updated_at = ?
+			 WHERE id = ?`,
+			t.Name, t.Host, t.Port, t.Transport, t.Username, password, formatTime(t.UpdatedAt), t.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "trunk", t.ID)
+	})
+	return wrap(err, "update trunk %s", t.ID)
+}
+
+// DeleteTrunk removes the trunk. A phone number still transferring through
+// it is a CodeConflict, unless force detaches such numbers in the same
+// change.
+func (s *Store) DeleteTrunk(ctx context.Context, id string, force bool) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.releaseNumbers(ctx, tx, "trunk", "transfer_trunk_id", id, force); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM trunks WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "trunk", id)
+	})
+	return wrap(err, "delete trunk %s", id)
+}
+
+// scanTrunk reads a row of trunkColumns. A password that does not decrypt
+// is an internal error, logged with its cause.
+func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, error) {
+	var (
+		t                core.Trunk
+		created, updated string
+		password         []byte
+	)
+	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &created, &updated); err != nil {
+		return core.Trunk{}, err
+	}
+	var err error
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return core.Trunk{}, fmt.Errorf("trunk %s created_at: %w", t.ID, err)
+	}
+	if t.UpdatedAt, err = parseTime(updated); err != nil {
+		return core.Trunk{}, fmt.Errorf("trunk %s updated_at: %w", t.ID, err)
+	}
+	if t.Password, err = s.secrets.open(password, trunkPasswordColumn, t.ID); err != nil {
+		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
+		return core.Trunk{}, core.Internal("reading trunk "+t.ID, err)
+	}
+	return t, nil
+}

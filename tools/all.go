@@ -1,0 +1,20 @@
+package tools
+
+import "github.com/voicedock/voicedock/core"
+
+// Deps are what the tools call into.
+type Deps struct {
+	Config *core.Service
+	Calls  *core.Calls
+}
+
+// All returns every tool, in the order tools/list shows them. Handlers
+// may be built with zero Deps to generate schemas; they are not called then.
+func All(d Deps) []Tool {
+	var all []Tool
+	all = append(all, assistantTools(d.Config)...)
+	all = append(all, trunkTools(d.Config)...)
+	all = append(all, numberTools(d.Config)...)
+	all = append(all, callTools(d.Calls)...)
+	return all
+}

@@ -1,0 +1,130 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// CallOutput wraps one call with its transfers.
+type CallOutput struct {
+	Call core.Call `json:"call" jsonschema:"required"`
+}
+
+// CallListOutput is a page of calls.
+type CallListOutput struct {
+	Calls      []core.Call `json:"calls" jsonschema:"required"`
+	Pagination Pagination  `json:"pagination" jsonschema:"required"`
+}
+
+// ListCallsInput filters and pages calls.
+type ListCallsInput struct {
+	Status string `json:"status,omitempty" jsonschema:"description=Only calls with this status,enum=dialing,enum=ringing,enum=in-progress,enum=transferred,enum=ended,enum=failed,enum=rejected"`
+	ListInput
+}
+
+// CallIDInput names a call.
+type CallIDInput struct {
+	CallID string `json:"call_id" jsonschema:"required,description=The call's id (from list_calls),minLength=1,maxLength=128"`
+}
+
+// TransferCallInput asks for a live call to be transferred.
+type TransferCallInput struct {
+	CallID      string `json:"call_id" jsonschema:"required,description=The live call to transfer,minLength=1,maxLength=128"`
+	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on,minLength=3,maxLength=256"`
+	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
+}
+
+// TransferOutput is a transfer's outcome.
+type TransferOutput struct {
+	Transfer core.Transfer `json:"transfer" jsonschema:"required"`
+}
+
+// transferProgress maps a transfer status to a progress step out of 5.
+func transferProgress(status string) float64 {
+	switch status {
+	case core.TransferRequested:
+		return 1
+	case core.TransferAccepted:
+		return 2
+	case core.TransferTrying:
+		return 3
+	case core.TransferRinging:
+		return 4
+	}
+	return 5
+}
+
+func describeStep(t core.Transfer) string {
+	s := fmt.Sprintf("transfer to %s: %s", t.Destination, t.Status)
+	if t.SIPStatus != 0 {
+		s += fmt.Sprintf(" (SIP %d)", t.SIPStatus)
+	}
+	if t.Reason != "" {
+		s += ": " + t.Reason
+	}
+	return s
+}
+
+func callTools(calls *core.Calls) []Tool {
+	return []Tool{
+		define("list_calls", "List calls",
+			"List calls, newest first, optionally only those with one status (in-progress for the live ones), a page at a time.",
+			Hints{ReadOnly: true},
+			func(ctx context.Context, in ListCallsInput) (CallListOutput, string, error) {
+				list, total, err := calls.ListCalls(ctx, core.CallFilter{Status: in.Status, Page: in.page()})
+				if err != nil {
+					return CallListOutput{}, "", err
+				}
+				if list == nil {
+					list = []core.Call{}
+				}
+				return CallListOutput{list, pagination(in.ListInput, total)}, fmt.Sprintf("%d of %d calls.", len(list), total), nil
+			}),
+		define("get_call", "Get call",
+			"Get one call by id with its status, timestamps and transfers (each with its steps and SIP statuses).",
+			Hints{ReadOnly: true},
+			func(ctx context.Context, in GetInput) (CallOutput, string, error) {
+				c, err := calls.GetCall(ctx, in.ID)
+				if err != nil {
+					return CallOutput{}, "", err
+				}
+				return CallOutput{c}, fmt.Sprintf("Call %s from %s to %s is %s.", c.ID, c.CallerPhone, c.AgentPhone, c.Status), nil
+			}),
+		define("end_call", "End call",
+			"Hang up a live call (SIP BYE) and return it as ended.",
+			Hints{Destructive: true, Idempotent: false, OpenWorld: true},
+			func(ctx context.Context, in CallIDInput) (CallOutput, string, error) {
+				c, err := calls.EndCall(ctx, in.CallID)
+				if err != nil {
+					return CallOutput{}, "", err
+				}
+				return CallOutput{c}, fmt.Sprintf("Call %s ended.", c.ID), nil
+			}),
+		define("transfer_call", "Transfer call",
+			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI, with SIP REFER. "+
+				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification. "+
+				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
+			Hints{Destructive: true, OpenWorld: true},
+			func(ctx context.Context, in TransferCallInput) (TransferOutput, string, error) {
+				progress := progressFrom(ctx)
+				requestedBy := ""
+				if a, ok := core.ActorFrom(ctx); ok {
+					requestedBy = a.Name
+				}
+				t, err := calls.Transfer(ctx, core.TransferRequest{
+					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
+				}, func(step core.Transfer) {
+					progress(transferProgress(step.Status), 5, describeStep(step))
+				})
+				if err != nil {
+					return TransferOutput{}, "", err
+				}
+				if !t.Final() {
+					return TransferOutput{t}, fmt.Sprintf("Stopped waiting; %s. get_call shows the outcome.", describeStep(t)), nil
+				}
+				return TransferOutput{t}, "Transferred: " + describeStep(t) + ".", nil
+			}),
+	}
+}

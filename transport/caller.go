@@ -1,0 +1,61 @@
+// Package transport serves an already-built MCP server (mcp-go) to clients:
+// over stdio, or over streamable HTTP at /mcp with API-key authentication,
+// an Origin allow-list, DNS-rebinding protection, request body limits and a
+// /healthz probe. It knows nothing of the tools the server carries; it only
+// tells them who is calling, through [CallerFrom].
+package transport
+
+import (
+	"context"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// Scopes an API key can carry.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// Transport names reported in [Caller].
+const (
+	TransportHTTP  = "http"
+	TransportStdio = "stdio"
+)
+
+// Caller identifies who sent an MCP request. Handlers read it with
+// [CallerFrom] to audit the request and to enforce the key's scope.
+type Caller struct {
+	// KeyName is the name of the API key that authenticated the request,
+	// "anonymous" for HTTP without configured keys, or "stdio".
+	KeyName string
+	// Scope is ScopeRead or ScopeWrite.
+	Scope string
+	// Transport is TransportHTTP or TransportStdio.
+	Transport string
+}
+
+// CanWrite reports whether the caller's scope allows changes.
+func (c Caller) CanWrite() bool { return c.Scope == ScopeWrite }
+
+type callerKey struct{}
+
+// WithCaller returns a copy of ctx carrying c. The transports set it on
+// every request; it is exported for tests of code that reads it.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	// The core records who made a change; it knows the caller as an Actor.
+	ctx = core.WithActor(ctx, core.Actor{Name: c.KeyName, Scope: c.Scope})
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller stored in ctx by the transport serving the
+// request, and whether there was one.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+var (
+	stdioCaller     = Caller{KeyName: "stdio", Scope: ScopeWrite, Transport: TransportStdio}
+	anonymousCaller = Caller{KeyName: "anonymous", Scope: ScopeWrite, Transport: TransportHTTP}
+)
