@@ -90,22 +90,37 @@ func (m *Calls) LiveCount() int {
 	return len(m.live)
 }
 
-// saveCall stores the call and publishes its status; lc.mu is held.
-func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
-	lc.call.UpdatedAt = m.timestamp()
-	if err := m.calls.UpdateCall(ctx, lc.call); err != nil {
-		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
-		return err
-	}
-	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
-	return nil
+// storeContext detaches a state write from the request or SIP
+// transaction that caused it: a change that happened on the wire is
+// recorded even when the request that asked for it has gone away.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
-// saveTransfer stores a transfer step and publishes it; lc.mu is held.
+// saveCall stores the call and then publishes its status; lc.mu is held.
+// A failed write is logged and still published: the call's live state has
+// changed on the wire, and leaving waiters blind to it would strand the
+// caller.
+func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
+	lc.call.UpdatedAt = m.timestamp()
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	err := m.calls.UpdateCall(sctx, lc.call)
+	if err != nil {
+		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
+	}
+	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+	return err
+}
+
+// saveTransfer stores a transfer step and then publishes it; lc.mu is
+// held. As with saveCall, a failed write is logged and still published.
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
-	if err := m.calls.SaveTransfer(ctx, *t); err != nil {
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	err := m.calls.SaveTransfer(sctx, *t)
+	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
-		return err
 	}
 	for i := range lc.call.Transfers {
 		if lc.call.Transfers[i].ID == t.ID {
@@ -114,7 +129,7 @@ func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) err
 	}
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: t.UpdatedAt, Call: snapshot(lc.call), Transfer: &tr})
-	return nil
+	return err
 }
 
 func snapshot(c Call) Call {
@@ -254,32 +269,22 @@ func (m *Calls) CallEnded(ctx context.Context, callID, reason string) {
 	m.endLocked(ctx, lc, reason)
 }
 
-// endLocked ends the call; lc.mu is held.
+// endLocked ends the call; lc.mu is held. The call's end is stored
+// before a transfer in flight is canceled, so whoever hears of the
+// cancellation finds the call already ended.
 func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
-	m.mu.Lock()
-	delete(m.live, lc.call.ID)
-	m.mu.Unlock()
 	if lc.timeout != nil {
 		lc.timeout.Stop()
+		lc.timeout = nil
 	}
 	now := m.timestamp()
-	if t := lc.active; t != nil && !t.Final() {
-		why := "the caller hung up during the transfer"
-		if reason == EndShutdown {
-			why = "the server shut down during the transfer"
-		}
-		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
-	}
-	lc.active = nil
 	switch {
 	case lc.call.Status == CallTransferred:
 		reason = EndTransferred
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
-	case reason == EndFailed:
-		lc.call.Status = CallFailed
-	case lc.call.Status == CallDialing:
+	case reason == EndFailed, lc.call.Status == CallDialing:
 		lc.call.Status = CallFailed
 	default:
 		lc.call.Status = CallEnded
@@ -290,6 +295,17 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 		lc.call.DurationSeconds = int(now.Sub(*lc.call.StartedAt).Round(time.Second) / time.Second)
 	}
 	m.saveCall(ctx, lc)
+	if t := lc.active; t != nil && !t.Final() {
+		why := "the caller hung up during the transfer"
+		if reason == EndShutdown {
+			why = "the server shut down during the transfer"
+		}
+		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
+	}
+	lc.active = nil
+	m.mu.Lock()
+	delete(m.live, lc.call.ID)
+	m.mu.Unlock()
 	m.logger.InfoContext(ctx, "call ended", "call_id", lc.call.ID, "status", lc.call.Status, "reason", reason)
 }
 
@@ -367,6 +383,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	case TransferCompleted:
 		// The caller is with the destination now: leave the call.
 		lc.call.Status = CallTransferred
+		lc.call.EndReason = EndTransferred
 		m.saveCall(ctx, lc)
 		m.hangupAsync(lc.call.ID)
 	case TransferFailed, TransferCanceled:

@@ -52,14 +52,14 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	// NOTIFYs that overtake the 202.
 	sub := m.bus.Subscribe(func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
 	defer sub.Close()
-	if onStep != nil {
-		onStep(cloneTransfer(*t))
-	}
-	lc.mu.Unlock()
-
-	go m.refer(lc, t.ID, referTo)
-
 	last := cloneTransfer(*t)
+	lc.mu.Unlock()
+	if onStep != nil {
+		onStep(last)
+	}
+
+	go m.refer(lc, last.ID, referTo)
+
 	for {
 		select {
 		case e, ok := <-sub.C:
@@ -138,11 +138,17 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	}
 	lc.call.Transfers = append(lc.call.Transfers, cloneTransfer(*t))
 	lc.active = t
-	if err := m.saveTransfer(ctx, lc, t); err != nil {
+	// The first write decides: a transfer the store cannot record is not
+	// started, so nothing is done that is not on record.
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := m.calls.SaveTransfer(sctx, *t); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
 		return nil, "", Internal("storing the transfer", err)
 	}
+	tr := cloneTransfer(*t)
+	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})
 	return t, referTo, nil
 }
 

@@ -36,6 +36,12 @@ type TransferCallInput struct {
 	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
 }
 
+// CreateCallInput places an outbound call.
+type CreateCallInput struct {
+	NumberID    string `json:"number_id" jsonschema:"required,description=The phone number the call comes from; its transfer trunk carries the call,minLength=1,maxLength=128"`
+	Destination string `json:"destination" jsonschema:"required,description=E.164 number to call,pattern=^\\+[1-9][0-9]{1\\,14}$"`
+}
+
 // TransferOutput is a transfer's outcome.
 type TransferOutput struct {
 	Transfer core.Transfer `json:"transfer" jsonschema:"required"`
@@ -101,6 +107,16 @@ func callTools(calls *core.Calls) []Tool {
 					return CallOutput{}, "", err
 				}
 				return CallOutput{c}, fmt.Sprintf("Call %s ended.", c.ID), nil
+			}),
+		define("create_call", "Place call",
+			"Place an outbound call from one of our phone numbers through its trunk (answering digest challenges), and hold it once answered: it can then be transferred or ended like an inbound call.",
+			Hints{OpenWorld: true},
+			func(ctx context.Context, in CreateCallInput) (CallOutput, string, error) {
+				c, err := calls.Dial(ctx, core.DialRequest{NumberID: in.NumberID, Destination: in.Destination})
+				if err != nil {
+					return CallOutput{}, "", err
+				}
+				return CallOutput{c}, fmt.Sprintf("Call %s to %s answered; it is %s.", c.ID, c.AgentPhone, c.Status), nil
 			}),
 		define("transfer_call", "Transfer call",
 			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI, with SIP REFER. "+

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -23,6 +25,43 @@ type config struct {
 	LogFormat      string   `env:"VOICEDOCK_LOG_FORMAT" envDefault:"text"`
 	AllowedOrigins []string `env:"VOICEDOCK_ALLOWED_ORIGINS" envSeparator:","`
 	MaxBodyBytes   int64    `env:"VOICEDOCK_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+
+	SIPAddr         string        `env:"VOICEDOCK_SIP_ADDR" envDefault:"127.0.0.1:5060"`
+	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
+	SIPTLSCert      string        `env:"VOICEDOCK_SIP_TLS_CERT"`
+	SIPTLSKey       string        `env:"VOICEDOCK_SIP_TLS_KEY"`
+	SIPPublicAddr   string        `env:"VOICEDOCK_SIP_PUBLIC_ADDR"`
+	SIPAllowedCIDRs []string      `env:"VOICEDOCK_SIP_ALLOWED_CIDRS" envSeparator:","`
+	RTPPortMin      int           `env:"VOICEDOCK_RTP_PORT_MIN" envDefault:"10000"`
+	RTPPortMax      int           `env:"VOICEDOCK_RTP_PORT_MAX" envDefault:"20000"`
+	AllowAdhoc      bool          `env:"VOICEDOCK_ALLOW_ADHOC_TRANSFERS" envDefault:"false"`
+	TransferTimeout time.Duration `env:"VOICEDOCK_TRANSFER_TIMEOUT" envDefault:"30s"`
+}
+
+// allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
+// single host.
+func (c config) allowedSources() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.SIPAllowedCIDRs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("VOICEDOCK_SIP_ALLOWED_CIDRS: %q is not a CIDR or address", s)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("VOICEDOCK_SIP_ALLOWED_CIDRS: %q is not a CIDR", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // loadConfig reads the environment through getenv (os.Environ in main,
@@ -38,6 +77,12 @@ func loadConfig(environ map[string]string) (config, error) {
 			return cfg, err
 		}
 		cfg.DataDir = dir
+	}
+	if cfg.TransferTimeout < time.Second || cfg.TransferTimeout > 10*time.Minute {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRANSFER_TIMEOUT must be between 1s and 10m")
+	}
+	if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_RTP_PORT_MIN..MAX must be a range within 1024-65535")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_HTTP_MAX_BODY_BYTES must be positive")

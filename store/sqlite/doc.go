@@ -1,5 +1,6 @@
 // Package sqlite keeps VoiceDock's configuration (assistants, SIP trunks and
-// phone numbers) in an embedded SQLite database, implementing core.Store
+// phone numbers) and its call records (calls and their transfers) in an
+// embedded SQLite database, implementing core.Store and core.CallStore
 // with modernc.org/sqlite, so the binary needs no cgo and no database
 // server.
 //

@@ -19,7 +19,7 @@ import (
 )
 
 // newKey returns a random 32-byte key.
-func newKey(t *testing.T) []byte {
+func newKey(t testing.TB) []byte {
 	t.Helper()
 	key := make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -29,7 +29,7 @@ func newKey(t *testing.T) []byte {
 }
 
 // openAt opens the store at path and closes it when the test ends.
-func openAt(t *testing.T, path string, key []byte) *Store {
+func openAt(t testing.TB, path string, key []byte) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path, key, nil)
 	if err != nil {
@@ -44,13 +44,13 @@ func openAt(t *testing.T, path string, key []byte) *Store {
 }
 
 // openTemp opens a new store in a temporary directory.
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "voicedock.db")
 	return openAt(t, path, newKey(t)), path
 }
 
-func newID(t *testing.T) string {
+func newID(t testing.TB) string {
 	t.Helper()
 	id, err := core.NewID()
 	if err != nil {

@@ -1,0 +1,311 @@
+package core_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlite"
+)
+
+// scriptedSIP plays the SIP user agent's side for the state machine's
+// tests: each REFER is answered by a script that reports NOTIFYs in the
+// order a given real user agent sends them. The end-to-end tests run the
+// same flows against sipp.
+type scriptedSIP struct {
+	calls *core.Calls
+	refer func(ctx context.Context, callID, referTo string) (int, error)
+
+	mu       sync.Mutex
+	referTos []string
+	hungUp   []string
+}
+
+func (s *scriptedSIP) Refer(ctx context.Context, callID, referTo string) (int, error) {
+	s.mu.Lock()
+	s.referTos = append(s.referTos, referTo)
+	s.mu.Unlock()
+	return s.refer(ctx, callID, referTo)
+}
+
+func (s *scriptedSIP) Hangup(ctx context.Context, callID string) error {
+	s.mu.Lock()
+	s.hungUp = append(s.hungUp, callID)
+	s.mu.Unlock()
+	s.calls.CallEnded(ctx, callID, core.EndAssistantHangup)
+	return nil
+}
+
+func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error { return nil }
+
+type fixture struct {
+	calls  *core.Calls
+	sip    *scriptedSIP
+	svc    *core.Service
+	callID string
+	store  *sqlite.Store
+}
+
+func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	key := make([]byte, 32)
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vd.db"), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
+		Type: "transfer_call", Destinations: []core.Destination{
+			{Type: "number", Number: "+31612345678", Description: "sales", Message: "Connecting you to sales."},
+			{Type: "sip", SIPURI: "sip:desk@pbx.example.com", Description: "desk"},
+		},
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, _, err := svc.ConfigureTrunk(ctx, "", core.TrunkConfig{Name: "pbx", Host: "127.0.0.1", Port: 5070, Transport: "tcp"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TransferTimeout == 0 {
+		cfg.TransferTimeout = 5 * time.Second
+	}
+	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	sip := &scriptedSIP{calls: calls}
+	calls.SetSignaling(sip)
+	dec := calls.OfferCall(ctx, core.InboundInvite{SIPCallID: "c1", Called: "31850835037", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
+	if dec.CallID == "" {
+		t.Fatalf("call refused: %+v", dec)
+	}
+	calls.CallAnswered(ctx, dec.CallID)
+	return &fixture{calls: calls, sip: sip, svc: svc, callID: dec.CallID, store: st}
+}
+
+func statuses(steps []core.Transfer) []string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, s.Status)
+	}
+	return out
+}
+
+func TestTransferCompletesThroughTheTrunk(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go func() {
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 100})
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		}()
+		return 202, nil
+	}
+	var steps []core.Transfer
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", RequestedBy: "ops"}, func(s core.Transfer) { steps = append(steps, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Status != core.TransferCompleted || tr.Message != "Connecting you to sales." || tr.RequestedBy != "ops" {
+		t.Errorf("transfer: %+v", tr)
+	}
+	got := statuses(steps)
+	want := []string{"requested", "accepted", "trying", "ringing", "completed"}
+	if len(got) != len(want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("steps %v, want %v", got, want)
+		}
+	}
+	if f.sip.referTos[0] != "sip:+31612345678@127.0.0.1:5070;transport=tcp" {
+		t.Errorf("Refer-To %s", f.sip.referTos[0])
+	}
+	c, err := f.calls.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != core.CallTransferred || c.EndReason != core.EndTransferred || len(c.Transfers) != 1 || len(c.Transfers[0].Steps) != 5 {
+		t.Errorf("call after transfer: %+v", c)
+	}
+}
+
+func TestNotifiesBeforeThe202StillCount(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 100})
+		f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200, Reason: "Ok"})
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "sip:desk@pbx.example.com"}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("%+v %v", tr, err)
+	}
+}
+
+func TestBusyThenSecondTransferSucceeds(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	attempt := 0
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		attempt++
+		final := 486
+		if attempt == 2 {
+			final = 200
+		}
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: final})
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || tr.SIPStatus != 486 || core.AsError(err).SIPStatus != 486 {
+		t.Fatalf("busy: %+v %v", tr, err)
+	}
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallInProgress {
+		t.Fatalf("caller not kept after a busy transfer: %s", c.Status)
+	}
+	tr, err = f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("second transfer: %+v %v", tr, err)
+	}
+}
+
+func TestReferRejected(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) { return 603, nil }
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || tr.SIPStatus != 603 {
+		t.Fatalf("%+v %v", tr, err)
+	}
+}
+
+func TestNoFinalNotifyTimesOut(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{TransferTimeout: 200 * time.Millisecond})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) { return 202, nil }
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || tr.Status != core.TransferFailed {
+		t.Fatalf("%+v %v", tr, err)
+	}
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallInProgress {
+		t.Errorf("call after timeout: %s", c.Status)
+	}
+}
+
+func TestCallerHangsUpMidTransfer(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go func() {
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 100})
+			f.calls.CallEnded(ctx, callID, core.EndCallerHangup)
+		}()
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if tr.Status != core.TransferCanceled || !core.HasCode(err, core.CodeCallNotActive) {
+		t.Fatalf("%+v %v", tr, err)
+	}
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallEnded || c.EndReason != core.EndCallerHangup {
+		t.Errorf("call: %+v", c)
+	}
+}
+
+func TestTransferRules(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	block := make(chan struct{})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		<-block
+		return 603, nil
+	}
+	tests := []struct {
+		req  core.TransferRequest
+		code core.Code
+	}{
+		{core.TransferRequest{CallID: f.callID, Destination: "+31201234567"}, core.CodeDestinationNotAllowed}, // not configured
+		{core.TransferRequest{CallID: f.callID, Destination: "+449098790000"}, core.CodeDestinationNotAllowed},
+		{core.TransferRequest{CallID: f.callID, Destination: "sip:a@b>;x\r\nContact: <sip:evil@x>"}, core.CodeInvalidRequest},
+		{core.TransferRequest{CallID: "nope", Destination: "+31612345678"}, core.CodeNotFound},
+		{core.TransferRequest{Destination: "+31612345678"}, core.CodeMissingField},
+	}
+	for _, tt := range tests {
+		_, err := f.calls.Transfer(t.Context(), tt.req, nil)
+		if !core.HasCode(err, tt.code) {
+			t.Errorf("%+v: %v, want %s", tt.req, err, tt.code)
+		}
+	}
+	if len(f.sip.referTos) != 0 {
+		t.Fatalf("refused transfers reached SIP: %v", f.sip.referTos)
+	}
+	// A second transfer while one runs is a conflict.
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, func(s core.Transfer) {
+			if s.Status == core.TransferRequested {
+				close(started)
+			}
+		})
+		done <- err
+	}()
+	<-started
+	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil); !core.HasCode(err, core.CodeConflict) {
+		t.Errorf("second transfer: %v", err)
+	}
+	close(block)
+	if err := <-done; !core.HasCode(err, core.CodeTransferFailed) {
+		t.Errorf("first transfer: %v", err)
+	}
+}
+
+func TestAdhocTransfersWhenAllowed(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{AllowAdhocTransfers: true})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		return 202, nil
+	}
+	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31201234567"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOfferCallDecisions(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	ctx := t.Context()
+	src := netip.MustParseAddrPort("127.0.0.1:5099")
+	tests := []struct {
+		inv    core.InboundInvite
+		status int
+	}{
+		{core.InboundInvite{Called: "+31850835037", Source: netip.MustParseAddrPort("127.0.0.2:5060")}, 403}, // not the trunk's host
+		{core.InboundInvite{Called: "+31201234567", Source: netip.MustParseAddrPort("127.0.0.2:5060")}, 403}, // unknown number, unknown source: say nothing
+		{core.InboundInvite{Called: "+31201234567", Source: src}, 403},                                       // unknown number: no trunk vouches for the source
+		{core.InboundInvite{Called: "+31850835037", Source: src}, 0},
+	}
+	for _, tt := range tests {
+		d := f.calls.OfferCall(ctx, tt.inv)
+		if d.RejectStatus != tt.status || (tt.status == 0) != (d.CallID != "") {
+			t.Errorf("%+v: %+v, want %d", tt.inv, d, tt.status)
+		}
+	}
+	open := newFixture(t, core.CallsConfig{AllowedSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if d := open.calls.OfferCall(ctx, core.InboundInvite{Called: "+31201234567", Source: src}); d.RejectStatus != 404 {
+		t.Errorf("unknown number from an allowed network: %+v", d)
+	}
+}
+
+// testWriter sends the manager's log to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,532 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// onInvite handles a new inbound call, or a re-INVITE in a dialog. It runs
+// on sipgo's goroutine for the INVITE transaction, which sipgo keeps until
+// the final response is sent and (for a 2xx) ACKed; no goroutine of ours
+// waits on an established call.
+func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if key, inDialog := requestKey(req); inDialog {
+		u.onReInvite(req, tx, key)
+		return
+	}
+	if u.closing.Load() {
+		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	st := u.net.Load()
+	tp := strings.ToUpper(req.Transport())
+	dua := st.dialogs[tp]
+	if dua == nil {
+		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	u.reply(req, tx, sip.StatusTrying, "Trying")
+
+	inv, err := inboundInvite(req)
+	if err != nil {
+		u.log.Info("malformed INVITE", "err", err)
+		u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	// The core decides with a context that a CANCEL cancels.
+	ctx, cancel := context.WithCancel(reportCtx())
+	defer cancel()
+	tx.OnCancel(func(*sip.Request) { cancel() })
+	decision := u.handler.OfferCall(ctx, inv)
+	if decision.CallID == "" {
+		u.rejectOffer(req, tx, inv, decision)
+		return
+	}
+	log := u.log.With("call_id", decision.CallID, "sip_call_id", inv.SIPCallID)
+	// From here on the core holds a call record: every path reports CallEnded.
+	if ctx.Err() != nil || errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
+		log.Info("call canceled while being offered")
+		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndCanceled)
+		return
+	}
+	if u.closing.Load() {
+		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndShutdown)
+		return
+	}
+	fail := func(status int, phrase, why string, err error) {
+		log.Warn("inbound call failed", "status", status, "why", why, "err", err)
+		u.reply(req, tx, status, phrase)
+		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndFailed)
+	}
+
+	rtp, err := u.ports.acquire()
+	if err != nil {
+		fail(sip.StatusServiceUnavailable, "Service Unavailable", "no free RTP port", err)
+		return
+	}
+	media := newMediaState(rtp)
+	sdp, err := u.localSDP(req.Body(), media, false)
+	if err != nil {
+		u.ports.release(rtp)
+		var na *notAcceptableError
+		if errors.As(err, &na) {
+			fail(sip.StatusNotAcceptableHere, "Not Acceptable Here", "SDP offer", err)
+			return
+		}
+		fail(sip.StatusInternalServerError, "Server Internal Error", "SDP answer", err)
+		return
+	}
+	dlg, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		u.ports.release(rtp)
+		if errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
+			u.handler.CallEnded(reportCtx(), decision.CallID, core.EndCanceled)
+			return
+		}
+		fail(sip.StatusInternalServerError, "Server Internal Error", "dialog", err)
+		return
+	}
+	localTag, _ := dlg.InviteRequest.To().Params.Get("tag")
+
+	c := newCall(decision.CallID, true, tp, stateRinging)
+	defer close(c.setupDone)
+	c.key = dialogKey(inv.SIPCallID, localTag)
+	c.srv = dlg
+	c.media = media
+	if !u.calls.add(c) {
+		u.ports.release(rtp)
+		log.Error("the core offered a call id that is already live")
+		u.reply(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+
+	if err := dlg.Respond(sip.StatusRinging, "Ringing", nil, u.serverHeader()); err != nil {
+		log.Debug("send 180", "err", err)
+	}
+	if d := u.cfg.AnswerDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-dlg.Context().Done():
+		case <-c.wake:
+		}
+		t.Stop()
+	}
+
+	c.mu.Lock()
+	switch {
+	case c.state == stateEnding: // Hangup, Shutdown, or a BYE in the early dialog
+		reason, status, phrase := c.endReason, c.endStatus, c.endPhrase
+		c.mu.Unlock()
+		u.reply(dlg.InviteRequest, tx, status, phrase)
+		u.finish(c, reason)
+		return
+	case c.state != stateRinging:
+		c.mu.Unlock()
+		return
+	case dlg.Context().Err() != nil || tx.Err() != nil: // CANCEL (487 is sent by the transaction)
+		c.state = stateEnding
+		c.mu.Unlock()
+		log.Info("call canceled before the answer")
+		u.finish(c, core.EndCanceled)
+		return
+	}
+	c.state = stateAnswering
+	c.mu.Unlock()
+
+	u.answer(c, dlg.InviteRequest, sdp, log)
+}
+
+// answer sends the 200 OK and waits (in sipgo) for its ACK, which onAck
+// reports.
+func (u *UA) answer(c *call, invite *sip.Request, sdp []byte, log *slog.Logger) {
+	c.mu.Lock()
+	dlg := c.srv
+	c.mu.Unlock()
+	res := sip.NewSDPResponseFromRequest(invite, sdp)
+	u.decorateDialogResponse(res, c.transport)
+	err := dlg.WriteResponse(res)
+
+	c.mu.Lock()
+	acked, state := c.acked, c.state
+	if !acked && state == stateAnswering {
+		c.state = stateEnding
+	}
+	c.mu.Unlock()
+	if acked || state != stateAnswering {
+		return // answered, or another path ends the call
+	}
+	if errors.Is(dlg.Context().Err(), context.Canceled) && errors.Is(context.Cause(dlg.Context()), sip.ErrTransactionCanceled) {
+		log.Info("call canceled as it was answered")
+		u.finish(c, core.EndCanceled)
+		return
+	}
+	log.Warn("no ACK for our 200 OK; ending the call", "err", err)
+	ctx, cancel := context.WithTimeout(reportCtx(), 2*time.Second)
+	defer cancel()
+	if err := u.sendBye(ctx, c); err != nil {
+		log.Info("BYE after a missing ACK", "err", err)
+	}
+	u.finish(c, core.EndFailed)
+}
+
+// rejectOffer answers an INVITE the core refused; nothing is kept.
+func (u *UA) rejectOffer(req *sip.Request, tx sip.ServerTransaction, inv core.InboundInvite, d core.OfferDecision) {
+	status, phrase := d.RejectStatus, d.RejectReason
+	if status < 300 || status > 699 {
+		status = sip.StatusTemporarilyUnavailable
+		phrase = ""
+	}
+	if phrase == "" {
+		phrase = reasonPhraseFor(status)
+	}
+	u.log.Info("inbound call refused", "status", status, "called", inv.Called, "caller", inv.Caller, "source", inv.Source.String())
+	u.reply(req, tx, status, phrase)
+}
+
+// onAck confirms an answered call, or stops retransmitting the 2xx to a
+// re-INVITE.
+func (u *UA) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	key, ok := requestKey(req)
+	if !ok {
+		return
+	}
+	c := u.calls.byDialog(key)
+	if c == nil || req.CSeq() == nil {
+		return
+	}
+	cseq := req.CSeq().SeqNo
+	c.mu.Lock()
+	if srv := c.srv; srv != nil && !c.acked && cseq == srv.InviteRequest.CSeq().SeqNo &&
+		(c.state == stateAnswering || c.state == stateEnding) {
+		c.acked = true
+		answered := c.state == stateAnswering
+		if answered {
+			c.state = stateAnswered
+			c.answering = true
+		}
+		c.mu.Unlock()
+		if err := srv.ReadAck(req, tx); err != nil {
+			u.log.Debug("ACK", "call_id", c.id, "err", err)
+		}
+		if answered {
+			u.reportAnswered(c)
+		}
+		return
+	}
+	if p := c.reinvite; p != nil && p.cseq == cseq {
+		p.timer.Stop()
+		c.reinvite = nil
+	}
+	c.mu.Unlock()
+}
+
+// onCancel sees only a CANCEL that matched no INVITE transaction: sipgo
+// answers the others itself (200, then 487 to the INVITE).
+func (u *UA) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
+
+// onBye ends a call the far side hung up.
+func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	key, ok := requestKey(req)
+	if !ok {
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c := u.calls.byDialog(key)
+	if c == nil {
+		if _, recent := u.calls.recentlyEnded(key); recent {
+			u.reply(req, tx, sip.StatusOK, "OK")
+			return
+		}
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.mu.Lock()
+	switch c.state {
+	case stateRinging: // BYE in the early dialog: the caller gave up
+		c.state = stateEnding
+		c.endReason, c.endStatus, c.endPhrase = core.EndCallerHangup, sip.StatusRequestTerminated, "Request Terminated"
+		c.mu.Unlock()
+		u.reply(req, tx, sip.StatusOK, "OK")
+		c.nudge()
+	case stateAnswering, stateAnswered:
+		c.state = stateEnding
+		srv, cli := c.srv, c.cli
+		c.mu.Unlock()
+		var err error
+		switch {
+		case srv != nil:
+			err = srv.ReadBye(req, tx)
+		case cli != nil:
+			err = cli.ReadBye(req, tx)
+		}
+		if err != nil {
+			u.log.Debug("BYE", "call_id", c.id, "err", err)
+			u.reply(req, tx, sip.StatusOK, "OK")
+		}
+		u.finish(c, core.EndCallerHangup)
+	default: // dialling, or we are ending it too (BYEs crossed)
+		c.mu.Unlock()
+		u.reply(req, tx, sip.StatusOK, "OK")
+	}
+}
+
+// onOptions answers capability queries, in or out of a dialog.
+func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if key, inDialog := requestKey(req); inDialog && !u.knownDialog(key) {
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	u.reply(req, tx, sip.StatusOK, "OK",
+		sip.NewHeader("Allow", allowMethods),
+		sip.NewHeader("Accept", acceptTypes),
+	)
+}
+
+// onInfo accepts INFO (e.g. DTMF) in a dialog.
+func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	u.inDialogOnly(req, tx, sip.StatusOK, "OK")
+}
+
+// onRefer declines being transferred: we transfer, we are not transferred.
+func (u *UA) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	u.inDialogOnly(req, tx, 603, "Decline")
+}
+
+// onOther handles every other method.
+func (u *UA) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	u.inDialogOnly(req, tx, sip.StatusNotImplemented, "Not Implemented")
+}
+
+// inDialogOnly answers status/phrase to a request in a live dialog, 481 to
+// one for a dialog we do not know and 405 to one outside any dialog.
+func (u *UA) inDialogOnly(req *sip.Request, tx sip.ServerTransaction, status int, phrase string) {
+	key, inDialog := requestKey(req)
+	switch {
+	case !inDialog:
+		u.reply(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", allowMethods))
+	case u.calls.byDialog(key) == nil:
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+	default:
+		u.reply(req, tx, status, phrase)
+	}
+}
+
+func (u *UA) knownDialog(key string) bool {
+	if u.calls.byDialog(key) != nil {
+		return true
+	}
+	_, ok := u.calls.recentlyEnded(key)
+	return ok
+}
+
+// onReInvite answers a re-INVITE (hold, resume, refresh) with our SDP on
+// the same port, the direction mirrored and the o= version incremented.
+func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction, key string) {
+	c := u.calls.byDialog(key)
+	if c == nil {
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.state == stateEnding || c.state == stateEnded:
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	case c.state != stateAnswered || c.media == nil:
+		u.reply(req, tx, sip.StatusRequestPending, "Request Pending")
+		return
+	}
+	sdp, err := u.localSDP(req.Body(), c.media, true)
+	if err != nil {
+		u.log.Info("re-INVITE refused", "call_id", c.id, "err", err)
+		u.reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, sdp)
+	u.decorateDialogResponse(res, c.transport)
+	if err := tx.Respond(res); err != nil {
+		u.log.Info("answer re-INVITE", "call_id", c.id, "err", err)
+		return
+	}
+	u.log.Info("re-INVITE answered", "call_id", c.id, "version", c.media.version)
+	if p := c.reinvite; p != nil {
+		p.timer.Stop()
+		c.reinvite = nil
+	}
+	if c.transport == tpUDP && req.CSeq() != nil {
+		p := &pendingReinvite{cseq: req.CSeq().SeqNo, tx: tx, res: res, interval: sip.T1, until: time.Now().Add(64 * sip.T1)}
+		p.timer = time.AfterFunc(p.interval, func() { u.retransmit2xx(c, p) })
+		c.reinvite = p
+	}
+}
+
+// retransmit2xx resends a re-INVITE's 2xx until its ACK or 64*T1.
+func (u *UA) retransmit2xx(c *call, p *pendingReinvite) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reinvite != p {
+		return
+	}
+	if time.Now().After(p.until) {
+		u.log.Info("no ACK for the 2xx to a re-INVITE", "call_id", c.id)
+		c.reinvite = nil
+		return
+	}
+	if err := p.tx.Respond(p.res); err != nil {
+		c.reinvite = nil
+		return
+	}
+	p.interval = min(2*p.interval, sip.T2)
+	p.timer.Reset(p.interval)
+}
+
+// localSDP is our answer to offer (or our offer when there is none). With
+// bump the o= version is incremented, as a new description in the same
+// session requires; c.mu is held by the caller when media is shared.
+func (u *UA) localSDP(offer []byte, m *mediaState, bump bool) ([]byte, error) {
+	lm := localMedia{addr: u.sdpHost(), port: m.rtp.port, sessID: m.sessID, version: m.version}
+	if bump {
+		lm.version++
+	}
+	var sdp []byte
+	if len(strings.TrimSpace(string(offer))) == 0 {
+		sdp = buildOffer(lm, dirSendRecv)
+	} else {
+		var err error
+		if sdp, _, err = buildAnswer(offer, lm); err != nil {
+			return nil, err
+		}
+	}
+	m.version = lm.version
+	return sdp, nil
+}
+
+// sdpHost is the address our SDP advertises.
+func (u *UA) sdpHost() string { return u.pubHost }
+
+func newMediaState(rtp *rtpPort) *mediaState {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	// The session id is random; the version starts small so that it stays
+	// exact wherever it is read as a float (as sipp does).
+	id := binary.BigEndian.Uint64(b[:8]) >> 2
+	version := uint64(binary.BigEndian.Uint32(b[8:]) >> 8)
+	return &mediaState{rtp: rtp, sessID: id, version: version}
+}
+
+// decorateDialogResponse adds our Contact and capabilities to a 2xx.
+func (u *UA) decorateDialogResponse(res *sip.Response, tp string) {
+	if st := u.net.Load(); st != nil && res.Contact() == nil {
+		ct := st.contacts[tp]
+		res.AppendHeader(ct.Clone())
+	}
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	u.decorate(res)
+}
+
+func (u *UA) serverHeader() sip.Header { return sip.NewHeader("Server", u.cfg.UserAgent) }
+
+// inboundInvite extracts what the core needs to decide on an INVITE.
+func inboundInvite(req *sip.Request) (core.InboundInvite, error) {
+	var inv core.InboundInvite
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return inv, errors.New("missing Call-ID, From or To")
+	}
+	inv.SIPCallID = cid.Value()
+	inv.Called = uriUser(req.Recipient)
+	if inv.Called == "" {
+		inv.Called = uriUser(to.Address)
+	}
+	inv.Caller = uriUser(from.Address)
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return inv, fmt.Errorf("source %q: %w", req.Source(), err)
+	}
+	inv.Source = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	return inv, nil
+}
+
+// uriUser is a URI's user part without user parameters (";npdi") and
+// percent-decoded; for a tel: URI, the number.
+func uriUser(u sip.Uri) string {
+	user := u.User
+	if !strings.EqualFold(u.Scheme, "sip") && !strings.EqualFold(u.Scheme, "sips") && u.Scheme != "" {
+		user = u.Raw()
+	}
+	user, _, _ = strings.Cut(user, ";")
+	if dec, err := url.PathUnescape(user); err == nil {
+		user = dec
+	}
+	return strings.TrimSpace(user)
+}
+
+// reasonPhraseFor is the standard reason phrase of a status we send.
+func reasonPhraseFor(status int) string {
+	switch status {
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 410:
+		return "Gone"
+	case 480:
+		return "Temporarily Unavailable"
+	case 481:
+		return "Call/Transaction Does Not Exist"
+	case 484:
+		return "Address Incomplete"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 500:
+		return "Server Internal Error"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	case 604:
+		return "Does Not Exist Anywhere"
+	}
+	switch {
+	case status < 500:
+		return "Client Error"
+	case status < 600:
+		return "Server Error"
+	}
+	return "Global Failure"
+}

@@ -1,0 +1,73 @@
+package sip
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// onNotify handles the NOTIFYs of a REFER's implicit subscription (RFC
+// 3515): each is answered first, then its sipfrag status is reported as
+// TransferProgress. Whatever the far side's habits, a NOTIFY in a known
+// dialog is reported: before the REFER's 202, with a final status and
+// "Subscription-State: active", or shortly after the call ended (a late
+// NOTIFY after our BYE is answered 200). A NOTIFY for no dialog we know
+// gets 481, one for another event package 489, and a malformed sipfrag 400
+// with nothing reported. A NOTIFY without a body (some UAs end the
+// subscription that way) is answered 200 and reports nothing.
+func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
+	key, inDialog := requestKey(req)
+	if !inDialog {
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	var callID string
+	if c := u.calls.byDialog(key); c != nil {
+		callID = c.id
+	} else if id, ok := u.calls.recentlyEnded(key); ok {
+		callID = id
+	} else {
+		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if ev := headerValue(req, "Event", "o"); ev != "" {
+		pkg, _, _ := strings.Cut(ev, ";")
+		if !strings.EqualFold(strings.TrimSpace(pkg), "refer") {
+			u.reply(req, tx, 489, "Bad Event", sip.NewHeader("Allow-Events", "refer"))
+			return
+		}
+	}
+	body := req.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		u.reply(req, tx, sip.StatusOK, "OK")
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	status, reason, err := ParseSipfrag(ct, body)
+	if err != nil {
+		u.log.Info("NOTIFY with a malformed sipfrag", "call_id", callID, "err", err)
+		u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	u.reply(req, tx, sip.StatusOK, "OK")
+	u.log.Info("transfer progress", "call_id", callID, "status", status, "reason", reason,
+		"subscription_state", headerValue(req, "Subscription-State"))
+	u.handler.TransferProgress(reportCtx(), callID, core.ReferProgress{Status: status, Reason: reason})
+}
+
+// headerValue is the value of the first header with any of the names
+// (long and compact forms), or "".
+func headerValue(req *sip.Request, names ...string) string {
+	for _, n := range names {
+		if h := req.GetHeader(n); h != nil {
+			return strings.TrimSpace(h.Value())
+		}
+	}
+	return ""
+}

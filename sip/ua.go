@@ -1,0 +1,571 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr            = "127.0.0.1:5060"
+	DefaultRTPPortMin      = 10000
+	DefaultRTPPortMax      = 20000
+	DefaultReferTimeout    = 32 * time.Second // Timer F for UDP
+	DefaultEndedDialogTTL  = 32 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
+)
+
+// Transport names as sipgo spells them on messages.
+const (
+	tpUDP = "UDP"
+	tpTCP = "TCP"
+	tpTLS = "TLS"
+)
+
+// contactUser is the user part of our Contact and Referred-By.
+const contactUser = "voicedock"
+
+// allowMethods and acceptTypes are what we advertise.
+const (
+	allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"
+	acceptTypes  = "application/sdp, message/sipfrag"
+)
+
+// Config configures the user agent.
+type Config struct {
+	// Addr is the host:port to listen on, for every transport (TLS on the
+	// next port). The host must be an IP address; the port may be 0 to pick
+	// a free one (see LocalAddr). Default 127.0.0.1:5060.
+	Addr string
+	// Transports to serve: "udp", "tcp", "tls". Default udp and tcp, plus
+	// tls when TLSCert and TLSKey are set.
+	Transports []string
+	// TLSCert and TLSKey are PEM files for the TLS listener.
+	TLSCert, TLSKey string
+	// PublicAddr is the host[:port] to advertise in Contact, Via and SDP
+	// when it differs from Addr (NAT). Required when Addr's host is a
+	// wildcard (0.0.0.0, ::).
+	PublicAddr string
+	// RTPPortMin and RTPPortMax bound the RTP ports of SDP answers.
+	// Default 10000-20000.
+	RTPPortMin, RTPPortMax int
+	// UserAgent goes in User-Agent and Server headers ("voicedock/1.2.3").
+	UserAgent string
+
+	// AnswerDelay is how long an accepted inbound call rings (180) before
+	// it is answered. Default 0: answer at once.
+	AnswerDelay time.Duration
+	// ReferTimeout bounds the wait for a REFER's final response. Default 32s.
+	ReferTimeout time.Duration
+	// EndedDialogTTL is how long an ended dialog is remembered, so that a
+	// late NOTIFY or BYE gets 200 rather than 481. Default 32s.
+	EndedDialogTTL time.Duration
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds) with
+	// every 503 this user agent sends, the core's included.
+	RetryAfter time.Duration
+	// ShutdownTimeout bounds the shutdown Serve runs when its context ends.
+	// Default 5s.
+	ShutdownTimeout time.Duration
+}
+
+// UA is the SIP user agent. It implements core.Signaling.
+type UA struct {
+	cfg        Config
+	handler    core.SignalHandler
+	log        *slog.Logger
+	ip         netip.Addr // listen address
+	port       int        // configured port; 0 picks one
+	transports []string   // tpUDP, tpTCP, tpTLS
+	pubHost    string     // advertised host
+	pubPort    int        // advertised port; 0 means the bound one
+	tlsConf    *tls.Config
+
+	stack *sipgo.UserAgent
+	srv   *sipgo.Server
+	ports *portPool
+	calls *registry
+
+	net      atomic.Pointer[netState] // set once listening
+	serving  atomic.Bool
+	closing  atomic.Bool
+	shutOnce sync.Once
+	stopped  chan struct{} // closed when Shutdown has finished
+	serveWG  sync.WaitGroup
+}
+
+var _ core.Signaling = (*UA)(nil)
+
+// netState is what exists once the listeners are bound.
+type netState struct {
+	bound    map[string]netip.AddrPort // transport -> bound address
+	laddr    map[string]sip.Addr       // transport -> local address to send from
+	dialogs  map[string]*sipgo.DialogUA
+	contacts map[string]sip.ContactHeader
+	closers  []func() error
+}
+
+// New checks cfg and builds the user agent; Serve starts it.
+func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, error) {
+	if handler == nil {
+		return nil, errors.New("sip: nil handler")
+	}
+	if logger == nil {
+		return nil, errors.New("sip: nil logger")
+	}
+	cfg = withDefaults(cfg)
+	u := &UA{
+		cfg:     cfg,
+		handler: handler,
+		log:     logger.With("component", "sip"),
+		stopped: make(chan struct{}),
+		calls:   newRegistry(cfg.EndedDialogTTL),
+	}
+	if err := u.configure(); err != nil {
+		return nil, err
+	}
+	ports, err := newPortPool(u.ip, cfg.RTPPortMin, cfg.RTPPortMax)
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	u.ports = ports
+	if err := u.buildStack(); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.RTPPortMin == 0 && cfg.RTPPortMax == 0 {
+		cfg.RTPPortMin, cfg.RTPPortMax = DefaultRTPPortMin, DefaultRTPPortMax
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "voicedock"
+	}
+	if cfg.ReferTimeout <= 0 {
+		cfg.ReferTimeout = DefaultReferTimeout
+	}
+	if cfg.EndedDialogTTL <= 0 {
+		cfg.EndedDialogTTL = DefaultEndedDialogTTL
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return cfg
+}
+
+// configure validates the addresses and transports.
+func (u *UA) configure() error {
+	host, portStr, err := net.SplitHostPort(u.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("sip: listen address %q: %w", u.cfg.Addr, err)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("sip: listen host %q must be an IP address: %w", host, err)
+	}
+	u.ip = ip.Unmap()
+	u.port, err = strconv.Atoi(portStr)
+	if err != nil || u.port < 0 || u.port > 65534 {
+		return fmt.Errorf("sip: listen port %q is invalid", portStr)
+	}
+
+	u.pubHost = u.ip.String()
+	if pa := u.cfg.PublicAddr; pa != "" {
+		h, p, err := net.SplitHostPort(pa)
+		if err != nil { // no port
+			h, p = strings.Trim(pa, "[]"), ""
+		}
+		if h == "" {
+			return fmt.Errorf("sip: public address %q has no host", pa)
+		}
+		u.pubHost = h
+		if p != "" {
+			if u.pubPort, err = strconv.Atoi(p); err != nil || u.pubPort < 1 || u.pubPort > 65534 {
+				return fmt.Errorf("sip: public address %q has a bad port", pa)
+			}
+		}
+	} else if u.ip.IsUnspecified() {
+		return fmt.Errorf("sip: listen address %q is a wildcard: set PublicAddr", u.cfg.Addr)
+	}
+
+	hasTLS := u.cfg.TLSCert != "" && u.cfg.TLSKey != ""
+	list := u.cfg.Transports
+	if len(list) == 0 {
+		list = []string{"udp", "tcp"}
+		if hasTLS {
+			list = append(list, "tls")
+		}
+	}
+	for _, t := range list {
+		tp := strings.ToUpper(strings.TrimSpace(t))
+		switch tp {
+		case tpUDP, tpTCP:
+		case tpTLS:
+			if !hasTLS {
+				return errors.New("sip: transport tls needs TLSCert and TLSKey")
+			}
+			cert, err := tls.LoadX509KeyPair(u.cfg.TLSCert, u.cfg.TLSKey)
+			if err != nil {
+				return fmt.Errorf("sip: load TLS certificate: %w", err)
+			}
+			u.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		default:
+			return fmt.Errorf("sip: unknown transport %q", t)
+		}
+		if !slices.Contains(u.transports, tp) {
+			u.transports = append(u.transports, tp)
+		}
+	}
+	return nil
+}
+
+// buildStack creates sipgo's user agent and server and routes every method.
+func (u *UA) buildStack() error {
+	stack, err := sipgo.NewUA(
+		sipgo.WithUserAgent(u.cfg.UserAgent),
+		sipgo.WithUserAgentHostname(u.pubHost),
+		sipgo.WithUserAgenTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(u.log),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				u.log.Debug("unmatched response (retransmission?)", "response", r.StartLine())
+			}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(u.log)),
+	)
+	if err != nil {
+		return fmt.Errorf("sip: create user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(stack, sipgo.WithServerLogger(u.log))
+	if err != nil {
+		_ = stack.Close()
+		return fmt.Errorf("sip: create server: %w", err)
+	}
+	u.stack, u.srv = stack, srv
+	srv.OnInvite(u.guard(u.onInvite))
+	srv.OnAck(u.guard(u.onAck))
+	srv.OnCancel(u.guard(u.onCancel))
+	srv.OnBye(u.guard(u.onBye))
+	srv.OnOptions(u.guard(u.onOptions))
+	srv.OnNotify(u.guard(u.onNotify))
+	srv.OnRefer(u.guard(u.onRefer))
+	srv.OnInfo(u.guard(u.onInfo))
+	srv.OnNoRoute(u.guard(u.onOther))
+	return nil
+}
+
+// guard keeps a bug in a handler from taking the process down.
+func (u *UA) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				u.log.Error("panic handling a SIP request", "method", string(req.Method), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				if !req.IsAck() && tx != nil {
+					_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil))
+				}
+			}
+		}()
+		h(req, tx)
+	}
+}
+
+// LocalAddr is the address the UDP (else TCP) listener is bound to; it is
+// valid once Serve has called ready.
+func (u *UA) LocalAddr() netip.AddrPort {
+	st := u.net.Load()
+	if st == nil {
+		return netip.AddrPort{}
+	}
+	for _, tp := range []string{tpUDP, tpTCP, tpTLS} {
+		if a, ok := st.bound[tp]; ok {
+			return a
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// Serve binds every configured transport, calls ready (when not nil) once
+// they listen, and serves until ctx is done or Shutdown is called. When
+// ctx ends first it shuts down (bounded by ShutdownTimeout).
+func (u *UA) Serve(ctx context.Context, ready func()) error {
+	if !u.serving.CompareAndSwap(false, true) {
+		return errors.New("sip: Serve called twice")
+	}
+	if u.closing.Load() {
+		return errors.New("sip: user agent is shut down")
+	}
+	st, listeners, err := u.bind()
+	if err != nil {
+		return err
+	}
+	u.net.Store(st)
+	errc := make(chan error, len(listeners))
+	for _, serve := range listeners {
+		u.serveWG.Add(1)
+		go func() {
+			defer u.serveWG.Done()
+			if err := serve(); err != nil && !u.closing.Load() {
+				errc <- err
+			}
+		}()
+	}
+	u.log.Info("SIP user agent listening", "addr", u.LocalAddr().String(), "transports", strings.Join(u.transports, ","))
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+	case <-u.stopped:
+		return nil
+	case err := <-errc:
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = u.Shutdown(sctx)
+		return fmt.Errorf("sip: listener failed: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := u.Shutdown(sctx); err != nil {
+		return fmt.Errorf("sip: shutdown: %w", err)
+	}
+	return nil
+}
+
+// bind opens the listeners. With port 0 it looks for a port free on every
+// transport.
+func (u *UA) bind() (*netState, []func() error, error) {
+	attempts := 1
+	if u.port == 0 {
+		attempts = 20
+	}
+	var err error
+	for range attempts {
+		var st *netState
+		var serves []func() error
+		st, serves, err = u.tryBind()
+		if err == nil {
+			return st, serves, nil
+		}
+	}
+	return nil, nil, err
+}
+
+func (u *UA) tryBind() (*netState, []func() error, error) {
+	st := &netState{
+		bound:    map[string]netip.AddrPort{},
+		laddr:    map[string]sip.Addr{},
+		dialogs:  map[string]*sipgo.DialogUA{},
+		contacts: map[string]sip.ContactHeader{},
+	}
+	var serves []func() error
+	fail := func(err error) (*netState, []func() error, error) {
+		for _, c := range st.closers {
+			_ = c()
+		}
+		return nil, nil, err
+	}
+	port := u.port
+	for _, tp := range u.transports {
+		p := port
+		if tp == tpTLS && p != 0 {
+			p++
+		}
+		addr := netip.AddrPortFrom(u.ip, uint16(p))
+		switch tp {
+		case tpUDP:
+			conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				return fail(fmt.Errorf("sip: listen udp %s: %w", addr, err))
+			}
+			st.closers = append(st.closers, conn.Close)
+			st.bound[tp] = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+			serves = append(serves, func() error { return u.srv.ServeUDP(conn) })
+		case tpTCP, tpTLS:
+			l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+			if err != nil {
+				return fail(fmt.Errorf("sip: listen %s %s: %w", strings.ToLower(tp), addr, err))
+			}
+			st.closers = append(st.closers, l.Close)
+			st.bound[tp] = l.Addr().(*net.TCPAddr).AddrPort()
+			if tp == tpTLS {
+				tl := tls.NewListener(l, u.tlsConf)
+				serves = append(serves, func() error { return u.srv.ServeTLS(tl) })
+			} else {
+				serves = append(serves, func() error { return u.srv.ServeTCP(l) })
+			}
+		}
+		if port == 0 {
+			port = int(st.bound[tp].Port())
+			if tp == tpTLS {
+				port--
+			}
+		}
+	}
+	for _, tp := range u.transports {
+		if err := u.addDialogUA(st, tp); err != nil {
+			return fail(err)
+		}
+	}
+	return st, serves, nil
+}
+
+// addDialogUA prepares what sending on transport tp needs: a client whose
+// Via and Contact carry the advertised address, and the local address to
+// send from (the UDP listener itself, so replies reach it; for TCP and TLS
+// our IP with any port).
+func (u *UA) addDialogUA(st *netState, tp string) error {
+	bound := st.bound[tp]
+	advPort := int(bound.Port())
+	if u.pubPort != 0 {
+		advPort = u.pubPort
+		if tp == tpTLS {
+			advPort++
+		}
+	}
+	laddr := sip.Addr{IP: net.IP(u.ip.AsSlice()), Port: int(bound.Port())}
+	if tp != tpUDP {
+		laddr.Port = 0
+	}
+	st.laddr[tp] = laddr
+	client, err := sipgo.NewClient(u.stack,
+		sipgo.WithClientLogger(u.log),
+		sipgo.WithClientHostname(u.pubHost),
+		sipgo.WithClientPort(advPort),
+		sipgo.WithClientConnectionAddr(net.JoinHostPort(u.ip.String(), strconv.Itoa(laddr.Port))),
+	)
+	if err != nil {
+		return fmt.Errorf("sip: create %s client: %w", strings.ToLower(tp), err)
+	}
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: contactUser, Host: u.pubHost, Port: advPort}}
+	if tp != tpUDP {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", strings.ToLower(tp))
+	}
+	st.contacts[tp] = contact
+	st.dialogs[tp] = &sipgo.DialogUA{
+		Client:     client,
+		ContactHDR: contact,
+		// On TCP and TLS, in-dialog requests go back over the connection
+		// the INVITE came on.
+		RewriteContact: tp != tpUDP,
+	}
+	return nil
+}
+
+// Shutdown ends every live call (BYE once answered, 503 while ringing,
+// CANCEL while dialling), reports each CallEnded with core.EndShutdown,
+// releases their RTP ports and closes the listeners. New calls are refused
+// from the start. It is bounded by ctx (ShutdownTimeout when ctx has no
+// deadline); calls still up when it expires are reported ended anyway.
+func (u *UA) Shutdown(ctx context.Context) error {
+	u.closing.Store(true)
+	first := false
+	u.shutOnce.Do(func() { first = true })
+	if !first {
+		select {
+		case <-u.stopped:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("sip: wait for shutdown: %w", ctx.Err())
+		}
+	}
+	defer close(u.stopped)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, u.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	live := u.calls.live()
+	var wg sync.WaitGroup
+	for _, c := range live {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.end(ctx, c, core.EndShutdown, sip.StatusServiceUnavailable, "Service Unavailable")
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		u.log.Warn("shutdown: calls did not end in time", "calls", len(live))
+	}
+	for _, c := range live {
+		u.finish(c, core.EndShutdown) // no-op for those already ended
+	}
+	if st := u.net.Load(); st != nil {
+		for _, c := range st.closers {
+			_ = c()
+		}
+	}
+	if err := u.stack.Close(); err != nil {
+		u.log.Debug("close SIP stack", "err", err)
+	}
+	u.serveWG.Wait()
+	u.log.Info("SIP user agent stopped", "calls_ended", len(live))
+	return nil
+}
+
+// prepare sets what every request we originate needs: the transport, the
+// local address to send from, and our User-Agent.
+func (u *UA) prepare(st *netState, req *sip.Request, tp string) {
+	req.SetTransport(tp)
+	if la, ok := st.laddr[tp]; ok {
+		la.Copy(&req.Laddr)
+	}
+	if req.GetHeader("User-Agent") == nil {
+		req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+	}
+}
+
+// reply answers a request statelessly within its transaction.
+func (u *UA) reply(req *sip.Request, tx sip.ServerTransaction, status int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, status, reason, nil)
+	u.decorate(res)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		u.log.Debug("send response", "status", status, "method", string(req.Method), "err", err)
+	}
+}
+
+// decorate adds our Server header, and Retry-After to a 503 when
+// configured.
+func (u *UA) decorate(res *sip.Response) {
+	if res.GetHeader("Server") == nil {
+		res.AppendHeader(sip.NewHeader("Server", u.cfg.UserAgent))
+	}
+	if res.StatusCode == sip.StatusServiceUnavailable && u.cfg.RetryAfter > 0 && res.GetHeader("Retry-After") == nil {
+		secs := int((u.cfg.RetryAfter + time.Second - 1) / time.Second)
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(secs)))
+	}
+}
+
+// reportCtx is the context of the reports to the handler. They outlive
+// the request that caused them, so it is not cancelled.
+func reportCtx() context.Context { return context.Background() }
