@@ -20,6 +20,9 @@ type CallsConfig struct {
 	// AllowedSources are networks inbound calls may come from besides
 	// the hosts of the trunks.
 	AllowedSources []netip.Prefix
+	// DefaultWebhookURL receives every call's events
+	// (VOICEDOCK_WEBHOOK_URL), besides the assistant's own webhook.
+	DefaultWebhookURL string
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -53,7 +56,9 @@ type liveCall struct {
 	call     Call
 	active   *Transfer // the transfer in flight, nil when none
 	timeout  *time.Timer
-	hangupAt bool // we have asked the SIP layer to hang up
+	webhooks []webhookTarget // as configured when the call started
+	// announced is the status the last status-update carried.
+	announced string
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before
@@ -105,7 +110,18 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	lc.call.UpdatedAt = m.timestamp()
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.calls.UpdateCall(sctx, lc.call)
+	var out []WebhookDelivery
+	if lc.call.Status != lc.announced {
+		out = m.deliveries(lc, WebhookStatusUpdate, lc.call.UpdatedAt, nil)
+		lc.announced = lc.call.Status
+	}
+	if !lc.call.Live() && lc.call.EndedAt != nil {
+		out = append(out, m.deliveries(lc, WebhookEndOfCallReport, lc.call.UpdatedAt, map[string]any{
+			"duration_seconds": lc.call.DurationSeconds, "end_reason": lc.call.EndReason,
+			"started_at": lc.call.StartedAt, "ended_at": lc.call.EndedAt, "transfers": nonNil(lc.call.Transfers),
+		})...)
+	}
+	err := m.calls.UpdateCall(sctx, lc.call, out...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
 	}
@@ -118,7 +134,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.calls.SaveTransfer(sctx, *t)
+	err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}
@@ -156,7 +172,8 @@ func normalizeCalled(user string) (string, bool) {
 }
 
 // sourceAllowed reports whether an inbound INVITE may come from src: an
-// allowed network, or the host of the number's trunk.
+// allowed network, the host of the number's trunk, or the host of any
+// other trunk (a carrier trunk carries calls for many numbers).
 func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk) bool {
 	src = src.Unmap()
 	for _, p := range m.cfg.AllowedSources {
@@ -164,17 +181,36 @@ func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk)
 			return true
 		}
 	}
-	if trunk == nil {
-		return false
+	if trunk != nil && m.trunkIs(ctx, *trunk, src) {
+		return true
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(trunk.Host, "[]")); err == nil {
+	for p := (Page{Limit: MaxPageLimit}); ; p.Offset += p.Limit {
+		trunks, total, err := m.store.ListTrunks(ctx, p)
+		if err != nil {
+			m.logger.ErrorContext(ctx, "list trunks", "err", err)
+			return false
+		}
+		for _, t := range trunks {
+			if m.trunkIs(ctx, t, src) {
+				return true
+			}
+		}
+		if p.Offset+len(trunks) >= total || len(trunks) == 0 {
+			return false
+		}
+	}
+}
+
+// trunkIs reports whether src is the trunk's host.
+func (m *Calls) trunkIs(ctx context.Context, t Trunk, src netip.Addr) bool {
+	if ip, err := netip.ParseAddr(strings.Trim(t.Host, "[]")); err == nil {
 		return ip.Unmap() == src
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	addrs, err := m.resolver.LookupNetIP(ctx, "ip", trunk.Host)
+	addrs, err := m.resolver.LookupNetIP(ctx, "ip", t.Host)
 	if err != nil {
-		m.logger.WarnContext(ctx, "resolve trunk host", "host", trunk.Host, "err", err)
+		m.logger.WarnContext(ctx, "resolve trunk host", "host", t.Host, "err", err)
 		return false
 	}
 	for _, a := range addrs {
@@ -215,7 +251,8 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 	if number.AssistantID == nil {
 		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
 	}
-	if a, err := m.store.GetAssistant(ctx, *number.AssistantID); err != nil || (a.IsActive != nil && !*a.IsActive) {
+	assistant, err := m.store.GetAssistant(ctx, *number.AssistantID)
+	if err != nil || (assistant.IsActive != nil && !*assistant.IsActive) {
 		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
 	}
 	id, err := NewID()
@@ -228,11 +265,11 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 		CallerPhone: inv.Caller, AgentPhone: number.PhoneNumber, NumberID: number.ID, AssistantID: *number.AssistantID,
 		CreatedAt: now, UpdatedAt: now, SIPCallID: inv.SIPCallID, RemoteAddr: inv.Source.String(),
 	}
-	if err := m.calls.CreateCall(ctx, call); err != nil {
+	lc := &liveCall{call: call, webhooks: m.webhookTargets(&assistant), announced: call.Status}
+	if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 		m.logger.ErrorContext(ctx, "store new call", "err", err)
 		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
 	}
-	lc := &liveCall{call: call}
 	m.mu.Lock()
 	m.live[id] = lc
 	m.mu.Unlock()
@@ -256,6 +293,7 @@ func (m *Calls) CallAnswered(ctx context.Context, callID string) {
 	lc.call.Status = CallInProgress
 	lc.call.StartedAt = &now
 	m.saveCall(ctx, lc)
+	m.logger.InfoContext(ctx, "call answered", "call_id", callID)
 }
 
 // CallEnded records the end of a call; a transfer in flight is canceled.
@@ -269,9 +307,8 @@ func (m *Calls) CallEnded(ctx context.Context, callID, reason string) {
 	m.endLocked(ctx, lc, reason)
 }
 
-// endLocked ends the call; lc.mu is held. The call's end is stored
-// before a transfer in flight is canceled, so whoever hears of the
-// cancellation finds the call already ended.
+// endLocked ends the call; lc.mu is held. A transfer in flight is
+// canceled first, so the end-of-call report lists it as it ended.
 func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	if lc.timeout != nil {
 		lc.timeout.Stop()
@@ -294,7 +331,6 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	if lc.call.StartedAt != nil {
 		lc.call.DurationSeconds = int(now.Sub(*lc.call.StartedAt).Round(time.Second) / time.Second)
 	}
-	m.saveCall(ctx, lc)
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
 		if reason == EndShutdown {
@@ -303,6 +339,9 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}
 	lc.active = nil
+	m.saveCall(ctx, lc)
+	// Only now does the call leave the live map: until then GetCall waits
+	// on lc.mu and so never reads a half-ended call.
 	m.mu.Lock()
 	delete(m.live, lc.call.ID)
 	m.mu.Unlock()
@@ -402,4 +441,16 @@ func (m *Calls) hangupAsync(callID string) {
 			m.logger.Warn("hang up", "call_id", callID, "err", err)
 		}
 	}()
+}
+
+// transferDeliveries announces a transfer step.
+func (m *Calls) transferDeliveries(lc *liveCall, t *Transfer) []WebhookDelivery {
+	return m.deliveries(lc, WebhookTransferUpdate, t.UpdatedAt, map[string]any{"transfer": cloneTransfer(*t)})
+}
+
+func nonNil(ts []Transfer) []Transfer {
+	if ts == nil {
+		return []Transfer{}
+	}
+	return ts
 }

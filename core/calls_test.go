@@ -287,7 +287,7 @@ func TestOfferCallDecisions(t *testing.T) {
 	}{
 		{core.InboundInvite{Called: "+31850835037", Source: netip.MustParseAddrPort("127.0.0.2:5060")}, 403}, // not the trunk's host
 		{core.InboundInvite{Called: "+31201234567", Source: netip.MustParseAddrPort("127.0.0.2:5060")}, 403}, // unknown number, unknown source: say nothing
-		{core.InboundInvite{Called: "+31201234567", Source: src}, 403},                                       // unknown number: no trunk vouches for the source
+		{core.InboundInvite{Called: "+31201234567", Source: src}, 404},                                       // unknown number from a trunk's host
 		{core.InboundInvite{Called: "+31850835037", Source: src}, 0},
 	}
 	for _, tt := range tests {

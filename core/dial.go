@@ -53,13 +53,19 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 		CreatedAt: now, UpdatedAt: now, TrunkID: trunk.ID,
 		RemoteAddr: hostPort(trunk),
 	}
+	lc := &liveCall{call: call, announced: call.Status}
 	if number.AssistantID != nil {
-		call.AssistantID = *number.AssistantID
+		lc.call.AssistantID = *number.AssistantID
+		if a, err := m.store.GetAssistant(ctx, *number.AssistantID); err == nil {
+			lc.webhooks = m.webhookTargets(&a)
+		}
+	} else {
+		lc.webhooks = m.webhookTargets(nil)
 	}
-	if err := m.calls.CreateCall(ctx, call); err != nil {
+	call = lc.call
+	if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 		return Call{}, Internal("storing the call", err)
 	}
-	lc := &liveCall{call: call}
 	m.mu.Lock()
 	m.live[id] = lc
 	m.mu.Unlock()

@@ -55,11 +55,12 @@ type Store interface {
 
 // CallStore persists calls and their transfers.
 type CallStore interface {
-	// CreateCall stores a new call.
-	CreateCall(ctx context.Context, c Call) error
+	// CreateCall stores a new call, and the webhook deliveries announcing
+	// it in the same transaction.
+	CreateCall(ctx context.Context, c Call, out ...WebhookDelivery) error
 	// UpdateCall replaces the stored call's own fields (not its
-	// transfers), or returns CodeNotFound.
-	UpdateCall(ctx context.Context, c Call) error
+	// transfers), or returns CodeNotFound; out as for CreateCall.
+	UpdateCall(ctx context.Context, c Call, out ...WebhookDelivery) error
 	// GetCall returns the call with its transfers (oldest first), or
 	// CodeNotFound.
 	GetCall(ctx context.Context, id string) (Call, error)
@@ -67,8 +68,8 @@ type CallStore interface {
 	// transfers, and the total matching the filter.
 	ListCalls(ctx context.Context, f CallFilter) ([]Call, int, error)
 	// SaveTransfer inserts the transfer or replaces the stored one with
-	// the same id, steps included.
-	SaveTransfer(ctx context.Context, t Transfer) error
+	// the same id, steps included; out as for CreateCall.
+	SaveTransfer(ctx context.Context, t Transfer, out ...WebhookDelivery) error
 	// EndLiveCalls marks every call still ringing, dialing or in progress
 	// as ended with the given reason: what a restart finds of the calls a
 	// stopped process held.

@@ -142,7 +142,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	// started, so nothing is done that is not on record.
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := m.calls.SaveTransfer(sctx, *t); err != nil {
+	if err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
 		return nil, "", Internal("storing the transfer", err)

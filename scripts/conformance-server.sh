@@ -13,7 +13,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/voicedock" ./cmd/voicedock
-VOICEDOCK_DATA_DIR="$work/data" VOICEDOCK_API_KEYS= "$work/voicedock" serve --transport http --http-addr 127.0.0.1:0 2>"$work/server.log" &
+VOICEDOCK_DATA_DIR="$work/data" VOICEDOCK_API_KEYS= VOICEDOCK_SIP_ADDR=127.0.0.1:0 "$work/voicedock" serve --transport http --http-addr 127.0.0.1:0 2>"$work/server.log" &
 server_pid=$!
 
 url=

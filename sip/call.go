@@ -7,6 +7,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicedock/voicedock/core"
 )
 
 // callState is where a call is in its life.
@@ -114,26 +116,31 @@ func requestKey(req *sip.Request) (string, bool) {
 }
 
 // registry holds the live calls by the core's id and by dialog, and
-// remembers recently ended dialogs.
+// remembers for a while the calls that ended (so that a late NOTIFY or BYE
+// gets 200) and the hang-ups asked for calls not registered yet.
 type registry struct {
 	ttl time.Duration
 
-	mu    sync.RWMutex
-	byID  map[string]*call
-	byKey map[string]*call
-	ended map[string]string // dialog key -> call id
+	mu      sync.RWMutex
+	byID    map[string]*call
+	byKey   map[string]*call
+	ended   map[string]string   // dialog key -> call id
+	endedID map[string]struct{} // call ids
+	pending map[string]struct{} // call ids Hangup was asked for before they existed
 }
 
 func newRegistry(ttl time.Duration) *registry {
 	return &registry{
-		ttl:   ttl,
-		byID:  map[string]*call{},
-		byKey: map[string]*call{},
-		ended: map[string]string{},
+		ttl:     ttl,
+		byID:    map[string]*call{},
+		byKey:   map[string]*call{},
+		ended:   map[string]string{},
+		endedID: map[string]struct{}{},
+		pending: map[string]struct{}{},
 	}
 }
 
-// add registers a call; false when its id is already live.
+// add registers a call by id; false when the id is already live.
 func (r *registry) add(c *call) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,6 +152,16 @@ func (r *registry) add(c *call) bool {
 		r.byKey[c.key] = c
 	}
 	return true
+}
+
+// setKey registers the dialog of a call added before its dialog existed.
+func (r *registry) setKey(c *call, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.key = key
+	if r.byID[c.id] == c {
+		r.byKey[key] = c
+	}
 }
 
 func (r *registry) get(id string) *call {
@@ -167,27 +184,60 @@ func (r *registry) recentlyEnded(key string) (string, bool) {
 	return id, ok
 }
 
-// remove forgets a live call and remembers its dialog for the TTL.
+// hangupUnknown notes a Hangup for a call id that is not live: unless that
+// call has just ended, the call may be about to be registered (the core
+// decided on it and asked to hang up before the INVITE handler got on), so
+// the hang-up is kept for the TTL and applied by takePending.
+func (r *registry) hangupUnknown(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ended := r.endedID[id]; ended {
+		return
+	}
+	if _, live := r.byID[id]; live {
+		return
+	}
+	r.pending[id] = struct{}{}
+	time.AfterFunc(r.ttl, func() {
+		r.mu.Lock()
+		delete(r.pending, id)
+		r.mu.Unlock()
+	})
+}
+
+// takePending reports (once) whether Hangup was asked for id before it was
+// registered.
+func (r *registry) takePending(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.pending[id]
+	delete(r.pending, id)
+	return ok
+}
+
+// remove forgets a live call and remembers it for the TTL.
 func (r *registry) remove(c *call) {
 	r.mu.Lock()
 	if r.byID[c.id] == c {
 		delete(r.byID, c.id)
 	}
-	if c.key != "" && r.byKey[c.key] == c {
-		delete(r.byKey, c.key)
-		r.ended[c.key] = c.id
+	key := c.key
+	if key != "" && r.byKey[key] == c {
+		delete(r.byKey, key)
+		r.ended[key] = c.id
 	}
+	r.endedID[c.id] = struct{}{}
 	r.mu.Unlock()
-	if c.key != "" {
-		key := c.key
-		time.AfterFunc(r.ttl, func() {
-			r.mu.Lock()
-			if r.ended[key] == c.id {
-				delete(r.ended, key)
-			}
-			r.mu.Unlock()
-		})
-	}
+	time.AfterFunc(r.ttl, func() {
+		r.mu.Lock()
+		if key != "" && r.ended[key] == c.id {
+			delete(r.ended, key)
+		}
+		if r.byID[c.id] == nil {
+			delete(r.endedID, c.id)
+		}
+		r.mu.Unlock()
+	})
 }
 
 // live lists the live calls.
@@ -205,6 +255,25 @@ func (r *registry) count() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return len(r.byID)
+}
+
+// register adds a new call; a Hangup that came before it makes it start
+// out ending. False when the id is already live.
+func (u *UA) register(c *call) bool {
+	if !u.calls.add(c) {
+		return false
+	}
+	if u.calls.takePending(c.id) {
+		c.mu.Lock()
+		c.state = stateEnding
+		c.endReason = core.EndAssistantHangup
+		if c.inbound {
+			c.endReason = core.EndRejected
+			c.endStatus, c.endPhrase = sip.StatusTemporarilyUnavailable, "Temporarily Unavailable"
+		}
+		c.mu.Unlock()
+	}
+	return true
 }
 
 // finish ends a call for good: it leaves the registry, its RTP port is

@@ -58,7 +58,7 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 		sipCallID = randomHex(16)
 	}
 	c.key = dialogKey(sipCallID, fromTag)
-	if !u.calls.add(c) {
+	if !u.register(c) {
 		u.ports.release(rtp)
 		return core.Errorf(core.CodeConflict, "call %s is already live", d.CallID)
 	}
@@ -84,6 +84,12 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 	defer cancel(nil)
 	c.mu.Lock()
 	c.dialCancel = cancel
+	if c.state == stateEnding { // hung up before it was registered
+		reason := c.endReason
+		c.mu.Unlock()
+		cancel(errEndedByUs{reason: reason})
+		return u.dialFailed(c, dialCtx, errors.New("hung up"), log)
+	}
 	c.mu.Unlock()
 
 	log.Info("dialling", "trunk", req.Destination(), "transport", tp)

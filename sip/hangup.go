@@ -18,9 +18,12 @@ import (
 // before Hangup returns, unless the far side had already ended the call,
 // which was then reported with its own reason. A BYE that fails or is not
 // answered still ends the call on our side; that is logged, not returned.
+// A Hangup for a call the core has just accepted but the user agent has
+// not registered yet is applied as soon as it is (the call is refused).
 func (u *UA) Hangup(ctx context.Context, callID string) error {
 	c := u.calls.get(callID)
 	if c == nil {
+		u.calls.hangupUnknown(callID)
 		return nil
 	}
 	c.mu.Lock()

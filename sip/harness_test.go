@@ -5,18 +5,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 // eventWait bounds every wait for a report from the UA.
@@ -250,142 +247,46 @@ func startUA(t *testing.T, rec *recorder, mod func(*Config)) *harness {
 	return &harness{ua: ua, rec: rec, addr: ua.LocalAddr().String(), logs: logs}
 }
 
-// freePort returns a port that is free for UDP and TCP on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		_ = u.Close()
-		if err == nil {
-			_ = l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// sipp is one running sipp process.
+// sipp is one running sipp (see package sipptest) with its <log> trace.
 type sipp struct {
-	name   string
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
+	*sipptest.Process
+	name string
+	logs string
 }
 
-// scenario is the path of a testdata/sipp scenario.
-func scenario(name string) string { return filepath.Join("..", "testdata", "sipp", name) }
-
-// startSipp runs sipp with a scenario against remote ("" for a UAS that
-// waits for calls) with -m 1, timeouts and traces in a temporary directory.
-// A UAS is only returned once its UDP port is bound.
+// startSipp runs a testdata/sipp scenario against remote ("" for a UAS,
+// returned once it listens), one call, bounded in time, with -trace_logs
+// so that a scenario's FAIL lines are shown when the test fails.
 func startSipp(t *testing.T, name, remote string, args ...string) *sipp {
 	t.Helper()
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Skip("sipp is not installed")
-	}
-	s := &sipp{name: name, port: freePort(t), dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan struct{})}
-	full := []string{
-		"-sf", scenario(name),
-		"-i", "127.0.0.1", "-bind_local", "-p", strconv.Itoa(s.port),
-		"-mp", strconv.Itoa(freePort(t)),
-		"-m", "1", "-nostdin",
-		"-timeout", "40s", "-timeout_error",
-		"-recv_timeout", "20000",
-		"-trace_err", "-error_file", filepath.Join(s.dir, "errors.log"),
-		"-trace_msg", "-message_file", filepath.Join(s.dir, "messages.log"),
-		"-trace_logs", "-log_file", filepath.Join(s.dir, "logs.log"),
-	}
-	full = append(full, args...)
-	if remote != "" {
-		full = append([]string{remote}, full...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	s.cmd = exec.CommandContext(ctx, "sipp", full...)
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start sipp %s: %v", name, err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		cancel()
-		close(s.done)
-	}()
+	logs := filepath.Join(t.TempDir(), "logs.log")
+	args = append([]string{"-trace_logs", "-log_file", logs}, args...)
+	p := sipptest.Start(t, name, remote, sipptest.Options{}, args...)
+	s := &sipp{Process: p, name: name, logs: logs}
 	t.Cleanup(func() {
-		cancel()
-		<-s.done
+		if t.Failed() {
+			t.Logf("sipp %s <log> lines:\n%s", name, s.logLines())
+		}
 	})
-	if remote == "" {
-		waitUDPBound(t, s)
-	}
 	return s
 }
 
 // addr is the sipp's SIP address.
-func (s *sipp) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *sipp) addr() string { return s.Addr() }
 
-// wait waits for sipp to exit and fails the test unless it exited 0 (all
-// calls succeeded), printing its traces.
+// wait waits for sipp to exit and fails the test unless it exited 0.
 func (s *sipp) wait(t *testing.T) {
 	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(50 * time.Second):
-		t.Fatalf("sipp %s did not exit", s.name)
-	}
-	if s.err != nil {
-		t.Errorf("sipp %s: %v (exit status 0 means every call succeeded)\n%s", s.name, s.err, s.traces())
-	} else if os.Getenv("SIPP_TRACE") != "" {
-		t.Logf("sipp %s traces:\n%s", s.name, s.traces())
+	s.Wait(t)
+	if os.Getenv("SIPP_TRACE") != "" {
+		t.Logf("sipp %s:\n%s\n--- logs:\n%s", s.name, s.Traces(), s.logLines())
 	}
 }
 
-func (s *sipp) traces() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "--- stderr:\n%s\n", s.stderr.String())
-	for _, f := range []string{"errors.log", "logs.log", "messages.log"} {
-		data, err := os.ReadFile(filepath.Join(s.dir, f))
-		if err == nil {
-			fmt.Fprintf(&b, "--- %s:\n%s\n", f, data)
-		}
+func (s *sipp) logLines() string {
+	data, err := os.ReadFile(s.logs)
+	if err != nil {
+		return err.Error()
 	}
-	return b.String()
-}
-
-// waitUDPBound polls /proc/net/udp until sipp's UDP port is bound: a
-// readiness check on another process, with a deadline.
-func waitUDPBound(t *testing.T, s *sipp) {
-	t.Helper()
-	want := fmt.Sprintf(":%04X", s.port)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
-		data, err := os.ReadFile("/proc/net/udp")
-		if err != nil {
-			t.Skipf("cannot tell when sipp is listening: %v", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			fields := strings.Fields(line)
-			if len(fields) > 1 && strings.HasSuffix(fields[1], want) {
-				return
-			}
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("sipp %s exited early: %v\n%s", s.name, s.err, s.traces())
-		case <-deadline:
-			t.Fatalf("sipp %s did not bind udp port %d", s.name, s.port)
-		case <-tick.C:
-		}
-	}
+	return string(data)
 }

@@ -10,8 +10,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/voicedock/voicedock/core"
@@ -26,10 +28,17 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.onReInvite(req, tx, key)
 		return
 	}
+	u.gate.RLock()
 	if u.closing.Load() {
+		u.gate.RUnlock()
 		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
+	u.offers.Add(1)
+	u.gate.RUnlock()
+	var offerDone sync.Once
+	offered := func() { offerDone.Do(u.offers.Done) }
+	defer offered()
 	st := u.net.Load()
 	tp := strings.ToUpper(req.Transport())
 	dua := st.dialogs[tp]
@@ -54,22 +63,31 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.rejectOffer(req, tx, inv, decision)
 		return
 	}
-	log := u.log.With("call_id", decision.CallID, "sip_call_id", inv.SIPCallID)
-	// From here on the core holds a call record: every path reports CallEnded.
+	// From here on the core holds a call record: every path ends in finish,
+	// which reports CallEnded once.
+	c := newCall(decision.CallID, true, tp, stateRinging)
+	defer close(c.setupDone)
+	log := u.log.With("call_id", c.id, "sip_call_id", inv.SIPCallID)
+	if !u.register(c) {
+		log.Error("the core offered a call id that is already live")
+		u.reply(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	offered() // Shutdown sees the call from here on
 	if ctx.Err() != nil || errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
 		log.Info("call canceled while being offered")
-		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndCanceled)
+		u.finish(c, core.EndCanceled)
 		return
 	}
 	if u.closing.Load() {
 		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
-		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndShutdown)
+		u.finish(c, core.EndShutdown)
 		return
 	}
 	fail := func(status int, phrase, why string, err error) {
 		log.Warn("inbound call failed", "status", status, "why", why, "err", err)
 		u.reply(req, tx, status, phrase)
-		u.handler.CallEnded(reportCtx(), decision.CallID, core.EndFailed)
+		u.finish(c, core.EndFailed)
 	}
 
 	rtp, err := u.ports.acquire()
@@ -78,9 +96,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	media := newMediaState(rtp)
+	c.mu.Lock()
+	c.media = media // released by finish from now on
+	c.mu.Unlock()
 	sdp, err := u.localSDP(req.Body(), media, false)
 	if err != nil {
-		u.ports.release(rtp)
 		var na *notAcceptableError
 		if errors.As(err, &na) {
 			fail(sip.StatusNotAcceptableHere, "Not Acceptable Here", "SDP offer", err)
@@ -91,28 +111,22 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	dlg, err := dua.ReadInvite(req, tx)
 	if err != nil {
-		u.ports.release(rtp)
 		if errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
-			u.handler.CallEnded(reportCtx(), decision.CallID, core.EndCanceled)
+			u.finish(c, core.EndCanceled)
 			return
 		}
 		fail(sip.StatusInternalServerError, "Server Internal Error", "dialog", err)
 		return
 	}
 	localTag, _ := dlg.InviteRequest.To().Params.Get("tag")
-
-	c := newCall(decision.CallID, true, tp, stateRinging)
-	defer close(c.setupDone)
-	c.key = dialogKey(inv.SIPCallID, localTag)
+	c.mu.Lock()
 	c.srv = dlg
-	c.media = media
-	if !u.calls.add(c) {
-		u.ports.release(rtp)
-		log.Error("the core offered a call id that is already live")
-		u.reply(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+	c.mu.Unlock()
+	u.calls.setKey(c, dialogKey(inv.SIPCallID, localTag))
+
+	if u.endedWhileRinging(c, dlg, tx, stateRinging, log) {
 		return
 	}
-
 	if err := dlg.Respond(sip.StatusRinging, "Ringing", nil, u.serverHeader()); err != nil {
 		log.Debug("send 180", "err", err)
 	}
@@ -125,29 +139,37 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		t.Stop()
 	}
+	if u.endedWhileRinging(c, dlg, tx, stateAnswering, log) {
+		return
+	}
+	u.answer(c, dlg.InviteRequest, sdp, log)
+}
 
+// endedWhileRinging ends a ringing call that Hangup, Shutdown, a BYE in the
+// early dialog or a CANCEL has claimed, and otherwise moves it to next
+// under the same lock. It reports whether the call was ended.
+func (u *UA) endedWhileRinging(c *call, dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, next callState, log *slog.Logger) bool {
 	c.mu.Lock()
 	switch {
-	case c.state == stateEnding: // Hangup, Shutdown, or a BYE in the early dialog
+	case c.state == stateEnding:
 		reason, status, phrase := c.endReason, c.endStatus, c.endPhrase
 		c.mu.Unlock()
 		u.reply(dlg.InviteRequest, tx, status, phrase)
 		u.finish(c, reason)
-		return
+		return true
 	case c.state != stateRinging:
 		c.mu.Unlock()
-		return
-	case dlg.Context().Err() != nil || tx.Err() != nil: // CANCEL (487 is sent by the transaction)
+		return true
+	case dlg.Context().Err() != nil || tx.Err() != nil: // CANCEL: the transaction sent 487
 		c.state = stateEnding
 		c.mu.Unlock()
 		log.Info("call canceled before the answer")
 		u.finish(c, core.EndCanceled)
-		return
+		return true
 	}
-	c.state = stateAnswering
+	c.state = next
 	c.mu.Unlock()
-
-	u.answer(c, dlg.InviteRequest, sdp, log)
+	return false
 }
 
 // answer sends the 200 OK and waits (in sipgo) for its ACK, which onAck

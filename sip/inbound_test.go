@@ -1,9 +1,13 @@
 package sip
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 func TestInboundCallCallerHangsUp(t *testing.T) {
@@ -21,4 +25,226 @@ func TestInboundCallCallerHangsUp(t *testing.T) {
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
+}
+
+func TestInboundHangupSendsBye(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_wait_bye.xml", h.addr, "-s", "100")
+	id := rec.expect(t, "answered").callID
+	if err := h.ua.Hangup(context.Background(), id); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, id, core.EndAssistantHangup)
+	s.wait(t)
+	// Hanging up again, or an unknown call, is not an error.
+	if err := h.ua.Hangup(context.Background(), id); err != nil {
+		t.Errorf("second Hangup: %v", err)
+	}
+	if err := h.ua.Hangup(context.Background(), "nope"); err != nil {
+		t.Errorf("Hangup of an unknown call: %v", err)
+	}
+	rec.expectQuiet(t, 100*time.Millisecond)
+	if n := rec.endedCount(id); n != 1 {
+		t.Errorf("CallEnded reported %d times", n)
+	}
+}
+
+func TestInboundOverTCP(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_wait_bye.xml", h.addr, "-s", "100", "-t", "t1")
+	id := rec.expect(t, "answered").callID
+	if err := h.ua.Hangup(context.Background(), id); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, id, core.EndAssistantHangup)
+	s.wait(t)
+}
+
+func TestInboundCancelWhileRinging(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, func(c *Config) { c.AnswerDelay = 10 * time.Second })
+	s := startSipp(t, "uac_cancel.xml", h.addr, "-s", "100")
+	rec.expectEnded(t, "call-1", core.EndCanceled)
+	s.wait(t)
+	if n := h.ua.ports.inUseCount(); n != 0 {
+		t.Errorf("%d RTP ports still reserved", n)
+	}
+}
+
+// TestInboundCancelWhileOffered: the CANCEL arrives while the core is still
+// deciding; the decision's context is cancelled.
+func TestInboundCancelWhileOffered(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	rec.decide = func(ctx context.Context, inv core.InboundInvite) core.OfferDecision {
+		select {
+		case <-ctx.Done():
+		case <-time.After(eventWait):
+		}
+		return core.OfferDecision{CallID: "slow-1", KeepState: true}
+	}
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_cancel_early.xml", h.addr, "-s", "100")
+	rec.expectEnded(t, "slow-1", core.EndCanceled)
+	s.wait(t)
+}
+
+func TestInboundHoldAndResume(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_hold.xml", h.addr, "-s", "100")
+	id := rec.expect(t, "answered").callID
+	rec.expectEnded(t, id, core.EndCallerHangup)
+	s.wait(t)
+}
+
+// TestInboundRejected: the core's refusal is the answer, and nothing is
+// kept: no call, no port, no report.
+func TestInboundRejected(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	rec.decide = func(_ context.Context, inv core.InboundInvite) core.OfferDecision {
+		switch strings.TrimPrefix(inv.Called, "+") {
+		case "404":
+			return core.OfferDecision{RejectStatus: 404, RejectReason: "Not Found"}
+		case "403":
+			return core.OfferDecision{RejectStatus: 403, RejectReason: "Forbidden"}
+		case "480":
+			return core.OfferDecision{RejectStatus: 480, KeepState: true}
+		case "503":
+			return core.OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
+		}
+		return core.OfferDecision{} // no status: 480
+	}
+	h := startUA(t, rec, func(c *Config) { c.RetryAfter = 30 * time.Second })
+	for _, tc := range []struct {
+		called string
+		args   []string
+	}{
+		{"404", []string{"-set", "expect", "404"}},
+		{"+403", []string{"-set", "expect", "403"}},
+		{"480", []string{"-set", "expect", "480"}},
+		{"503", []string{"-set", "expect", "503", "-set", "retry_after", "yes"}},
+		{"0", []string{"-set", "expect", "480"}},
+	} {
+		t.Run(tc.called, func(t *testing.T) {
+			t.Parallel()
+			s := startSipp(t, "uac_expect_reject.xml", h.addr, append([]string{"-s", tc.called}, tc.args...)...)
+			s.wait(t)
+		})
+	}
+	t.Cleanup(func() {
+		if n := h.ua.calls.count(); n != 0 {
+			t.Errorf("%d calls kept after refusals", n)
+		}
+		if n := h.ua.ports.inUseCount(); n != 0 {
+			t.Errorf("%d RTP ports kept after refusals", n)
+		}
+		select {
+		case e := <-rec.events:
+			t.Errorf("refused calls reported %s", e)
+		default:
+		}
+	})
+}
+
+// TestInboundNoCommonCodec: an offer without PCMU or PCMA gets 488 and the
+// accepted call is reported failed.
+func TestInboundNoCommonCodec(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_expect_reject.xml", h.addr, "-s", "100", "-set", "expect", "488", "-set", "fmts", "18")
+	rec.expectEnded(t, "call-1", core.EndFailed)
+	s.wait(t)
+	if n := h.ua.ports.inUseCount(); n != 0 {
+		t.Errorf("%d RTP ports still reserved", n)
+	}
+}
+
+// TestInboundRTPPortsExhausted: with one RTP port, a second call gets 503
+// (with Retry-After) while the first holds it, and the port is free again
+// once the first call ends.
+func TestInboundRTPPortsExhausted(t *testing.T) {
+	t.Parallel()
+	port := sipptest.FreePort(t)
+	rec := newRecorder()
+	h := startUA(t, rec, func(c *Config) {
+		c.RTPPortMin, c.RTPPortMax = port, port
+		c.RetryAfter = 5 * time.Second
+	})
+	first := startSipp(t, "uac_wait_bye.xml", h.addr, "-s", "100")
+	id := rec.expect(t, "answered").callID
+	second := startSipp(t, "uac_expect_reject.xml", h.addr, "-s", "100", "-set", "expect", "503", "-set", "retry_after", "yes")
+	rec.expectEnded(t, "call-2", core.EndFailed)
+	second.wait(t)
+	if err := h.ua.Hangup(context.Background(), id); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, id, core.EndAssistantHangup)
+	first.wait(t)
+	if n := h.ua.ports.inUseCount(); n != 0 {
+		t.Errorf("%d RTP ports still reserved", n)
+	}
+	third := startSipp(t, "uac_call_hangup.xml", h.addr, "-s", "100")
+	id3 := rec.expect(t, "answered").callID
+	rec.expectEnded(t, id3, core.EndCallerHangup)
+	third.wait(t)
+}
+
+// TestInboundHangupWhileRinging: Hangup before the answer refuses the call
+// with 480 and reports it rejected.
+func TestInboundHangupWhileRinging(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	rec.decide = func(context.Context, core.InboundInvite) core.OfferDecision {
+		return core.OfferDecision{CallID: "ringing-1", KeepState: true}
+	}
+	h := startUA(t, rec, func(c *Config) { c.AnswerDelay = 20 * time.Second })
+	s := startSipp(t, "uac_expect_reject.xml", h.addr, "-s", "100", "-set", "expect", "480")
+	rec.offer(t)
+	// The call may not be registered yet: Hangup applies either way.
+	if err := h.ua.Hangup(context.Background(), "ringing-1"); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, "ringing-1", core.EndRejected)
+	s.wait(t)
+}
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_options.xml", h.addr)
+	s.wait(t)
+	rec.expectQuiet(t, 50*time.Millisecond)
+}
+
+// TestRequestsForNoDialog: NOTIFY, BYE and INFO for a dialog the UA does not
+// have get 481, and nothing is reported.
+func TestRequestsForNoDialog(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_notify_no_dialog.xml", h.addr, "-s", "100")
+	s.wait(t)
+	rec.expectQuiet(t, 50*time.Millisecond)
+}
+
+// TestNotifyErrors: a malformed sipfrag (400), another content type (400),
+// another event package (489) and an empty NOTIFY (200) report nothing.
+func TestNotifyErrors(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_notify_errors.xml", h.addr, "-s", "100")
+	id := rec.expect(t, "answered").callID
+	rec.expectEnded(t, id, core.EndCallerHangup)
+	s.wait(t)
 }

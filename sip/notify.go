@@ -41,6 +41,7 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	body := req.Body()
+	u.log.Debug("NOTIFY", "call_id", callID, "body", string(body))
 	if len(bytes.TrimSpace(body)) == 0 {
 		u.reply(req, tx, sip.StatusOK, "OK")
 		return

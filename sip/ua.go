@@ -102,9 +102,13 @@ type UA struct {
 	ports *portPool
 	calls *registry
 
-	net      atomic.Pointer[netState] // set once listening
-	serving  atomic.Bool
-	closing  atomic.Bool
+	net     atomic.Pointer[netState] // set once listening
+	serving atomic.Bool
+	closing atomic.Bool
+	// gate orders new INVITEs against Shutdown: offers counts the INVITEs
+	// being decided on, so Shutdown can wait for them to become calls.
+	gate     sync.RWMutex
+	offers   sync.WaitGroup
 	shutOnce sync.Once
 	stopped  chan struct{} // closed when Shutdown has finished
 	serveWG  sync.WaitGroup
@@ -481,7 +485,9 @@ func (u *UA) addDialogUA(st *netState, tp string) error {
 // from the start. It is bounded by ctx (ShutdownTimeout when ctx has no
 // deadline); calls still up when it expires are reported ended anyway.
 func (u *UA) Shutdown(ctx context.Context) error {
+	u.gate.Lock()
 	u.closing.Store(true)
+	u.gate.Unlock()
 	first := false
 	u.shutOnce.Do(func() { first = true })
 	if !first {
@@ -497,6 +503,13 @@ func (u *UA) Shutdown(ctx context.Context) error {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, u.cfg.ShutdownTimeout)
 		defer cancel()
+	}
+	// INVITEs being decided on become calls (or are refused) first.
+	offered := make(chan struct{})
+	go func() { u.offers.Wait(); close(offered) }()
+	select {
+	case <-offered:
+	case <-ctx.Done():
 	}
 	live := u.calls.live()
 	var wg sync.WaitGroup

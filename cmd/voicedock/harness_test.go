@@ -42,16 +42,49 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a child's stderr while tests read it.
+// syncBuffer collects a child's stderr while tests read it, and wakes
+// waiters on every write.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until the log has a match of re after offset from, and
+// returns the match and the offset just past it.
+func (b *syncBuffer) waitFor(t *testing.T, re *regexp.Regexp, from int, timeout time.Duration) ([]string, int) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		b.mu.Lock()
+		text := b.buf.String()
+		if b.changed == nil {
+			b.changed = make(chan struct{})
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		if from <= len(text) {
+			if loc := re.FindStringSubmatchIndex(text[from:]); loc != nil {
+				m := re.FindStringSubmatch(text[from:])
+				return m, from + loc[1]
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("log never matched %s; log:\n%s", re, text)
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
@@ -68,21 +101,40 @@ func baseEnv(dataDir string, extra ...string) []string {
 		"HOME=" + dataDir,
 		"VOICEDOCK_DATA_DIR=" + dataDir,
 		"VOICEDOCK_LOG_LEVEL=debug",
+		// Tests run side by side: each server takes a free SIP port.
+		"VOICEDOCK_SIP_ADDR=127.0.0.1:0",
 	}
 	return append(env, extra...)
 }
 
 // stdioServer starts `voicedock serve --transport stdio` as an MCP client's
-// subprocess and initializes the session.
+// subprocess and initializes the session, on the client's default (newest)
+// protocol version.
 func stdioServer(t *testing.T, dataDir string, env ...string) (*client.Client, *syncBuffer) {
 	t.Helper()
+	return stdioServerVersion(t, "", dataDir, env...)
+}
+
+// stdioServerVersion is stdioServer pinned to a protocol version ("" for
+// the client's default).
+func stdioServerVersion(t *testing.T, version, dataDir string, env ...string) (*client.Client, *syncBuffer) {
+	t.Helper()
 	stderr := &syncBuffer{}
-	c, err := client.NewStdioMCPClientWithOptions(binary, baseEnv(dataDir, env...), []string{"serve", "--transport", "stdio"},
+	tr := transport.NewStdioWithOptions(binary, baseEnv(dataDir, env...), []string{"serve", "--transport", "stdio"},
 		transport.WithCommandStderrWriter(stderr))
-	if err != nil {
+	if err := tr.Start(t.Context()); err != nil {
 		t.Fatalf("start stdio server: %v", err)
 	}
+	var opts []client.ClientOption
+	if version != "" {
+		opts = append(opts, client.WithProtocolVersion(version))
+	}
+	c := client.NewClient(tr, opts...)
 	t.Cleanup(func() { c.Close() })
+	// Start hooks up the notification handlers (the transport is running).
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatalf("start client: %v", err)
+	}
 	initialize(t, c, stderr)
 	return c, stderr
 }

@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
+	"time"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/schemas"
 	"github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/sip"
 	"github.com/voicedock/voicedock/store/sqlite"
 	"github.com/voicedock/voicedock/tools"
 	"github.com/voicedock/voicedock/transport"
@@ -119,24 +122,107 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	defer store.Close()
 
+	sources, err := cfg.allowedSources()
+	if err != nil {
+		return err
+	}
+	// Calls a previous process held are over: it is gone, and so are they.
+	if n, err := store.EndLiveCalls(ctx, core.EndShutdown, time.Now().UTC()); err != nil {
+		return fmt.Errorf("close calls of the previous run: %w", err)
+	} else if n > 0 {
+		logger.Warn("calls of a previous run recorded as ended", "calls", n)
+	}
+
+	// Work that must outlive a request (a transfer whose MCP request was
+	// cancelled, the BYE after a completed transfer) runs on this context,
+	// which ends only after the SIP side has shut down.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+
 	svc := core.NewService(store, logger)
-	mcp, err := server.New(tools.All(tools.Deps{Config: svc}), server.Options{Name: "voicedock", Version: version(), Logger: logger})
+	calls := core.NewCalls(bg, core.CallsConfig{
+		TransferTimeout:     cfg.TransferTimeout,
+		AllowAdhocTransfers: cfg.AllowAdhoc,
+		AllowedSources:      sources,
+	}, store, store, core.NewBus(), logger)
+	ua, err := sip.New(sip.Config{
+		Addr:       cfg.SIPAddr,
+		Transports: cfg.SIPTransports,
+		TLSCert:    cfg.SIPTLSCert,
+		TLSKey:     cfg.SIPTLSKey,
+		PublicAddr: cfg.SIPPublicAddr,
+		RTPPortMin: cfg.RTPPortMin,
+		RTPPortMax: cfg.RTPPortMax,
+		UserAgent:  "voicedock/" + version(),
+	}, calls, logger)
+	if err != nil {
+		return fmt.Errorf("SIP: %w", err)
+	}
+	calls.SetSignaling(ua)
+
+	mcp, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls}), server.Options{Name: "voicedock", Version: version(), Logger: logger})
 	if err != nil {
 		return err
 	}
 	logger.Info("voicedock starting", "transport", *mode, "data_dir", cfg.DataDir, "version", version())
-	if *mode == "stdio" {
-		return transport.ServeStdio(ctx, mcp, stdin, stdout, logger)
+
+	// The SIP user agent runs beside the MCP transport; when either stops,
+	// both do, and live calls are ended with BYE before the store closes.
+	sipCtx, stopSIP := context.WithCancel(ctx)
+	sipReady := make(chan struct{})
+	sipDone := make(chan error, 1)
+	go func() {
+		sipDone <- ua.Serve(sipCtx, func() {
+			logger.Info("sip listening", "addr", ua.LocalAddr().String(), "transports", strings.Join(cfg.SIPTransports, ","))
+			close(sipReady)
+		})
+	}()
+	select {
+	case <-sipReady:
+	case err := <-sipDone:
+		stopSIP()
+		return fmt.Errorf("SIP: %w", err)
 	}
-	httpCfg := transport.HTTPConfig{
-		Addr:           cfg.HTTPAddr,
-		Keys:           keys,
-		AllowedOrigins: cfg.AllowedOrigins,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
+
+	mcpCtx, stopMCP := context.WithCancel(ctx)
+	defer stopMCP()
+	mcpDone := make(chan error, 1)
+	go func() {
+		if *mode == "stdio" {
+			mcpDone <- transport.ServeStdio(mcpCtx, mcp, stdin, stdout, logger)
+			return
+		}
+		mcpDone <- transport.ServeHTTP(mcpCtx, mcp, transport.HTTPConfig{
+			Addr:           cfg.HTTPAddr,
+			Keys:           keys,
+			AllowedOrigins: cfg.AllowedOrigins,
+			MaxBodyBytes:   cfg.MaxBodyBytes,
+		}, logger, func(addr net.Addr) {
+			logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
+		})
+	}()
+
+	var runErr error
+	select {
+	case runErr = <-mcpDone:
+	case runErr = <-sipDone:
+		sipDone <- runErr
+		if runErr == nil {
+			runErr = errors.New("the SIP user agent stopped")
+		}
+		runErr = fmt.Errorf("SIP: %w", runErr)
 	}
-	return transport.ServeHTTP(ctx, mcp, httpCfg, logger, func(addr net.Addr) {
-		logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
-	})
+	stopMCP()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := ua.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("SIP shutdown", "err", err)
+	}
+	stopSIP()
+	<-sipDone
+	calls.Shutdown(shutdownCtx)
+	logger.Info("voicedock stopped")
+	return runErr
 }
 
 func writeSchemas(args []string, stdout, stderr io.Writer) error {

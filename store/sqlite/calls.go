@@ -38,10 +38,11 @@ var (
 	openTransferStatuses = sqlStrings(core.TransferRequested, core.TransferAccepted, core.TransferTrying, core.TransferRinging)
 )
 
-// CreateCall stores a new call; an id already stored is CodeConflict.
-// Only the call's own fields are stored: its transfers go through
-// SaveTransfer.
-func (s *Store) CreateCall(ctx context.Context, c core.Call) error {
+// CreateCall stores a new call, and the webhook deliveries in out in the
+// same transaction; an id already stored is CodeConflict, and then no
+// delivery is written either. Only the call's own fields are stored: its
+// transfers go through SaveTransfer.
+func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`)
@@ -54,14 +55,19 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call) error {
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
 	})
 	return wrap(err, "create call %s", c.ID)
 }
 
 // UpdateCall replaces the stored call's own fields, or returns
-// CodeNotFound. Its transfers and its creation time stay as stored.
-func (s *Store) UpdateCall(ctx context.Context, c core.Call) error {
+// CodeNotFound. Its transfers and its creation time stay as stored. The
+// webhook deliveries in out are written in the same transaction, and
+// only if the update is.
+func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE calls SET direction = ?, status = ?, caller_phone = ?, agent_phone = ?, number_id = ?,
@@ -75,7 +81,10 @@ func (s *Store) UpdateCall(ctx context.Context, c core.Call) error {
 		if err != nil {
 			return err
 		}
-		return mustAffect(res, "call", c.ID)
+		if err := mustAffect(res, "call", c.ID); err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
 	})
 	return wrap(err, "update call %s", c.ID)
 }
@@ -204,8 +213,10 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
 // SaveTransfer inserts the transfer or replaces the stored one with the
 // same id, steps included; the stored creation time stays. A call_id that
 // does not exist is CodeNotFound on call_id; a transfer stored under
-// another call is CodeConflict on call_id (a transfer never moves).
-func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer) error {
+// another call is CodeConflict on call_id (a transfer never moves). The
+// webhook deliveries in out are written in the same transaction, and only
+// if the transfer is.
+func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
 	steps, err := encodeSteps(t.Steps)
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
@@ -236,7 +247,7 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer) error {
 		if n == 0 { // the id is taken, under another call
 			return core.FieldError(core.CodeConflict, "call_id", "transfer %q belongs to another call", t.ID)
 		}
-		return nil
+		return s.insertDeliveries(ctx, tx, out)
 	})
 	return wrap(err, "save transfer %s", t.ID)
 }

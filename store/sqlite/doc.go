@@ -1,8 +1,9 @@
 // Package sqlite keeps VoiceDock's configuration (assistants, SIP trunks and
-// phone numbers) and its call records (calls and their transfers) in an
-// embedded SQLite database, implementing core.Store and core.CallStore
-// with modernc.org/sqlite, so the binary needs no cgo and no database
-// server.
+// phone numbers), its call records (calls and their transfers) and the
+// webhook outbox in an embedded SQLite database, implementing core.Store,
+// core.CallStore and core.DeliveryStore with modernc.org/sqlite, so the
+// binary needs no cgo and no database server. Webhook deliveries are
+// written in the transaction of the call change they announce.
 //
 // The database runs in WAL mode with one writer connection, through which
 // every change goes in a transaction, and a pool of read-only connections

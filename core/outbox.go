@@ -1,0 +1,65 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Webhook delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// WebhookDelivery is one event on its way to one webhook URL. It is
+// written in the same transaction as the change it announces (the
+// outbox), so a crash loses no event, and it keeps its ID across retries
+// so receivers can drop duplicates (X-Webhook-Id).
+type WebhookDelivery struct {
+	ID     string `json:"id" jsonschema:"required,description=Stable across retries; sent as X-Webhook-Id"`
+	CallID string `json:"call_id,omitempty"`
+	// AssistantID names whose webhook_secret signs the delivery; empty
+	// means the deployment's VOICEDOCK_WEBHOOK_SECRET. The secret is looked
+	// up at send time and never stored with the delivery.
+	AssistantID   string          `json:"assistant_id,omitempty"`
+	URL           string          `json:"url" jsonschema:"required"`
+	EventType     string          `json:"event_type" jsonschema:"required,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=assistant-request"`
+	Body          json.RawMessage `json:"-"`
+	Status        string          `json:"status" jsonschema:"required,enum=pending,enum=delivered,enum=dead"`
+	Attempts      int             `json:"attempts"`
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	LastStatus    int             `json:"last_status,omitempty" jsonschema:"description=HTTP status of the last attempt"`
+	LastError     string          `json:"last_error,omitempty"`
+	CreatedAt     time.Time       `json:"created_at" jsonschema:"required"`
+	UpdatedAt     time.Time       `json:"updated_at" jsonschema:"required"`
+	DeliveredAt   *time.Time      `json:"delivered_at,omitempty"`
+}
+
+// DeliveryFilter selects deliveries to list.
+type DeliveryFilter struct {
+	CallID string
+	Status string
+	Page   Page
+}
+
+// DeliveryStore is the webhook outbox. Deliveries are added through the
+// CallStore methods' out parameter, in the transaction of the change.
+type DeliveryStore interface {
+	// DueDeliveries returns pending deliveries whose next attempt is due
+	// (NextAttemptAt <= now), oldest first, at most limit, and for each
+	// call only its oldest pending delivery, so that a call's events are
+	// delivered in order. Deliveries without a call are each their own.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]WebhookDelivery, error)
+	// NextDueAt returns when the earliest pending delivery falls due, and
+	// false when none is pending.
+	NextDueAt(ctx context.Context) (time.Time, bool, error)
+	// UpdateDelivery records an attempt's outcome: status, attempts,
+	// next attempt, last status and error, delivered time.
+	UpdateDelivery(ctx context.Context, d WebhookDelivery) error
+	// GetDelivery returns one delivery with its body, or CodeNotFound.
+	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+	// ListDeliveries returns a page, newest first, and the total.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]WebhookDelivery, int, error)
+}

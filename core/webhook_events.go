@@ -1,0 +1,110 @@
+package core
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Webhook event types, as the VoiceDock API names them; transfer-update
+// is this server's addition.
+const (
+	WebhookStatusUpdate     = "status-update"
+	WebhookTransferUpdate   = "transfer-update"
+	WebhookEndOfCallReport  = "end-of-call-report"
+	WebhookAssistantRequest = "assistant-request"
+)
+
+// webhookTarget is where a call's events go: the assistant's webhook (as
+// configured when the call started) or the deployment's default.
+type webhookTarget struct {
+	url         string
+	assistantID string // whose secret signs; "" for the deployment's
+	events      []string
+}
+
+func (t webhookTarget) wants(event string) bool {
+	// No list means every call event: an assistant that set a webhook URL
+	// wants to hear of its calls.
+	return len(t.events) == 0 || slices.Contains(t.events, event)
+}
+
+// webhookTargets returns the targets of a call whose assistant is a.
+func (m *Calls) webhookTargets(a *Assistant) []webhookTarget {
+	var out []webhookTarget
+	if a != nil && a.WebhookURL != "" {
+		out = append(out, webhookTarget{url: a.WebhookURL, assistantID: a.ID, events: a.WebhookEvents})
+	}
+	if m.cfg.DefaultWebhookURL != "" {
+		out = append(out, webhookTarget{url: m.cfg.DefaultWebhookURL})
+	}
+	return out
+}
+
+// webhookCall is the call as webhook bodies show it.
+type webhookCall struct {
+	Call
+	Type string `json:"type"`
+}
+
+func callType(c Call) string {
+	if c.Direction == DirectionOutbound {
+		return "outbound_phone_call"
+	}
+	return "inbound_phone_call"
+}
+
+// webhookBody builds {"message": {...}} for an event.
+func webhookBody(event string, at time.Time, c Call, extra map[string]any) (json.RawMessage, error) {
+	msg := map[string]any{
+		"type":      event,
+		"timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"call":      webhookCall{Call: c, Type: callType(c)},
+		"customer":  map[string]any{"number": c.CallerPhone},
+		"phone_number": map[string]any{
+			"id":     c.NumberID,
+			"number": c.AgentPhone,
+		},
+	}
+	if c.Direction == DirectionOutbound {
+		msg["customer"] = map[string]any{"number": c.AgentPhone}
+		msg["phone_number"] = map[string]any{"id": c.NumberID, "number": c.CallerPhone}
+	}
+	for k, v := range extra {
+		msg[k] = v
+	}
+	return json.Marshal(map[string]any{"message": msg})
+}
+
+// deliveries builds the outbox rows announcing one event of lc's call.
+func (m *Calls) deliveries(lc *liveCall, event string, at time.Time, extra map[string]any) []WebhookDelivery {
+	var out []WebhookDelivery
+	var body json.RawMessage
+	for _, t := range lc.webhooks {
+		if !t.wants(event) {
+			continue
+		}
+		if body == nil {
+			c := lc.call
+			if event != WebhookEndOfCallReport {
+				c.Transfers = nil
+			}
+			b, err := webhookBody(event, at, c, extra)
+			if err != nil {
+				m.logger.Error("encode webhook body", "event", event, "err", err)
+				return nil
+			}
+			body = b
+		}
+		id, err := NewID()
+		if err != nil {
+			m.logger.Error("webhook delivery id", "err", err)
+			return out
+		}
+		out = append(out, WebhookDelivery{
+			ID: id, CallID: lc.call.ID, AssistantID: t.assistantID, URL: t.url, EventType: event,
+			Body: body, Status: DeliveryPending, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at,
+		})
+	}
+	return out
+}

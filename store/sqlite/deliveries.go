@@ -1,0 +1,275 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+var _ core.DeliveryStore = (*Store)(nil)
+
+// deliveryColumns are the columns of a delivery without its body;
+// withBody adds it, last.
+const (
+	deliveryColumns = "id, call_id, assistant_id, url, event_type, status, attempts, next_attempt_at, " +
+		"last_status, last_error, created_at, updated_at, delivered_at"
+	withBody = ", body"
+)
+
+var (
+	// pendingStatus is core.DeliveryPending as an SQL literal: the
+	// partial index of pending deliveries is used only for a query that
+	// names the status as it does.
+	pendingStatus = sqlStrings(core.DeliveryPending)
+
+	// isHead is the condition that delivery d (the alias) is the oldest
+	// pending delivery of its call to its URL, so the next one that may
+	// be sent: a call's events reach each receiver in the order they
+	// happened, and one receiver that is down holds up nobody else. A
+	// delivery without a call is its own head. The partial index of
+	// pending deliveries on (call_id, url, id) serves the probe.
+	isHead = `(d.call_id IS NULL OR NOT EXISTS (
+		SELECT 1 FROM webhook_deliveries AS e
+		WHERE e.call_id = d.call_id AND e.url = d.url AND e.id < d.id AND e.status = ` + pendingStatus + `))`
+
+	// dueQuery selects the due heads, first due first; the index on
+	// (status, next_attempt_at, id) serves the order.
+	dueQuery = "SELECT " + deliveryColumns + withBody + " FROM webhook_deliveries AS d WHERE d.status = " +
+		pendingStatus + " AND d.next_attempt_at <= ? AND " + isHead + " ORDER BY d.next_attempt_at, d.id LIMIT ?"
+
+	// nextDueQuery selects when the first head falls due.
+	nextDueQuery = "SELECT d.next_attempt_at FROM webhook_deliveries AS d WHERE d.status = " + pendingStatus +
+		" AND " + isHead + " ORDER BY d.next_attempt_at, d.id LIMIT 1"
+)
+
+// insertDeliveries adds new deliveries to the outbox in tx, the
+// transaction of the change they announce. A new delivery starts pending,
+// with no attempt made; a zero CreatedAt is now, a zero NextAttemptAt or
+// UpdatedAt is CreatedAt. A body that is not JSON fails the whole change.
+func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.WebhookDelivery) error {
+	if len(out) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx,
+		`INSERT INTO webhook_deliveries (id, call_id, assistant_id, url, event_type, body, status, attempts,
+		     next_attempt_at, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, d := range out {
+		if d.ID == "" {
+			return errors.New("webhook delivery without an id")
+		}
+		if !json.Valid(d.Body) {
+			return fmt.Errorf("webhook delivery %s: body is not JSON", d.ID)
+		}
+		created := d.CreatedAt
+		if created.IsZero() {
+			created = s.now()
+		}
+		next, updated := d.NextAttemptAt, d.UpdatedAt
+		if next.IsZero() {
+			next = created
+		}
+		if updated.IsZero() {
+			updated = created
+		}
+		_, err := stmt.ExecContext(ctx, d.ID, nullString(d.CallID), nullString(d.AssistantID), d.URL,
+			d.EventType, string(d.Body), core.DeliveryPending, formatTime(next), formatTime(created),
+			formatTime(updated))
+		if isUniqueViolation(err) {
+			return core.FieldError(core.CodeConflict, "id", "webhook delivery %q already exists", d.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// DueDeliveries returns the pending deliveries due at now, at most
+// limit, each the oldest pending delivery of its call to its URL (see
+// isHead), those that fell due first first, then by creation. A limit
+// below 1 returns none.
+func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]core.WebhookDelivery, error) {
+	if limit < 1 {
+		return nil, nil
+	}
+	var list []core.WebhookDelivery
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+		return listDeliveries(ctx, tx, &list, true, dueQuery, formatTime(now), limit)
+	})
+	if err != nil {
+		return nil, wrap(err, "due webhook deliveries")
+	}
+	return list, nil
+}
+
+// NextDueAt returns when the first delivery that DueDeliveries could
+// return falls due (it may be past), and false when none is pending. A
+// delivery waiting behind an older one of its call is not counted: its
+// time is the older one's to set.
+func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
+	var next string
+	err := s.read.QueryRowContext(ctx, nextDueQuery).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next webhook delivery: %w", err)
+	}
+	t, err := parseTime(next)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next webhook delivery: %w", err)
+	}
+	return t, true, nil
+}
+
+// UpdateDelivery records an attempt's outcome: status, attempts, next
+// attempt, last status and error, and delivered time; the URL, body and
+// the rest stay as stored. A zero UpdatedAt is now. An unknown id is
+// CodeNotFound, an unknown status CodeInvalidRequest.
+func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
+	switch d.Status {
+	case core.DeliveryPending, core.DeliveryDelivered, core.DeliveryDead:
+	default:
+		return core.FieldError(core.CodeInvalidRequest, "status", "unknown webhook delivery status %q", d.Status)
+	}
+	if d.Attempts < 0 {
+		return core.FieldError(core.CodeInvalidRequest, "attempts", "attempts must not be negative")
+	}
+	updated := d.UpdatedAt
+	if updated.IsZero() {
+		updated = s.now()
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
+			 last_error = ?, delivered_at = ?, updated_at = ?
+			 WHERE id = ?`,
+			d.Status, d.Attempts, formatTime(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
+			nullTime(d.DeliveredAt), formatTime(updated), d.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "webhook delivery", d.ID)
+	})
+	return wrap(err, "update webhook delivery %s", d.ID)
+}
+
+// GetDelivery returns one delivery with its body, or CodeNotFound.
+func (s *Store) GetDelivery(ctx context.Context, id string) (core.WebhookDelivery, error) {
+	d, err := scanDelivery(s.read.QueryRowContext(ctx,
+		"SELECT "+deliveryColumns+withBody+" FROM webhook_deliveries WHERE id = ?", id), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.WebhookDelivery{}, core.NotFound("webhook delivery", id)
+	}
+	if err != nil {
+		return core.WebhookDelivery{}, wrap(err, "get webhook delivery %s", id)
+	}
+	return d, nil
+}
+
+// ListDeliveries returns a page of deliveries, newest first, without
+// their bodies (GetDelivery has them), and how many match the filter in
+// all. An empty CallID or Status matches every delivery.
+func (s *Store) ListDeliveries(ctx context.Context, f core.DeliveryFilter) ([]core.WebhookDelivery, int, error) {
+	p, err := f.Page.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	where, args := deliveryFilter(f)
+	list := []core.WebhookDelivery{} // not nil: an empty page is [] in JSON
+	var total int
+	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_deliveries"+where, args...).Scan(&total); err != nil {
+			return err
+		}
+		return listDeliveries(ctx, tx, &list, false,
+			"SELECT "+deliveryColumns+" FROM webhook_deliveries"+where+" ORDER BY id DESC LIMIT ? OFFSET ?",
+			append(args, p.Limit, p.Offset)...)
+	})
+	if err != nil {
+		return nil, 0, wrap(err, "list webhook deliveries")
+	}
+	return list, total, nil
+}
+
+// deliveryFilter is the WHERE clause, with its arguments, of the
+// deliveries f selects; "" when it selects all.
+func deliveryFilter(f core.DeliveryFilter) (string, []any) {
+	switch {
+	case f.CallID != "" && f.Status != "":
+		// The unary + keeps the planner on the call's index, the more
+		// selective: a call has few deliveries, a status many.
+		return " WHERE call_id = ? AND +status = ?", []any{f.CallID, f.Status}
+	case f.CallID != "":
+		return " WHERE call_id = ?", []any{f.CallID}
+	case f.Status != "":
+		return " WHERE status = ?", []any{f.Status}
+	}
+	return "", nil
+}
+
+// listDeliveries appends the deliveries query returns to list.
+func listDeliveries(ctx context.Context, tx *sql.Tx, list *[]core.WebhookDelivery, body bool, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDelivery(rows, body)
+		if err != nil {
+			return err
+		}
+		*list = append(*list, d)
+	}
+	return rows.Err()
+}
+
+// scanDelivery reads a row of deliveryColumns, and the body after them
+// when body is set.
+func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
+	var (
+		d                              core.WebhookDelivery
+		callID, assistantID, lastError sql.NullString
+		lastStatus                     sql.NullInt64
+		next, created, updated, doc    string
+		delivered                      sql.NullString
+	)
+	dest := []any{&d.ID, &callID, &assistantID, &d.URL, &d.EventType, &d.Status, &d.Attempts, &next,
+		&lastStatus, &lastError, &created, &updated, &delivered}
+	if body {
+		dest = append(dest, &doc)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return core.WebhookDelivery{}, err
+	}
+	d.CallID, d.AssistantID, d.LastError = callID.String, assistantID.String, lastError.String
+	d.LastStatus = int(lastStatus.Int64)
+	if body {
+		d.Body = json.RawMessage(doc)
+	}
+	var err error
+	if d.NextAttemptAt, err = parseTime(next); err != nil {
+		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s next_attempt_at: %w", d.ID, err)
+	}
+	if d.CreatedAt, err = parseTime(created); err != nil {
+		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s created_at: %w", d.ID, err)
+	}
+	if d.UpdatedAt, err = parseTime(updated); err != nil {
+		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s updated_at: %w", d.ID, err)
+	}
+	if d.DeliveredAt, err = parseNullTime(delivered); err != nil {
+		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s delivered_at: %w", d.ID, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,246 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+const (
+	// idlePoll is the longest the dispatcher sleeps with nothing due, in
+	// case a delivery was written without a Notify.
+	idlePoll = 30 * time.Second
+	// spinGuard is the shortest sleep after a round that started nothing
+	// though something was due (a delivery still in flight after its
+	// claim ran out), so that the loop never spins.
+	spinGuard = 100 * time.Millisecond
+	// claimMargin is how much longer than the attempt's timeout a claim
+	// lasts: time to record the outcome.
+	claimMargin = time.Minute
+	// storeWriteTimeout bounds recording an outcome, which must happen
+	// even when Run is stopping.
+	storeWriteTimeout = 5 * time.Second
+	// storeRetryMax caps the wait after failing store calls.
+	storeRetryMax = 30 * time.Second
+)
+
+// Dispatcher sends the outbox's deliveries. Create it with NewDispatcher,
+// start Run, and call Notify after committing new deliveries.
+type Dispatcher struct {
+	store   core.DeliveryStore
+	secrets SecretSource
+	cfg     Config
+	client  *http.Client
+	logger  *slog.Logger
+	now     func() time.Time
+
+	wake    chan struct{} // a pending wake-up; capacity 1
+	running atomic.Bool
+
+	mu       sync.Mutex
+	inFlight map[string]struct{} // ids of the deliveries being sent
+}
+
+// NewDispatcher returns a dispatcher of store's deliveries. secrets
+// supplies the assistants' webhook secrets; with nil, deliveries of an
+// assistant are retried until they are dead, never sent unsigned.
+func NewDispatcher(store core.DeliveryStore, secrets SecretSource, cfg Config, logger *slog.Logger) *Dispatcher {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	return &Dispatcher{
+		store:    store,
+		secrets:  secrets,
+		cfg:      cfg,
+		client:   cfg.httpClient(),
+		logger:   logger,
+		now:      time.Now,
+		wake:     make(chan struct{}, 1),
+		inFlight: make(map[string]struct{}),
+	}
+}
+
+// Notify wakes Run up to look for due deliveries now. It never blocks;
+// wake-ups while one is pending are merged.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due deliveries until ctx is done, then stops the attempts in
+// flight (they do not count, and are sent again on the next start), waits
+// for them and returns nil. A store that fails or panics is logged and
+// tried again later; it does not end Run. Only one Run may be active.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("webhooks: dispatcher already running")
+	}
+	defer d.running.Store(false)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	d.logger.InfoContext(ctx, "webhook dispatcher started", "concurrency", d.cfg.Concurrency)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		wait, err := d.round(ctx, &wg)
+		if ctx.Err() != nil {
+			d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
+			return nil
+		}
+		if err != nil {
+			failures++
+			wait = d.storeRetry(failures)
+			d.logger.ErrorContext(ctx, "webhook outbox", "err", err, "failures", failures, "retry_in", wait)
+		} else {
+			failures = 0
+		}
+		var tick <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(wait)
+			tick = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
+			return nil
+		case <-d.wake:
+		case <-tick:
+		}
+	}
+}
+
+// round starts the due deliveries there are free slots for, and returns
+// how long to sleep before the next round: until the next delivery falls
+// due, or -1 to wait for a wake-up (a finished delivery frees a slot and
+// wakes Run).
+func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
+	now := d.now()
+	busy := d.inFlightCount()
+	free := d.cfg.Concurrency - busy
+	started := 0
+	if free > 0 {
+		var due []core.WebhookDelivery
+		// Asking for busy more than free leaves room for deliveries in
+		// flight whose claim ran out, which are skipped.
+		err := d.safely("find due deliveries", func() (err error) {
+			due, err = d.store.DueDeliveries(ctx, now, free+busy)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, del := range due {
+			if started == free {
+				break
+			}
+			if d.isInFlight(del.ID) {
+				continue
+			}
+			if err := d.claim(ctx, del, now); err != nil {
+				return 0, err
+			}
+			d.start(ctx, wg, del)
+			started++
+		}
+		free -= started
+	}
+	if free <= 0 {
+		return -1, nil
+	}
+	var (
+		next time.Time
+		ok   bool
+	)
+	err := d.safely("find the next due delivery", func() (err error) {
+		next, ok, err = d.store.NextDueAt(ctx)
+		return err
+	})
+	if err != nil || !ok {
+		return idlePoll, err
+	}
+	wait := next.Sub(d.now())
+	if wait <= 0 && started == 0 {
+		wait = spinGuard
+	}
+	return min(max(wait, 0), idlePoll), nil
+}
+
+// claim moves del's next attempt past the attempt's end, so that no
+// round picks it up again while it is in flight, nor the deliveries of
+// its call behind it; if the process dies, the claim runs out and del is
+// sent again.
+func (d *Dispatcher) claim(ctx context.Context, del core.WebhookDelivery, now time.Time) error {
+	del.NextAttemptAt = now.Add(d.cfg.Timeout + claimMargin)
+	del.UpdatedAt = now
+	return d.safely("claim delivery "+del.ID, func() error { return d.store.UpdateDelivery(ctx, del) })
+}
+
+// start sends del in a goroutine of its own.
+func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.WebhookDelivery) {
+	d.mu.Lock()
+	d.inFlight[del.ID] = struct{}{}
+	d.mu.Unlock()
+	wg.Go(func() {
+		defer func() {
+			d.mu.Lock()
+			delete(d.inFlight, del.ID)
+			d.mu.Unlock()
+			d.Notify() // a slot is free, and the next of del's call may be due
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				d.logger.ErrorContext(ctx, "webhook delivery panicked; it is retried when its claim runs out",
+					"delivery_id", del.ID, "panic", fmt.Sprint(r))
+			}
+		}()
+		d.deliver(ctx, del)
+	})
+}
+
+func (d *Dispatcher) isInFlight(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.inFlight[id]
+	return ok
+}
+
+func (d *Dispatcher) inFlightCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inFlight)
+}
+
+// storeRetry is the wait after the given number of store failures in a
+// row: doubling from BackoffBase (at least 100ms), at most storeRetryMax.
+func (d *Dispatcher) storeRetry(failures int) time.Duration {
+	wait := max(d.cfg.BackoffBase, spinGuard)
+	for i := 1; i < failures && wait < storeRetryMax; i++ {
+		wait *= 2
+	}
+	return min(wait, storeRetryMax)
+}
+
+// safely runs a store call, turning a panic into an error.
+func (d *Dispatcher) safely(op string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: panic: %v", op, r)
+		}
+	}()
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
