@@ -26,13 +26,7 @@ func (u *UA) Hangup(ctx context.Context, callID string) error {
 		u.calls.hangupUnknown(callID)
 		return nil
 	}
-	c.mu.Lock()
-	reason := core.EndAssistantHangup
-	if c.state == stateRinging {
-		reason = core.EndRejected
-	}
-	c.mu.Unlock()
-	u.end(ctx, c, reason, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+	u.end(ctx, c, core.EndAssistantHangup, core.EndRejected, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 	return nil
 }
 

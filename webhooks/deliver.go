@@ -42,13 +42,13 @@ func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 
 	if ctx.Err() != nil && r.status == 0 {
 		del.UpdatedAt = d.now()
-		if err := d.safely("release delivery "+del.ID, func() error { return d.store.UpdateDelivery(wctx, del) }); err != nil {
+		if err := d.record(wctx, del); err != nil {
 			log.ErrorContext(wctx, "webhook delivery not released; it is sent when its claim runs out", "err", err)
 		}
 		return
 	}
 	out := d.settle(del, r, d.now())
-	if err := d.safely("record delivery "+del.ID, func() error { return d.store.UpdateDelivery(wctx, out) }); err != nil {
+	if err := d.record(wctx, out); err != nil {
 		log.ErrorContext(wctx, "webhook outcome not recorded; the delivery is sent again when its claim runs out",
 			"status", r.status, "err", err)
 		return
@@ -62,6 +62,24 @@ func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 	default:
 		log.WarnContext(ctx, "webhook delivery failed; retrying", "status", r.status, "reason", r.reason,
 			"attempts", out.Attempts, "next_attempt_at", out.NextAttemptAt)
+	}
+}
+
+// record stores del's new state, trying a few times: a store that is
+// briefly busy should not cost a resend when the claim runs out.
+func (d *Dispatcher) record(ctx context.Context, del core.WebhookDelivery) error {
+	wait := recordRetry
+	for try := 1; ; try++ {
+		err := d.safely("record delivery "+del.ID, func() error { return d.store.UpdateDelivery(ctx, del) })
+		if err == nil || try == recordTries || core.HasCode(err, core.CodeNotFound) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }
 

@@ -24,9 +24,13 @@ const (
 	// claimMargin is how much longer than the attempt's timeout a claim
 	// lasts: time to record the outcome.
 	claimMargin = time.Minute
-	// storeWriteTimeout bounds recording an outcome, which must happen
-	// even when Run is stopping.
-	storeWriteTimeout = 5 * time.Second
+	// storeWriteTimeout bounds recording an outcome, retries included,
+	// which must happen even when Run is stopping.
+	storeWriteTimeout = 10 * time.Second
+	// recordTries and recordRetry: how often and how soon recording an
+	// outcome is tried again (the wait doubles).
+	recordTries = 4
+	recordRetry = 50 * time.Millisecond
 	// storeRetryMax caps the wait after failing store calls.
 	storeRetryMax = 30 * time.Second
 )

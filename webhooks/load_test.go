@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,35 @@ func TestRunOnlyOnce(t *testing.T) {
 	cancel()
 	if err := <-errs; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// failFirstOutcome fails the first write of an attempt's outcome.
+type failFirstOutcome struct {
+	*watched
+	failed atomic.Bool
+}
+
+func (f *failFirstOutcome) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
+	if d.Attempts > 0 && f.failed.CompareAndSwap(false, true) {
+		return errors.New("database is locked")
+	}
+	return f.watched.UpdateDelivery(ctx, d)
+}
+
+// An outcome the store fails to take at first is written again, rather
+// than left to the claim's end and a second request.
+func TestOutcomeWriteIsRetried(t *testing.T) {
+	w := watch(openStore(t))
+	rc := newReceiver(t, nil)
+	d := event(t, newID(t), rc.URL(), "")
+	write(t, w.Store, d)
+	r := start(t, &failFirstOutcome{watched: w}, nil, fast())
+	if got := w.waitStatus(t, d.ID, core.DeliveryDelivered); got.Attempts != 1 {
+		t.Errorf("delivered %+v", got)
+	}
+	r.stop()
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
 	}
 }

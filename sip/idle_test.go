@@ -1,0 +1,49 @@
+package sip
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
+)
+
+// TestIdleCallsCostNoGoroutine: once answered, calls hold no goroutine of
+// ours: the goroutine count goes back to where it was before the calls
+// (plus what the one sipp process costs the test), however many calls are
+// up. Not parallel: it counts the process's goroutines.
+func TestIdleCallsCostNoGoroutine(t *testing.T) {
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	base := runtime.NumGoroutine()
+	const calls = 8
+	s := sipptest.Start(t, "uac_wait_bye.xml", h.addr, sipptest.Options{Calls: calls}, "-s", "100", "-l", "8", "-r", "20")
+	ids := make([]string, 0, calls)
+	for range calls {
+		ids = append(ids, rec.expect(t, "answered").callID)
+	}
+	// The INVITE handlers return right after their ACK; poll (with a
+	// deadline) until they have, then compare.
+	const slack = 4 // the sipp process: its Wait and stderr copy goroutines
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for n := runtime.NumGoroutine(); n > base+slack; n = runtime.NumGoroutine() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines with %d idle calls, %d before\n%s", n, calls, base, buf[:runtime.Stack(buf, true)])
+		}
+	}
+	t.Logf("%d goroutines with %d idle calls, %d before", runtime.NumGoroutine(), calls, base)
+	for _, id := range ids {
+		if err := h.ua.Hangup(context.Background(), id); err != nil {
+			t.Fatalf("Hangup: %v", err)
+		}
+		rec.expectEnded(t, id, core.EndAssistantHangup)
+	}
+	s.Wait(t)
+}
