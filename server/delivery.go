@@ -84,6 +84,11 @@ func WithDeliveryTracker(ctx context.Context, t *DeliveryTracker) context.Contex
 	return context.WithValue(ctx, trackerKey{}, t)
 }
 
+// DeliveryTrackerFrom returns the tracker in ctx, or nil.
+func DeliveryTrackerFrom(ctx context.Context) *DeliveryTracker {
+	return trackerFrom(ctx)
+}
+
 func trackerFrom(ctx context.Context) *DeliveryTracker {
 	t, _ := ctx.Value(trackerKey{}).(*DeliveryTracker)
 	return t

@@ -20,6 +20,10 @@ type Options struct {
 	Name    string
 	Version string
 	Logger  *slog.Logger
+	// Calls and Config back the resources; without them the server has
+	// tools only.
+	Calls  *core.Calls
+	Config *core.Service
 	// ValidateOutput checks every structured result against its output
 	// schema (mcp-go's output validation); tests turn it on.
 	ValidateOutput bool
@@ -29,8 +33,26 @@ const instructions = `VoiceDock moves live phone calls from an AI assistant to h
 Configure assistants (with a transfer_call tool listing the allowed destinations), SIP trunks (where transfers go) and phone numbers (which assistant answers, which trunk transfers go through).
 Every error result carries structuredContent.error {code, message, param}; codes are stable.`
 
-// New returns an MCP server exposing the given tools.
-func New(list []tools.Tool, opts Options) (*mcpserver.MCPServer, error) {
+// Server is the MCP server with what it needs to keep clients informed.
+type Server struct {
+	// MCP is what the transports serve.
+	MCP       *mcpserver.MCPServer
+	resources *resources
+}
+
+// Run forwards domain events to the clients (resource updates, list
+// changes, log messages) until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	if s.resources == nil {
+		<-ctx.Done()
+		return
+	}
+	s.resources.forward(ctx, s.resources.calls.Bus())
+}
+
+// New returns an MCP server exposing the given tools, and the resources
+// when opts has Calls and Config.
+func New(list []tools.Tool, opts Options) (*Server, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -44,6 +66,13 @@ func New(list []tools.Tool, opts Options) (*mcpserver.MCPServer, error) {
 	if opts.ValidateOutput {
 		serverOpts = append(serverOpts, mcpserver.WithOutputSchemaValidation())
 	}
+	var res *resources
+	if opts.Calls != nil && opts.Config != nil {
+		res = newResources(opts.Calls, opts.Config, logger)
+		hooks := &mcpserver.Hooks{}
+		res.hooks(hooks)
+		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithHooks(hooks))
+	}
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	for _, t := range list {
 		st, err := serverTool(t, logger)
@@ -52,7 +81,10 @@ func New(list []tools.Tool, opts Options) (*mcpserver.MCPServer, error) {
 		}
 		s.AddTools(st)
 	}
-	return s, nil
+	if res != nil {
+		res.register(s)
+	}
+	return &Server{MCP: s, resources: res}, nil
 }
 
 // Tool returns the MCP definition of t: its schemas generated from its Go

@@ -27,7 +27,7 @@ const (
 // mu only; the goroutine that moves a call to stateEnding finishes it.
 type call struct {
 	id        string // the core's call id
-	key       string // dialog key: Call-ID and our tag
+	key       string // dialog key (Call-ID and our tag); guarded by the registry
 	inbound   bool
 	transport string // tpUDP, tpTCP, tpTLS
 

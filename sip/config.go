@@ -1,6 +1,25 @@
 package sip
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr            = "127.0.0.1:5060"
+	DefaultRTPPortMin      = 10000
+	DefaultRTPPortMax      = 20000
+	DefaultReferTimeout    = 32 * time.Second // Timer F for UDP
+	DefaultEndedDialogTTL  = 32 * time.Second
+	DefaultShutdownTimeout = 5 * time.Second
 )
 
 // Config configures the user agent.
@@ -40,6 +59,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
+// withDefaults fills in what cfg leaves unset.
 func withDefaults(cfg Config) Config {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr

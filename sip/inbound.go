@@ -296,6 +296,27 @@ func newMediaState(rtp *rtpPort) *mediaState {
 	return &mediaState{rtp: rtp, sessID: id, version: version}
 }
 
+// inboundInvite extracts what the core needs to decide on an INVITE.
+func inboundInvite(req *sip.Request) (core.InboundInvite, error) {
+	var inv core.InboundInvite
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return inv, errors.New("missing Call-ID, From or To")
+	}
+	inv.SIPCallID = cid.Value()
+	inv.Called = uriUser(req.Recipient)
+	if inv.Called == "" {
+		inv.Called = uriUser(to.Address)
+	}
+	inv.Caller = uriUser(from.Address)
+	src, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return inv, fmt.Errorf("source %q: %w", req.Source(), err)
+	}
+	inv.Source = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	return inv, nil
+}
+
 // uriUser is a URI's user part without user parameters (";npdi") and
 // percent-decoded; for a tel: URI, the number.
 func uriUser(u sip.Uri) string {

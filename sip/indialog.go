@@ -1,6 +1,11 @@
 package sip
 
 import (
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicedock/voicedock/core"
 )
 
 // onBye ends a call the far side hung up.
@@ -171,24 +176,3 @@ func (u *UA) decorateDialogResponse(res *sip.Response, tp string) {
 }
 
 func (u *UA) serverHeader() sip.Header { return sip.NewHeader("Server", u.cfg.UserAgent) }
-
-// inboundInvite extracts what the core needs to decide on an INVITE.
-func inboundInvite(req *sip.Request) (core.InboundInvite, error) {
-	var inv core.InboundInvite
-	cid, from, to := req.CallID(), req.From(), req.To()
-	if cid == nil || from == nil || to == nil {
-		return inv, errors.New("missing Call-ID, From or To")
-	}
-	inv.SIPCallID = cid.Value()
-	inv.Called = uriUser(req.Recipient)
-	if inv.Called == "" {
-		inv.Called = uriUser(to.Address)
-	}
-	inv.Caller = uriUser(from.Address)
-	src, err := netip.ParseAddrPort(req.Source())
-	if err != nil {
-		return inv, fmt.Errorf("source %q: %w", req.Source(), err)
-	}
-	inv.Source = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	return inv, nil
-}

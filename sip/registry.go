@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"sync"
+	"time"
 )
 
 // registry holds the live calls by the core's id and by dialog, and

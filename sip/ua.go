@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,16 +19,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/voicedock/voicedock/core"
-)
-
-// Defaults of Config.
-const (
-	DefaultAddr            = "127.0.0.1:5060"
-	DefaultRTPPortMin      = 10000
-	DefaultRTPPortMax      = 20000
-	DefaultReferTimeout    = 32 * time.Second // Timer F for UDP
-	DefaultEndedDialogTTL  = 32 * time.Second
-	DefaultShutdownTimeout = 5 * time.Second
 )
 
 // Transport names as sipgo spells them on messages.

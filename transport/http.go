@@ -15,6 +15,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	vdserver "github.com/voicedock/voicedock/server"
 )
 
 // Paths served by the HTTP handler.
@@ -150,6 +152,9 @@ func (h *HTTPHandler) Close(ctx context.Context) error {
 // callerContext carries the caller that HTTPHandler authenticated from the
 // HTTP request's context into the context mcp-go hands to tool handlers.
 func callerContext(ctx context.Context, r *http.Request) context.Context {
+	if t := vdserver.DeliveryTrackerFrom(r.Context()); t != nil {
+		ctx = vdserver.WithDeliveryTracker(ctx, t)
+	}
 	if c, ok := CallerFrom(r.Context()); ok {
 		return WithCaller(ctx, c)
 	}
@@ -159,8 +164,9 @@ func callerContext(ctx context.Context, r *http.Request) context.Context {
 // ServeHTTP implements http.Handler.
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	caller := h.serve(sw, r)
+	tracker := vdserver.NewDeliveryTracker()
+	sw := &statusWriter{ResponseWriter: w, tracker: tracker}
+	caller := h.serve(sw, r.WithContext(vdserver.WithDeliveryTracker(r.Context(), tracker)))
 	h.logger.Debug("http request",
 		"method", r.Method, "path", r.URL.Path, "status", sw.status(),
 		"duration", time.Since(start), "remote", r.RemoteAddr, "key", caller.KeyName)
@@ -374,6 +380,10 @@ func writeJSONRPCError(w http.ResponseWriter, status, code int, msg string) {
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	// tracker hears of the progress notifications written on this
+	// response, so the request's result waits for them (see
+	// server.DeliveryTracker).
+	tracker *vdserver.DeliveryTracker
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -387,7 +397,9 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 	if s.code == 0 {
 		s.code = http.StatusOK
 	}
-	return s.ResponseWriter.Write(p)
+	n, err := s.ResponseWriter.Write(p)
+	noteProgressWritten(s.tracker, p)
+	return n, err
 }
 
 func (s *statusWriter) Flush() {

@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -58,19 +56,6 @@ type progressWatcher struct {
 
 func (p *progressWatcher) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	if bytes.Contains(b, []byte(`"notifications/progress"`)) {
-		var msg struct {
-			Method string `json:"method"`
-			Params struct {
-				ProgressToken json.RawMessage `json:"progressToken"`
-			} `json:"params"`
-		}
-		if json.Unmarshal(b, &msg) == nil && msg.Method == "notifications/progress" {
-			var token any
-			if json.Unmarshal(msg.Params.ProgressToken, &token) == nil {
-				p.tracker.Written(vdserver.TokenKey(token))
-			}
-		}
-	}
+	noteProgressWritten(p.tracker, b)
 	return n, err
 }

@@ -41,12 +41,19 @@ func newPhoneLine(t *testing.T, targetPort int, env ...string) *phoneLine {
 	t.Helper()
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir(), env...)
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
-	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
+	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	line.configure(t, targetPort)
+	return line
+}
+
+// configure sets up the assistant, the trunk at targetPort and the number.
+func (p *phoneLine) configure(t *testing.T, targetPort int) {
+	t.Helper()
+	a := mustCall(t, p.c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
 		{"type":"number","number":"`+salesNumber+`","description":"sales","message":"Connecting you to sales."},
 		{"type":"sip","sip_uri":"sip:desk@127.0.0.1:`+strconv.Itoa(targetPort)+`","description":"the desk"}]}]}}`)
-	tr := mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(targetPort)+`}`)
-	mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
-	return &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	tr := mustCall(t, p.c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(targetPort)+`}`)
+	mustCall(t, p.c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
 }
 
 // answered waits for the server to answer the next call and returns its id.

@@ -196,10 +196,22 @@ func httpServer(t *testing.T, dataDir string, env ...string) (string, *syncBuffe
 // httpClient connects an initialized MCP client to url.
 func httpClient(t *testing.T, url string, headers map[string]string) *client.Client {
 	t.Helper()
-	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(headers))
+	return httpClientVersion(t, url, "", headers)
+}
+
+// httpClientVersion is httpClient pinned to a protocol version ("" for the
+// client's default).
+func httpClientVersion(t *testing.T, url, version string, headers map[string]string) *client.Client {
+	t.Helper()
+	tr, err := transport.NewStreamableHTTP(url, transport.WithHTTPHeaders(headers))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var opts []client.ClientOption
+	if version != "" {
+		opts = append(opts, client.WithProtocolVersion(version))
+	}
+	c := client.NewClient(tr, opts...)
 	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

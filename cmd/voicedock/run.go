@@ -160,10 +160,13 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	calls.SetSignaling(ua)
 
-	mcp, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls}), server.Options{Name: "voicedock", Version: version(), Logger: logger})
+	srv, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls}), server.Options{
+		Name: "voicedock", Version: version(), Logger: logger, Calls: calls, Config: svc,
+	})
 	if err != nil {
 		return err
 	}
+	mcp := srv.MCP
 	logger.Info("voicedock starting", "transport", *mode, "data_dir", cfg.DataDir, "version", version())
 
 	// The SIP user agent runs beside the MCP transport; when either stops,
@@ -186,6 +189,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 	mcpCtx, stopMCP := context.WithCancel(ctx)
 	defer stopMCP()
+	go srv.Run(mcpCtx)
 	mcpDone := make(chan error, 1)
 	go func() {
 		if *mode == "stdio" {

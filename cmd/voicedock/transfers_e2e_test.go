@@ -130,18 +130,54 @@ func TestCreateCallThroughDigestTrunk(t *testing.T) {
 // and checks every transfer's progress notifications reached the client
 // before its result.
 func TestProgressArrivesEveryTime(t *testing.T) {
-	const n = 100
-	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: n, Timeout: 240e9}, "-set", "ring_ms", "20")
-	line := newPhoneLine(t, target.Port())
-	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{Calls: n, Timeout: 240e9}, "-s", calledUser, "-l", "1")
-	for i := range n {
-		callID := line.answered(t)
-		res, steps := transfer(t, line.c, callID, salesNumber)
-		if res.isError {
-			t.Fatalf("transfer %d: %s", i, res.text)
-		}
-		checkProgress(t, steps, "completed", line.logs)
+	for _, tc := range []struct {
+		version string
+		n       int
+	}{{"2025-11-25", 100}, {"", 30}} {
+		t.Run("protocol="+tc.version, func(t *testing.T) {
+			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: tc.n, Timeout: 240e9}, "-set", "ring_ms", "20")
+			c, logs := stdioServerVersion(t, tc.version, t.TempDir())
+			m, off := logs.waitFor(t, sipListening, 0, 20e9)
+			line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+			line.configure(t, target.Port())
+			caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{Calls: tc.n, Timeout: 240e9}, "-s", calledUser, "-l", "1")
+			for i := range tc.n {
+				callID := line.answered(t)
+				res, steps := transfer(t, line.c, callID, salesNumber)
+				if res.isError {
+					t.Fatalf("transfer %d: %s", i, res.text)
+				}
+				checkProgress(t, steps, "completed", line.logs)
+			}
+			caller.Wait(t)
+			target.Wait(t)
+		})
 	}
-	caller.Wait(t)
-	target.Wait(t)
+}
+
+// TestProgressOverHTTP runs transfers over streamable HTTP, where mcp-go
+// streams a request's notifications on its POST before the result.
+func TestProgressOverHTTP(t *testing.T) {
+	const n = 30
+	for _, version := range []string{"", "2025-11-25"} {
+		t.Run("protocol="+version, func(t *testing.T) {
+			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: n, Timeout: 120e9}, "-set", "ring_ms", "20")
+			url, logs := httpServer(t, t.TempDir())
+			m, off := logs.waitFor(t, sipListening, 0, 20e9)
+			c := httpClientVersion(t, url, version, nil)
+			line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+			line.configure(t, target.Port())
+			caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{Calls: n, Timeout: 120e9}, "-s", calledUser, "-l", "1")
+			for i := range n {
+				callID := line.answered(t)
+				res, steps := transfer(t, line.c, callID, salesNumber)
+				if res.isError {
+					t.Fatalf("transfer %d: %s", i, res.text)
+				}
+				checkProgress(t, steps, "completed", line.logs)
+			}
+			caller.Wait(t)
+			target.Wait(t)
+		})
+	}
 }

@@ -21,11 +21,11 @@ const (
 	withBody = ", body"
 )
 
-var (
+const (
 	// pendingStatus is core.DeliveryPending as an SQL literal: the
-	// partial index of pending deliveries is used only for a query that
-	// names the status as it does.
-	pendingStatus = sqlStrings(core.DeliveryPending)
+	// partial index of pending deliveries serves only a query that names
+	// the status as its definition does.
+	pendingStatus = "'" + core.DeliveryPending + "'"
 
 	// isHead is the condition that delivery d (the alias) is the oldest
 	// pending delivery of its call to its URL, so the next one that may

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/voicedock/voicedock/sip/sipptest"
+)
+
+// TestSubscribedClientHearsEveryTransferStep subscribes to a live call's
+// resource and counts resources/updated through a transfer driven by sipp.
+func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	line := newPhoneLine(t, target.Port())
+
+	var mu sync.Mutex
+	updates := map[string]int{}
+	listChanged := 0
+	got := make(chan struct{}, 100)
+	line.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch n.Method {
+		case "notifications/resources/updated":
+			uri, _ := n.Params.AdditionalFields["uri"].(string)
+			updates[uri]++
+		case "notifications/resources/list_changed":
+			listChanged++
+		default:
+			return
+		}
+		got <- struct{}{}
+	})
+
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	uri := "voicedock://calls/" + callID
+	if err := line.c.Subscribe(t.Context(), mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}); err != nil {
+		t.Fatal(err)
+	}
+	read, err := line.c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: uri}})
+	if err != nil || len(read.Contents) != 1 || !strings.Contains(read.Contents[0].(mcp.TextResourceContents).Text, `"status":"in-progress"`) {
+		t.Fatalf("read %s: %v %+v", uri, err, read)
+	}
+	res, steps := transfer(t, line.c, callID, salesNumber)
+	if res.isError {
+		t.Fatal(res.text)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+	line.ended(t, callID)
+
+	// Every transfer step and the call's two status changes (transferred,
+	// then ended) each produce an update.
+	want := len(steps) + 2
+	deadline := time.After(10 * time.Second)
+	for {
+		mu.Lock()
+		n, lc := updates[uri], listChanged
+		mu.Unlock()
+		if n >= want && lc >= 1 {
+			break
+		}
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatalf("updates for %s: %d, want %d; list_changed %d", uri, n, want, lc)
+		}
+	}
+	live, err := line.c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "voicedock://calls"}})
+	if err != nil || !strings.Contains(live.Contents[0].(mcp.TextResourceContents).Text, `"calls":[]`) {
+		t.Errorf("live calls after the transfer: %v %+v", err, live)
+	}
+	if _, err := line.c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "voicedock://calls/nope"}}); err == nil {
+		t.Error("reading an unknown call succeeded")
+	}
+}
