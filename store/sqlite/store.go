@@ -132,9 +132,25 @@ func dsn(abs string, readOnly bool) string {
 // checkWAL opens the writer's connection and confirms the journal mode:
 // a file system that cannot hold a WAL would silently lose the concurrency
 // the store relies on.
+//
+// Switching a new file to WAL takes an exclusive lock that SQLite does not
+// wait for through busy_timeout, so a second process opening the same new
+// file at that moment gets SQLITE_BUSY at once: that is retried, bounded.
 func (s *Store) checkWAL(ctx context.Context) error {
 	var mode string
-	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+		if err == nil || attempt == 50 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read journal mode: %w", ctx.Err())
+		case <-time.After(time.Duration(10+attempt*10) * time.Millisecond):
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("read journal mode: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
