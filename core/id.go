@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -14,4 +15,9 @@ func NewID() (string, error) {
 		return "", fmt.Errorf("generate id: %w", err)
 	}
 	return id.String(), nil
+}
+
+// timestampNow is the current time as stored: UTC, to the millisecond.
+func timestampNow() time.Time {
+	return time.Now().UTC().Truncate(time.Millisecond)
 }

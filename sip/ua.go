@@ -75,6 +75,7 @@ type netState struct {
 	dialogs  map[string]*sipgo.DialogUA
 	contacts map[string]sip.ContactHeader
 	closers  []func() error
+	udpConn  *net.UDPConn // the UDP listener, which our UDP requests are sent from
 }
 
 // New checks cfg and builds the user agent; Serve starts it.
@@ -186,6 +187,13 @@ func (u *UA) Serve(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
+	if st.udpConn != nil {
+		// sipgo adds the listener to its UDP pool when its reader goroutine
+		// starts; add it now so that a request sent right after ready goes
+		// out from it rather than from a new socket.
+		la := st.udpConn.LocalAddr().String()
+		u.stack.TransportLayer().Pool("udp").Add(la, &sip.UDPConnection{PacketConn: st.udpConn, PacketAddr: la, Listener: true})
+	}
 	u.net.Store(st)
 	errc := make(chan error, len(listeners))
 	for _, serve := range listeners {
@@ -267,7 +275,10 @@ func (u *UA) tryBind() (*netState, []func() error, error) {
 			}
 			st.closers = append(st.closers, conn.Close)
 			st.bound[tp] = conn.LocalAddr().(*net.UDPAddr).AddrPort()
-			serves = append(serves, func() error { return u.srv.ServeUDP(conn) })
+			serves = append(serves, func() error {
+				return u.srv.ServeUDP(conn)
+			})
+			st.udpConn = conn
 		case tpTCP, tpTLS:
 			l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 			if err != nil {

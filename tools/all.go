@@ -4,8 +4,9 @@ import "github.com/voicedock/voicedock/core"
 
 // Deps are what the tools call into.
 type Deps struct {
-	Config *core.Service
-	Calls  *core.Calls
+	Config     *core.Service
+	Calls      *core.Calls
+	Deliveries *core.Deliveries
 }
 
 // All returns every tool, in the order tools/list shows them. Handlers
@@ -16,5 +17,6 @@ func All(d Deps) []Tool {
 	all = append(all, trunkTools(d.Config)...)
 	all = append(all, numberTools(d.Config)...)
 	all = append(all, callTools(d.Calls)...)
+	all = append(all, webhookTools(d.Deliveries)...)
 	return all
 }

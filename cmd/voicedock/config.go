@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,6 +37,12 @@ type config struct {
 	RTPPortMax      int           `env:"VOICEDOCK_RTP_PORT_MAX" envDefault:"20000"`
 	AllowAdhoc      bool          `env:"VOICEDOCK_ALLOW_ADHOC_TRANSFERS" envDefault:"false"`
 	TransferTimeout time.Duration `env:"VOICEDOCK_TRANSFER_TIMEOUT" envDefault:"30s"`
+
+	WebhookURL         string        `env:"VOICEDOCK_WEBHOOK_URL"`
+	WebhookSecret      string        `env:"VOICEDOCK_WEBHOOK_SECRET"`
+	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
+	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"8"`
+	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -83,6 +90,14 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_RTP_PORT_MIN..MAX must be a range within 1024-65535")
+	}
+	if cfg.WebhookURL != "" {
+		if u, err := url.Parse(cfg.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("configuration: VOICEDOCK_WEBHOOK_URL must be an http(s) URL")
+		}
+	}
+	if cfg.WebhookMaxAge < time.Minute || cfg.WebhookConcurrency < 1 || cfg.WebhookConcurrency > 256 || cfg.WebhookTimeout < time.Second {
+		return cfg, fmt.Errorf("configuration: webhook settings out of range (max age >= 1m, concurrency 1-256, timeout >= 1s)")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_HTTP_MAX_BODY_BYTES must be positive")

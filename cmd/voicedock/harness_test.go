@@ -157,6 +157,14 @@ var listeningAddr = regexp.MustCompile(`msg="mcp http listening" addr=(\S+)`)
 // port and returns its /mcp URL once it listens.
 func httpServer(t *testing.T, dataDir string, env ...string) (string, *syncBuffer) {
 	t.Helper()
+	url, logs, _ := httpServerProcess(t, dataDir, env...)
+	return url, logs
+}
+
+// httpServerProcess is httpServer that also returns the process, for tests
+// that kill it.
+func httpServerProcess(t *testing.T, dataDir string, env ...string) (string, *syncBuffer, *exec.Cmd) {
+	t.Helper()
 	stderr := &syncBuffer{}
 	cmd := exec.Command(binary, "serve", "--transport", "http", "--http-addr", "127.0.0.1:0")
 	cmd.Env = baseEnv(dataDir, env...)
@@ -186,11 +194,11 @@ func httpServer(t *testing.T, dataDir string, env ...string) (string, *syncBuffe
 	}()
 	select {
 	case addr := <-found:
-		return "http://" + addr + "/mcp", stderr
+		return "http://" + addr + "/mcp", stderr, cmd
 	case <-time.After(20 * time.Second):
 		t.Fatalf("server did not start listening; stderr:\n%s", stderr)
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // httpClient connects an initialized MCP client to url.

@@ -20,6 +20,7 @@ import (
 	"github.com/voicedock/voicedock/store/sqlite"
 	"github.com/voicedock/voicedock/tools"
 	"github.com/voicedock/voicedock/transport"
+	"github.com/voicedock/voicedock/webhooks"
 )
 
 const usage = `voicedock moves live phone calls from AI agents to humans.
@@ -144,7 +145,30 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		TransferTimeout:     cfg.TransferTimeout,
 		AllowAdhocTransfers: cfg.AllowAdhoc,
 		AllowedSources:      sources,
+		DefaultWebhookURL:   cfg.WebhookURL,
 	}, store, store, core.NewBus(), logger)
+
+	dispatcher := webhooks.NewDispatcher(store, func(ctx context.Context, assistantID string) (string, error) {
+		a, err := store.GetAssistant(ctx, assistantID)
+		return a.WebhookSecret, err
+	}, webhooks.Config{
+		DefaultSecret: cfg.WebhookSecret,
+		MaxAge:        cfg.WebhookMaxAge,
+		Concurrency:   cfg.WebhookConcurrency,
+		Timeout:       cfg.WebhookTimeout,
+		UserAgent:     "voicedock/" + version(),
+	}, logger)
+	dispatcherDone := make(chan error, 1)
+	go func() { dispatcherDone <- dispatcher.Run(bg) }()
+	// Every event is published after its deliveries are committed: wake
+	// the dispatcher for it.
+	wake := calls.Bus().Subscribe(nil)
+	go func() {
+		for range wake.C {
+			dispatcher.Notify()
+		}
+	}()
+	defer wake.Close()
 	ua, err := sip.New(sip.Config{
 		Addr:       cfg.SIPAddr,
 		Transports: cfg.SIPTransports,
@@ -160,7 +184,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	calls.SetSignaling(ua)
 
-	srv, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls}), server.Options{
+	deliveries := core.NewDeliveries(store, dispatcher.Notify)
+	srv, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: deliveries}), server.Options{
 		Name: "voicedock", Version: version(), Logger: logger, Calls: calls, Config: svc,
 	})
 	if err != nil {
@@ -225,6 +250,10 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	stopSIP()
 	<-sipDone
 	calls.Shutdown(shutdownCtx)
+	// The dispatcher stops last, after the final events were written;
+	// what it has not sent stays in the outbox for the next start.
+	stopBackground()
+	<-dispatcherDone
 	logger.Info("voicedock stopped")
 	return runErr
 }
