@@ -35,6 +35,10 @@ DEFAULT_SCENARIOS=(
 	server-sse-multiple-streams
 	logging-set-level
 	dns-rebinding-protection
+	resources-list
+	resources-subscribe
+	resources-unsubscribe
+	prompts-list
 )
 
 usage() {

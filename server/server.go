@@ -71,7 +71,8 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 		res = newResources(opts.Calls, opts.Config, logger)
 		hooks := &mcpserver.Hooks{}
 		res.hooks(hooks)
-		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithHooks(hooks))
+		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithHooks(hooks),
+			mcpserver.WithPromptCapabilities(false))
 	}
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	for _, t := range list {
@@ -83,6 +84,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	}
 	if res != nil {
 		res.register(s)
+		registerPrompts(s, opts.Config)
 	}
 	return &Server{MCP: s, resources: res}, nil
 }

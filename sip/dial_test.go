@@ -14,10 +14,10 @@ import (
 func outbound(id string, trunk *sipp, user, pass string) core.OutboundDial {
 	return core.OutboundDial{
 		CallID: id,
-		To:     fmt.Sprintf("sip:+31207654321@127.0.0.1:%d", trunk.Port()),
+		To:     fmt.Sprintf("sip:+31207654321@127.0.0.1:%d", trunk.port),
 		From:   "+15550001111",
 		Trunk: core.Trunk{ID: "trunk-1", TrunkConfig: core.TrunkConfig{
-			Name: "test", Host: "127.0.0.1", Port: trunk.Port(), Transport: core.TransportUDP,
+			Name: "test", Host: "127.0.0.1", Port: trunk.port, Transport: core.TransportUDP,
 			Username: user, Password: pass,
 		}},
 	}

@@ -5,15 +5,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 // eventWait bounds every wait for a report from the UA.
@@ -247,46 +252,156 @@ func startUA(t *testing.T, rec *recorder, mod func(*Config)) *harness {
 	return &harness{ua: ua, rec: rec, addr: ua.LocalAddr().String(), logs: logs}
 }
 
-// sipp is one running sipp (see package sipptest) with its <log> trace.
-type sipp struct {
-	*sipptest.Process
-	name string
-	logs string
+// sipPort returns a port free for UDP and TCP on 127.0.0.1, picked at
+// random in 20000-31999: below the kernel's ephemeral ports (so no socket
+// the kernel hands out can take it between this check and sipp's bind) and
+// above the default RTP range.
+func sipPort(t testing.TB) int {
+	t.Helper()
+	lo := netip.MustParseAddr("127.0.0.1")
+	for range 500 {
+		port := 20000 + rand.IntN(12000)
+		ap := netip.AddrPortFrom(lo, uint16(port))
+		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			continue
+		}
+		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+		_ = u.Close()
+		if err == nil {
+			_ = l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
 }
 
-// startSipp runs a testdata/sipp scenario against remote ("" for a UAS,
-// returned once it listens), one call, bounded in time, with -trace_logs
-// so that a scenario's FAIL lines are shown when the test fails.
+// sipp is one running sipp process.
+type sipp struct {
+	name   string
+	port   int
+	dir    string
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// scenario is the path of a testdata/sipp scenario.
+func scenario(name string) string { return filepath.Join("..", "testdata", "sipp", name) }
+
+// startSipp runs a testdata/sipp scenario for one call against remote (""
+// for a UAS, returned once it listens); see startSippN.
 func startSipp(t *testing.T, name, remote string, args ...string) *sipp {
 	t.Helper()
-	logs := filepath.Join(t.TempDir(), "logs.log")
-	args = append([]string{"-trace_logs", "-log_file", logs}, args...)
-	p := sipptest.Start(t, name, remote, sipptest.Options{}, args...)
-	s := &sipp{Process: p, name: name, logs: logs}
+	return startSippN(t, name, remote, 1, args...)
+}
+
+// startSippN runs sipp with a scenario for calls calls, bound to 127.0.0.1,
+// bounded in time, with its traces in a temporary directory (shown when
+// the test fails, or always with SIPP_TRACE=1).
+func startSippN(t *testing.T, name, remote string, calls int, args ...string) *sipp {
+	t.Helper()
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp is not installed (Debian: sip-tester)")
+	}
+	s := &sipp{name: name, port: sipPort(t), dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan struct{})}
+	full := []string{
+		"-sf", scenario(name),
+		"-i", "127.0.0.1", "-bind_local", "-p", strconv.Itoa(s.port),
+		"-mp", strconv.Itoa(sipPort(t)),
+		"-m", strconv.Itoa(calls), "-nostdin",
+		"-timeout", "40s", "-timeout_error",
+		"-recv_timeout", "20000",
+		"-trace_err", "-error_file", filepath.Join(s.dir, "errors.log"),
+		"-trace_msg", "-message_file", filepath.Join(s.dir, "messages.log"),
+		"-trace_logs", "-log_file", filepath.Join(s.dir, "logs.log"),
+	}
+	full = append(full, args...)
+	if remote != "" {
+		full = append([]string{remote}, full...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	s.cmd = exec.CommandContext(ctx, "sipp", full...)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start sipp %s: %v", name, err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		cancel()
+		close(s.done)
+	}()
 	t.Cleanup(func() {
+		cancel()
+		<-s.done
 		if t.Failed() {
-			t.Logf("sipp %s <log> lines:\n%s", name, s.logLines())
+			t.Logf("sipp %s (%v):\n%s", s.name, s.err, s.traces())
 		}
 	})
+	if remote == "" {
+		s.waitBound(t)
+	}
 	return s
 }
 
 // addr is the sipp's SIP address.
-func (s *sipp) addr() string { return s.Addr() }
+func (s *sipp) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// wait waits for sipp to exit and fails the test unless it exited 0.
+// wait waits for sipp to exit and fails the test unless it exited 0 (every
+// call of the scenario succeeded).
 func (s *sipp) wait(t *testing.T) {
 	t.Helper()
-	s.Wait(t)
-	if os.Getenv("SIPP_TRACE") != "" {
-		t.Logf("sipp %s:\n%s\n--- logs:\n%s", s.name, s.Traces(), s.logLines())
+	select {
+	case <-s.done:
+	case <-time.After(50 * time.Second):
+		t.Fatalf("sipp %s did not exit", s.name)
+	}
+	if s.err != nil {
+		t.Errorf("sipp %s: %v (exit status 0 means every call succeeded)", s.name, s.err)
+	} else if os.Getenv("SIPP_TRACE") != "" {
+		t.Logf("sipp %s:\n%s", s.name, s.traces())
 	}
 }
 
-func (s *sipp) logLines() string {
-	data, err := os.ReadFile(s.logs)
-	if err != nil {
-		return err.Error()
+// traces are sipp's stderr, errors, <log> lines and messages.
+func (s *sipp) traces() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "--- stderr:\n%s\n", s.stderr.String())
+	for _, f := range []string{"errors.log", "logs.log", "messages.log"} {
+		if data, err := os.ReadFile(filepath.Join(s.dir, f)); err == nil {
+			fmt.Fprintf(&b, "--- %s:\n%s\n", f, data)
+		}
 	}
-	return string(data)
+	return b.String()
+}
+
+// waitBound polls /proc/net/udp until sipp's UDP port is bound: readiness
+// of another process, checked with a deadline.
+func (s *sipp) waitBound(t *testing.T) {
+	t.Helper()
+	want := fmt.Sprintf(":%04X", s.port)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		data, err := os.ReadFile("/proc/net/udp")
+		if err != nil {
+			t.Skipf("cannot tell when sipp is listening: %v", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1], want) {
+				return
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("sipp %s exited early: %v\n%s", s.name, s.err, s.traces())
+		case <-deadline:
+			t.Fatalf("sipp %s did not bind udp port %d", s.name, s.port)
+		case <-tick.C:
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 // TestIdleCallsCostNoGoroutine: once answered, calls hold no goroutine of
@@ -19,7 +18,7 @@ func TestIdleCallsCostNoGoroutine(t *testing.T) {
 	h := startUA(t, rec, nil)
 	base := runtime.NumGoroutine()
 	const calls = 8
-	s := sipptest.Start(t, "uac_wait_bye.xml", h.addr, sipptest.Options{Calls: calls}, "-s", "100", "-l", "8", "-r", "20")
+	s := startSippN(t, "uac_wait_bye.xml", h.addr, calls, "-s", "100", "-l", "8", "-r", "20")
 	ids := make([]string, 0, calls)
 	for range calls {
 		ids = append(ids, rec.expect(t, "answered").callID)
@@ -45,5 +44,5 @@ func TestIdleCallsCostNoGoroutine(t *testing.T) {
 		}
 		rec.expectEnded(t, id, core.EndAssistantHangup)
 	}
-	s.Wait(t)
+	s.wait(t)
 }

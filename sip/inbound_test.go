@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 func TestInboundCallCallerHangsUp(t *testing.T) {
@@ -173,7 +172,7 @@ func TestInboundNoCommonCodec(t *testing.T) {
 // once the first call ends.
 func TestInboundRTPPortsExhausted(t *testing.T) {
 	t.Parallel()
-	port := sipptest.FreePort(t)
+	port := sipPort(t)
 	rec := newRecorder()
 	h := startUA(t, rec, func(c *Config) {
 		c.RTPPortMin, c.RTPPortMax = port, port

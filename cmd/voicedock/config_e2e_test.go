@@ -93,3 +93,30 @@ func TestSeedExampleRoundTrips(t *testing.T) {
 		t.Errorf("text content does not carry the JSON: %s", got.text)
 	}
 }
+
+// TestTransferPolicyPrompt renders the seed assistant's transfer section.
+func TestTransferPolicyPrompt(t *testing.T) {
+	seed, err := os.ReadFile("../../testdata/seed-assistant.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := stdioServer(t, t.TempDir())
+	id := field(mustCall(t, c, "create_assistant", string(seed)), "assistant", "id")
+	req := mcp.GetPromptRequest{}
+	req.Params.Name = "transfer_policy"
+	req.Params.Arguments = map[string]string{"assistant_id": id}
+	res, err := c.GetPrompt(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := res.Messages[0].Content.(mcp.TextContent).Text
+	for _, want := range []string{"+31612345678", "Human support assistant for complex issues", "I'm transferring you to one of my colleagues", "transfer_call"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, text)
+		}
+	}
+	req.Params.Arguments = map[string]string{"assistant_id": "nope"}
+	if _, err := c.GetPrompt(t.Context(), req); err == nil || !strings.Contains(err.Error(), "not_found") {
+		t.Errorf("prompt for an unknown assistant: %v", err)
+	}
+}
