@@ -44,7 +44,8 @@ type Call struct {
 	EndedAt         *time.Time `json:"ended_at,omitempty"`
 	DurationSeconds int        `json:"duration_seconds,omitempty"`
 	EndReason       string     `json:"end_reason,omitempty"`
-	Error           string     `json:"error,omitempty" jsonschema:"description=Why the call failed"`
+	Error           string     `json:"error,omitempty" jsonschema:"description=Why the call failed or was rejected"`
+	FirstMessage    string     `json:"first_message,omitempty" jsonschema:"description=What the assistant says when it answers this call (its first_message or an assistant-request override)"`
 	CreatedAt       time.Time  `json:"created_at" jsonschema:"required"`
 	UpdatedAt       time.Time  `json:"updated_at" jsonschema:"required"`
 	Transfers       []Transfer `json:"transfers,omitempty"`

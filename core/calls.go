@@ -34,14 +34,15 @@ type Resolver interface {
 // that call's lock, is stored, and only then published. It implements
 // SignalHandler for the SIP user agent.
 type Calls struct {
-	cfg      CallsConfig
-	store    Store
-	calls    CallStore
-	sig      Signaling
-	bus      *Bus
-	resolver Resolver
-	logger   *slog.Logger
-	now      func() time.Time
+	cfg       CallsConfig
+	store     Store
+	calls     CallStore
+	sig       Signaling
+	bus       *Bus
+	resolver  Resolver
+	requester AssistantRequester
+	logger    *slog.Logger
+	now       func() time.Time
 
 	mu   sync.RWMutex
 	live map[string]*liveCall
@@ -59,6 +60,10 @@ type liveCall struct {
 	webhooks []webhookTarget // as configured when the call started
 	// announced is the status the last status-update carried.
 	announced string
+	// assistant is the call's assistant as it stood when the call began,
+	// with any assistant-request override: its destinations govern the
+	// call's transfers.
+	assistant *Assistant
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before
@@ -76,6 +81,9 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 
 // SetSignaling attaches the SIP user agent.
 func (m *Calls) SetSignaling(s Signaling) { m.sig = s }
+
+// SetAssistantRequester attaches the assistant-request webhook sender.
+func (m *Calls) SetAssistantRequester(r AssistantRequester) { m.requester = r }
 
 // Bus returns the event stream.
 func (m *Calls) Bus() *Bus { return m.bus }
@@ -248,13 +256,16 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 		m.logger.ErrorContext(ctx, "look up called number", "err", err)
 		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
 	}
-	if number.AssistantID == nil {
-		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
+	var current *Assistant
+	if number.AssistantID != nil {
+		a, err := m.store.GetAssistant(ctx, *number.AssistantID)
+		if err != nil {
+			m.logger.ErrorContext(ctx, "look up the number's assistant", "err", err)
+		} else {
+			current = &a
+		}
 	}
-	assistant, err := m.store.GetAssistant(ctx, *number.AssistantID)
-	if err != nil || (assistant.IsActive != nil && !*assistant.IsActive) {
-		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
-	}
+	setup := m.askForAssistant(ctx, number, current, inv)
 	id, err := NewID()
 	if err != nil {
 		return OfferDecision{RejectStatus: 500, RejectReason: "Server Internal Error"}
@@ -262,10 +273,29 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 	now := m.timestamp()
 	call := Call{
 		ID: id, Direction: DirectionInbound, Status: CallRinging,
-		CallerPhone: inv.Caller, AgentPhone: number.PhoneNumber, NumberID: number.ID, AssistantID: *number.AssistantID,
+		CallerPhone: inv.Caller, AgentPhone: number.PhoneNumber, NumberID: number.ID,
 		CreatedAt: now, UpdatedAt: now, SIPCallID: inv.SIPCallID, RemoteAddr: inv.Source.String(),
 	}
-	lc := &liveCall{call: call, webhooks: m.webhookTargets(&assistant), announced: call.Status}
+	if setup.reject != "" {
+		// The webhook said no: a record of the refusal, and 603 Decline.
+		call.Status, call.Error, call.EndReason, call.EndedAt = CallRejected, setup.reject, EndRejected, &now
+		if current != nil {
+			call.AssistantID = current.ID
+		}
+		lc := &liveCall{call: call, webhooks: m.webhookTargets(current), announced: call.Status}
+		if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
+			m.logger.ErrorContext(ctx, "store rejected call", "err", err)
+		}
+		m.bus.Publish(Event{Type: EventCallStatus, At: now, Call: snapshot(call)})
+		m.logger.InfoContext(ctx, "inbound call rejected by assistant-request", "call_id", id, "reason", setup.reject)
+		return OfferDecision{RejectStatus: 603, RejectReason: "Decline"}
+	}
+	a := setup.assistant
+	if a == nil || (a.IsActive != nil && !*a.IsActive) {
+		return OfferDecision{RejectStatus: 480, RejectReason: "Temporarily Unavailable"}
+	}
+	call.AssistantID, call.FirstMessage = a.ID, a.FirstMessage
+	lc := &liveCall{call: call, webhooks: m.webhookTargets(a), announced: call.Status, assistant: a}
 	if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 		m.logger.ErrorContext(ctx, "store new call", "err", err)
 		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}

@@ -111,7 +111,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 		return nil, "", FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
 	}
 	message := req.Message
-	configured, err := m.configuredDestination(ctx, lc.call, dest)
+	configured, err := m.configuredDestination(ctx, lc, dest)
 	if err != nil {
 		return nil, "", err
 	}
@@ -152,18 +152,23 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	return t, referTo, nil
 }
 
-// configuredDestination finds dest among the assistant's transfer
-// destinations.
-func (m *Calls) configuredDestination(ctx context.Context, c Call, dest Destination) (*Destination, error) {
-	if c.AssistantID == "" {
-		return nil, nil
-	}
-	a, err := m.store.GetAssistant(ctx, c.AssistantID)
-	if HasCode(err, CodeNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+// configuredDestination finds dest among the transfer destinations of
+// the call's assistant: as the call began (with any assistant-request
+// override), or as stored for a call placed without one.
+func (m *Calls) configuredDestination(ctx context.Context, lc *liveCall, dest Destination) (*Destination, error) {
+	a := lc.assistant
+	if a == nil {
+		if lc.call.AssistantID == "" {
+			return nil, nil
+		}
+		stored, err := m.store.GetAssistant(ctx, lc.call.AssistantID)
+		if HasCode(err, CodeNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		a = &stored
 	}
 	for _, d := range a.TransferDestinations() {
 		if d.Type == dest.Type && strings.EqualFold(d.Target(), dest.Target()) {

@@ -158,6 +158,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		Timeout:       cfg.WebhookTimeout,
 		UserAgent:     "voicedock/" + version(),
 	}, logger)
+	calls.SetAssistantRequester(dispatcher)
 	dispatcherDone := make(chan error, 1)
 	go func() { dispatcherDone <- dispatcher.Run(bg) }()
 	// Every event is published after its deliveries are committed: wake

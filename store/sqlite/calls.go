@@ -17,7 +17,7 @@ var _ core.CallStore = (*Store)(nil)
 
 const callColumns = "id, direction, status, caller_phone, agent_phone, number_id, assistant_id, " +
 	"sip_call_id, remote_addr, trunk_id, started_at, ended_at, duration_seconds, end_reason, error, " +
-	"created_at, updated_at"
+	"created_at, updated_at, first_message"
 
 const transferColumns = "id, call_id, destination, destination_type, refer_to, message, status, " +
 	"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at"
@@ -46,12 +46,12 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
 			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
 			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
 			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
-			formatTime(c.CreatedAt), formatTime(c.UpdatedAt))
+			formatTime(c.CreatedAt), formatTime(c.UpdatedAt), nullString(c.FirstMessage))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}
@@ -72,12 +72,12 @@ func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.Webhook
 		res, err := tx.ExecContext(ctx,
 			`UPDATE calls SET direction = ?, status = ?, caller_phone = ?, agent_phone = ?, number_id = ?,
 			 assistant_id = ?, sip_call_id = ?, remote_addr = ?, trunk_id = ?, started_at = ?, ended_at = ?,
-			 duration_seconds = ?, end_reason = ?, error = ?, updated_at = ?
+			 duration_seconds = ?, end_reason = ?, error = ?, updated_at = ?, first_message = ?
 			 WHERE id = ?`,
 			c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone), nullString(c.NumberID),
 			nullString(c.AssistantID), nullString(c.SIPCallID), nullString(c.RemoteAddr), nullString(c.TrunkID),
 			nullTime(c.StartedAt), nullTime(c.EndedAt), nullInt(c.DurationSeconds), nullString(c.EndReason),
-			nullString(c.Error), formatTime(c.UpdatedAt), c.ID)
+			nullString(c.Error), formatTime(c.UpdatedAt), nullString(c.FirstMessage), c.ID)
 		if err != nil {
 			return err
 		}
@@ -390,18 +390,20 @@ func scanCall(row rowScanner) (core.Call, error) {
 		c                                                 core.Call
 		caller, agent, number, assistant, sipCallID, addr sql.NullString
 		trunk, started, ended, endReason, callErr         sql.NullString
+		firstMessage                                      sql.NullString
 		duration                                          sql.NullInt64
 		created, updated                                  string
 	)
 	if err := row.Scan(&c.ID, &c.Direction, &c.Status, &caller, &agent, &number, &assistant,
 		&sipCallID, &addr, &trunk, &started, &ended, &duration, &endReason, &callErr,
-		&created, &updated); err != nil {
+		&created, &updated, &firstMessage); err != nil {
 		return core.Call{}, err
 	}
 	// A NULL column scans as the zero value: the field was unset.
 	c.CallerPhone, c.AgentPhone, c.NumberID, c.AssistantID = caller.String, agent.String, number.String, assistant.String
 	c.SIPCallID, c.RemoteAddr, c.TrunkID = sipCallID.String, addr.String, trunk.String
 	c.DurationSeconds, c.EndReason, c.Error = int(duration.Int64), endReason.String, callErr.String
+	c.FirstMessage = firstMessage.String
 	var err error
 	if c.StartedAt, err = parseNullTime(started); err != nil {
 		return core.Call{}, fmt.Errorf("call %s started_at: %w", c.ID, err)
