@@ -25,7 +25,6 @@ const (
 var (
 	sipListening = regexp.MustCompile(`msg="sip listening" addr=(\S+)`)
 	callAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
-	callEnded    = regexp.MustCompile(`msg="call ended" call_id=(\S+) status=(\S+) reason=(\S+)`)
 )
 
 // phoneLine is a running server with one phone number whose assistant may
