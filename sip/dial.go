@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -138,7 +139,7 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 
 // dialFailed classifies a failed dial, reports the call ended and returns
 // the error for the core.
-func (u *UA) dialFailed(c *call, dialCtx context.Context, err error, log interface{ Info(string, ...any) }) error {
+func (u *UA) dialFailed(c *call, dialCtx context.Context, err error, log *slog.Logger) error {
 	status, reason, code := sip.StatusServiceUnavailable, core.EndFailed, core.CodeUnavailable
 	msg := "the call could not be placed: " + err.Error()
 	var byUs errEndedByUs

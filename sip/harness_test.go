@@ -277,6 +277,34 @@ func sipPort(t testing.TB) int {
 	return 0
 }
 
+// mediaPort returns the first of four consecutive free UDP ports for
+// sipp's -mp: it binds audio and video RTP (and RTCP) from there.
+func mediaPort(t testing.TB) int {
+	t.Helper()
+	lo := netip.MustParseAddr("127.0.0.1")
+next:
+	for range 500 {
+		port := 20000 + 4*rand.IntN(3000)
+		var held []*net.UDPConn
+		for i := range 4 {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, uint16(port+i))))
+			if err != nil {
+				for _, h := range held {
+					_ = h.Close()
+				}
+				continue next
+			}
+			held = append(held, c)
+		}
+		for _, h := range held {
+			_ = h.Close()
+		}
+		return port
+	}
+	t.Fatal("no free media ports")
+	return 0
+}
+
 // sipp is one running sipp process.
 type sipp struct {
 	name   string
@@ -310,7 +338,7 @@ func startSippN(t *testing.T, name, remote string, calls int, args ...string) *s
 	full := []string{
 		"-sf", scenario(name),
 		"-i", "127.0.0.1", "-bind_local", "-p", strconv.Itoa(s.port),
-		"-mp", strconv.Itoa(sipPort(t)),
+		"-mp", strconv.Itoa(mediaPort(t)),
 		"-m", strconv.Itoa(calls), "-nostdin",
 		"-timeout", "40s", "-timeout_error",
 		"-recv_timeout", "20000",

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/voicedock/voicedock/core"
 )
 
@@ -246,4 +248,39 @@ func TestNotifyErrors(t *testing.T) {
 	id := rec.expect(t, "answered").callID
 	rec.expectEnded(t, id, core.EndCallerHangup)
 	s.wait(t)
+}
+
+// TestInboundInviteFields: the called number is the Request-URI user, else
+// the To user, as sent (with or without +), without user parameters.
+func TestInboundInviteFields(t *testing.T) {
+	t.Parallel()
+	parse := func(raw string) *sip.Request {
+		t.Helper()
+		msg, err := sip.ParseMessage([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
+		if err != nil {
+			t.Fatalf("parse: %v", err)
+		}
+		req := msg.(*sip.Request)
+		req.SetSource("192.0.2.7:5070")
+		return req
+	}
+	for _, tc := range []struct{ name, ruri, to, from, called, caller string }{
+		{"plus in R-URI", "sip:+31201234567@pbx", "<sip:other@pbx>", "<sip:+15550001111@carrier>;tag=a", "+31201234567", "+15550001111"},
+		{"no plus", "sip:31201234567@pbx;user=phone", "<sip:x@pbx>", "\"Bob\" <sip:bob@carrier>;tag=a", "31201234567", "bob"},
+		{"user params", "sip:+31201234567;npdi;rn=123@pbx", "<sip:x@pbx>", "<sip:anon@carrier>;tag=a", "+31201234567", "anon"},
+		{"R-URI without user: To", "sip:pbx.example.com", "<sip:+31209999999@pbx>", "<tel:+15550002222>;tag=a", "+31209999999", "+15550002222"},
+		{"escaped", "sip:%2B31201234567@pbx", "<sip:x@pbx>", "<sip:a@b>;tag=a", "+31201234567", "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := parse("INVITE " + tc.ruri + " SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK1\nFrom: " + tc.from +
+				"\nTo: " + tc.to + "\nCall-ID: abc@192.0.2.7\nCSeq: 1 INVITE\nContact: <sip:x@192.0.2.7:5070>\nContent-Length: 0\n\n")
+			inv, err := inboundInvite(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inv.Called != tc.called || inv.Caller != tc.caller || inv.SIPCallID != "abc@192.0.2.7" || inv.Source.String() != "192.0.2.7:5070" {
+				t.Errorf("got %+v, want called %q caller %q", inv, tc.called, tc.caller)
+			}
+		})
+	}
 }
