@@ -62,6 +62,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
 		mcpserver.WithInstructions(instructions),
+		mcpserver.WithToolFilter(scopeFilter),
 	}
 	if opts.ValidateOutput {
 		serverOpts = append(serverOpts, mcpserver.WithOutputSchemaValidation())
@@ -127,6 +128,9 @@ func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error)
 	call := t.Call
 	name := t.Name
 	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if err := forbidWrite(ctx, t); err != nil {
+			return ErrorResult(ctx, logger, name, err), nil
+		}
 		args, err := rawArguments(req)
 		if err != nil {
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil

@@ -67,6 +67,16 @@ type HTTPConfig struct {
 	// SessionIdleTTL ends MCP sessions idle for longer; 0 means
 	// DefaultSessionIdleTTL, negative disables expiry.
 	SessionIdleTTL time.Duration
+	// RateLimitPerMinute limits /mcp requests per API key (per client
+	// address without keys), as a token bucket described at rateLimiter;
+	// 0 means DefaultRateLimitPerMinute, negative disables the limit.
+	RateLimitPerMinute int
+	// WriteTools are the tools that change something: a read key calling
+	// one gets 403 before the request reaches the MCP server.
+	WriteTools []string
+
+	// now is the rate limiter's clock; nil is time.Now (tests set it).
+	now func() time.Time
 }
 
 // HTTPHandler serves MCP over streamable HTTP at /mcp and a health probe at
@@ -79,6 +89,9 @@ type HTTPHandler struct {
 	origins  map[string]bool
 	maxBody  int64
 	logger   *slog.Logger
+	// limiter is nil when rate limiting is off.
+	limiter    *rateLimiter
+	writeTools map[string]bool
 }
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
@@ -118,12 +131,23 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 		ttl = DefaultSessionIdleTTL
 	}
 
+	rateLimit := cfg.RateLimitPerMinute
+	if rateLimit == 0 {
+		rateLimit = DefaultRateLimitPerMinute
+	}
+	writeTools := make(map[string]bool, len(cfg.WriteTools))
+	for _, name := range cfg.WriteTools {
+		writeTools[name] = true
+	}
+
 	h := &HTTPHandler{
-		sessions: newSessionManager(),
-		keys:     keys,
-		origins:  origins,
-		maxBody:  maxBody,
-		logger:   logger,
+		sessions:   newSessionManager(),
+		keys:       keys,
+		origins:    origins,
+		maxBody:    maxBody,
+		logger:     logger,
+		limiter:    newRateLimiter(rateLimit, cfg.now),
+		writeTools: writeTools,
 	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(MCPPath),
@@ -214,10 +238,14 @@ func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 		writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
 		return caller
 	}
+	if !h.checkRate(w, r, caller) {
+		return caller
+	}
 
 	switch r.Method {
 	case http.MethodPost:
-		if !h.preparePost(w, r) {
+		body, ok := h.preparePost(w, r)
+		if !ok || !h.checkScope(w, r, caller, body) {
 			return caller
 		}
 	case http.MethodGet, http.MethodDelete:
@@ -253,12 +281,13 @@ func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
 
 // preparePost reads the capped body, hands mcp-go a replayable copy, and
 // enforces the session header for requests of the session-based protocol
-// era. It writes the error response and returns false to stop.
-func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) bool {
+// era. It returns the body, or writes the error response and returns false
+// to stop.
+func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.ContentLength > h.maxBody {
 		h.reject(r, "request body too large", "content_length", r.ContentLength)
 		writeJSONRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request body too large")
-		return false
+		return nil, false
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) // unsupported by some writers (httptest): fine
@@ -268,11 +297,11 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) bool {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			h.reject(r, "request body too large")
 			writeJSONRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request body too large")
-			return false
+			return nil, false
 		}
 		h.reject(r, "reading request body failed", "err", err)
 		writeJSONRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Could not read request body")
-		return false
+		return nil, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
@@ -281,9 +310,9 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) bool {
 	if !ok || msg.modern(r.Header) || msg.Method == string(mcp.MethodInitialize) {
 		// Not a single JSON-RPC object (mcp-go answers the parse error),
 		// a sessionless 2026-07-28 request, or the session's start.
-		return true
+		return body, true
 	}
-	return h.requireSession(w, r)
+	return body, h.requireSession(w, r)
 }
 
 // checkSession applies the session rules to GET (the listening stream) and

@@ -22,8 +22,10 @@ const (
 	// claim ran out), so that the loop never spins.
 	spinGuard = 100 * time.Millisecond
 	// claimMargin is how much longer than the attempt's timeout a claim
-	// lasts: time to record the outcome.
-	claimMargin = time.Minute
+	// lasts: time to record the outcome (bounded by storeWriteTimeout).
+	// It is also how long a delivery that was in flight when the process
+	// was killed waits after a restart, so it is kept short.
+	claimMargin = storeWriteTimeout
 	// storeWriteTimeout bounds recording an outcome, retries included,
 	// which must happen even when Run is stopping.
 	storeWriteTimeout = 10 * time.Second

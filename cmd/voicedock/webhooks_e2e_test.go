@@ -75,7 +75,9 @@ func newReceiver(t *testing.T, secret string) *receiver {
 // waitFor waits until the receiver has an event matching ok.
 func (r *receiver) waitFor(t *testing.T, what string, ok func([]receivedEvent) bool) []receivedEvent {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
+	// A delivery in flight when a process was killed is due again when
+	// its claim runs out (the timeout plus 10 s): allow for that.
+	deadline := time.After(60 * time.Second)
 	for {
 		r.mu.Lock()
 		events := append([]receivedEvent(nil), r.events...)
