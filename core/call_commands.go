@@ -52,6 +52,9 @@ func (m *Calls) EndCall(ctx context.Context, id string) (Call, error) {
 	if lc == nil {
 		return Call{}, m.notLive(ctx, id)
 	}
+	if err := m.allowCommand(lc); err != nil {
+		return Call{}, err
+	}
 	// Subscribe first: the SIP layer reports the end through CallEnded.
 	sub := m.bus.Subscribe(func(e Event) bool { return e.Type == EventCallStatus && e.Call.ID == id && !e.Call.Live() })
 	defer sub.Close()

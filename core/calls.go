@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // CallsConfig are the rules for live calls and transfers.
@@ -15,14 +17,23 @@ type CallsConfig struct {
 	// TransferTimeout bounds the wait for a final NOTIFY after a REFER.
 	TransferTimeout time.Duration
 	// AllowAdhocTransfers lets a transfer go to a destination the
-	// assistant does not list (the call-control path for backends).
+	// assistant does not list (the call-control path for backends). It
+	// counts only without a Policy, which has its own setting.
 	AllowAdhocTransfers bool
+	// Policy decides every transfer and create_call destination. nil: the
+	// baseline (emergency numbers and DefaultDeniedTypes refused, any
+	// country and SIP host, ad-hoc per AllowAdhocTransfers).
+	Policy *Policy
 	// AllowedSources are networks inbound calls may come from besides
 	// the hosts of the trunks.
 	AllowedSources []netip.Prefix
 	// DefaultWebhookURL receives every call's events
 	// (VOICEDOCK_WEBHOOK_URL), besides the assistant's own webhook.
 	DefaultWebhookURL string
+	// CommandsPerMinute limits the control commands (transfers and
+	// hang-ups) one live call accepts, whatever the entry point; see
+	// allowCommand. 0 means no limit.
+	CommandsPerMinute int
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -64,6 +75,9 @@ type liveCall struct {
 	// with any assistant-request override: its destinations govern the
 	// call's transfers.
 	assistant *Assistant
+	// commands limits the call's control commands; made on first use, it
+	// goes with the call when the call ends.
+	commands *rate.Limiter
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before

@@ -90,23 +90,19 @@ func ParseE164(param, s string) (NumberInfo, error) {
 	}, nil
 }
 
-// deniedByDefault are the number types no destination may have unless a
-// later policy allows them: calls to them cost the caller's operator money.
-func deniedByDefault(numberType string) bool {
-	return numberType == "premium_rate" || numberType == "shared_cost"
-}
-
-// ValidateDestinationNumber checks a transfer destination number: valid
-// E.164 and not of a type that is refused by default.
-func ValidateDestinationNumber(param, s string) (NumberInfo, error) {
-	info, err := ParseE164(param, s)
-	if err != nil {
-		return info, err
+// checkDestinationNumber checks the form of a destination number: valid
+// E.164. An emergency number written in E.164 (+31112) passes here,
+// although libphonenumber does not call it valid, so that the transfer
+// policy refuses it for what it is; which types and countries may be
+// called is the policy's business too (see Policy).
+func checkDestinationNumber(param, s string) error {
+	if isE164Shape(s) {
+		if _, ok := emergencyNumber(s); ok {
+			return nil
+		}
 	}
-	if deniedByDefault(info.Type) {
-		return info, FieldError(CodeDestinationNotAllowed, param, "%s is a %s number (%s); such numbers are not allowed as transfer destinations", s, strings.ReplaceAll(info.Type, "_", "-"), info.Region)
-	}
-	return info, nil
+	_, err := ParseE164(param, s)
+	return err
 }
 
 // sipURISafe reports whether s holds only characters of RFC 3261's SIP-URI
@@ -166,15 +162,17 @@ func ValidateSIPURI(param, s string) (string, error) {
 	return uri.String(), nil
 }
 
-// ValidateDestination checks a destination's shape and its target, and
-// returns it with the target in canonical form.
+// ValidateDestination checks a destination's shape and the form of its
+// target, and returns it with the target in canonical form. Whether the
+// target may be called is the transfer policy's decision
+// (Policy.CheckAssistant), which needs the deployment's configuration.
 func ValidateDestination(param string, d Destination) (Destination, error) {
 	switch d.Type {
 	case DestinationNumber:
 		if d.SIPURI != "" {
 			return d, FieldError(CodeInvalidRequest, param+".sip_uri", "a number destination takes no sip_uri")
 		}
-		if _, err := ValidateDestinationNumber(param+".number", d.Number); err != nil {
+		if err := checkDestinationNumber(param+".number", d.Number); err != nil {
 			return d, err
 		}
 	case DestinationSIP:
@@ -204,14 +202,15 @@ func ValidateDestination(param string, d Destination) (Destination, error) {
 }
 
 // ParseTarget reads a free-form transfer target, as the Call Control API
-// takes it: an E.164 number or a SIP URI.
+// takes it: an E.164 number or a SIP URI. It checks the form only; the
+// transfer policy decides whether the target may be called.
 func ParseTarget(param, s string) (Destination, error) {
 	lower := strings.ToLower(s)
 	if strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
 		uri, err := ValidateSIPURI(param, s)
 		return Destination{Type: DestinationSIP, SIPURI: uri}, err
 	}
-	if _, err := ValidateDestinationNumber(param, s); err != nil {
+	if err := checkDestinationNumber(param, s); err != nil {
 		return Destination{}, err
 	}
 	return Destination{Type: DestinationNumber, Number: s}, nil

@@ -48,28 +48,6 @@ func TestParseE164(t *testing.T) {
 	}
 }
 
-func TestValidateDestinationNumberRefusesCostlyTypes(t *testing.T) {
-	tests := []struct {
-		in   string
-		code Code
-	}{
-		{"+31612345678", ""},
-		{"+18005550100", ""},                         // US toll-free is fine
-		{"+449098790000", CodeDestinationNotAllowed}, // UK 09 premium rate
-		{"+19002345678", CodeDestinationNotAllowed},  // US 900 premium rate
-		{"+33884012345", CodeDestinationNotAllowed},  // FR shared cost
-	}
-	for _, tt := range tests {
-		_, err := ValidateDestinationNumber("destination", tt.in)
-		if tt.code == "" && err != nil {
-			t.Errorf("%s: %v", tt.in, err)
-		}
-		if tt.code != "" && !HasCode(err, tt.code) {
-			t.Errorf("%s: got %v, want %s", tt.in, err, tt.code)
-		}
-	}
-}
-
 func TestValidateSIPURI(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -124,7 +102,8 @@ func TestValidateDestination(t *testing.T) {
 		{"no number", Destination{Type: "number", Description: "x"}, CodeMissingField, "d.number"},
 		{"number with sip_uri", Destination{Type: "number", Number: "+31612345678", SIPURI: "sip:a@b", Description: "x"}, CodeInvalidRequest, "d.sip_uri"},
 		{"sip with number", Destination{Type: "sip", SIPURI: "sip:a@b", Number: "+31612345678", Description: "x"}, CodeInvalidRequest, "d.number"},
-		{"premium", Destination{Type: "number", Number: "+449098790000", Description: "x"}, CodeDestinationNotAllowed, "d.number"},
+		// The form is valid; the transfer policy refuses it (policy_test.go).
+		{"premium", Destination{Type: "number", Number: "+449098790000", Description: "x"}, "", ""},
 		{"long message", Destination{Type: "number", Number: "+31612345678", Description: "x", Message: strings.Repeat("m", 1001)}, CodeInvalidRequest, "d.message"},
 	}
 	for _, tt := range tests {

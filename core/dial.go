@@ -25,7 +25,7 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 	if strings.TrimSpace(req.NumberID) == "" {
 		return Call{}, FieldError(CodeMissingField, "number_id", "number_id is required: the phone number the call comes from")
 	}
-	if _, err := ValidateDestinationNumber("destination", req.Destination); err != nil {
+	if err := m.checkDial(ctx, req); err != nil {
 		return Call{}, err
 	}
 	number, err := m.store.GetPhoneNumber(ctx, req.NumberID)

@@ -15,6 +15,8 @@ type Service struct {
 	store  Store
 	logger *slog.Logger
 	now    func() time.Time
+	// policy checks configured transfer destinations; see SetPolicy.
+	policy *Policy
 }
 
 // NewService returns a service on the given store.
@@ -35,6 +37,9 @@ func readOnlyFields() []string {
 // CreateAssistant validates and stores a new assistant.
 func (s *Service) CreateAssistant(ctx context.Context, cfg AssistantConfig) (Assistant, error) {
 	if err := ValidateAssistant(&cfg); err != nil {
+		return Assistant{}, err
+	}
+	if err := s.checkDestinations(ctx, &cfg); err != nil {
 		return Assistant{}, err
 	}
 	id, err := NewID()
@@ -87,6 +92,9 @@ func (s *Service) UpdateAssistant(ctx context.Context, id string, patch json.Raw
 		return Assistant{}, err
 	}
 	if err := ValidateAssistant(&next.AssistantConfig); err != nil {
+		return Assistant{}, err
+	}
+	if err := s.checkDestinations(ctx, &next.AssistantConfig); err != nil {
 		return Assistant{}, err
 	}
 	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, s.timestamp()

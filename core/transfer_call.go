@@ -41,6 +41,9 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	if lc == nil {
 		return Transfer{}, m.notLive(ctx, req.CallID)
 	}
+	if err := m.allowCommand(lc); err != nil {
+		return Transfer{}, err
+	}
 
 	lc.mu.Lock()
 	t, referTo, err := m.beginLocked(ctx, lc, dest, req)
@@ -115,8 +118,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	if err != nil {
 		return nil, "", err
 	}
-	if configured == nil && !m.cfg.AllowAdhocTransfers {
-		return nil, "", FieldError(CodeDestinationNotAllowed, "destination", "%s is not one of the assistant's transfer destinations, and ad-hoc transfers are off (VOICEDOCK_ALLOW_ADHOC_TRANSFERS)", dest.Target())
+	// The transfer policy: ad-hoc, types, countries, SIP hosts, attempts.
+	if err := m.checkTransfer(ctx, lc, dest); err != nil {
+		return nil, "", err
 	}
 	if configured != nil && message == "" {
 		message = configured.Message

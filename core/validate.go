@@ -104,6 +104,11 @@ func ValidateAssistant(a *AssistantConfig) error {
 			return err
 		}
 	}
+	if a.TransferPolicy != nil {
+		if err := validateTransferPolicy(a.TransferPolicy); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

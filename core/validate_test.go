@@ -60,7 +60,8 @@ func TestValidateAssistant(t *testing.T) {
 			a.LLMConfig.Tools[0].Destinations = append(a.LLMConfig.Tools[0].Destinations, d)
 		}, CodeInvalidRequest, "llm_config.tools[0].destinations[1]"},
 		{"bad destination number", func(a *AssistantConfig) { a.LLMConfig.Tools[0].Destinations[0].Number = "0612345678" }, CodeInvalidRequest, "llm_config.tools[0].destinations[0].number"},
-		{"premium destination", func(a *AssistantConfig) { a.LLMConfig.Tools[0].Destinations[0].Number = "+19002345678" }, CodeDestinationNotAllowed, "llm_config.tools[0].destinations[0].number"},
+		// The form is valid; the transfer policy refuses it (policy_test.go).
+		{"premium destination", func(a *AssistantConfig) { a.LLMConfig.Tools[0].Destinations[0].Number = "+19002345678" }, "", ""},
 		{"injected sip destination", func(a *AssistantConfig) {
 			a.LLMConfig.Tools[0].Destinations[0] = Destination{Type: "sip", SIPURI: "sip:a@b>;x\r\nContact: <sip:evil@x>", Description: "x"}
 		}, CodeInvalidRequest, "llm_config.tools[0].destinations[0].sip_uri"},

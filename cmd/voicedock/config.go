@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/voicedock/voicedock/core"
 )
 
 // config is the server's configuration: environment variables first,
@@ -26,6 +28,10 @@ type config struct {
 	LogFormat      string   `env:"VOICEDOCK_LOG_FORMAT" envDefault:"text"`
 	AllowedOrigins []string `env:"VOICEDOCK_ALLOWED_ORIGINS" envSeparator:","`
 	MaxBodyBytes   int64    `env:"VOICEDOCK_HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+	// RateLimit is requests per minute per API key over HTTP; 0 is off.
+	RateLimit int `env:"VOICEDOCK_RATE_LIMIT_PER_MINUTE" envDefault:"100"`
+	// CallCommands is transfers and hang-ups per minute per call; 0 is off.
+	CallCommands int `env:"VOICEDOCK_CALL_COMMANDS_PER_MINUTE" envDefault:"10"`
 
 	SIPAddr         string        `env:"VOICEDOCK_SIP_ADDR" envDefault:"127.0.0.1:5060"`
 	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
@@ -37,6 +43,11 @@ type config struct {
 	RTPPortMax      int           `env:"VOICEDOCK_RTP_PORT_MAX" envDefault:"20000"`
 	AllowAdhoc      bool          `env:"VOICEDOCK_ALLOW_ADHOC_TRANSFERS" envDefault:"false"`
 	TransferTimeout time.Duration `env:"VOICEDOCK_TRANSFER_TIMEOUT" envDefault:"30s"`
+	// The transfer policy (core.PolicyConfig): empty countries and
+	// domains mean those of our own numbers and trunks.
+	TransferCountries   []string `env:"VOICEDOCK_TRANSFER_ALLOWED_COUNTRIES" envSeparator:","`
+	TransferDeniedTypes []string `env:"VOICEDOCK_TRANSFER_DENIED_TYPES" envSeparator:"," envDefault:"premium_rate,shared_cost,uan,personal,pager,unknown"`
+	SIPAllowedDomains   []string `env:"VOICEDOCK_SIP_ALLOWED_DOMAINS" envSeparator:","`
 
 	WebhookURL         string        `env:"VOICEDOCK_WEBHOOK_URL"`
 	WebhookSecret      string        `env:"VOICEDOCK_WEBHOOK_SECRET"`
@@ -102,7 +113,24 @@ func loadConfig(environ map[string]string) (config, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_HTTP_MAX_BODY_BYTES must be positive")
 	}
+	if cfg.RateLimit < 0 || cfg.CallCommands < 0 {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_RATE_LIMIT_PER_MINUTE and VOICEDOCK_CALL_COMMANDS_PER_MINUTE must be 0 (no limit) or more")
+	}
+	if _, err := cfg.transferPolicy(nil); err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
 	return cfg, nil
+}
+
+// transferPolicy builds the transfer policy from the configuration.
+func (c config) transferPolicy(logger *slog.Logger) (*core.Policy, error) {
+	return core.NewPolicy(core.PolicyConfig{
+		AllowedCountries:  c.TransferCountries,
+		DeniedTypes:       c.TransferDeniedTypes,
+		SIPAllowedDomains: c.SIPAllowedDomains,
+		AllowAdhoc:        c.AllowAdhoc,
+		Logger:            logger,
+	})
 }
 
 // defaultDataDir is a voicedock folder in the user's data directory. Go's

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -140,12 +141,19 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 
+	policy, err := cfg.transferPolicy(logger)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	svc := core.NewService(store, logger)
+	svc.SetPolicy(policy)
 	calls := core.NewCalls(bg, core.CallsConfig{
 		TransferTimeout:     cfg.TransferTimeout,
 		AllowAdhocTransfers: cfg.AllowAdhoc,
+		Policy:              policy,
 		AllowedSources:      sources,
 		DefaultWebhookURL:   cfg.WebhookURL,
+		CommandsPerMinute:   cfg.CallCommands,
 	}, store, store, core.NewBus(), logger)
 
 	dispatcher := webhooks.NewDispatcher(store, func(ctx context.Context, assistantID string) (string, error) {
@@ -186,7 +194,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	calls.SetSignaling(ua)
 
 	deliveries := core.NewDeliveries(store, dispatcher.Notify)
-	srv, err := server.New(tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: deliveries}), server.Options{
+	toolList := tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: deliveries})
+	srv, err := server.New(toolList, server.Options{
 		Name: "voicedock", Version: version(), Logger: logger, Calls: calls, Config: svc,
 	})
 	if err != nil {
@@ -227,6 +236,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			Keys:           keys,
 			AllowedOrigins: cfg.AllowedOrigins,
 			MaxBodyBytes:   cfg.MaxBodyBytes,
+			// 0 turns the limit off; HTTPConfig takes a negative for that.
+			RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
+			WriteTools:         server.WriteTools(toolList),
 		}, logger, func(addr net.Addr) {
 			logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
 		})
