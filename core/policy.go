@@ -968,7 +968,7 @@ func (m *Calls) checkTransfer(ctx context.Context, lc *liveCall, dest Destinatio
 		return err
 	}
 	p := m.transferPolicy()
-	if v := p.CheckAttempts(a, len(lc.call.Transfers)); !v.Allowed {
+	if v := p.CheckAttempts(a, attempted(lc.call.Transfers)); !v.Allowed {
 		return p.enforce(ctx, v, "call_id", dest.Target(), "call_id", lc.call.ID)
 	}
 	_, err = p.Require(ctx, m.store, "destination", dest, a, "call_id", lc.call.ID)
@@ -1004,4 +1004,16 @@ func (m *Calls) checkDial(ctx context.Context, req DialRequest) error {
 	}
 	_, err := m.transferPolicy().Require(ctx, m.store, "destination", Destination{Type: DestinationNumber, Number: req.Destination}, nil, "number_id", req.NumberID)
 	return err
+}
+
+// attempted counts the transfers that went out (a REFER was sent);
+// refusals recorded on the call are not attempts.
+func attempted(ts []Transfer) int {
+	n := 0
+	for _, t := range ts {
+		if t.ReferTo != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -495,9 +495,21 @@ func TestTransferPolicyOnCalls(t *testing.T) {
 	if len(f.sip.referTos) != 0 {
 		t.Fatalf("refused transfers reached SIP: %v", f.sip.referTos)
 	}
+	// Each refusal is on the call's record, failed, with the rule's
+	// reason and no Refer-To: nothing was sent.
 	c, err := f.calls.GetCall(t.Context(), f.callID)
-	if err != nil || len(c.Transfers) != 0 || c.Status != core.CallInProgress {
-		t.Fatalf("refused transfers left a trace on the call: %+v %v", c, err)
+	if err != nil || c.Status != core.CallInProgress {
+		t.Fatalf("call after refusals: %+v %v", c, err)
+	}
+	refusals := 0
+	for _, tr := range c.Transfers {
+		if tr.Status != core.TransferFailed || tr.ReferTo != "" || !strings.HasPrefix(tr.Reason, "refused by the transfer policy: ") {
+			t.Errorf("refusal on record: %+v", tr)
+		}
+		refusals++
+	}
+	if refusals == 0 {
+		t.Error("refused transfers are not on the call's record")
 	}
 	// The configured NL number passes (and fails busy at the far side).
 	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil); !core.HasCode(err, core.CodeTransferFailed) {

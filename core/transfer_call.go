@@ -120,6 +120,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	}
 	// The transfer policy: ad-hoc, types, countries, SIP hosts, attempts.
 	if err := m.checkTransfer(ctx, lc, dest); err != nil {
+		if HasCode(err, CodeDestinationNotAllowed) {
+			m.recordRefusal(ctx, lc, dest, req, AsError(err).Message)
+		}
 		return nil, "", err
 	}
 	if configured != nil && message == "" {
@@ -272,4 +275,29 @@ func (m *Calls) timeoutTransfer(lc *liveCall, transferID string) {
 		return
 	}
 	m.stepLocked(m.bg, lc, TransferFailed, 0, fmt.Sprintf("no final NOTIFY within %s", m.cfg.TransferTimeout))
+}
+
+// recordRefusal keeps a refused transfer on the call's record, and
+// announces it, so that an assistant talked into dialling somewhere it
+// must not is visible to whoever watches the events; lc.mu is held.
+func (m *Calls) recordRefusal(ctx context.Context, lc *liveCall, dest Destination, req TransferRequest, why string) {
+	id, err := NewID()
+	if err != nil {
+		return
+	}
+	now := m.timestamp()
+	reason := "refused by the transfer policy: " + why
+	t := Transfer{
+		ID: id, CallID: lc.call.ID, Destination: dest.Target(), DestinationType: dest.Type,
+		Message: req.Message, Status: TransferFailed, Reason: reason, RequestedBy: req.RequestedBy,
+		Steps: []TransferStep{
+			{Status: TransferRequested, At: now},
+			{Status: TransferFailed, Reason: reason, At: now},
+		},
+		CreatedAt: now, UpdatedAt: now, EndedAt: &now,
+	}
+	lc.call.Transfers = append(lc.call.Transfers, cloneTransfer(t))
+	if err := m.saveTransfer(ctx, lc, &t); err != nil {
+		m.logger.ErrorContext(ctx, "store refused transfer", "call_id", lc.call.ID, "err", err)
+	}
 }

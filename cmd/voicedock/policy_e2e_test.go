@@ -70,8 +70,19 @@ func TestRefusedTransfersNeverReachTheWire(t *testing.T) {
 		t.Errorf("call ended %s/%s", status, reason)
 	}
 	got := mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`)
-	if transfers, _ := got.structured["call"].(map[string]any)["transfers"].([]any); len(transfers) != 0 {
-		t.Errorf("refused transfers were recorded as attempts: %s", got.json)
+	// Policy refusals are on record as failed transfers that never had a
+	// Refer-To: nothing went out.
+	transfers, _ := got.structured["call"].(map[string]any)["transfers"].([]any)
+	refused := 0
+	for _, tr := range transfers {
+		tr := tr.(map[string]any)
+		if tr["status"] != "failed" || tr["refer_to"] != nil || !strings.HasPrefix(tr["reason"].(string), "refused by the transfer policy") {
+			t.Errorf("transfer on record: %v", tr)
+		}
+		refused++
+	}
+	if refused == 0 {
+		t.Errorf("policy refusals are not on the call's record: %s", got.json)
 	}
 }
 
