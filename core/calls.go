@@ -34,6 +34,10 @@ type CallsConfig struct {
 	// hang-ups) one live call accepts, whatever the entry point; see
 	// allowCommand. 0 means no limit.
 	CommandsPerMinute int
+	// ConfirmTimeout bounds the wait for the human's answer about an
+	// ad-hoc transfer destination (VOICEDOCK_ELICITATION_TIMEOUT);
+	// DefaultConfirmTimeout when 0.
+	ConfirmTimeout time.Duration
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.

@@ -962,17 +962,38 @@ func (m *Calls) transferPolicy() *Policy {
 
 // checkTransfer applies the transfer policy to a transfer of lc's call;
 // lc.mu is held. A refusal is logged and returned; nothing is sent.
-func (m *Calls) checkTransfer(ctx context.Context, lc *liveCall, dest Destination) error {
+//
+// With askable (the request can ask the human), an ad-hoc destination
+// that passes every other rule is not decided by the ad-hoc rule: unless
+// confirmed, checkTransfer returns the Confirmation to put to the human;
+// once confirmed, it is allowed and usedConfirmation is true.
+func (m *Calls) checkTransfer(ctx context.Context, lc *liveCall, dest Destination, askable, confirmed bool) (q *Confirmation, usedConfirmation bool, err error) {
 	a, err := m.callAssistant(ctx, lc)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	p := m.transferPolicy()
 	if v := p.CheckAttempts(a, attempted(lc.call.Transfers)); !v.Allowed {
-		return p.enforce(ctx, v, "call_id", dest.Target(), "call_id", lc.call.ID)
+		return nil, false, p.enforce(ctx, v, "call_id", dest.Target(), "call_id", lc.call.ID)
 	}
-	_, err = p.Require(ctx, m.store, "destination", dest, a, "call_id", lc.call.ID)
-	return err
+	v, err := p.check(ctx, m.store, "destination", dest, a, false)
+	if err != nil {
+		return nil, false, err
+	}
+	// The ad-hoc rule is the last one: a verdict naming it passed all the
+	// others.
+	if askable && v.Rule == RuleAdhoc && !adhocForbidden(a) {
+		if confirmed {
+			m.logger.InfoContext(ctx, "ad-hoc transfer destination confirmed by the user", "destination", clip(dest.Target()), "call_id", lc.call.ID)
+			return nil, true, nil
+		}
+		target := dest.Target()
+		if v.E164 != "" && dest.Type == DestinationNumber {
+			target = v.E164
+		}
+		return &Confirmation{Destination: target, Region: v.Region, NumberType: v.NumberType, Assistant: a.Name}, false, nil
+	}
+	return nil, false, p.enforce(ctx, v, "destination", dest.Target(), "call_id", lc.call.ID)
 }
 
 // callAssistant is the assistant whose rules a call's transfers follow,

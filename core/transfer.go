@@ -26,6 +26,7 @@ type Transfer struct {
 	SIPStatus       int            `json:"sip_status,omitempty" jsonschema:"description=The last SIP status the far side reported"`
 	Reason          string         `json:"reason,omitempty" jsonschema:"description=Why the transfer failed or was canceled"`
 	RequestedBy     string         `json:"requested_by,omitempty" jsonschema:"description=The API key name or transport that asked for it"`
+	ConfirmedBy     string         `json:"confirmed_by,omitempty" jsonschema:"description=How the user confirmed an ad-hoc destination (elicitation: asked through the MCP client); absent when the transfer policy alone allowed it"`
 	Steps           []TransferStep `json:"steps" jsonschema:"required"`
 	CreatedAt       time.Time      `json:"created_at" jsonschema:"required"`
 	UpdatedAt       time.Time      `json:"updated_at" jsonschema:"required"`

@@ -13,6 +13,12 @@ type TransferRequest struct {
 	Destination string // E.164 number or sip:/sips: URI
 	Message     string
 	RequestedBy string
+	// Confirm, when set, asks the human behind the request about an
+	// ad-hoc destination (see Confirmation); nil when they cannot be
+	// asked, and the transfer policy decides. ConfirmVia says how they
+	// are asked ("elicitation"), recorded as the transfer's confirmed_by.
+	Confirm    ConfirmFunc
+	ConfirmVia string
 }
 
 // Transfer moves the call's caller to the destination with a REFER and
@@ -46,7 +52,24 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 
 	lc.mu.Lock()
-	t, referTo, err := m.beginLocked(ctx, lc, dest, req)
+	t, referTo, q, err := m.beginLocked(ctx, lc, dest, req, false)
+	if err == nil && q != nil {
+		// An ad-hoc destination the human is asked about: the call's lock
+		// is not held while they think, and everything is checked again
+		// once they have answered.
+		lc.mu.Unlock()
+		yes, why := m.confirm(ctx, req, *q)
+		lc.mu.Lock()
+		if !yes {
+			m.logger.InfoContext(ctx, "transfer destination refused", "rule", "user_confirmation", "destination", clip(dest.Target()), "call_id", lc.call.ID, "reason", why)
+			if lc.call.Status == CallInProgress {
+				m.recordRefusal(ctx, lc, dest, req, why)
+			}
+			lc.mu.Unlock()
+			return Transfer{}, FieldError(CodeDestinationNotAllowed, "destination", "%s", why)
+		}
+		t, referTo, _, err = m.beginLocked(ctx, lc, dest, req, true)
+	}
 	if err != nil {
 		lc.mu.Unlock()
 		return Transfer{}, err
@@ -105,36 +128,42 @@ func (m *Calls) notLive(ctx context.Context, id string) error {
 }
 
 // beginLocked checks the call and the destination, records the transfer
-// as requested, and returns it with the Refer-To URI; lc.mu is held.
-func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination, req TransferRequest) (*Transfer, string, error) {
+// as requested, and returns it with the Refer-To URI; lc.mu is held. An
+// ad-hoc destination the human must confirm first (req.Confirm set, not
+// yet confirmed) is returned as a Confirmation, with nothing recorded.
+func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination, req TransferRequest, confirmed bool) (*Transfer, string, *Confirmation, error) {
 	if lc.call.Status != CallInProgress {
-		return nil, "", FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
+		return nil, "", nil, FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
 	}
 	if lc.active != nil {
-		return nil, "", FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
+		return nil, "", nil, FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
 	}
 	message := req.Message
 	configured, err := m.configuredDestination(ctx, lc, dest)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	// The transfer policy: ad-hoc, types, countries, SIP hosts, attempts.
-	if err := m.checkTransfer(ctx, lc, dest); err != nil {
+	q, usedConfirmation, err := m.checkTransfer(ctx, lc, dest, req.Confirm != nil, confirmed)
+	if err != nil {
 		if HasCode(err, CodeDestinationNotAllowed) {
 			m.recordRefusal(ctx, lc, dest, req, AsError(err).Message)
 		}
-		return nil, "", err
+		return nil, "", nil, err
+	}
+	if q != nil {
+		return nil, "", q, nil
 	}
 	if configured != nil && message == "" {
 		message = configured.Message
 	}
 	referTo, err := m.route(ctx, lc.call, dest)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	id, err := NewID()
 	if err != nil {
-		return nil, "", Internal("starting a transfer", err)
+		return nil, "", nil, Internal("starting a transfer", err)
 	}
 	now := m.timestamp()
 	t := &Transfer{
@@ -142,6 +171,12 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 		Message: message, Status: TransferRequested, RequestedBy: req.RequestedBy,
 		Steps:     []TransferStep{{Status: TransferRequested, At: now}},
 		CreatedAt: now, UpdatedAt: now,
+	}
+	if usedConfirmation {
+		t.ConfirmedBy = req.ConfirmVia
+		if t.ConfirmedBy == "" {
+			t.ConfirmedBy = ConfirmedByUser
+		}
 	}
 	lc.call.Transfers = append(lc.call.Transfers, cloneTransfer(*t))
 	lc.active = t
@@ -152,11 +187,11 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	if err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
-		return nil, "", Internal("storing the transfer", err)
+		return nil, "", nil, Internal("storing the transfer", err)
 	}
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})
-	return t, referTo, nil
+	return t, referTo, nil, nil
 }
 
 // configuredDestination finds dest among the transfer destinations of

@@ -136,6 +136,9 @@ func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error)
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
 		ctx = tools.WithProgress(ctx, progressReporter(ctx, req, logger))
+		if c, ok := confirmer(ctx, logger); ok {
+			ctx = tools.WithConfirm(ctx, c)
+		}
 		res, err := call(ctx, args)
 		waitForProgress(ctx, req)
 		if err != nil {

@@ -32,7 +32,7 @@ type CallIDInput struct {
 // TransferCallInput asks for a live call to be transferred.
 type TransferCallInput struct {
 	CallID      string `json:"call_id" jsonschema:"required,description=The live call to transfer,minLength=1,maxLength=128"`
-	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on,minLength=3,maxLength=256"`
+	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on or the user confirms it when asked (MCP elicitation),minLength=3,maxLength=256"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
 }
 
@@ -129,8 +129,10 @@ func callTools(calls *core.Calls) []Tool {
 				if a, ok := core.ActorFrom(ctx); ok {
 					requestedBy = a.Name
 				}
+				confirm := confirmFrom(ctx)
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
+					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					progress(transferProgress(step.Status), 5, describeStep(step))
 				})

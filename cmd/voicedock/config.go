@@ -43,6 +43,9 @@ type config struct {
 	RTPPortMax      int           `env:"VOICEDOCK_RTP_PORT_MAX" envDefault:"20000"`
 	AllowAdhoc      bool          `env:"VOICEDOCK_ALLOW_ADHOC_TRANSFERS" envDefault:"false"`
 	TransferTimeout time.Duration `env:"VOICEDOCK_TRANSFER_TIMEOUT" envDefault:"30s"`
+	// ElicitationTimeout bounds the wait for the user's answer about an
+	// ad-hoc transfer destination.
+	ElicitationTimeout time.Duration `env:"VOICEDOCK_ELICITATION_TIMEOUT" envDefault:"60s"`
 	// The transfer policy (core.PolicyConfig): empty countries and
 	// domains mean those of our own numbers and trunks.
 	TransferCountries   []string `env:"VOICEDOCK_TRANSFER_ALLOWED_COUNTRIES" envSeparator:","`
@@ -98,6 +101,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.TransferTimeout < time.Second || cfg.TransferTimeout > 10*time.Minute {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRANSFER_TIMEOUT must be between 1s and 10m")
+	}
+	if cfg.ElicitationTimeout < time.Second || cfg.ElicitationTimeout > 10*time.Minute {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_ELICITATION_TIMEOUT must be between 1s and 10m")
 	}
 	if cfg.RTPPortMin < 1024 || cfg.RTPPortMax > 65535 || cfg.RTPPortMin > cfg.RTPPortMax {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_RTP_PORT_MIN..MAX must be a range within 1024-65535")

@@ -154,6 +154,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		AllowedSources:      sources,
 		DefaultWebhookURL:   cfg.WebhookURL,
 		CommandsPerMinute:   cfg.CallCommands,
+		ConfirmTimeout:      cfg.ElicitationTimeout,
 	}, store, store, core.NewBus(), logger)
 
 	dispatcher := webhooks.NewDispatcher(store, func(ctx context.Context, assistantID string) (string, error) {

@@ -20,7 +20,7 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 	"created_at, updated_at, first_message"
 
 const transferColumns = "id, call_id, destination, destination_type, refer_to, message, status, " +
-	"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at"
+	"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at, confirmed_by"
 
 // transfersOldestFirst orders a call's transfers; the index on transfers
 // (call_id, created_at, id) serves it.
@@ -224,16 +224,17 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO transfers (`+transferColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
 			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
 			     reason = excluded.reason, requested_by = excluded.requested_by, steps = excluded.steps,
-			     updated_at = excluded.updated_at, ended_at = excluded.ended_at
+			     updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+			     confirmed_by = excluded.confirmed_by
 			 WHERE transfers.call_id = excluded.call_id`,
 			t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
 			t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
-			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt))
+			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy))
 		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return core.FieldError(core.CodeNotFound, "call_id", "call %q not found", t.CallID)
 		}
@@ -425,16 +426,18 @@ func scanTransfer(row rowScanner) (core.Transfer, error) {
 	var (
 		t                                     core.Transfer
 		referTo, message, reason, requestedBy sql.NullString
+		confirmedBy                           sql.NullString
 		ended                                 sql.NullString
 		sipStatus                             sql.NullInt64
 		steps, created, updated               string
 	)
 	if err := row.Scan(&t.ID, &t.CallID, &t.Destination, &t.DestinationType, &referTo, &message,
-		&t.Status, &sipStatus, &reason, &requestedBy, &steps, &created, &updated, &ended); err != nil {
+		&t.Status, &sipStatus, &reason, &requestedBy, &steps, &created, &updated, &ended, &confirmedBy); err != nil {
 		return core.Transfer{}, err
 	}
 	t.ReferTo, t.Message, t.Reason, t.RequestedBy = referTo.String, message.String, reason.String, requestedBy.String
 	t.SIPStatus = int(sipStatus.Int64)
+	t.ConfirmedBy = confirmedBy.String
 	var err error
 	if t.Steps, err = decodeSteps(steps); err != nil {
 		return core.Transfer{}, fmt.Errorf("transfer %s: %w", t.ID, err)

@@ -516,7 +516,8 @@ func TestMigrationFromVersion2KeepsData(t *testing.T) {
 			[]any{c.ID, c.Direction, c.Status, c.CallerPhone, c.AgentPhone, c.NumberID, c.AssistantID, c.SIPCallID,
 				c.RemoteAddr, c.TrunkID, formatTime(*c.StartedAt), formatTime(*c.EndedAt), c.DurationSeconds,
 				c.EndReason, c.Error, formatTime(c.CreatedAt), formatTime(c.UpdatedAt)}},
-		{"INSERT INTO transfers (" + transferColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		{"INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, message, status, " +
+			"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			[]any{tr.ID, tr.CallID, tr.Destination, tr.DestinationType, tr.ReferTo, tr.Message, tr.Status,
 				tr.SIPStatus, tr.Reason, tr.RequestedBy, steps, formatTime(tr.CreatedAt), formatTime(tr.UpdatedAt),
 				formatTime(*tr.EndedAt)}},
