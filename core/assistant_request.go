@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // AssistantRequester sends the assistant-request webhook and returns the
@@ -69,7 +70,8 @@ func (m *Calls) askForAssistant(ctx context.Context, number PhoneNumber, current
 		}
 	}
 	if reply.Error != "" {
-		setup.reject = clip(reply.Error)
+		// clip cuts bytes: a character it splits is dropped.
+		setup.reject = strings.ToValidUTF8(clip(reply.Error), "")
 		return setup
 	}
 	if reply.AssistantID != "" {
@@ -94,7 +96,11 @@ func (m *Calls) askForAssistant(ctx context.Context, number PhoneNumber, current
 	if reply.MaxDurationSeconds > 0 && setup.assistant != nil {
 		a := *setup.assistant
 		a.MaxDurationSeconds = reply.MaxDurationSeconds
-		setup.assistant = &a
+		if err := ValidateAssistant(&a.AssistantConfig); err != nil {
+			m.logger.WarnContext(ctx, "assistant-request max_duration_seconds refused; defaults apply", "err", err)
+		} else {
+			setup.assistant = &a
+		}
 	}
 	return setup
 }

@@ -11,7 +11,7 @@ import (
 
 // replyStore is the store as askForAssistant uses it: assistants by id.
 type replyStore struct {
-	Store // nil: nothing else is called
+	Store      // nil: nothing else is called
 	assistants map[string]Assistant
 }
 

@@ -43,6 +43,10 @@ step "fuzz (short runs)"
 FUZZTIME=${FUZZTIME:-10s}
 go test ./core -run '^$' -fuzz '^FuzzParseTarget$' -fuzztime "$FUZZTIME"
 go test ./core -run '^$' -fuzz '^FuzzDecodeAssistant$' -fuzztime "$FUZZTIME"
+go test ./core -run '^$' -fuzz '^FuzzAssistantReply$' -fuzztime "$FUZZTIME"
+go test ./sip -run '^$' -fuzz '^FuzzSIPMessage$' -fuzztime "$FUZZTIME"
+go test ./sip -run '^$' -fuzz '^FuzzParseSipfrag$' -fuzztime "$FUZZTIME"
+go test ./sip -run '^$' -fuzz '^FuzzSDPAnswer$' -fuzztime "$FUZZTIME"
 
 echo
 echo "all tests passed"

@@ -20,6 +20,10 @@ const (
 	DefaultReferTimeout    = 32 * time.Second // Timer F for UDP
 	DefaultEndedDialogTTL  = 32 * time.Second
 	DefaultShutdownTimeout = 5 * time.Second
+	DefaultRateLimit       = 20 // messages per second per source
+	DefaultMaxSources      = 65536
+	DefaultMaxCalls        = 1000
+	DefaultBusyRetryAfter  = 5 * time.Second
 )
 
 // Config configures the user agent.
@@ -57,6 +61,22 @@ type Config struct {
 	// ShutdownTimeout bounds the shutdown Serve runs when its context ends.
 	// Default 5s.
 	ShutdownTimeout time.Duration
+
+	// RateLimit is how many messages a second one source address may send
+	// (UDP datagrams, TCP reads and TCP connections), in bursts of twice as
+	// many; the rest are dropped unanswered before they are parsed. A
+	// source the core accepted a call from, or that answered one of our
+	// INVITEs, is exempt for 10 minutes after. Default 20; negative: no
+	// limit.
+	RateLimit int
+	// MaxSources bounds the source addresses tracked for RateLimit (those
+	// idle for a minute are forgotten); while it is reached, messages from
+	// new sources are dropped. Default 65536.
+	MaxSources int
+	// MaxCalls caps the calls held at once, inbound and outbound: an
+	// INVITE beyond it is refused 503 with Retry-After (RetryAfter, else
+	// 5 s) before the core is asked. Default 1000; negative: no cap.
+	MaxCalls int
 }
 
 // withDefaults fills in what cfg leaves unset.
@@ -78,6 +98,15 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.MaxSources <= 0 {
+		cfg.MaxSources = DefaultMaxSources
+	}
+	if cfg.MaxCalls == 0 {
+		cfg.MaxCalls = DefaultMaxCalls
 	}
 	return cfg
 }

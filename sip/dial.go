@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,10 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 		Password: d.Trunk.Password,
 		OnResponse: func(res *sip.Response) error {
 			log.Debug("INVITE response", "status", res.StatusCode, "reason", res.Reason)
+			// The trunk answers this INVITE: its calls' messages are not a flood.
+			if src, err := netip.ParseAddrPort(res.Source()); err == nil {
+				u.filter.trust(src.Addr().Unmap())
+			}
 			return nil
 		},
 	})

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 // outbound is a dial through the trunk sipp listens as.
-func outbound(id string, trunk *sipp, user, pass string) core.OutboundDial {
+func outbound(id string, trunk *sipptest.Process, user, pass string) core.OutboundDial {
 	return core.OutboundDial{
 		CallID: id,
-		To:     fmt.Sprintf("sip:+31207654321@127.0.0.1:%d", trunk.port),
+		To:     fmt.Sprintf("sip:+31207654321@127.0.0.1:%d", trunk.Port()),
 		From:   "+15550001111",
 		Trunk: core.Trunk{ID: "trunk-1", TrunkConfig: core.TrunkConfig{
-			Name: "test", Host: "127.0.0.1", Port: trunk.port, Transport: core.TransportUDP,
+			Name: "test", Host: "127.0.0.1", Port: trunk.Port(), Transport: core.TransportUDP,
 			Username: user, Password: pass,
 		}},
 	}
@@ -47,7 +48,7 @@ func TestDialDigest407(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, "out-1", core.EndAssistantHangup)
-	trunk.wait(t)
+	trunk.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -65,7 +66,7 @@ func TestDialDigest401TrunkHangsUp(t *testing.T) {
 	}
 	rec.expect(t, "answered")
 	rec.expectEnded(t, "out-2", core.EndCallerHangup)
-	trunk.wait(t)
+	trunk.Wait(t)
 }
 
 // TestDialWrongPassword: the trunk refuses bad credentials with 403.
@@ -77,7 +78,7 @@ func TestDialWrongPassword(t *testing.T) {
 	err := h.ua.Dial(context.Background(), outbound("out-3", trunk, "voicedock", "wrong"))
 	dialErr(t, err, core.CodeTransferFailed, 403)
 	rec.expectEnded(t, "out-3", core.EndRejected)
-	trunk.wait(t)
+	trunk.Wait(t)
 }
 
 // TestDialBusy: a final 486 fails the dial with that status.
@@ -89,7 +90,7 @@ func TestDialBusy(t *testing.T) {
 	err := h.ua.Dial(context.Background(), outbound("out-4", trunk, "", ""))
 	dialErr(t, err, core.CodeTransferFailed, 486)
 	rec.expectEnded(t, "out-4", core.EndRejected)
-	trunk.wait(t)
+	trunk.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -106,7 +107,7 @@ func TestDialNoAnswer(t *testing.T) {
 	err := h.ua.Dial(ctx, outbound("out-5", trunk, "", ""))
 	dialErr(t, err, core.CodeUnavailable, 487)
 	rec.expectEnded(t, "out-5", core.EndNoAnswer)
-	trunk.wait(t)
+	trunk.Wait(t)
 }
 
 // TestDialThenTransfer: an outbound call is held like an inbound one: a
@@ -124,7 +125,7 @@ func TestDialThenTransfer(t *testing.T) {
 	refer(t, h, "out-6", "sip:+31209999999@127.0.0.1:9")
 	rec.expectProgress(t, "out-6", 200, "OK")
 	rec.expectEnded(t, "out-6", core.EndAssistantHangup)
-	callee.wait(t)
+	callee.Wait(t)
 }
 
 // TestDialRefused: bad input and transports we do not serve fail at once.

@@ -13,6 +13,12 @@
 //     the REFER's final status), Hangup (BYE, or a final error response
 //     before the answer) and Dial (an outbound INVITE through a trunk, with
 //     digest authentication).
+//   - strangers: before sipgo parses anything, an inbound filter (filter.go)
+//     drops, unanswered, what a source sends over its rate limit, requests
+//     from known scanners' User-Agents and truncated UDP datagrams, and caps
+//     the TCP connections per address; requests missing mandatory headers
+//     get 400, INVITEs beyond MaxCalls 503 with Retry-After. Stats counts
+//     all of it.
 //
 // Every call is reported ended exactly once (CallEnded). A call's state
 // changes under its own lock; the call maps are guarded by one RWMutex; an

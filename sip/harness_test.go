@@ -5,20 +5,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
-	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 // eventWait bounds every wait for a report from the UA.
@@ -190,6 +184,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *syncBuffer) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -206,7 +206,14 @@ type harness struct {
 
 // startUA starts a UA on 127.0.0.1 and a free port, stopped when the test
 // ends; its log is printed when the test fails.
-func startUA(t *testing.T, rec *recorder, mod func(*Config)) *harness {
+func startUA(t testing.TB, rec *recorder, mod func(*Config)) *harness {
+	t.Helper()
+	ua, logs := serveUA(t, rec, mod)
+	return &harness{ua: ua, rec: rec, addr: ua.LocalAddr().String(), logs: logs}
+}
+
+// serveUA starts a UA reporting to handler; see startUA.
+func serveUA(t testing.TB, handler core.SignalHandler, mod func(*Config)) (*UA, *syncBuffer) {
 	t.Helper()
 	cfg := Config{
 		Addr:         "127.0.0.1:0",
@@ -218,7 +225,7 @@ func startUA(t *testing.T, rec *recorder, mod func(*Config)) *harness {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ua, err := New(cfg, rec, logger)
+	ua, err := New(cfg, handler, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -249,187 +256,54 @@ func startUA(t *testing.T, rec *recorder, mod func(*Config)) *harness {
 			t.Logf("UA log:\n%s", logs.String())
 		}
 	})
-	return &harness{ua: ua, rec: rec, addr: ua.LocalAddr().String(), logs: logs}
+	return ua, logs
 }
-
-// sipPort returns a port free for UDP and TCP on 127.0.0.1, picked at
-// random in 20000-31999: below the kernel's ephemeral ports (so no socket
-// the kernel hands out can take it between this check and sipp's bind) and
-// above the default RTP range.
-func sipPort(t testing.TB) int {
-	t.Helper()
-	lo := netip.MustParseAddr("127.0.0.1")
-	for range 500 {
-		port := 20000 + rand.IntN(12000)
-		ap := netip.AddrPortFrom(lo, uint16(port))
-		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-		if err != nil {
-			continue
-		}
-		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
-		_ = u.Close()
-		if err == nil {
-			_ = l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// mediaPort returns the first of four consecutive free UDP ports for
-// sipp's -mp: it binds audio and video RTP (and RTCP) from there.
-func mediaPort(t testing.TB) int {
-	t.Helper()
-	lo := netip.MustParseAddr("127.0.0.1")
-next:
-	for range 500 {
-		port := 20000 + 4*rand.IntN(3000)
-		var held []*net.UDPConn
-		for i := range 4 {
-			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo, uint16(port+i))))
-			if err != nil {
-				for _, h := range held {
-					_ = h.Close()
-				}
-				continue next
-			}
-			held = append(held, c)
-		}
-		for _, h := range held {
-			_ = h.Close()
-		}
-		return port
-	}
-	t.Fatal("no free media ports")
-	return 0
-}
-
-// sipp is one running sipp process.
-type sipp struct {
-	name   string
-	port   int
-	dir    string
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
-
-// scenario is the path of a testdata/sipp scenario.
-func scenario(name string) string { return filepath.Join("..", "testdata", "sipp", name) }
 
 // startSipp runs a testdata/sipp scenario for one call against remote (""
-// for a UAS, returned once it listens); see startSippN.
-func startSipp(t *testing.T, name, remote string, args ...string) *sipp {
+// for a UAS, returned once it listens).
+func startSipp(t *testing.T, name, remote string, args ...string) *sipptest.Process {
 	t.Helper()
 	return startSippN(t, name, remote, 1, args...)
 }
 
-// startSippN runs sipp with a scenario for calls calls, bound to 127.0.0.1,
-// bounded in time, with its traces in a temporary directory (shown when
-// the test fails, or always with SIPP_TRACE=1).
-func startSippN(t *testing.T, name, remote string, calls int, args ...string) *sipp {
+// startSippN runs a testdata/sipp scenario for calls calls.
+func startSippN(t *testing.T, name, remote string, calls int, args ...string) *sipptest.Process {
 	t.Helper()
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Skip("sipp is not installed (Debian: sip-tester)")
-	}
-	s := &sipp{name: name, port: sipPort(t), dir: t.TempDir(), stderr: &syncBuffer{}, done: make(chan struct{})}
-	full := []string{
-		"-sf", scenario(name),
-		"-i", "127.0.0.1", "-bind_local", "-p", strconv.Itoa(s.port),
-		"-mp", strconv.Itoa(mediaPort(t)),
-		"-m", strconv.Itoa(calls), "-nostdin",
-		"-timeout", "40s", "-timeout_error",
-		"-recv_timeout", "20000",
-		"-trace_err", "-error_file", filepath.Join(s.dir, "errors.log"),
-		"-trace_msg", "-message_file", filepath.Join(s.dir, "messages.log"),
-		"-trace_logs", "-log_file", filepath.Join(s.dir, "logs.log"),
-	}
-	full = append(full, args...)
-	if remote != "" {
-		full = append([]string{remote}, full...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	s.cmd = exec.CommandContext(ctx, "sipp", full...)
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start sipp %s: %v", name, err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		cancel()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-		if t.Failed() {
-			t.Logf("sipp %s (%v):\n%s", s.name, s.err, s.traces())
-		}
-	})
-	if remote == "" {
-		s.waitBound(t)
-	}
-	return s
+	return sipptest.Start(t, name, remote, sipptest.Options{Calls: calls}, args...)
 }
 
-// addr is the sipp's SIP address.
-func (s *sipp) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// wait waits for sipp to exit and fails the test unless it exited 0 (every
-// call of the scenario succeeded).
-func (s *sipp) wait(t *testing.T) {
+// waitGoroutines polls, with a deadline, until the process runs at most
+// atMost goroutines: the handlers of the requests just answered return on
+// their own time. It fails the test with every stack when they do not.
+// Tests that count goroutines are not parallel.
+func waitGoroutines(t *testing.T, atMost int, what string) {
 	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(50 * time.Second):
-		t.Fatalf("sipp %s did not exit", s.name)
-	}
-	if s.err != nil {
-		t.Errorf("sipp %s: %v (exit status 0 means every call succeeded)", s.name, s.err)
-	} else if os.Getenv("SIPP_TRACE") != "" {
-		t.Logf("sipp %s:\n%s", s.name, s.traces())
-	}
-}
-
-// traces are sipp's stderr, errors, <log> lines and messages.
-func (s *sipp) traces() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "--- stderr:\n%s\n", s.stderr.String())
-	for _, f := range []string{"errors.log", "logs.log", "messages.log"} {
-		if data, err := os.ReadFile(filepath.Join(s.dir, f)); err == nil {
-			fmt.Fprintf(&b, "--- %s:\n%s\n", f, data)
-		}
-	}
-	return b.String()
-}
-
-// waitBound polls /proc/net/udp until sipp's UDP port is bound: readiness
-// of another process, checked with a deadline.
-func (s *sipp) waitBound(t *testing.T) {
-	t.Helper()
-	want := fmt.Sprintf(":%04X", s.port)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(10 * time.Second)
-	for {
-		data, err := os.ReadFile("/proc/net/udp")
-		if err != nil {
-			t.Skipf("cannot tell when sipp is listening: %v", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if fields := strings.Fields(line); len(fields) > 1 && strings.HasSuffix(fields[1], want) {
-				return
-			}
-		}
+	for n := runtime.NumGoroutine(); n > atMost; n = runtime.NumGoroutine() {
 		select {
-		case <-s.done:
-			t.Fatalf("sipp %s exited early: %v\n%s", s.name, s.err, s.traces())
-		case <-deadline:
-			t.Fatalf("sipp %s did not bind udp port %d", s.name, s.port)
 		case <-tick.C:
+		case <-deadline:
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines %s, want at most %d\n%s", n, what, atMost, buf[:runtime.Stack(buf, true)])
 		}
+	}
+}
+
+// registryEmpty fails the test unless the UA holds no call, no dialog and
+// no RTP port.
+func registryEmpty(t *testing.T, ua *UA) {
+	t.Helper()
+	r := ua.calls
+	r.mu.RLock()
+	byID, byKey, ended, endedID, pending := len(r.byID), len(r.byKey), len(r.ended), len(r.endedID), len(r.pending)
+	r.mu.RUnlock()
+	if byID+byKey+ended+endedID+pending != 0 {
+		t.Errorf("registry: %d calls, %d dialogs, %d ended dialogs, %d ended ids, %d pending hang-ups; want none",
+			byID, byKey, ended, endedID, pending)
+	}
+	if n := ua.ports.inUseCount(); n != 0 {
+		t.Errorf("%d RTP ports reserved", n)
 	}
 }

@@ -2,9 +2,9 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/voicedock/voicedock/core"
 )
@@ -23,20 +23,9 @@ func TestIdleCallsCostNoGoroutine(t *testing.T) {
 	for range calls {
 		ids = append(ids, rec.expect(t, "answered").callID)
 	}
-	// The INVITE handlers return right after their ACK; poll (with a
-	// deadline) until they have, then compare.
+	// The INVITE handlers return right after their ACK.
 	const slack = 4 // the sipp process: its Wait and stderr copy goroutines
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(5 * time.Second)
-	for n := runtime.NumGoroutine(); n > base+slack; n = runtime.NumGoroutine() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines with %d idle calls, %d before\n%s", n, calls, base, buf[:runtime.Stack(buf, true)])
-		}
-	}
+	waitGoroutines(t, base+slack, fmt.Sprintf("with %d idle calls (%d before)", calls, base))
 	t.Logf("%d goroutines with %d idle calls, %d before", runtime.NumGoroutine(), calls, base)
 	for _, id := range ids {
 		if err := h.ua.Hangup(context.Background(), id); err != nil {
@@ -44,5 +33,5 @@ func TestIdleCallsCostNoGoroutine(t *testing.T) {
 		}
 		rec.expectEnded(t, id, core.EndAssistantHangup)
 	}
-	s.wait(t)
+	s.Wait(t)
 }

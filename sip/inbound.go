@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +47,15 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
+	if !u.admit() {
+		u.busy.Add(1)
+		u.log.Info("inbound call refused: at the maximum of calls", "max_calls", u.cfg.MaxCalls, "source", req.Source())
+		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(u.busyRetryAfter())))
+		return
+	}
+	var admitDone sync.Once
+	admitted := func() { admitDone.Do(u.admitted) }
+	defer admitted()
 	u.reply(req, tx, sip.StatusTrying, "Trying")
 
 	inv, err := inboundInvite(req)
@@ -73,7 +83,9 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusInternalServerError, "Server Internal Error")
 		return
 	}
-	offered() // Shutdown sees the call from here on
+	offered()  // Shutdown sees the call from here on
+	admitted() // and MaxCalls counts it
+	u.filter.trust(inv.Source.Addr())
 	if ctx.Err() != nil || errors.Is(tx.Err(), sip.ErrTransactionCanceled) {
 		log.Info("call canceled while being offered")
 		u.finish(c, core.EndCanceled)
@@ -143,6 +155,34 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	u.answer(c, dlg.InviteRequest, sdp, log)
+}
+
+// admit reserves room for one more inbound call under MaxCalls: the calls
+// held and the INVITEs being decided stay below it. admitted gives the
+// room back once the INVITE is refused or its call registered.
+func (u *UA) admit() bool {
+	u.admitMu.Lock()
+	defer u.admitMu.Unlock()
+	if u.cfg.MaxCalls > 0 && u.calls.count()+u.deciding >= u.cfg.MaxCalls {
+		return false
+	}
+	u.deciding++
+	return true
+}
+
+func (u *UA) admitted() {
+	u.admitMu.Lock()
+	u.deciding--
+	u.admitMu.Unlock()
+}
+
+// busyRetryAfter is the Retry-After, in seconds, of a 503 at MaxCalls.
+func (u *UA) busyRetryAfter() int {
+	d := u.cfg.RetryAfter
+	if d <= 0 {
+		d = DefaultBusyRetryAfter
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // endedWhileRinging ends a ringing call that Hangup, Shutdown, a BYE in the

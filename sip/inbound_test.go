@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 func TestInboundCallCallerHangsUp(t *testing.T) {
@@ -17,12 +18,12 @@ func TestInboundCallCallerHangsUp(t *testing.T) {
 	h := startUA(t, rec, nil)
 	s := startSipp(t, "uac_call_hangup.xml", h.addr, "-s", "+31201234567", "-d", "200")
 	inv := rec.offer(t)
-	if inv.Called != "+31201234567" || inv.Caller != "+15550100001" || inv.Source.String() != s.addr() || inv.SIPCallID == "" {
-		t.Errorf("offer = %+v, want called +31201234567, caller +15550100001, source %s", inv, s.addr())
+	if inv.Called != "+31201234567" || inv.Caller != "+15550100001" || inv.Source.String() != s.Addr() || inv.SIPCallID == "" {
+		t.Errorf("offer = %+v, want called +31201234567, caller +15550100001, source %s", inv, s.Addr())
 	}
 	id := rec.expect(t, "answered").callID
 	rec.expectEnded(t, id, core.EndCallerHangup)
-	s.wait(t)
+	s.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -38,7 +39,7 @@ func TestInboundHangupSendsBye(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	s.wait(t)
+	s.Wait(t)
 	// Hanging up again, or an unknown call, is not an error.
 	if err := h.ua.Hangup(context.Background(), id); err != nil {
 		t.Errorf("second Hangup: %v", err)
@@ -62,7 +63,7 @@ func TestInboundOverTCP(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestInboundCancelWhileRinging(t *testing.T) {
@@ -71,7 +72,7 @@ func TestInboundCancelWhileRinging(t *testing.T) {
 	h := startUA(t, rec, func(c *Config) { c.AnswerDelay = 10 * time.Second })
 	s := startSipp(t, "uac_cancel.xml", h.addr, "-s", "100")
 	rec.expectEnded(t, "call-1", core.EndCanceled)
-	s.wait(t)
+	s.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -92,7 +93,7 @@ func TestInboundCancelWhileOffered(t *testing.T) {
 	h := startUA(t, rec, nil)
 	s := startSipp(t, "uac_cancel_early.xml", h.addr, "-s", "100")
 	rec.expectEnded(t, "slow-1", core.EndCanceled)
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestInboundHoldAndResume(t *testing.T) {
@@ -102,7 +103,7 @@ func TestInboundHoldAndResume(t *testing.T) {
 	s := startSipp(t, "uac_hold.xml", h.addr, "-s", "100")
 	id := rec.expect(t, "answered").callID
 	rec.expectEnded(t, id, core.EndCallerHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 // TestInboundRejected: the core's refusal is the answer, and nothing is
@@ -137,7 +138,7 @@ func TestInboundRejected(t *testing.T) {
 		t.Run(tc.called, func(t *testing.T) {
 			t.Parallel()
 			s := startSipp(t, "uac_expect_reject.xml", h.addr, append([]string{"-s", tc.called}, tc.args...)...)
-			s.wait(t)
+			s.Wait(t)
 		})
 	}
 	t.Cleanup(func() {
@@ -163,7 +164,7 @@ func TestInboundNoCommonCodec(t *testing.T) {
 	h := startUA(t, rec, nil)
 	s := startSipp(t, "uac_expect_reject.xml", h.addr, "-s", "100", "-set", "expect", "488", "-set", "fmts", "18")
 	rec.expectEnded(t, "call-1", core.EndFailed)
-	s.wait(t)
+	s.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -174,7 +175,7 @@ func TestInboundNoCommonCodec(t *testing.T) {
 // once the first call ends.
 func TestInboundRTPPortsExhausted(t *testing.T) {
 	t.Parallel()
-	port := sipPort(t)
+	port := sipptest.FreePort(t)
 	rec := newRecorder()
 	h := startUA(t, rec, func(c *Config) {
 		c.RTPPortMin, c.RTPPortMax = port, port
@@ -184,19 +185,19 @@ func TestInboundRTPPortsExhausted(t *testing.T) {
 	id := rec.expect(t, "answered").callID
 	second := startSipp(t, "uac_expect_reject.xml", h.addr, "-s", "100", "-set", "expect", "503", "-set", "retry_after", "yes")
 	rec.expectEnded(t, "call-2", core.EndFailed)
-	second.wait(t)
+	second.Wait(t)
 	if err := h.ua.Hangup(context.Background(), id); err != nil {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	first.wait(t)
+	first.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
 	third := startSipp(t, "uac_call_hangup.xml", h.addr, "-s", "100")
 	id3 := rec.expect(t, "answered").callID
 	rec.expectEnded(t, id3, core.EndCallerHangup)
-	third.wait(t)
+	third.Wait(t)
 }
 
 // TestInboundHangupWhileRinging: Hangup before the answer refuses the call
@@ -215,7 +216,7 @@ func TestInboundHangupWhileRinging(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, "ringing-1", core.EndRejected)
-	s.wait(t)
+	s.Wait(t)
 }
 
 func TestOptions(t *testing.T) {
@@ -223,7 +224,7 @@ func TestOptions(t *testing.T) {
 	rec := newRecorder()
 	h := startUA(t, rec, nil)
 	s := startSipp(t, "uac_options.xml", h.addr)
-	s.wait(t)
+	s.Wait(t)
 	rec.expectQuiet(t, 50*time.Millisecond)
 }
 
@@ -234,7 +235,7 @@ func TestRequestsForNoDialog(t *testing.T) {
 	rec := newRecorder()
 	h := startUA(t, rec, nil)
 	s := startSipp(t, "uac_notify_no_dialog.xml", h.addr, "-s", "100")
-	s.wait(t)
+	s.Wait(t)
 	rec.expectQuiet(t, 50*time.Millisecond)
 }
 
@@ -247,7 +248,7 @@ func TestNotifyErrors(t *testing.T) {
 	s := startSipp(t, "uac_notify_errors.xml", h.addr, "-s", "100")
 	id := rec.expect(t, "answered").callID
 	rec.expectEnded(t, id, core.EndCallerHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 // TestInboundInviteFields: the called number is the Request-URI user, else

@@ -42,6 +42,8 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 			err = srv.ReadBye(req, tx)
 		case cli != nil:
 			err = cli.ReadBye(req, tx)
+		default:
+			u.reply(req, tx, sip.StatusOK, "OK")
 		}
 		if err != nil {
 			u.log.Debug("BYE", "call_id", c.id, "err", err)

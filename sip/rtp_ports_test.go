@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -84,7 +86,7 @@ func TestPortPoolSkipsBusyPorts(t *testing.T) {
 // each handed out once.
 func TestPortPoolEvenPorts(t *testing.T) {
 	t.Parallel()
-	lo := sipPort(t) &^ 1
+	lo := sipptest.FreePort(t) &^ 1
 	p, err := newPortPool(loopback, lo, lo+9)
 	if err != nil {
 		t.Fatal(err)

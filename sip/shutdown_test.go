@@ -30,8 +30,8 @@ func TestShutdownByesLiveCalls(t *testing.T) {
 		}
 		delete(ids, e.callID)
 	}
-	a.wait(t)
-	b.wait(t)
+	a.Wait(t)
+	b.Wait(t)
 	if n := h.ua.ports.inUseCount(); n != 0 {
 		t.Errorf("%d RTP ports still reserved", n)
 	}
@@ -58,5 +58,5 @@ func TestShutdownWhileRinging(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	rec.expectEnded(t, "call-1", core.EndShutdown)
-	s.wait(t)
+	s.Wait(t)
 }

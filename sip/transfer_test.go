@@ -34,13 +34,13 @@ func TestTransferFollowedToTarget(t *testing.T) {
 	caller := startSipp(t, "uac_transfer_ok.xml", h.addr, "-s", "+31201234567")
 	id := rec.expect(t, "answered").callID
 
-	refer(t, h, id, "sip:+31207654321@"+target.addr())
+	refer(t, h, id, "sip:+31207654321@"+target.Addr())
 	rec.expectProgress(t, id, 100, "Trying")
 	rec.expectProgress(t, id, 180, "Ringing")
 	rec.expectProgress(t, id, 200, "OK")
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	caller.wait(t)
-	target.wait(t)
+	caller.Wait(t)
+	target.Wait(t)
 	if n := rec.endedCount(id); n != 1 {
 		t.Errorf("CallEnded reported %d times", n)
 	}
@@ -61,13 +61,13 @@ func TestTransferBusyThenOK(t *testing.T) {
 	rec.expectProgress(t, id, 100, "Trying")
 	rec.expectProgress(t, id, 486, "Busy Here")
 
-	refer(t, h, id, "sip:+31207654321@"+target.addr())
+	refer(t, h, id, "sip:+31207654321@"+target.Addr())
 	rec.expectProgress(t, id, 100, "Trying")
 	rec.expectProgress(t, id, 180, "Ringing")
 	rec.expectProgress(t, id, 200, "OK")
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	caller.wait(t)
-	target.wait(t)
+	caller.Wait(t)
+	target.Wait(t)
 }
 
 // TestReferRejected: a REFER answered 603 returns 603; the call stays up.
@@ -85,7 +85,7 @@ func TestReferRejected(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 // TestReferTimeout: a REFER nobody answers returns 408 and an error
@@ -104,7 +104,7 @@ func TestReferTimeout(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 // TestTransferNoFinalNotify: only "100 Trying" ever comes; the call stays
@@ -121,7 +121,7 @@ func TestTransferNoFinalNotify(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
-	s.wait(t)
+	s.Wait(t)
 }
 
 // TestCallerHangsUpMidTransfer: the caller's BYE during a transfer ends the
@@ -135,7 +135,7 @@ func TestCallerHangsUpMidTransfer(t *testing.T) {
 	refer(t, h, id, "sip:+31207654321@127.0.0.1:9")
 	rec.expectProgress(t, id, 100, "Trying")
 	rec.expectEnded(t, id, core.EndCallerHangup)
-	s.wait(t)
+	s.Wait(t)
 	// The call is gone: Refer says so, Hangup does nothing.
 	if _, err := h.ua.Refer(context.Background(), id, "sip:x@127.0.0.1:9"); !core.HasCode(err, core.CodeCallNotActive) {
 		t.Errorf("Refer after the end = %v, want call_not_active", err)
@@ -162,7 +162,7 @@ func TestTransferQuirks(t *testing.T) {
 	// The NOTIFY overtakes the 202: it is reported while Refer still waits.
 	referred := make(chan error, 1)
 	go func() {
-		status, err := h.ua.Refer(context.Background(), id, "sip:+31207654321@"+target.addr())
+		status, err := h.ua.Refer(context.Background(), id, "sip:+31207654321@"+target.Addr())
 		if err == nil && status != 202 {
 			err = fmt.Errorf("status %d, want 202", status)
 		}
@@ -194,8 +194,8 @@ func TestTransferQuirks(t *testing.T) {
 	if !ended || !late {
 		t.Fatalf("ended=%v late NOTIFY=%v", ended, late)
 	}
-	caller.wait(t)
-	target.wait(t)
+	caller.Wait(t)
+	target.Wait(t)
 	if !strings.Contains(h.logs.String(), `body="SIP/2.0 200 Ok\n"`) {
 		t.Errorf("the final sipfrag did not end in a bare LF (see the NOTIFY bodies in the log)")
 	}

@@ -49,10 +49,18 @@ type UA struct {
 	pubPort    int        // advertised port; 0 means the bound one
 	tlsConf    *tls.Config
 
-	stack *sipgo.UserAgent
-	srv   *sipgo.Server
-	ports *portPool
-	calls *registry
+	stack  *sipgo.UserAgent
+	srv    *sipgo.Server
+	ports  *portPool
+	calls  *registry
+	filter *filter
+
+	// deciding counts the INVITEs admitted under MaxCalls and not yet
+	// registered as calls or refused; admitMu orders admissions.
+	admitMu  sync.Mutex
+	deciding int
+	busy     atomic.Uint64 // INVITEs refused at MaxCalls
+	panics   atomic.Uint64 // handler panics recovered
 
 	net     atomic.Pointer[netState] // set once listening
 	serving atomic.Bool
@@ -94,6 +102,7 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 		stopped: make(chan struct{}),
 		calls:   newRegistry(cfg.EndedDialogTTL),
 	}
+	u.filter = newFilter(cfg.RateLimit, cfg.MaxSources, u.log)
 	if err := u.configure(); err != nil {
 		return nil, err
 	}
@@ -110,17 +119,23 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 
 // buildStack creates sipgo's user agent and server and routes every method.
 func (u *UA) buildStack() error {
+	// sipgo's layers log through stackLog, which keeps what strangers send
+	// out of the error log.
+	stackLog := slog.New(stackLogHandler{Handler: u.log.Handler(), malformed: &u.filter.malformed})
 	stack, err := sipgo.NewUA(
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(u.pubHost),
 		sipgo.WithUserAgenTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
 		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(u.log),
+			sip.WithTransactionLayerLogger(stackLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
 				u.log.Debug("unmatched response (retransmission?)", "response", r.StartLine())
 			}),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(u.log)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(stackLog),
+			sip.WithTransportLayerReadFilter(u.filter.read),
+		),
 	)
 	if err != nil {
 		return fmt.Errorf("sip: create user agent: %w", err)
@@ -131,29 +146,58 @@ func (u *UA) buildStack() error {
 		return fmt.Errorf("sip: create server: %w", err)
 	}
 	u.stack, u.srv = stack, srv
-	srv.OnInvite(u.guard(u.onInvite))
-	srv.OnAck(u.guard(u.onAck))
-	srv.OnCancel(u.guard(u.onCancel))
-	srv.OnBye(u.guard(u.onBye))
-	srv.OnOptions(u.guard(u.onOptions))
-	srv.OnNotify(u.guard(u.onNotify))
-	srv.OnRefer(u.guard(u.onRefer))
-	srv.OnInfo(u.guard(u.onInfo))
+	for method, h := range u.routes() {
+		srv.OnRequest(method, u.guard(h))
+	}
 	srv.OnNoRoute(u.guard(u.onOther))
 	return nil
 }
 
-// guard keeps a bug in a handler from taking the process down.
+// routes are the handlers by method; onOther handles every other method.
+func (u *UA) routes() map[sip.RequestMethod]sipgo.RequestHandler {
+	return map[sip.RequestMethod]sipgo.RequestHandler{
+		sip.INVITE:  u.onInvite,
+		sip.ACK:     u.onAck,
+		sip.CANCEL:  u.onCancel,
+		sip.BYE:     u.onBye,
+		sip.OPTIONS: u.onOptions,
+		sip.NOTIFY:  u.onNotify,
+		sip.REFER:   u.onRefer,
+		sip.INFO:    u.onInfo,
+	}
+}
+
+// handle routes a request as sipgo does, through guard.
+func (u *UA) handle(req *sip.Request, tx sip.ServerTransaction) {
+	h, ok := u.routes()[req.Method]
+	if !ok {
+		h = u.onOther
+	}
+	u.guard(h)(req, tx)
+}
+
+// guard keeps a bug in a handler from taking the process down, and
+// answers 400 to a request without Call-ID, From, To or CSeq.
 func (u *UA) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		defer func() {
 			if r := recover(); r != nil {
+				u.panics.Add(1)
 				u.log.Error("panic handling a SIP request", "method", string(req.Method), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				if !req.IsAck() && tx != nil {
 					_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil))
 				}
 			}
 		}()
+		if req.CallID() == nil || req.From() == nil || req.To() == nil || req.CSeq() == nil {
+			// RFC 3261 8.1.1: every request has them; sipgo needs only Via
+			// and CSeq to make a transaction.
+			u.filter.malformed.Add(1)
+			if !req.IsAck() && tx != nil {
+				u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
+			}
+			return
+		}
 		h(req, tx)
 	}
 }
@@ -287,10 +331,11 @@ func (u *UA) tryBind() (*netState, []func() error, error) {
 			st.closers = append(st.closers, l.Close)
 			st.bound[tp] = l.Addr().(*net.TCPAddr).AddrPort()
 			if tp == tpTLS {
-				tl := tls.NewListener(l, u.tlsConf)
+				tl := tls.NewListener(filteredListener{Listener: l, f: u.filter}, u.tlsConf)
 				serves = append(serves, func() error { return u.srv.ServeTLS(tl) })
 			} else {
-				serves = append(serves, func() error { return u.srv.ServeTCP(l) })
+				fl := filteredListener{Listener: l, f: u.filter}
+				serves = append(serves, func() error { return u.srv.ServeTCP(fl) })
 			}
 		}
 		if port == 0 {
@@ -411,7 +456,10 @@ func (u *UA) Shutdown(ctx context.Context) error {
 		u.log.Debug("close SIP stack", "err", err)
 	}
 	u.serveWG.Wait()
-	u.log.Info("SIP user agent stopped", "calls_ended", len(live))
+	stats := u.Stats()
+	u.log.Info("SIP user agent stopped", "calls_ended", len(live),
+		"rate_limited", stats.RateLimited, "scanners", stats.Scanners, "oversized", stats.Oversized,
+		"malformed", stats.Malformed, "conns_refused", stats.ConnsRefused, "busy", stats.Busy, "panics", stats.Panics)
 	return nil
 }
 
@@ -430,10 +478,10 @@ func (u *UA) prepare(st *netState, req *sip.Request, tp string) {
 // reply answers a request statelessly within its transaction.
 func (u *UA) reply(req *sip.Request, tx sip.ServerTransaction, status int, reason string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, status, reason, nil)
-	u.decorate(res)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
+	u.decorate(res)
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("send response", "status", status, "method", string(req.Method), "err", err)
 	}

@@ -32,6 +32,11 @@ type config struct {
 	RateLimit int `env:"VOICEDOCK_RATE_LIMIT_PER_MINUTE" envDefault:"100"`
 	// CallCommands is transfers and hang-ups per minute per call; 0 is off.
 	CallCommands int `env:"VOICEDOCK_CALL_COMMANDS_PER_MINUTE" envDefault:"10"`
+	// SIPRateLimit is SIP messages per second per source address (bursts
+	// of twice that); 0 is off.
+	SIPRateLimit int `env:"VOICEDOCK_SIP_RATE_LIMIT" envDefault:"20"`
+	// MaxCalls caps the calls held at once; 0 is no cap.
+	MaxCalls int `env:"VOICEDOCK_MAX_CALLS" envDefault:"1000"`
 
 	SIPAddr         string        `env:"VOICEDOCK_SIP_ADDR" envDefault:"127.0.0.1:5060"`
 	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
@@ -121,6 +126,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.RateLimit < 0 || cfg.CallCommands < 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_RATE_LIMIT_PER_MINUTE and VOICEDOCK_CALL_COMMANDS_PER_MINUTE must be 0 (no limit) or more")
+	}
+	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT and VOICEDOCK_MAX_CALLS must be 0 (no limit) or more")
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

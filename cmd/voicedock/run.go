@@ -188,6 +188,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		RTPPortMin: cfg.RTPPortMin,
 		RTPPortMax: cfg.RTPPortMax,
 		UserAgent:  "voicedock/" + version(),
+		// 0 turns these off; sip.Config takes a negative for that.
+		RateLimit: cmp.Or(cfg.SIPRateLimit, -1),
+		MaxCalls:  cmp.Or(cfg.MaxCalls, -1),
 	}, calls, logger)
 	if err != nil {
 		return fmt.Errorf("SIP: %w", err)
