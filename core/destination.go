@@ -147,6 +147,11 @@ func ValidateSIPURI(param, s string) (string, error) {
 	if err := sip.ParseUri(s, &uri); err != nil {
 		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q cannot be parsed: %v", clip(s), err)
 	}
+	// One '@' at most, and none in an empty user part: sipgo reads
+	// "sip:@@" as the host "@", which would not survive being written out.
+	if strings.Count(s, "@") > 1 || strings.Contains(s, ":@") {
+		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q has an empty or ambiguous user part", clip(s))
+	}
 	if uri.Host == "" {
 		return "", FieldError(CodeInvalidRequest, param, "SIP URI %q has no host", clip(s))
 	}

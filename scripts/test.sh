@@ -47,6 +47,8 @@ go test ./core -run '^$' -fuzz '^FuzzAssistantReply$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSIPMessage$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzParseSipfrag$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSDPAnswer$' -fuzztime "$FUZZTIME"
+go test ./tools -run '^$' -fuzz '^FuzzToolInputs$' -fuzztime "$FUZZTIME"
+go test ./webhooks -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$FUZZTIME"
 
 echo
 echo "all tests passed"
