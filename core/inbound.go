@@ -22,7 +22,8 @@ func normalizeCalled(user string) (string, bool) {
 
 // sourceAllowed reports whether an inbound INVITE may come from src: an
 // allowed network, the host of the number's trunk, or the host of any
-// other trunk (a carrier trunk carries calls for many numbers).
+// other trunk (a carrier trunk carries calls for many numbers). Trunks
+// whose inbound_auth is digest are not recognised by their address.
 func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk) bool {
 	src = src.Unmap()
 	for _, p := range m.cfg.AllowedSources {
@@ -30,7 +31,7 @@ func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk)
 			return true
 		}
 	}
-	if trunk != nil && m.trunkIs(ctx, *trunk, src) {
+	if trunk != nil && ipAuth(*trunk) && m.trunkIs(ctx, *trunk, src) {
 		return true
 	}
 	for p := (Page{Limit: MaxPageLimit}); ; p.Offset += p.Limit {
@@ -40,7 +41,7 @@ func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk)
 			return false
 		}
 		for _, t := range trunks {
-			if m.trunkIs(ctx, t, src) {
+			if ipAuth(t) && m.trunkIs(ctx, t, src) {
 				return true
 			}
 		}
@@ -48,6 +49,25 @@ func (m *Calls) sourceAllowed(ctx context.Context, src netip.Addr, trunk *Trunk)
 			return false
 		}
 	}
+}
+
+// ipAuth reports whether the trunk's calls are recognised by address.
+func ipAuth(t Trunk) bool { return t.InboundAuth != InboundAuthDigest }
+
+// digestAllowed decides on an INVITE from a source not otherwise allowed,
+// for a number whose trunk authenticates by digest: nil when its
+// credentials are the trunk's, else the refusal (a challenge when it
+// carried none).
+func (m *Calls) digestAllowed(ctx context.Context, inv InboundInvite, trunk Trunk) *OfferDecision {
+	if inv.Authorization == "" || inv.VerifyDigest == nil {
+		m.logger.InfoContext(ctx, "inbound call challenged: digest required", "source", inv.Source.String(), "called", inv.Called, "trunk_id", trunk.ID)
+		return &OfferDecision{RejectStatus: 401, RejectReason: "Unauthorized", Challenge: true}
+	}
+	if trunk.Username == "" || trunk.Password == "" || !inv.VerifyDigest(trunk.Username, trunk.Password) {
+		m.logger.InfoContext(ctx, "inbound call refused: wrong digest credentials", "source", inv.Source.String(), "called", inv.Called, "trunk_id", trunk.ID)
+		return &OfferDecision{RejectStatus: 403, RejectReason: "Forbidden"}
+	}
+	return nil
 }
 
 // trunkIs reports whether src is the trunk's host.
@@ -87,8 +107,15 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 	// The source is checked before anything about the number is said, so
 	// a scanner learns nothing of which numbers exist.
 	if !m.sourceAllowed(ctx, inv.Source.Addr(), trunk) {
-		m.logger.InfoContext(ctx, "inbound call refused: source not allowed", "source", inv.Source.String(), "called", inv.Called)
-		return OfferDecision{RejectStatus: 403, RejectReason: "Forbidden"}
+		if trunk == nil || ipAuth(*trunk) {
+			m.logger.InfoContext(ctx, "inbound call refused: source not allowed", "source", inv.Source.String(), "called", inv.Called)
+			return OfferDecision{RejectStatus: 403, RejectReason: "Forbidden"}
+		}
+		// The number's trunk authenticates by digest: any source that
+		// answers the challenge with the trunk's credentials.
+		if d := m.digestAllowed(ctx, inv, *trunk); d != nil {
+			return *d
+		}
 	}
 	if !ok || HasCode(err, CodeNotFound) {
 		return OfferDecision{RejectStatus: 404, RejectReason: "Not Found"}

@@ -45,6 +45,12 @@ type InboundInvite struct {
 	Caller string
 	// Source is the address the INVITE came from.
 	Source netip.AddrPort
+	// Authorization is the INVITE's Authorization header when it answers
+	// a challenge of ours that is still fresh; "" otherwise.
+	Authorization string
+	// VerifyDigest, set with Authorization, reports whether the header's
+	// digest response was made with these credentials.
+	VerifyDigest func(username, password string) bool
 }
 
 // OfferDecision is the core's answer to an inbound INVITE.
@@ -55,6 +61,10 @@ type OfferDecision struct {
 	// when CallID is empty; RejectReason its reason phrase.
 	RejectStatus int
 	RejectReason string
+	// Challenge asks the SIP layer to answer 401 with a fresh digest
+	// challenge (RejectStatus is 401 then): the called number's trunk
+	// authenticates its calls by digest and the INVITE carried none.
+	Challenge bool
 	// KeepState is false when the call was refused before any record was
 	// made (an unknown source): the SIP layer keeps nothing either.
 	KeepState bool

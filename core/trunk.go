@@ -20,7 +20,17 @@ type TrunkConfig struct {
 	Transport string `json:"transport,omitempty" jsonschema:"description=SIP transport,enum=udp,enum=tcp,enum=tls,default=udp"`
 	Username  string `json:"username,omitempty" jsonschema:"description=Digest auth user name,maxLength=128"`
 	Password  string `json:"password,omitempty" jsonschema:"description=Write-only digest auth password; encrypted at rest and never returned,maxLength=256"`
+	// InboundAuth is how calls from this trunk are recognised: by source
+	// address (ip), or by digest credentials (the trunk's username and
+	// password) when the called number transfers through this trunk.
+	InboundAuth string `json:"inbound_auth,omitempty" jsonschema:"description=How inbound calls from this trunk are authenticated: ip (the INVITE comes from the trunk's host) or digest (the INVITE to a number transferring through this trunk answers a 401 challenge with this trunk's username and password; any source),enum=ip,enum=digest,default=ip"`
 }
+
+// How a trunk's inbound calls are authenticated.
+const (
+	InboundAuthIP     = "ip"
+	InboundAuthDigest = "digest"
+)
 
 // SIP transports a trunk may use.
 const (

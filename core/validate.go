@@ -275,6 +275,21 @@ func ValidateTrunk(t *TrunkConfig) error {
 	if t.Password != "" && t.Username == "" {
 		return FieldError(CodeMissingField, "username", "a password needs a username")
 	}
+	t.InboundAuth = strings.ToLower(t.InboundAuth)
+	switch t.InboundAuth {
+	case "":
+		t.InboundAuth = InboundAuthIP
+	case InboundAuthIP:
+	case InboundAuthDigest:
+		if t.Username == "" {
+			return FieldError(CodeMissingField, "username", "inbound_auth digest needs a username")
+		}
+		if t.Password == "" {
+			return FieldError(CodeMissingField, "password", "inbound_auth digest needs a password")
+		}
+	default:
+		return FieldError(CodeInvalidRequest, "inbound_auth", "inbound_auth %q is not ip or digest", clip(t.InboundAuth))
+	}
 	return nil
 }
 

@@ -64,12 +64,18 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
+	stale := authorize(req, &inv, time.Now())
 	// The core decides with a context that a CANCEL cancels.
 	ctx, cancel := context.WithCancel(reportCtx())
 	defer cancel()
 	tx.OnCancel(func(*sip.Request) { cancel() })
 	decision := u.handler.OfferCall(ctx, inv)
 	if decision.CallID == "" {
+		if decision.Challenge {
+			u.log.Info("inbound call challenged", "called", inv.Called, "source", inv.Source.String(), "stale", stale)
+			u.reply(req, tx, sip.StatusUnauthorized, "Unauthorized", digestChallenge(time.Now(), stale))
+			return
+		}
 		u.rejectOffer(req, tx, inv, decision)
 		return
 	}

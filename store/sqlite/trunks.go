@@ -13,7 +13,7 @@ import (
 // is bound to.
 const trunkPasswordColumn = "trunks.password"
 
-const trunkColumns = "id, name, host, port, transport, username, password, created_at, updated_at"
+const trunkColumns = "id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at"
 
 // CreateTrunk stores a new trunk.
 func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
@@ -23,9 +23,9 @@ func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO trunks (id, name, host, port, transport, username, password, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Host, t.Port, t.Transport, t.Username, password,
+			`INSERT INTO trunks (id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth,
 			formatTime(t.CreatedAt), formatTime(t.UpdatedAt))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "trunk %q already exists", t.ID)
@@ -92,9 +92,9 @@ func (s *Store) UpdateTrunk(ctx context.Context, t core.Trunk) error {
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`UPDATE trunks SET name = ?, host = ?, port = ?, transport = ?, username = ?, password = ?, updated_at = ?
+			`UPDATE trunks SET name = ?, host = ?, port = ?, transport = ?, username = ?, password = ?, inbound_auth = ?, updated_at = ?
 			 WHERE id = ?`,
-			t.Name, t.Host, t.Port, t.Transport, t.Username, password, formatTime(t.UpdatedAt), t.ID)
+			t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth, formatTime(t.UpdatedAt), t.ID)
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, erro
 		created, updated string
 		password         []byte
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &created, &updated); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &t.InboundAuth, &created, &updated); err != nil {
 		return core.Trunk{}, err
 	}
 	var err error
