@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/tools"
 )
 
 // TestREADMEIsTrue keeps the README's tables in step with the code: every
@@ -30,9 +31,9 @@ func TestREADMEIsTrue(t *testing.T) {
 			t.Errorf("README's configuration table lacks %s", name)
 		}
 	}
-	for _, tool := range wantTools() {
-		if !strings.Contains(readme, "| `"+tool+"` |") {
-			t.Errorf("README's tool table lacks %s", tool)
+	for _, tool := range tools.All(tools.Deps{}) {
+		if !strings.Contains(readme, "| `"+tool.Name+"` |") {
+			t.Errorf("README's tool table lacks %s", tool.Name)
 		}
 	}
 }
