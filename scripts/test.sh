@@ -5,6 +5,9 @@
 # checks, the whole Go test suite, the conformance suite and short fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Go's caches, npm and the conformance install live under HOME; a CI
+# environment without it gets the user's home from the password database.
+if [ -z "${HOME:-}" ]; then HOME=$(getent passwd "$(id -u)" | cut -d: -f6); export HOME; fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
