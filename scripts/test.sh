@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
 # environment without it gets the user's home from the password database.
 if [ -z "${HOME:-}" ]; then HOME=$(getent passwd "$(id -u)" | cut -d: -f6); export HOME; fi
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; fi
+command -v go >/dev/null 2>&1 || { echo "Go 1.26 is needed: https://go.dev/dl/" >&2; exit 1; }
 
 step() { printf '\n==> %s\n' "$*"; }
 
