@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # environment without it gets the user's home from the password database.
 if [ -z "${HOME:-}" ]; then HOME=$(getent passwd "$(id -u)" | cut -d: -f6); export HOME; fi
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; fi
-command -v go >/dev/null 2>&1 || { echo "Go 1.26 is needed: https://go.dev/dl/" >&2; exit 1; }
+command -v go >/dev/null 2>&1 || { echo "Go 1.26 is needed on PATH" >&2; exit 1; }
 
 step() { printf '\n==> %s\n' "$*"; }
 
