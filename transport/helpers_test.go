@@ -97,6 +97,12 @@ type testServer struct {
 // startHTTP runs ServeHTTP on 127.0.0.1:0 until the test ends.
 func startHTTP(t *testing.T, cfg HTTPConfig) *testServer {
 	t.Helper()
+	return startHTTPServer(t, newTestMCPServer(), cfg)
+}
+
+// startHTTPServer is startHTTP with a given MCP server.
+func startHTTPServer(t *testing.T, s *server.MCPServer, cfg HTTPConfig) *testServer {
+	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
@@ -105,7 +111,7 @@ func startHTTP(t *testing.T, cfg HTTPConfig) *testServer {
 	addrCh := make(chan net.Addr, 1)
 	ts := &testServer{cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() {
-		ts.done <- ServeHTTP(ctx, newTestMCPServer(), cfg, logger, func(a net.Addr) { addrCh <- a })
+		ts.done <- ServeHTTP(ctx, s, cfg, logger, func(a net.Addr) { addrCh <- a })
 	}()
 	select {
 	case a := <-addrCh:

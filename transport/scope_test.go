@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,29 +39,6 @@ func scopedServer(t *testing.T) (*server.MCPServer, []tools.Tool, *atomic.Int32)
 		t.Fatal(err)
 	}
 	return s.MCP, list, runs
-}
-
-// startHTTPServer is startHTTP with a given MCP server.
-func startHTTPServer(t *testing.T, s *server.MCPServer, cfg HTTPConfig) *testServer {
-	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	logger, logs := newTestLogger()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrCh := make(chan net.Addr, 1)
-	ts := &testServer{cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() {
-		ts.done <- ServeHTTP(ctx, s, cfg, logger, func(a net.Addr) { addrCh <- a })
-	}()
-	select {
-	case a := <-addrCh:
-		ts.base = "http://" + a.String()
-		ts.url = ts.base + MCPPath
-	case err := <-ts.done:
-		cancel()
-		t.Fatalf("ServeHTTP: %v", err)
-	}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
 }
 
 func callThing(c interface {
