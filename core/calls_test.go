@@ -80,7 +80,7 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 	if cfg.TransferTimeout == 0 {
 		cfg.TransferTimeout = 5 * time.Second
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	sip := &scriptedSIP{calls: calls}
 	calls.SetSignaling(sip)
 	dec := calls.OfferCall(ctx, core.InboundInvite{SIPCallID: "c1", Called: "31850835037", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
@@ -101,8 +101,12 @@ func statuses(steps []core.Transfer) []string {
 
 func TestTransferCompletesThroughTheTrunk(t *testing.T) {
 	f := newFixture(t, core.CallsConfig{})
+	// A NOTIFY that overtakes the 202 implies it (TestNotifiesBeforeThe202StillCount);
+	// this test wants every step, so the NOTIFYs wait for "accepted".
+	accepted := make(chan struct{})
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
 		go func() {
+			<-accepted
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 100})
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
@@ -110,7 +114,12 @@ func TestTransferCompletesThroughTheTrunk(t *testing.T) {
 		return 202, nil
 	}
 	var steps []core.Transfer
-	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", RequestedBy: "ops"}, func(s core.Transfer) { steps = append(steps, s) })
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", RequestedBy: "ops"}, func(s core.Transfer) {
+		steps = append(steps, s)
+		if s.Status == core.TransferAccepted {
+			close(accepted)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,10 +311,30 @@ func TestOfferCallDecisions(t *testing.T) {
 	}
 }
 
-// testWriter sends the manager's log to the test's log.
-type testWriter struct{ t *testing.T }
+// testWriter sends the manager's log to the test's log until the test
+// ends: a transfer's BYE goes out in the background and may log after the
+// test's last check.
+type testWriter struct {
+	t    *testing.T
+	mu   *sync.Mutex
+	done *bool
+}
+
+func newTestWriter(t *testing.T) testWriter {
+	w := testWriter{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		*w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(string(p))
+	}
 	return len(p), nil
 }
