@@ -115,6 +115,7 @@ export function App() {
   const names = side.assistants ?? {};
   const board = book.current.board(now, keepEndedMillis);
   const recent = book.current.recentTransfers(12);
+  const liveCount = board.filter(isLive).length;
   return (
     <div class="page" data-version={version}>
       <header class="topbar">
@@ -136,7 +137,7 @@ export function App() {
           <div class="card-head">
             <h2 id="live-title">Live calls</h2>
             <span class="count" data-testid="live-count">
-              {board.filter(isLive).length} live
+              {liveCount} live{board.length > liveCount ? ` · ${board.length - liveCount} just ended` : ''}
             </span>
           </div>
           {board.length === 0 ? (
@@ -161,13 +162,13 @@ export function App() {
         <section class="card stats" aria-labelledby="stats-title">
           <div class="card-head">
             <h2 id="stats-title">Transfers, last {statsDays} days</h2>
-            <div class="segmented" role="group" aria-label="Group by">
+            {side.stats && <div class="segmented" role="group" aria-label="Group by">
               {(['day', 'assistant'] as GroupBy[]).map((g) => (
                 <button type="button" class={g === groupBy ? 'on' : ''} aria-pressed={g === groupBy} onClick={() => setGroupBy(g)}>
                   By {g}
                 </button>
               ))}
-            </div>
+            </div>}
           </div>
           <StatsPanel side={side} groupBy={groupBy} names={names} />
         </section>
@@ -474,14 +475,15 @@ function Kpi({ label, value, tone }: { label: string; value: string; tone?: stri
 function RecentTransfers({ transfers, book }: { transfers: Transfer[]; book: CallBook }) {
   if (transfers.length === 0) return <Empty text="No transfers yet." />;
   return (
+    <div class="table-wrap">
     <table class="table">
       <thead>
         <tr>
-          <th>When</th>
-          <th>Caller</th>
+          <th class="c-when">When</th>
+          <th class="c-caller">Caller</th>
           <th>Destination</th>
-          <th>Outcome</th>
-          <th class="num">Connect</th>
+          <th class="c-outcome">Outcome</th>
+          <th class="c-connect num">Connect</th>
         </tr>
       </thead>
       <tbody>
@@ -492,14 +494,13 @@ function RecentTransfers({ transfers, book }: { transfers: Transfer[]; book: Cal
           return (
             <tr data-transfer-id={t.id} data-status={t.status}>
               <td class="nowrap">{dateTime(t.created_at)}</td>
-              <td class="mono nowrap">{call?.caller_phone ?? '—'}</td>
-              <td class="mono ellipsis" title={t.destination}>
+              <td class="mono" title={call?.caller_phone}>{call?.caller_phone ?? '—'}</td>
+              <td class="mono" title={t.destination}>
                 {t.destination}
               </td>
-              <td>
+              <td title={t.reason ?? ''}>
                 <span class={`badge t-${t.status}`}>{transferLabel(t.status)}</span>
-                {t.sip_status ? <span class="sip">{t.sip_status}</span> : null}
-                {t.reason && !isFinal(t) ? null : t.reason && <div class="reason small" title={t.reason}>{t.reason}</div>}
+                {t.sip_status && t.status !== 'completed' ? <span class="sip">{t.sip_status}</span> : null}
               </td>
               <td class="num nowrap">{connect !== undefined ? ms(connect) : '—'}</td>
             </tr>
@@ -507,5 +508,6 @@ function RecentTransfers({ transfers, book }: { transfers: Transfer[]; book: Cal
         })}
       </tbody>
     </table>
+    </div>
   );
 }

@@ -1,3 +1,4 @@
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { StatsGroup } from './model';
 
 // TransferChart draws completed, failed and other (in flight or canceled)
@@ -5,17 +6,18 @@ import type { StatsGroup } from './model';
 // than a chart library: one bar chart is less code than wiring a library,
 // and it adds nothing to the embedded bundle.
 
-const W = 640;
-const H = 210;
-const PAD = { top: 12, right: 8, bottom: 34, left: 34 };
+const H = 180;
+const PAD = { top: 10, right: 6, bottom: 24, left: 30 };
 
-function niceMax(n: number): number {
-  if (n <= 4) return 4;
-  const pow = 10 ** Math.floor(Math.log10(n));
-  for (const m of [1, 2, 2.5, 5, 10]) {
-    if (m * pow >= n) return m * pow;
+// niceStep returns the step between the four gridlines above zero: a
+// whole, round number (1, 2, 5, 15, 25, 60, ...) whose four steps reach n.
+function niceStep(n: number): number {
+  for (let pow = 1; ; pow *= 10) {
+    for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8]) {
+      const step = m * pow;
+      if (Number.isInteger(step) && step * 4 >= n) return step;
+    }
   }
-  return 10 * pow;
 }
 
 export interface Bar {
@@ -24,22 +26,43 @@ export interface Bar {
   group: StatsGroup;
 }
 
+// TransferChart sizes itself to its box, so that text keeps its size
+// whatever the width.
 export function TransferChart({ bars }: { bars: Bar[] }) {
-  const max = niceMax(Math.max(0, ...bars.map((b) => b.group.transfers_attempted)));
+  const box = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(0);
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setWidth(Math.floor(el.clientWidth)));
+    ro.observe(el);
+    setWidth(Math.floor(el.clientWidth));
+    return () => ro.disconnect();
+  }, []);
+  return (
+    <div class="chart-box" ref={box}>
+      {width > 0 && <Bars bars={bars} W={width} />}
+    </div>
+  );
+}
+
+function Bars({ bars, W }: { bars: Bar[]; W: number }) {
+  const step = niceStep(Math.max(1, ...bars.map((b) => b.group.transfers_attempted)));
+  const max = step * 4;
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const slot = plotW / Math.max(1, bars.length);
   const barW = Math.min(34, slot * 0.64);
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
-  const ticks = [0, max / 4, max / 2, (3 * max) / 4, max];
-  const labelEvery = Math.max(1, Math.ceil(bars.length / 14));
+  const ticks = [0, step, 2 * step, 3 * step, max];
+  const labelEvery = Math.max(1, Math.ceil((bars.length * 64) / plotW));
   return (
-    <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label="Transfers by outcome">
+    <svg class="chart" width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label="Transfers by outcome">
       {ticks.map((t) => (
         <g key={t}>
           <line class="grid" x1={PAD.left} x2={W - PAD.right} y1={y(t)} y2={y(t)} />
           <text class="axis" x={PAD.left - 6} y={y(t) + 3.5} text-anchor="end">
-            {Number.isInteger(t) ? t : t.toFixed(1)}
+            {t}
           </text>
         </g>
       ))}
@@ -63,7 +86,7 @@ export function TransferChart({ bars }: { bars: Bar[] }) {
             {seg(g.transfers_failed, 'bad')}
             {seg(other, 'other')}
             {i % labelEvery === 0 && (
-              <text class="axis" x={x + barW / 2} y={H - PAD.bottom + 16} text-anchor="middle">
+              <text class="axis" x={x + barW / 2} y={H - PAD.bottom + 15} text-anchor="middle">
                 {b.label.length > 12 ? `${b.label.slice(0, 11)}…` : b.label}
               </text>
             )}
