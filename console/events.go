@@ -99,7 +99,10 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many console streams", http.StatusServiceUnavailable)
 		return
 	}
-	defer e.open.Add(-1)
+	defer func() {
+		e.open.Add(-1)
+		e.logger.Debug("console stream closed", "remote", r.RemoteAddr)
+	}()
 
 	sub := e.bus.Subscribe(nil)
 	defer sub.Close()
@@ -127,7 +130,6 @@ func (e *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.logger.Debug("console stream opened", "remote", r.RemoteAddr)
-	defer e.logger.Debug("console stream closed", "remote", r.RemoteAddr)
 
 	beat := time.NewTicker(e.cfg.Heartbeat)
 	defer beat.Stop()
