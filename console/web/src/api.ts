@@ -1,6 +1,6 @@
 import { EventSource } from 'eventsource';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
 import type { Call, Transfer } from './model';
 
@@ -125,7 +125,15 @@ export class Mcp {
     return this.tools?.has(tool) ?? false;
   }
 
+  // call runs a tool. A failure of the session itself (it expired, the
+  // server restarted) is retried once on a new session.
   async call<T>(name: string, args: Record<string, unknown>): Promise<ToolResult<T>> {
+    const first = await this.callOnce<T>(name, args);
+    if (first.ok || !first.transport) return first;
+    return this.callOnce<T>(name, args);
+  }
+
+  private async callOnce<T>(name: string, args: Record<string, unknown>): Promise<ToolResult<T> & { transport?: boolean }> {
     try {
       const client = await this.connect();
       const res = await client.callTool({ name, arguments: args });
@@ -136,13 +144,16 @@ export class Mcp {
       }
       return { ok: true, data: structured as T };
     } catch (err) {
-      // The session may have expired or the server restarted: start a
-      // new one on the next call.
-      const old = this.client;
-      this.client = undefined;
-      this.tools = undefined;
-      void old?.close().catch(() => undefined);
-      return { ok: false, error: err instanceof Error ? err.message : String(err) };
+      // A network failure, or a session the server no longer knows (it
+      // expired, the server restarted): start a new one.
+      const transport = err instanceof TypeError || (err instanceof StreamableHTTPError && err.code === 404);
+      if (transport) {
+        const old = this.client;
+        this.client = undefined;
+        this.tools = undefined;
+        void old?.close().catch(() => undefined);
+      }
+      return { ok: false, transport, error: err instanceof Error ? err.message : String(err) };
     }
   }
 

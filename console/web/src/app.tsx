@@ -29,6 +29,10 @@ export function App() {
   const [key, setKey] = useState(storedKey());
   const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
   const [keyError, setKeyError] = useState('');
+  // needKey keeps the sign-in form up from the first 401 until a key is
+  // accepted, also while a typed key is being tried.
+  const [needKey, setNeedKey] = useState(false);
+  const [attempt, setAttempt] = useState(0);
   const book = useRef(new CallBook());
   const [version, setVersion] = useState(0);
   const bump = () => setVersion((v) => v + 1);
@@ -44,7 +48,11 @@ export function App() {
     const stop = openStream(key, {
       state: (state, detail) => {
         setStream({ state, detail });
-        if (state === 'unauthorized' && key) setKeyError('That key was not accepted.');
+        if (state === 'unauthorized') {
+          setNeedKey(true);
+          if (key) setKeyError('That key was not accepted.');
+        }
+        if (state === 'live') setNeedKey(false);
       },
       snapshot: (calls) => {
         book.current.reset(calls);
@@ -70,7 +78,7 @@ export function App() {
       stop();
       mcp.close();
     };
-  }, [key]);
+  }, [key, attempt]);
 
   // A clock for call durations and for letting ended calls go.
   useEffect(() => {
@@ -101,6 +109,7 @@ export function App() {
     setKeyError('');
     storeKey(k);
     setKey(k);
+    setAttempt((n) => n + 1);
   };
   const signOut = () => {
     storeKey('');
@@ -108,8 +117,8 @@ export function App() {
     setKey('');
   };
 
-  if (stream.state === 'unauthorized') {
-    return <Login onSubmit={signIn} error={keyError} />;
+  if (needKey) {
+    return <Login onSubmit={signIn} error={keyError} checking={stream.state === 'connecting'} />;
   }
 
   const names = side.assistants ?? {};
@@ -132,6 +141,13 @@ export function App() {
           )}
         </div>
       </header>
+      {(stream.state === 'forbidden' || stream.state === 'retrying') && (
+        <div class={`banner ${stream.state}`} role="status" data-testid="banner">
+          {stream.state === 'forbidden'
+            ? `The server refused the console${stream.detail ? `: ${stream.detail}` : ''}. From another address than loopback, add this page's origin to VOICEDOCK_ALLOWED_ORIGINS and use an API key.`
+            : 'The connection to the server was lost; reconnecting. What is shown may be out of date.'}
+        </div>
+      )}
       <main class="grid">
         <section class="card calls" aria-labelledby="live-title">
           <div class="card-head">
@@ -199,7 +215,7 @@ function ConnectionPill({ state, detail }: { state: StreamState; detail?: string
   );
 }
 
-function Login({ onSubmit, error }: { onSubmit: (k: string) => void; error: string }) {
+function Login({ onSubmit, error, checking }: { onSubmit: (k: string) => void; error: string; checking: boolean }) {
   const [value, setValue] = useState('');
   return (
     <div class="login-wrap">
@@ -226,13 +242,13 @@ function Login({ onSubmit, error }: { onSubmit: (k: string) => void; error: stri
           onInput={(e) => setValue((e.target as HTMLInputElement).value)}
           autofocus
         />
-        {error && (
+        {error && !checking && (
           <p class="error" role="alert" data-testid="key-error">
             {error}
           </p>
         )}
-        <button class="primary" type="submit">
-          Open console
+        <button class="primary" type="submit" disabled={checking}>
+          {checking ? 'Checking…' : 'Open console'}
         </button>
       </form>
     </div>
