@@ -40,14 +40,15 @@ export interface StreamHandlers {
 
 // openStream follows /console/events. The eventsource package (not the
 // browser's EventSource) is used because it can send the Authorization
-// header; it reconnects by itself after a network error, and each
-// reconnect begins with a fresh snapshot. It stops for good on 401/403.
+// header. It reconnects by itself after a network error; an answer other
+// than 200 (503 when too many consoles are open, 429, a proxy's 502) closes
+// it for good, so this reconnects then, backing off up to 30 s. Each
+// connection begins with a fresh snapshot. 401 and 403 stop it.
 export function openStream(key: string, h: StreamHandlers): () => void {
-  h.state('connecting');
-  const es = new EventSource(new URL('/console/events', location.origin).toString(), {
-    fetch: (input, init) =>
-      fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...authHeaders(key) } }),
-  });
+  let es: EventSource | undefined;
+  let timer: number | undefined;
+  let stopped = false;
+  let delay = 2000;
   const parse = <T,>(ev: MessageEvent, f: (v: T) => void) => {
     try {
       f(JSON.parse(ev.data) as T);
@@ -55,28 +56,49 @@ export function openStream(key: string, h: StreamHandlers): () => void {
       console.error('console event', ev.type, err);
     }
   };
-  es.addEventListener('snapshot', (ev) =>
-    parse<{ calls: Call[] }>(ev, (v) => {
-      h.snapshot(v.calls ?? []);
-      h.state('live');
-    }),
-  );
-  es.addEventListener('call', (ev) => parse<{ call: Call }>(ev, (v) => h.call(v.call)));
-  es.addEventListener('transfer', (ev) =>
-    parse<{ call: Call; transfer: Transfer }>(ev, (v) => h.transfer(v.call, v.transfer)),
-  );
-  es.addEventListener('error', (err) => {
-    if (err.code === 401) {
-      es.close();
-      h.state('unauthorized');
-    } else if (err.code === 403) {
-      es.close();
-      h.state('forbidden', err.message);
-    } else {
+  const connect = () => {
+    h.state('connecting');
+    const source = new EventSource(new URL('/console/events', location.origin).toString(), {
+      fetch: (input, init) =>
+        fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...authHeaders(key) } }),
+    });
+    es = source;
+    source.addEventListener('snapshot', (ev) =>
+      parse<{ calls: Call[] }>(ev, (v) => {
+        delay = 2000;
+        h.snapshot(v.calls ?? []);
+        h.state('live');
+      }),
+    );
+    source.addEventListener('call', (ev) => parse<{ call: Call }>(ev, (v) => h.call(v.call)));
+    source.addEventListener('transfer', (ev) =>
+      parse<{ call: Call; transfer: Transfer }>(ev, (v) => h.transfer(v.call, v.transfer)),
+    );
+    source.addEventListener('error', (err) => {
+      if (err.code === 401) {
+        source.close();
+        h.state('unauthorized');
+        return;
+      }
+      if (err.code === 403) {
+        source.close();
+        h.state('forbidden', err.message);
+        return;
+      }
       h.state('retrying', err.message);
-    }
-  });
-  return () => es.close();
+      if (source.readyState === EventSource.CLOSED && !stopped) {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    });
+  };
+  connect();
+  return () => {
+    stopped = true;
+    window.clearTimeout(timer);
+    es?.close();
+  };
 }
 
 export interface ToolResult<T> {
