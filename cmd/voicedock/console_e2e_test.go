@@ -155,6 +155,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("statistics: %s", next("stats "))
 	path := next("screenshot ")
 	if err := script.Wait(); err != nil {
 		var exit *exec.ExitError

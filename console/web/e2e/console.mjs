@@ -8,6 +8,7 @@
 //   call <id>             a live call is on the board
 //   failed                the call's first transfer shows as failed (busy)
 //   seen <json>           the statuses each transfer showed, by id
+//   stats chart|missing   the statistics panel: a chart, or no such tool
 //   screenshot <path>     the final picture
 //
 // The Go side answers nothing: it acts on these lines (it starts the
@@ -127,9 +128,20 @@ try {
 
   await page.locator('.recent tr[data-status="completed"]').first().waitFor();
   await page.locator('.trunk[data-trunk-id]').first().waitFor();
+  // Statistics: a chart when the server has transfer_stats, else the
+  // plain note that it has not; an error of the tool fails the test.
   await page.locator('[data-testid="stats"], [data-testid="stats-unavailable"]').first().waitFor();
-  if (await page.getByTestId('stats').count()) {
+  const missing = page.locator('[data-testid="stats-unavailable"]');
+  if (await missing.count()) {
+    check((await missing.getAttribute('data-reason')) === 'missing', `statistics failed: ${await missing.textContent()}`);
+    say('stats missing');
+  } else {
     await page.locator('[data-testid="stats"] [data-bar]').first().waitFor();
+    // The day of the test holds the two transfers, once the statistics
+    // were read again after the second one finished.
+    await page.locator('[data-testid="stats"] [data-bar] rect.ok').first().waitFor();
+    await page.locator('[data-testid="stats"] [data-bar] rect.bad').first().waitFor();
+    say('stats chart');
   }
 
   // Nothing may stick out sideways on a laptop screen.

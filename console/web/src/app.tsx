@@ -424,14 +424,14 @@ function StatsPanel({ side, groupBy, names }: { side: SideData; groupBy: GroupBy
   if (side.loading) return <Empty text="Loading…" />;
   if (side.statsMissing) {
     return (
-      <p class="empty" data-testid="stats-unavailable">
+      <p class="empty" data-testid="stats-unavailable" data-reason="missing">
         Statistics unavailable: this server has no <code>transfer_stats</code> tool.
       </p>
     );
   }
   if (side.statsError || !side.stats) {
     return (
-      <p class="error" data-testid="stats-unavailable">
+      <p class="error" data-testid="stats-unavailable" data-reason="error">
         Statistics unavailable: {side.statsError ?? 'no answer'}
       </p>
     );
@@ -467,7 +467,7 @@ function StatsPanel({ side, groupBy, names }: { side: SideData; groupBy: GroupBy
       <div class="legend">
         <span><i class="sw ok" />Connected</span>
         <span><i class="sw bad" />Failed</span>
-        <span><i class="sw other" />In flight or canceled</span>
+        <span><i class="sw other" />In flight</span>
         {failures.length > 0 && (
           <span class="failures">
             Top failures:{' '}
