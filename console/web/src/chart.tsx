@@ -1,7 +1,7 @@
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { StatsGroup } from './model';
 
-// TransferChart draws completed, failed and other (in flight or canceled)
+// TransferChart draws completed, failed and in-flight
 // transfers per group as stacked bars. It is a hand-written SVG rather
 // than a chart library: one bar chart is less code than wiring a library,
 // and it adds nothing to the embedded bundle.
