@@ -57,12 +57,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	artifacts := cmp.Or(os.Getenv("VOICEDOCK_ARTIFACTS_DIR"), filepath.Join(web, "artifacts"))
 	shot := filepath.Join(artifacts, "console-e2e.png")
 
-	const key = "console-e2e-key-0123456789abcdef"
+	// The browser signs in with a read key (the console only reads); the
+	// test configures and transfers with a write key.
+	const key = "console-e2e-read-0123456789abcdef"
+	const opsKey = "console-e2e-ops-0123456789abcdef"
 	// The target rings long enough for the page to show the ringing step.
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "2000")
-	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+key)
+	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+opsKey+",viewer:"+key+":read")
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
-	c := httpClient(t, url, map[string]string{"Authorization": "Bearer " + key})
+	c := httpClient(t, url, map[string]string{"Authorization": "Bearer " + opsKey})
 	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
 	line.configure(t, target.Port())
 
@@ -129,6 +132,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("second transfer: %s", ok.text)
 	}
 
+	t.Logf("console screenshot while the transfer rings: %s", next("ringing "))
 	var seen map[string][]string
 	if err := json.Unmarshal([]byte(next("seen ")), &seen); err != nil {
 		t.Fatal(err)

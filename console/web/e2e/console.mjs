@@ -7,6 +7,7 @@
 //   ready                 signed in, the event stream is live
 //   call <id>             a live call is on the board
 //   failed                the call's first transfer shows as failed (busy)
+//   ringing <path>        a picture taken while the second transfer rings
 //   seen <json>           the statuses each transfer showed, by id
 //   stats chart|missing   the statistics panel: a chart, or no such tool
 //   screenshot <path>     the final picture
@@ -117,6 +118,12 @@ try {
   await page.locator(`li.call[data-call-id="${callID}"][data-status="in-progress"]`).waitFor();
   await page.locator('.recent tr[data-status="failed"]').first().waitFor();
   say('failed');
+
+  // While the destination rings (2 s), the picture of a transfer under way.
+  await mine.locator('.transfer[data-status="ringing"] .step[data-step="ringing"][data-state="current"]').waitFor();
+  const ringing = screenshot.replace(/\.png$/, '') + '-ringing.png';
+  await page.screenshot({ path: ringing });
+  say(`ringing ${ringing}`);
 
   await mine.locator('.transfer[data-status="completed"]').waitFor();
   await mine.locator('.step[data-step="requested"][data-state="done"]').waitFor();
