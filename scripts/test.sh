@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
-# missing (sipp from Debian's sip-tester, Node 22 and the MCP conformance
+# missing (sipp from Debian's sip-tester, Debian's chromium for the console's
+# browser test, the console's npm packages, Node 22 and the MCP conformance
 # suite from npm, staticcheck from the Go module proxy), then runs the
-# checks, the whole Go test suite, the conformance suite and short fuzz runs.
+# checks, rebuilds the console and compares it with the committed build, the
+# whole Go test suite, the conformance suite and short fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
@@ -25,6 +27,28 @@ if ! command -v sipp >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester >/dev/null
 fi
 sipp -v 2>&1 | grep -m1 -i sipp || true
+# The console's browser test drives Debian's Chromium, never a browser
+# downloaded by a test tool.
+if [ ! -x /usr/bin/chromium ]; then
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+fi
+/usr/bin/chromium --version 2>/dev/null
+command -v node >/dev/null 2>&1 || { echo "Node.js 20.19 or later is needed on PATH (for the console build)" >&2; exit 1; }
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+	{ echo "Node.js 20.19 or later is needed for the console build (found $(node --version))" >&2; exit 1; }
+(cd console/web && npm ci --no-audit --no-fund --loglevel=error)
+
+step "console build (must match the committed console/dist)"
+console_build=$(mktemp -d)
+trap 'rm -rf "$console_build"' EXIT
+(cd console/web && npx --no-install tsc --noEmit && npx --no-install vite build --logLevel warn --outDir "$console_build/dist" --emptyOutDir)
+if ! diff -r console/dist "$console_build/dist" >/dev/null; then
+	diff -r console/dist "$console_build/dist" | head -20 || true
+	echo "console/dist differs from a fresh build of console/web: run 'npm ci && npm run build' in console/web and commit console/dist" >&2
+	exit 1
+fi
+echo "console/dist matches the sources"
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -23,6 +23,10 @@ import (
 const (
 	MCPPath     = "/mcp"
 	HealthzPath = "/healthz"
+	// ConsolePath is the web console's page; its assets are below it.
+	ConsolePath = "/console"
+	// ConsoleEventsPath is the console's event stream.
+	ConsoleEventsPath = "/console/events"
 )
 
 // Defaults for HTTPConfig's zero values.
@@ -74,6 +78,13 @@ type HTTPConfig struct {
 	// WriteTools are the tools that change something: a read key calling
 	// one gets 403 before the request reaches the MCP server.
 	WriteTools []string
+	// ConsolePage serves the web console's page and assets at ConsolePath
+	// and below, to GET and HEAD without a key: they hold no data, and the
+	// page asks for the key. Nil serves no console.
+	ConsolePage http.Handler
+	// ConsoleEvents serves ConsoleEventsPath to GET requests that pass the
+	// same key, loopback and rate checks as /mcp. Nil serves none.
+	ConsoleEvents http.Handler
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time
@@ -92,6 +103,9 @@ type HTTPHandler struct {
 	// limiter is nil when rate limiting is off.
 	limiter    *rateLimiter
 	writeTools map[string]bool
+
+	consolePage   http.Handler
+	consoleEvents http.Handler
 }
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
@@ -148,6 +162,9 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 		logger:     logger,
 		limiter:    newRateLimiter(rateLimit, cfg.now),
 		writeTools: writeTools,
+
+		consolePage:   cfg.ConsolePage,
+		consoleEvents: cfg.ConsoleEvents,
 	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(MCPPath),
@@ -217,10 +234,61 @@ func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request) Caller {
 		return Caller{}
 	case MCPPath:
 		return h.serveMCP(w, r)
-	default:
+	case ConsoleEventsPath:
+		return h.serveConsoleEvents(w, r)
+	}
+	if r.URL.Path == ConsolePath || strings.HasPrefix(r.URL.Path, ConsolePath+"/") {
+		h.serveConsolePage(w, r)
+		return Caller{}
+	}
+	writeAPIError(w, http.StatusNotFound, "not_found", "Not found")
+	return Caller{}
+}
+
+// serveConsolePage serves the console's page and assets: static files,
+// the same for everyone, so without a key.
+func (h *HTTPHandler) serveConsolePage(w http.ResponseWriter, r *http.Request) {
+	if h.consolePage == nil {
+		writeAPIError(w, http.StatusNotFound, "not_found", "Not found")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed")
+		return
+	}
+	h.consolePage.ServeHTTP(w, r)
+}
+
+// serveConsoleEvents serves the console's event stream to callers /mcp
+// would accept: it shows the same calls list_calls does.
+func (h *HTTPHandler) serveConsoleEvents(w http.ResponseWriter, r *http.Request) Caller {
+	if h.consoleEvents == nil {
 		writeAPIError(w, http.StatusNotFound, "not_found", "Not found")
 		return Caller{}
 	}
+	caller, ok := h.authenticate(r)
+	if !ok {
+		h.reject(r, "missing or invalid API key")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
+		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+		return Caller{}
+	}
+	if h.keys.empty() && !arrivedOnLoopback(r) {
+		h.reject(r, "no API keys configured and request did not arrive on loopback")
+		writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
+		return caller
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writeAPIError(w, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed")
+		return caller
+	}
+	if !h.checkRate(w, r, caller) {
+		return caller
+	}
+	h.consoleEvents.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), caller)))
+	return caller
 }
 
 func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicedock/voicedock/console"
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/schemas"
 	"github.com/voicedock/voicedock/server"
@@ -243,8 +244,11 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			// 0 turns the limit off; HTTPConfig takes a negative for that.
 			RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
 			WriteTools:         server.WriteTools(toolList),
+			ConsolePage:        console.NewPage(transport.ConsolePath),
+			ConsoleEvents:      console.NewEvents(mcpCtx.Done(), calls.Bus(), calls, console.EventsConfig{}, logger),
 		}, logger, func(addr net.Addr) {
 			logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
+			logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)
 		})
 	}()
 
