@@ -28,27 +28,42 @@ func tryLock(f *os.File) (bool, error) {
 	}
 }
 
-// lockWait takes f's exclusive flock, waiting for it until ctx ends. A
-// blocking flock cannot be interrupted, so it runs on its own goroutine;
-// if ctx ends first, that goroutine's lock is dropped when f is closed.
+// lockWait takes f's exclusive flock, waiting for it until ctx ends. On
+// error f is closed, perhaps later: a blocking flock cannot be interrupted,
+// so it runs on its own goroutine, which owns f once ctx has ended and
+// closes it (dropping the lock) when its flock returns.
 func lockWait(ctx context.Context, f *os.File) error {
 	if ok, err := tryLock(f); ok || err != nil {
+		if err != nil {
+			f.Close()
+		}
 		return err
 	}
-	done := make(chan error, 1)
+	fd := int(f.Fd())
+	done := make(chan error) // unbuffered: an abandoned result is never sent
+	abandoned := make(chan struct{})
 	go func() {
+		var err error
 		for {
-			err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			err = unix.Flock(fd, unix.LOCK_EX)
 			if !errors.Is(err, unix.EINTR) {
-				done <- err
-				return
+				break
 			}
+		}
+		select {
+		case done <- err:
+		case <-abandoned:
+			f.Close()
 		}
 	}()
 	select {
 	case err := <-done:
+		if err != nil {
+			f.Close()
+		}
 		return err
 	case <-ctx.Done():
+		close(abandoned)
 		return ctx.Err()
 	}
 }

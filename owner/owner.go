@@ -84,8 +84,7 @@ func Acquire(ctx context.Context, dir string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := lockWait(ctx, start); err != nil {
-		start.Close()
+	if err := lockWait(ctx, start); err != nil { // closes start
 		return nil, fmt.Errorf("waiting for another voicedock process to start: %w", err)
 	}
 	own, err := openLockFile(filepath.Join(dir, LockFile))
