@@ -67,3 +67,18 @@ func lockWait(ctx context.Context, f *os.File) error {
 		return ctx.Err()
 	}
 }
+
+// waitShared waits until f's shared flock can be had: no process holds the
+// exclusive one any more.
+func waitShared(f *os.File) {
+	fd := int(f.Fd())
+	for errors.Is(unix.Flock(fd, unix.LOCK_SH), unix.EINTR) {
+	}
+}
+
+// processAlive reports whether a process with the id exists (EPERM: it
+// does, under another user).
+func processAlive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}

@@ -23,6 +23,9 @@ const (
 	InfoFile = "owner.json"
 )
 
+// takeOverWait bounds the wait for a lock whose holder is not a live owner.
+const takeOverWait = 5 * time.Second
+
 // maxSocketPath is the longest Unix socket path Linux accepts (sun_path is
 // 108 bytes with its terminating NUL; macOS allows 104).
 const maxSocketPath = 103
@@ -93,6 +96,27 @@ func Acquire(ctx context.Context, dir string) (*Lock, error) {
 		return nil, err
 	}
 	got, err := tryLock(own)
+	if err == nil && !got && !ownerAlive(dir) {
+		// The holder is not a live owner: a watching bridge holds the lock
+		// shared for a moment after the owner died (see Watch). It lets go
+		// at once.
+		wctx, cancel := context.WithTimeout(ctx, takeOverWait)
+		err = lockWait(wctx, own)
+		cancel()
+		if err == nil {
+			got = true
+		} else if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		if !got {
+			// lockWait closed own.
+			start.Close()
+			if err != nil {
+				return nil, fmt.Errorf("lock %s: %w", filepath.Join(dir, LockFile), err)
+			}
+			return nil, ErrOwned
+		}
+	}
 	if err != nil || !got {
 		own.Close()
 		start.Close() // closing drops the flock
@@ -143,6 +167,29 @@ func (l *Lock) Release() {
 	l.own.Close()
 	l.own = nil
 	l.releaseStart()
+}
+
+// ownerAlive reports whether owner.json names a live process.
+func ownerAlive(dir string) bool {
+	info, err := ReadInfo(dir)
+	return err == nil && info.PID > 0 && processAlive(info.PID)
+}
+
+// Watch returns a channel that is closed when the process owning dir lets
+// its lock go: it exited, or was killed. A bridge learns so at once, even
+// with nothing in flight.
+func Watch(dir string) (<-chan struct{}, error) {
+	f, err := openLockFile(filepath.Join(dir, LockFile))
+	if err != nil {
+		return nil, err
+	}
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		defer f.Close() // drops the shared lock, so a new owner can start
+		waitShared(f)
+	}()
+	return gone, nil
 }
 
 func openLockFile(path string) (*os.File, error) {

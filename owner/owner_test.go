@@ -128,3 +128,36 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Errorf("SocketPath = %q, %v", p, err)
 	}
 }
+
+// TestWatchSeesTheOwnerGo: Watch's channel closes when the owner lets the
+// lock go, and the watcher does not keep the directory from a new owner.
+func TestWatchSeesTheOwnerGo(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ready(Info{PID: os.Getpid()}); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := Watch(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gone:
+		t.Fatal("Watch fired while the owner holds the lock")
+	default:
+	}
+	l.Release()
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not see the owner go")
+	}
+	next, err := Acquire(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("Acquire after the owner went: %v", err)
+	}
+	next.Release()
+}

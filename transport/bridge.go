@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,15 @@ type BridgeConfig struct {
 	// Server names the server in messages, e.g. "the voicedock server
 	// owning /var/lib/voicedock".
 	Server string
+
+	// Gone, if not nil, is closed when the server is known to have gone
+	// (the owner of a data directory let its lock go): the bridge ends as
+	// when a request finds it gone.
+	Gone <-chan struct{}
+
+	// keepAlive is the idle time before a keep-alive ping; 0 is
+	// bridgeKeepAlive (tests shorten it).
+	keepAlive time.Duration
 }
 
 // UnixClient returns an HTTP client that connects to the Unix socket at
@@ -47,6 +57,11 @@ func UnixClient(path string) *http.Client {
 		DisableCompression:  true,
 	}}
 }
+
+// bridgeKeepAlive is how often an idle bridge pings the server, so that a
+// 2025-11-25 session is not ended as idle (HTTPConfig.SessionIdleTTL,
+// an hour by default) while the client sits unused.
+const bridgeKeepAlive = 5 * time.Minute
 
 // BridgeGoneCode is the JSON-RPC error code a bridge answers requests in
 // flight with when the server stops answering (-32000 is the first of the
@@ -132,12 +147,20 @@ func Bridge(ctx context.Context, cfg BridgeConfig, in io.Reader, out io.Writer, 
 		}
 	}()
 
+	interval := cmp.Or(cfg.keepAlive, bridgeKeepAlive)
+	keepAlive := time.NewTicker(interval)
+	defer keepAlive.Stop()
 	var result error
 loop:
 	for {
 		select {
 		case line := <-lines:
 			b.send(line)
+			keepAlive.Reset(interval)
+		case <-keepAlive.C:
+			b.ping()
+		case <-cfg.Gone:
+			b.fail(fmt.Errorf("%s has exited", cfg.Server))
 		case err := <-readErr:
 			if err != nil {
 				result = fmt.Errorf("bridge: read stdin: %w", err)
@@ -176,6 +199,7 @@ type bridge struct {
 	session  string
 	version  string // negotiated by initialize (legacy protocol)
 	listen   bool   // the GET stream is running
+	pings    int    // keep-alive pings sent
 	inflight map[string]*pending
 	tokens   map[string]*pending  // in-flight requests by progress token
 	tools    map[string]*mcp.Tool // for Mcp-Param-* headers (2026-07-28)
@@ -193,6 +217,9 @@ type pending struct {
 	token string
 	// progress is the last progress value passed to the client.
 	progress float64
+	// own marks the bridge's own requests (keep-alive pings): their
+	// answers are not the client's.
+	own bool
 }
 
 // envelope is what the bridge reads of a message.
@@ -206,6 +233,8 @@ type envelope struct {
 func (e envelope) hasID() bool {
 	return len(e.ID) > 0 && string(e.ID) != "null"
 }
+
+func (e envelope) isRequest() bool { return e.Method != "" && e.hasID() }
 
 // progressToken returns the idKey of the request's progress token, or "".
 func (e envelope) progressToken() string {
@@ -262,6 +291,9 @@ func (b *bridge) send(line []byte) {
 	if isRequest {
 		p := &pending{id: env.ID, method: env.Method, cancel: cancel, modern: modern, token: env.progressToken()}
 		b.mu.Lock()
+		if old := b.inflight[idKey(env.ID)]; old != nil && old.own {
+			p.own = true
+		}
 		b.inflight[idKey(env.ID)] = p
 		if p.token != "" {
 			b.tokens[p.token] = p
@@ -277,17 +309,24 @@ func (b *bridge) send(line []byte) {
 	b.header(req.Header, env, modern)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	// The next line goes out once this one is written, so that the server
+	// gets messages in the client's order; after initialize, once its
+	// answer (with the session id the next ones carry) is passed on.
+	initialize := env.Method == string(mcp.MethodInitialize)
 	wrote := make(chan struct{})
 	var once sync.Once
-	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) },
-	}))
+	sent := func() { once.Do(func() { close(wrote) }) }
+	if !initialize {
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { sent() },
+		}))
+	}
 
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		defer cancel()
-		defer once.Do(func() { close(wrote) })
+		defer sent()
 		resp, err := b.cfg.Client.Do(req)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -296,12 +335,37 @@ func (b *bridge) send(line []byte) {
 			return
 		}
 		defer resp.Body.Close()
+		if initialize && resp.StatusCode == http.StatusOK {
+			if id := resp.Header.Get(server.HeaderKeySessionID); id != "" {
+				b.mu.Lock()
+				b.session = id
+				b.mu.Unlock()
+			}
+		}
 		b.answer(ctx, env, resp)
 	}()
 	select {
 	case <-wrote:
 	case <-b.ctx.Done():
 	}
+}
+
+// ping sends the bridge's own ping on an idle 2025-11-25 session. Its
+// answer is dropped; anything else that comes on its stream (queued
+// notifications) goes to the client as usual.
+func (b *bridge) ping() {
+	b.mu.Lock()
+	idle := b.session != "" && len(b.inflight) == 0 && b.goneErr == nil
+	b.pings++
+	id := fmt.Sprintf(`"voicedock-bridge-keepalive-%d"`, b.pings)
+	if idle {
+		b.inflight[idKey(json.RawMessage(id))] = &pending{id: json.RawMessage(id), method: string(mcp.MethodPing), cancel: func() {}, own: true}
+	}
+	b.mu.Unlock()
+	if !idle {
+		return
+	}
+	b.send([]byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}`))
 }
 
 // header sets the session and protocol headers for a message.
@@ -341,13 +405,6 @@ func (b *bridge) header(h http.Header, env envelope, modern bool) {
 
 // answer forwards the server's answer to one POST.
 func (b *bridge) answer(ctx context.Context, env envelope, resp *http.Response) {
-	if env.Method == string(mcp.MethodInitialize) && resp.StatusCode == http.StatusOK {
-		if id := resp.Header.Get(server.HeaderKeySessionID); id != "" {
-			b.mu.Lock()
-			b.session = id
-			b.mu.Unlock()
-		}
-	}
 	if resp.StatusCode == http.StatusAccepted {
 		return
 	}
@@ -371,7 +428,9 @@ func (b *bridge) answer(ctx context.Context, env envelope, resp *http.Response) 
 			}
 			return
 		}
-		if resp.StatusCode != http.StatusOK && !isJSONRPC(body) {
+		if resp.StatusCode != http.StatusOK && (!isJSONRPC(body) || !env.isRequest()) {
+			// Over stdio nothing answers a notification or a response:
+			// the server's complaint about one is for the log.
 			b.refused(env, resp.StatusCode, body)
 			return
 		}
@@ -428,6 +487,10 @@ func (b *bridge) receive(sent envelope, msg []byte) {
 	startListen := false
 	if env.Method == "" && env.hasID() {
 		if p := b.done(env.ID); p != nil {
+			if p.own {
+				b.mu.Unlock()
+				return
+			}
 			switch p.method {
 			case string(mcp.MethodInitialize):
 				var r struct {
@@ -537,7 +600,7 @@ func (b *bridge) cancelModern(params json.RawMessage) bool {
 func (b *bridge) reply(p *pending, code int, message string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.goneErr != nil || b.done(p.id) == nil {
+	if b.goneErr != nil || b.done(p.id) == nil || p.own {
 		return
 	}
 	b.write(errorMessage(p.id, code, message))
@@ -557,8 +620,8 @@ func (b *bridge) refused(env envelope, status int, body []byte) {
 	} else if text := strings.TrimSpace(string(body)); text != "" && len(text) < 200 {
 		msg += ": " + text
 	}
-	if !env.hasID() || env.Method == "" {
-		b.logger.Warn("bridge: " + msg)
+	if !env.isRequest() {
+		b.logger.Warn("bridge: "+msg, "method", env.Method)
 		return
 	}
 	b.mu.Lock()
@@ -578,7 +641,9 @@ func (b *bridge) fail(err error) {
 		return
 	}
 	for _, p := range b.inflight {
-		b.write(errorMessage(p.id, BridgeGoneCode, err.Error()))
+		if !p.own {
+			b.write(errorMessage(p.id, BridgeGoneCode, err.Error()))
+		}
 		b.done(p.id)
 	}
 	b.goneErr = err

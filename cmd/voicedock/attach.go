@@ -37,11 +37,16 @@ func attachLocal(ctx context.Context, dir string, stdin io.Reader, stdout io.Wri
 	if info.Socket == "" {
 		return fmt.Errorf("%s is owned by voicedock process %d, which serves no socket to attach to (see its log)", dir, info.PID)
 	}
+	gone, err := owner.Watch(dir)
+	if err != nil {
+		return err
+	}
 	logger.Info("attaching to the voicedock process that owns the data directory", "pid", info.PID, "socket", info.Socket)
 	return transport.Bridge(ctx, transport.BridgeConfig{
 		URL:    ownerURL,
 		Client: transport.UnixClient(info.Socket),
 		Server: fmt.Sprintf("the voicedock server owning %s (pid %d)", dir, info.PID),
+		Gone:   gone,
 	}, stdin, stdout, logger)
 }
 

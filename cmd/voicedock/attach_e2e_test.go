@@ -226,7 +226,7 @@ func TestOwnerLeavesWithoutKeepRunning(t *testing.T) {
 		t.Fatalf("owner exit: %v\n%s", err, own.logs)
 	}
 	caller.Wait(t) // the call was ended with BYE
-	secondLogs.waitFor(t, regexp.MustCompile(`voicedock: the voicedock server owning \S+ \(pid \d+\) (stopped answering|ended this session)`), 0, 20*time.Second)
+	secondLogs.waitFor(t, regexp.MustCompile(`voicedock: the voicedock server owning \S+ \(pid \d+\) (stopped answering|ended this session|has exited)`), 0, 20*time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := second.ListTools(ctx, mcp.ListToolsRequest{}); err == nil {
@@ -266,13 +266,13 @@ func TestOwnerKilled(t *testing.T) {
 	own.waitExit(t)
 	select {
 	case err := <-errc:
-		if err == nil || !strings.Contains(err.Error(), "stopped answering") {
+		if err == nil || !regexp.MustCompile(`stopped answering|has exited`).MatchString(err.Error()) {
 			t.Errorf("transfer in flight when the owner died: %v", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the request in flight hung after the owner was killed")
 	}
-	secondLogs.waitFor(t, regexp.MustCompile(`voicedock: the voicedock server owning .* stopped answering`), 0, 20*time.Second)
+	secondLogs.waitFor(t, regexp.MustCompile(`voicedock: the voicedock server owning .* (stopped answering|has exited)`), 0, 20*time.Second)
 
 	// The socket file is still there; the next process owns the directory.
 	if _, err := os.Stat(dir + "/voicedock.sock"); err != nil {
@@ -384,5 +384,70 @@ func TestProgressThroughBridge(t *testing.T) {
 			caller.Wait(t)
 			target.Wait(t)
 		})
+	}
+}
+
+// TestElicitationThroughBridge: the owner asks the attached client to
+// confirm an ad-hoc destination (elicitation/create, a server-to-client
+// request on the POST's stream); the client's answer goes back through the
+// bridge and the transfer goes ahead.
+func TestElicitationThroughBridge(t *testing.T) {
+	dir := t.TempDir()
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "50")
+	own := startOwner(t, dir)
+	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true})}
+	stderr := &syncBuffer{}
+	tr := transport.NewStdioWithOptions(binary, baseEnv(dir), []string{"serve", "--transport", "stdio"},
+		transport.WithCommandStderrWriter(stderr))
+	if err := tr.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion("2025-11-25"), client.WithElicitationHandler(e))
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	initialize(t, c, stderr)
+	stderr.waitFor(t, attaching, 0, 10*time.Second)
+
+	m, off := own.logs.waitFor(t, sipListening, 0, 20*time.Second)
+	line := &phoneLine{c: c, logs: own.logs, sipAddr: m[1], offset: off}
+	line.configure(t, target.Port())
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	res, steps := transfer(t, c, callID, adhocNumber)
+	if res.isError {
+		t.Fatalf("confirmed transfer through the bridge: %s\nowner log:\n%s", res.text, own.logs)
+	}
+	checkProgress(t, steps, "completed", own.logs)
+	if qs := e.questions(); len(qs) != 1 || !strings.Contains(qs[0].Message, adhocNumber) {
+		t.Errorf("asked %v", qs)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+}
+
+// TestAttachToHTTPOwner: a server run as `serve --transport http` owns its
+// data directory too, and a stdio server started on it attaches over the
+// socket (no API key: the socket is the user's own); a second http server
+// on it refuses to start.
+func TestAttachToHTTPOwner(t *testing.T) {
+	dir := t.TempDir()
+	_, logs := httpServer(t, dir, "VOICEDOCK_API_KEYS=ops:"+testKey)
+	logs.waitFor(t, socketListening, 0, 20*time.Second)
+	c, _ := attached(t, "2025-11-25", dir)
+	a := mustCall(t, c, "create_assistant", `{"name":"Through the socket"}`)
+	if field(a, "assistant", "name") != "Through the socket" {
+		t.Errorf("create through the socket: %s", a.json)
+	}
+	if info, err := os.Stat(dir + "/voicedock.sock"); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("socket: %v, mode %v", err, info.Mode())
+	}
+
+	cmd := exec.Command(binary, "serve", "--transport", "http", "--http-addr", "127.0.0.1:0")
+	cmd.Env = baseEnv(dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another voicedock process") {
+		t.Errorf("a second http server on an owned dir: %v\n%s", err, out)
 	}
 }
