@@ -150,7 +150,7 @@ func (n *notifications) waitFor(t *testing.T, s string) {
 
 // TestTwoStdioClientsShareOneOwner: a second stdio server on a data dir
 // attaches to the first. Both list the tools; a call placed by sipp is seen
-// by both (and a third, that asked for log messages, hears of it on its
+// by both (and a third, subscribed to the live calls, hears of it on its
 // GET stream, outside any request); the owner's client leaves, and with
 // VOICEDOCK_KEEP_RUNNING the call stays up; a transfer started from the
 // attached client reports its progress to that client.
@@ -170,11 +170,11 @@ func TestTwoStdioClientsShareOneOwner(t *testing.T) {
 		}
 	}
 
-	// A third client asks for log messages: the server's call events
-	// reach it on the session's GET stream, outside any request.
+	// A third client subscribes to the live calls: their updates reach it
+	// on the session's GET stream, outside any request.
 	third, _ := attached(t, "2025-11-25", dir)
-	logs := collect(third, "notifications/message")
-	if err := third.SetLevel(t.Context(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelInfo}}); err != nil {
+	updates := collect(third, "notifications/resources/updated")
+	if err := third.Subscribe(t.Context(), mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "voicedock://calls"}}); err != nil {
 		t.Fatal(err)
 	}
 	m, off := own.logs.waitFor(t, sipListening, 0, 20*time.Second)
@@ -182,7 +182,7 @@ func TestTwoStdioClientsShareOneOwner(t *testing.T) {
 	line.configure(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
-	logs.waitFor(t, callID)
+	updates.waitFor(t, "voicedock://calls")
 	for name, c := range map[string]*client.Client{"owner": own.c, "attached": second} {
 		if s := callStatus(t, c, callID); s != "in-progress" {
 			t.Errorf("%s sees the call %s", name, s)
