@@ -174,6 +174,7 @@ func TestTwoStdioClientsShareOneOwner(t *testing.T) {
 	// on the session's GET stream, outside any request.
 	third, _ := attached(t, "2025-11-25", dir)
 	updates := collect(third, "notifications/resources/updated")
+	//lint:ignore SA1019 the session-based protocol (2025-11-25) that clients speak today subscribes this way
 	if err := third.Subscribe(t.Context(), mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "voicedock://calls"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +293,8 @@ func TestOwnerKilled(t *testing.T) {
 
 // TestAttachModernProtocol: a client on the 2026-07-28 protocol (no
 // session: the version in each message's _meta and the Mcp-Protocol-Version,
-// Mcp-Method and Mcp-Name headers) works through the bridge, transfers and
-// their progress included.
+// Mcp-Method and Mcp-Name headers) works through the bridge: transfers and
+// their progress, and a subscriptions/listen stream.
 func TestAttachModernProtocol(t *testing.T) {
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "50")
@@ -302,8 +303,16 @@ func TestAttachModernProtocol(t *testing.T) {
 	m, off := own.logs.waitFor(t, sipListening, 0, 20*time.Second)
 	line := &phoneLine{c: c, logs: own.logs, sipAddr: m[1], offset: off}
 	line.configure(t, target.Port())
+	// A subscriptions/listen stream (a long POST) passes through too.
+	changes := collect(c, "notifications/resources/list_changed")
+	stop, err := c.ListenAsync(t.Context(), mcp.SubscriptionFilter{ResourcesListChanged: true}, func(err error) { t.Errorf("listen: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
+	changes.waitFor(t, "list_changed")
 	res, steps := transfer(t, c, callID, salesNumber)
 	if res.isError {
 		t.Fatal(res.text)
