@@ -78,8 +78,8 @@ func TestBridgeKeepAlive(t *testing.T) {
 			t.Fatal("an idle bridge sent no keep-alive ping")
 		}
 	}
-	if got, _ := callEcho(t, c, "still here"); got != "still here" {
-		t.Errorf("echo after keep-alives: %q", got)
+	if got, who := callEcho(t, c, "still here"); got != "still here" || who != "socket/write/socket" {
+		t.Errorf("echo after keep-alives: %q from %q", got, who)
 	}
 	select {
 	case n := <-unexpected:

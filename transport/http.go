@@ -268,6 +268,9 @@ func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 // anonymous caller when no keys are configured.
 func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
 	if h.keys.empty() {
+		if arrivedOnUnixSocket(r) {
+			return socketCaller, true
+		}
 		return anonymousCaller, true
 	}
 	token, ok := bearerToken(r.Header.Get("Authorization"))
@@ -561,6 +564,13 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// arrivedOnUnixSocket reports whether the request came in on a Unix
+// socket (see ServeUnix).
+func arrivedOnUnixSocket(r *http.Request) bool {
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && addr != nil && addr.Network() == "unix"
+}
+
 // arrivedOnLoopback reports whether the request came in on a loopback
 // address or a Unix socket (reachable from this machine only, see
 // ServeUnix). A request without a local address (not served by net/http)
@@ -570,7 +580,7 @@ func arrivedOnLoopback(r *http.Request) bool {
 	if !ok || addr == nil {
 		return false
 	}
-	if addr.Network() == "unix" {
+	if arrivedOnUnixSocket(r) {
 		return true
 	}
 	host, _, err := net.SplitHostPort(addr.String())
