@@ -18,7 +18,7 @@ import (
 
 // startBridge serves s on a Unix socket and connects an mcp-go stdio
 // client to it through Bridge. It returns the client and Bridge's result.
-func startBridge(t *testing.T, s *server.MCPServer, keepAlive time.Duration) (*client.Client, <-chan error) {
+func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*client.Client, <-chan error) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,5 +144,53 @@ func TestBridgeServerGone(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Bridge still runs after the server has gone")
+	}
+}
+
+// BenchmarkBridgeCall is a tools/call from a stdio client through the
+// bridge and the Unix socket, as an attached agent makes it.
+func BenchmarkBridgeCall(b *testing.B) {
+	c, _ := startBridge(b, newTestMCPServer(), 0)
+	benchmarkEcho(b, c)
+}
+
+// BenchmarkOwnerSocketCall is the same call from an HTTP client straight
+// to the Unix socket: the bridge's cost is the difference.
+func BenchmarkOwnerSocketCall(b *testing.B) {
+	sock := filepath.Join(b.TempDir(), "s.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	served := make(chan error, 1)
+	go func() {
+		served <- ServeUnix(ctx, newTestMCPServer(), sock, HTTPConfig{RateLimitPerMinute: -1}, nil, func(net.Addr) { close(ready) })
+	}()
+	<-ready
+	b.Cleanup(func() { cancel(); <-served })
+	tr, err := transport.NewStreamableHTTP("http://localhost/mcp", transport.WithHTTPBasicClient(UnixClient(sock)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion("2025-11-25"))
+	b.Cleanup(func() { c.Close() })
+	if err := c.Start(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = "2025-11-25"
+	req.Params.ClientInfo = mcp.Implementation{Name: "bench", Version: "1"}
+	if _, err := c.Initialize(b.Context(), req); err != nil {
+		b.Fatal(err)
+	}
+	benchmarkEcho(b, c)
+}
+
+func benchmarkEcho(b *testing.B, c *client.Client) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "echo"
+	req.Params.Arguments = map[string]any{"message": "hello"}
+	for b.Loop() {
+		if _, err := c.CallTool(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
