@@ -78,6 +78,7 @@ go test ./sip -run '^$' -fuzz '^FuzzParseSipfrag$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSDPAnswer$' -fuzztime "$FUZZTIME"
 go test ./tools -run '^$' -fuzz '^FuzzToolInputs$' -fuzztime "$FUZZTIME"
 go test ./webhooks -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$FUZZTIME"
+go test ./transport -run '^$' -fuzz '^FuzzReadSSE$' -fuzztime "$FUZZTIME"
 
 echo
 echo "all tests passed"

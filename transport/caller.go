@@ -21,17 +21,21 @@ const (
 const (
 	TransportHTTP  = "http"
 	TransportStdio = "stdio"
+	// TransportSocket is HTTP on the data directory's Unix socket: the
+	// user's own agents, attached to the owning process (ServeUnix).
+	TransportSocket = "socket"
 )
 
 // Caller identifies who sent an MCP request. Handlers read it with
 // [CallerFrom] to audit the request and to enforce the key's scope.
 type Caller struct {
 	// KeyName is the name of the API key that authenticated the request,
-	// "anonymous" for HTTP without configured keys, or "stdio".
+	// "anonymous" for HTTP without configured keys, "socket" for the Unix
+	// socket, or "stdio".
 	KeyName string
 	// Scope is ScopeRead or ScopeWrite.
 	Scope string
-	// Transport is TransportHTTP or TransportStdio.
+	// Transport is TransportHTTP, TransportSocket or TransportStdio.
 	Transport string
 }
 
@@ -58,4 +62,5 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 var (
 	stdioCaller     = Caller{KeyName: "stdio", Scope: ScopeWrite, Transport: TransportStdio}
 	anonymousCaller = Caller{KeyName: "anonymous", Scope: ScopeWrite, Transport: TransportHTTP}
+	socketCaller    = Caller{KeyName: "socket", Scope: ScopeWrite, Transport: TransportSocket}
 )

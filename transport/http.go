@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -205,7 +207,7 @@ func callerContext(ctx context.Context, r *http.Request) context.Context {
 // ServeHTTP implements http.Handler.
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	tracker := vdserver.NewDeliveryTracker()
+	tracker := h.sessions.tracker(r.Header.Get(server.HeaderKeySessionID))
 	sw := &statusWriter{ResponseWriter: w, tracker: tracker}
 	caller := h.serve(sw, r.WithContext(vdserver.WithDeliveryTracker(r.Context(), tracker)))
 	h.logger.Debug("http request",
@@ -334,6 +336,9 @@ func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 // anonymous caller when no keys are configured.
 func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
 	if h.keys.empty() {
+		if arrivedOnUnixSocket(r) {
+			return socketCaller, true
+		}
 		return anonymousCaller, true
 	}
 	token, ok := bearerToken(r.Header.Get("Authorization"))
@@ -522,11 +527,44 @@ func (s *statusWriter) status() int {
 // is called with the bound address once the listener is open (Addr may use
 // port 0). It returns nil after a shutdown caused by ctx.
 func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if len(cfg.Keys) == 0 && !isLoopbackListenAddr(cfg.Addr) {
 		return fmt.Errorf("transport: refusing to listen on %q without API keys: set VOICEDOCK_API_KEYS or listen on a loopback address such as 127.0.0.1", cfg.Addr)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("transport: listen: %w", err)
+	}
+	return serveListener(ctx, mcpServer, cfg, logger, ln, ready)
+}
+
+// ServeUnix serves the MCP server over streamable HTTP on a Unix socket at
+// path, as ServeHTTP does on TCP. A socket file left at path by a process
+// that is gone is replaced: the caller must own path (see package owner).
+// The socket is made mode 0600, so only processes of the same user can
+// connect; they could read the data directory anyway, so the socket asks
+// for no API key, like stdio. cfg.Addr is ignored.
+func ServeUnix(ctx context.Context, mcpServer *server.MCPServer, path string, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("transport: remove stale socket: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "unix", path)
+	if err != nil {
+		return fmt.Errorf("transport: listen: %w", err)
+	}
+	// The data directory is 0700, so nobody else could reach the socket in
+	// the moment before this chmod either.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("transport: socket mode: %w", err)
+	}
+	return serveListener(ctx, mcpServer, cfg, logger, ln, ready)
+}
+
+func serveListener(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ln net.Listener, ready func(net.Addr)) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	srv := &http.Server{
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -536,17 +574,12 @@ func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig,
 	}
 	h, err := newHTTPHandler(mcpServer, cfg, logger, srv)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	srv.Handler = h
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		_ = h.Close(context.Background())
-		return fmt.Errorf("transport: listen: %w", err)
-	}
-	if len(cfg.Keys) == 0 {
+	if len(cfg.Keys) == 0 && ln.Addr().Network() != "unix" {
 		logger.Warn("serving MCP over HTTP without API keys; any local process can call it", "addr", ln.Addr().String())
 	}
 	logger.Info("serving MCP over HTTP", "addr", ln.Addr().String(), "path", MCPPath, "keys", len(cfg.Keys))
@@ -564,7 +597,7 @@ func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig,
 	case <-ctx.Done():
 	}
 
-	logger.Info("shutting down HTTP server")
+	logger.Info("shutting down HTTP server", "addr", ln.Addr().String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	// Close ends the sessions (their GET streams would otherwise never let
@@ -599,13 +632,24 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// arrivedOnUnixSocket reports whether the request came in on a Unix
+// socket (see ServeUnix).
+func arrivedOnUnixSocket(r *http.Request) bool {
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return ok && addr != nil && addr.Network() == "unix"
+}
+
 // arrivedOnLoopback reports whether the request came in on a loopback
-// address. A request without a local address (not served by net/http)
+// address or a Unix socket (reachable from this machine only, see
+// ServeUnix). A request without a local address (not served by net/http)
 // does not count as loopback.
 func arrivedOnLoopback(r *http.Request) bool {
 	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok || addr == nil {
 		return false
+	}
+	if arrivedOnUnixSocket(r) {
+		return true
 	}
 	host, _, err := net.SplitHostPort(addr.String())
 	if err != nil {

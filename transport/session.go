@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"sync"
+
+	vdserver "github.com/voicedock/voicedock/server"
 )
 
 // sessionPrefix marks the session ids this package mints.
@@ -17,13 +19,37 @@ var errUnknownSession = errors.New("unknown session")
 // terminated (DELETE, idle expiry, shutdown), are refused. Terminated ids
 // are simply forgotten: to a client "terminated" and "unknown" both mean
 // 404, start a new session.
+//
+// It also keeps each session's progress DeliveryTracker. mcp-go hands a
+// session's notifications to whichever of its streams reads first: the POST
+// of the request or the session's GET stream. The tracker is shared by all
+// of a session's requests so that a result waits for its progress
+// notifications on either stream.
 type sessionManager struct {
-	mu   sync.RWMutex
-	live map[string]struct{}
+	mu       sync.RWMutex
+	live     map[string]struct{}
+	trackers map[string]*vdserver.DeliveryTracker
 }
 
 func newSessionManager() *sessionManager {
-	return &sessionManager{live: map[string]struct{}{}}
+	return &sessionManager{live: map[string]struct{}{}, trackers: map[string]*vdserver.DeliveryTracker{}}
+}
+
+// tracker returns the delivery tracker of the live session id, or a fresh
+// one for a request outside a session (initialize, the sessionless
+// protocol, an unknown id).
+func (m *sessionManager) tracker(id string) *vdserver.DeliveryTracker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.live[id]; !ok || id == "" {
+		return vdserver.NewDeliveryTracker()
+	}
+	t := m.trackers[id]
+	if t == nil {
+		t = vdserver.NewDeliveryTracker()
+		m.trackers[id] = t
+	}
+	return t
 }
 
 // Generate mints and records a new session id.
@@ -49,6 +75,7 @@ func (m *sessionManager) Validate(id string) (isTerminated bool, err error) {
 func (m *sessionManager) Terminate(id string) (isNotAllowed bool, err error) {
 	m.mu.Lock()
 	delete(m.live, id)
+	delete(m.trackers, id)
 	m.mu.Unlock()
 	return false, nil
 }

@@ -57,6 +57,14 @@ type config struct {
 	TransferDeniedTypes []string `env:"VOICEDOCK_TRANSFER_DENIED_TYPES" envSeparator:"," envDefault:"premium_rate,shared_cost,uan,personal,pager,unknown"`
 	SIPAllowedDomains   []string `env:"VOICEDOCK_SIP_ALLOWED_DOMAINS" envSeparator:","`
 
+	// Connect is the /mcp URL of a voicedock server to attach to over HTTP
+	// (stdio mode), instead of serving; ConnectKey is its bearer key.
+	Connect    string `env:"VOICEDOCK_CONNECT"`
+	ConnectKey string `env:"VOICEDOCK_CONNECT_KEY"`
+	// KeepRunning keeps a stdio process that owns the data directory
+	// serving attached clients after its own client has gone.
+	KeepRunning bool `env:"VOICEDOCK_KEEP_RUNNING"`
+
 	WebhookURL         string        `env:"VOICEDOCK_WEBHOOK_URL"`
 	WebhookSecret      string        `env:"VOICEDOCK_WEBHOOK_SECRET"`
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
@@ -120,6 +128,11 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.WebhookMaxAge < time.Minute || cfg.WebhookConcurrency < 1 || cfg.WebhookConcurrency > 256 || cfg.WebhookTimeout < time.Second {
 		return cfg, fmt.Errorf("configuration: webhook settings out of range (max age >= 1m, concurrency 1-256, timeout >= 1s)")
+	}
+	if cfg.Connect != "" {
+		if u, err := url.Parse(cfg.Connect); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("configuration: VOICEDOCK_CONNECT must be an http(s) URL such as https://voicedock.example.com/mcp")
+		}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_HTTP_MAX_BODY_BYTES must be positive")

@@ -11,6 +11,10 @@ import (
 )
 
 func main() {
+	// A server that outlives its stdio client (--detach-on-exit) must not
+	// die of SIGPIPE when it next logs to the client's closed stderr: the
+	// write fails with EPIPE instead, and the log line is lost.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

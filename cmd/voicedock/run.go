@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,8 +15,11 @@ import (
 	"strings"
 	"time"
 
+	mcpserver "github.com/mark3labs/mcp-go/server"
+
 	"github.com/voicedock/voicedock/console"
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/owner"
 	"github.com/voicedock/voicedock/schemas"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/sip"
@@ -38,6 +42,11 @@ Serve flags (each overrides its environment variable):
   --data-dir DIR           VOICEDOCK_DATA_DIR    (default ~/.local/share/voicedock)
   --log-level LEVEL        VOICEDOCK_LOG_LEVEL   debug|info|warn|error (default info)
   --log-format FORMAT      VOICEDOCK_LOG_FORMAT  text|json (default text)
+  --detach-on-exit         VOICEDOCK_KEEP_RUNNING  (stdio) keep serving attached
+                           clients after this process's own client has gone
+
+A stdio server started while another voicedock process owns the data
+directory attaches to it; VOICEDOCK_CONNECT=URL attaches to a remote server.
 
 Other settings come from the environment: VOICEDOCK_API_KEYS, VOICEDOCK_SECRET_KEY,
 VOICEDOCK_ALLOWED_ORIGINS, VOICEDOCK_HTTP_MAX_BODY_BYTES. See the README.
@@ -94,6 +103,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format")
+	fs.BoolVar(&cfg.KeepRunning, "detach-on-exit", cfg.KeepRunning, "keep serving attached clients after the stdio client has gone")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,9 +122,30 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return fmt.Errorf("VOICEDOCK_API_KEYS: %w", err)
 	}
 
+	if cfg.Connect != "" {
+		if *mode != "stdio" {
+			return errors.New("VOICEDOCK_CONNECT attaches a stdio client to a server; it does not combine with --transport http")
+		}
+		return attachRemote(ctx, cfg, stdin, stdout, logger)
+	}
+
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// One process owns the data directory (the store, the SIP port, the
+	// calls); a stdio server started beside it attaches to it instead.
+	lock, err := acquireOwnership(ctx, cfg.DataDir)
+	if errors.Is(err, owner.ErrOwned) {
+		if *mode != "stdio" {
+			return fmt.Errorf("%s is in use by another voicedock process: stop it, or use another --data-dir", cfg.DataDir)
+		}
+		return attachLocal(ctx, cfg.DataDir, stdin, stdout, logger)
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	defer lock.Release()
+	socketPath, socketErr := owner.SocketPath(cfg.DataDir)
 	key, err := sqlite.LoadOrCreateKey(cfg.DataDir, cfg.SecretKey)
 	if err != nil {
 		return fmt.Errorf("secret key: %w", err)
@@ -230,6 +261,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	mcpCtx, stopMCP := context.WithCancel(ctx)
 	defer stopMCP()
 	go srv.Run(mcpCtx)
+	unixDone := serveOwnerSocket(mcpCtx, mcp, lock, socketPath, socketErr, cfg, logger)
 	mcpDone := make(chan error, 1)
 	go func() {
 		if *mode == "stdio" {
@@ -253,16 +285,28 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}()
 
 	var runErr error
+	sipStopped := func(err error) error {
+		sipDone <- err
+		if err == nil {
+			err = errors.New("the SIP user agent stopped")
+		}
+		return fmt.Errorf("SIP: %w", err)
+	}
 	select {
 	case runErr = <-mcpDone:
-	case runErr = <-sipDone:
-		sipDone <- runErr
-		if runErr == nil {
-			runErr = errors.New("the SIP user agent stopped")
+		if *mode == "stdio" && runErr == nil && cfg.KeepRunning && ctx.Err() == nil {
+			logger.Info("the stdio client has gone; serving attached clients until SIGTERM or SIGINT", "socket", socketPath)
+			select {
+			case <-ctx.Done():
+			case err := <-sipDone:
+				runErr = sipStopped(err)
+			}
 		}
-		runErr = fmt.Errorf("SIP: %w", runErr)
+	case err := <-sipDone:
+		runErr = sipStopped(err)
 	}
 	stopMCP()
+	<-unixDone
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := ua.Shutdown(shutdownCtx); err != nil {
@@ -277,6 +321,48 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	<-dispatcherDone
 	logger.Info("voicedock stopped")
 	return runErr
+}
+
+// serveOwnerSocket serves MCP on the data directory's Unix socket for
+// attached clients until ctx ends, and tells waiting processes the owner is
+// ready. Without a socket (the path is too long, or it cannot listen) the
+// server runs on: only attaching is off, and attachers say why.
+func serveOwnerSocket(ctx context.Context, mcp *mcpserver.MCPServer, lock *owner.Lock, path string, pathErr error, cfg config, logger *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	info := owner.Info{PID: os.Getpid(), Version: version(), StartedAt: time.Now().UTC()}
+	if pathErr != nil {
+		logger.Warn("no socket for other clients to attach to", "err", pathErr)
+		if err := lock.Ready(info); err != nil {
+			logger.Warn("owner info", "err", err)
+		}
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		ready := false
+		err := transport.ServeUnix(ctx, mcp, path, transport.HTTPConfig{
+			MaxBodyBytes: cfg.MaxBodyBytes,
+			// The socket's clients are this user's own agents, like the
+			// stdio client: no per-client request limit (the per-call
+			// command limit still applies).
+			RateLimitPerMinute: -1,
+		}, logger, func(net.Addr) {
+			ready = true
+			info.Socket, info.URL = path, ownerURL
+			if err := lock.Ready(info); err != nil {
+				logger.Warn("owner info", "err", err)
+			}
+			logger.Info("mcp socket listening", "socket", path)
+		})
+		if err != nil {
+			logger.Warn("no socket for other clients to attach to", "err", err)
+			if !ready {
+				_ = lock.Ready(info)
+			}
+		}
+	}()
+	return done
 }
 
 func writeSchemas(args []string, stdout, stderr io.Writer) error {
