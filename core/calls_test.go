@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -42,6 +43,14 @@ func (s *scriptedSIP) Hangup(ctx context.Context, callID string) error {
 }
 
 func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error { return nil }
+
+func (s *scriptedSIP) ReferTo(ctx context.Context, callID string, target core.ReferTarget) (int, error) {
+	return s.Refer(ctx, callID, target.URI)
+}
+
+func (s *scriptedSIP) Dialog(callID string) (core.SIPDialog, error) {
+	return core.SIPDialog{}, errors.New("no dialogs in this fake")
+}
 
 type fixture struct {
 	calls  *core.Calls

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/voicedock/voicedock/sip/sipptest"
+)
+
+// transferRecord is what get_call shows of a call's transfers.
+type transferRecord struct {
+	Status   string `json:"status"`
+	Attempt  int    `json:"attempt"`
+	Reason   string `json:"reason"`
+	Attempts []struct {
+		Destination string   `json:"destination"`
+		Mode        string   `json:"mode"`
+		ReferTo     string   `json:"refer_to"`
+		Status      string   `json:"status"`
+		SIPStatus   int      `json:"sip_status"`
+		Reason      string   `json:"reason"`
+		LegCallID   string   `json:"leg_call_id"`
+		LegStatus   string   `json:"leg_status"`
+		Bridged     bool     `json:"bridged"`
+		CallerID    string   `json:"caller_id"`
+		SIPHeaders  []string `json:"sip_headers"`
+	} `json:"attempts"`
+	Steps []struct {
+		Status  string `json:"status"`
+		Attempt int    `json:"attempt"`
+	} `json:"steps"`
+}
+
+func callTransfers(t *testing.T, r toolResult) (string, []transferRecord) {
+	t.Helper()
+	var out struct {
+		Call struct {
+			Status    string           `json:"status"`
+			Transfers []transferRecord `json:"transfers"`
+		} `json:"call"`
+	}
+	if err := json.Unmarshal(r.json, &out); err != nil {
+		t.Fatalf("get_call: %v: %s", err, r.json)
+	}
+	return out.Call.Status, out.Call.Transfers
+}
+
+// TestFallbackAfterBusy: the first destination is busy (the caller's side
+// relays 486), the server tries the fallback without being asked again,
+// and the caller reaches it. Both attempts are on the record, in the
+// store, and the progress only grows across them.
+func TestFallbackAfterBusy(t *testing.T) {
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	line := newPhoneLine(t, target.Port())
+	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	desk := "sip:desk@127.0.0.1:" + strconv.Itoa(target.Port())
+
+	res, steps := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "fallback_destinations": []string{desk}})
+	if res.isError {
+		t.Fatalf("transfer with a fallback: %s\n%s", res.text, line.logs)
+	}
+	msgs := progressMessages(steps)
+	last := 0.0
+	for i, s := range steps {
+		p, _ := s["progress"].(float64)
+		if p <= last || s["total"] != float64(10) {
+			t.Errorf("progress step %d (%q) = %v of %v after %v", i, msgs[i], p, s["total"], last)
+		}
+		last = p
+	}
+	if last != 10 || !strings.Contains(strings.Join(msgs, "\n"), "(destination 2 of 2): requested") {
+		t.Errorf("progress: %q", msgs)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+	line.ended(t, callID)
+	// The call has ended: this is the stored record.
+	status, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	if status != "transferred" || len(transfers) != 1 {
+		t.Fatalf("call %s with %d transfers", status, len(transfers))
+	}
+	tr := transfers[0]
+	if tr.Status != "completed" || tr.Attempt != 2 || len(tr.Attempts) != 2 {
+		t.Fatalf("transfer on record: %+v", tr)
+	}
+	a, b := tr.Attempts[0], tr.Attempts[1]
+	if a.Destination != salesNumber || a.Status != "failed" || a.SIPStatus != 486 || !strings.Contains(a.Reason, "busy") || a.Mode != "blind" {
+		t.Errorf("first attempt: %+v", a)
+	}
+	if b.Destination != desk || b.ReferTo != desk || b.Status != "completed" || b.SIPStatus != 200 {
+		t.Errorf("second attempt: %+v", b)
+	}
+	var failed1, completed2 bool
+	for _, s := range tr.Steps {
+		failed1 = failed1 || (s.Status == "failed" && s.Attempt == 1)
+		completed2 = completed2 || (s.Status == "completed" && s.Attempt == 2)
+	}
+	if !failed1 || !completed2 {
+		t.Errorf("steps: %+v", tr.Steps)
+	}
+}
+
+// TestFallbackPolicyFirst: a fallback the policy refuses stops the whole
+// transfer before anything is sent, and names the field.
+func TestFallbackPolicyFirst(t *testing.T) {
+	line := newPhoneLine(t, sipptest.FreePort(t))
+	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	res, _ := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "fallback_destinations": []string{"+449098790000"}})
+	if res.errorCode() != "destination_not_allowed" || res.errorParam() != "fallback_destinations[0]" {
+		t.Fatalf("refused fallback: %s", res.text)
+	}
+	if strings.Contains(line.logs.String(), "REFER sent") {
+		t.Error("a REFER went out although a fallback was refused")
+	}
+	for _, bad := range []string{
+		`{"call_id":"` + callID + `","destination":"` + salesNumber + `","sip_headers":{"Contact":"x"}}`,
+		`{"call_id":"` + callID + `","destination":"` + salesNumber + `","sip_headers":{"X-A":"a\r\nVia: x"}}`,
+		`{"call_id":"` + callID + `","destination":"` + salesNumber + `","fallback_destinations":["` + salesNumber + `"]}`,
+		`{"call_id":"` + callID + `","destination":"` + salesNumber + `","mode":"consult"}`,
+	} {
+		if r := call(t, line.c, "transfer_call", bad); r.errorCode() != "invalid_request" {
+			t.Errorf("%s: %s", bad, r.text)
+		}
+	}
+	// The call is still there, then REFER works as before (603 here).
+	res, _ = transfer(t, line.c, callID, salesNumber)
+	if res.errorCode() != "transfer_failed" {
+		t.Fatalf("transfer after refusals: %s", res.text)
+	}
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
+}
