@@ -52,6 +52,7 @@ go test ./core -run '^$' -fuzz '^FuzzAssistantReply$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSIPMessage$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzParseSipfrag$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSDPAnswer$' -fuzztime "$FUZZTIME"
+go test ./sip -run '^$' -fuzz '^FuzzReferToHeaders$' -fuzztime "$FUZZTIME"
 go test ./tools -run '^$' -fuzz '^FuzzToolInputs$' -fuzztime "$FUZZTIME"
 go test ./webhooks -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$FUZZTIME"
 

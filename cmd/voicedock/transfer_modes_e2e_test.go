@@ -134,3 +134,26 @@ func TestFallbackPolicyFirst(t *testing.T) {
 	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	caller.Wait(t)
 }
+
+// TestBlindTransferHeaders: sip_headers and the summary reach the caller's
+// side in the Refer-To URI, escaped; the caller follows the URI without
+// them (uac_transfer_headers.xml checks each).
+func TestBlindTransferHeaders(t *testing.T) {
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	line := newPhoneLine(t, target.Port())
+	caller := sipptest.Start(t, "uac_transfer_headers.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	res, _ := transferWith(t, line.c, map[string]any{
+		"call_id": callID, "destination": salesNumber, "summary": "Billing question:\ncard declined",
+		"sip_headers": map[string]string{"X-Account": "42", "User-to-User": "56a390f3d2b7310023a2;encoding=hex"},
+	})
+	if res.isError {
+		t.Fatalf("transfer: %s\n%s", res.text, line.logs)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	if got := transfers[0].Attempts[0].SIPHeaders; strings.Join(got, ",") != "User-to-User,X-Account,X-Transfer-Summary" {
+		t.Errorf("headers on record: %v", got)
+	}
+}
