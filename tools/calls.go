@@ -162,6 +162,7 @@ func callTools(calls *core.Calls) []Tool {
 					requestedBy = a.Name
 				}
 				confirm := confirmFrom(ctx)
+				sent := 0.0
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
@@ -169,7 +170,13 @@ func callTools(calls *core.Calls) []Tool {
 					FallbackMessage: in.FallbackMessage,
 					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
+					// A transfer is also announced when only a leg's status
+					// changed; progress must grow, so such updates are not sent.
 					done, total := attemptProgress(step)
+					if done <= sent {
+						return
+					}
+					sent = done
 					progress(done, total, describeStep(step))
 				})
 				if err != nil {

@@ -157,3 +157,78 @@ func TestBlindTransferHeaders(t *testing.T) {
 		t.Errorf("headers on record: %v", got)
 	}
 }
+
+// newModesLine is a running server whose assistant transfers to
+// salesNumber (through the trunk at targetPort) in the given mode, with
+// caller_id "caller" and the sip_header X-Account: 42.
+func newModesLine(t *testing.T, targetPort int, mode string) *phoneLine {
+	t.Helper()
+	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
+	m, off := logs.waitFor(t, sipListening, 0, 20e9)
+	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
+		{"type":"number","number":"`+salesNumber+`","description":"sales","mode":"`+mode+`","caller_id":"caller","sip_headers":{"X-Account":"42"}}]}]}}`)
+	tr := mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(targetPort)+`}`)
+	mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
+	return line
+}
+
+// TestBridgeTransfer: the server calls the human through the trunk (with
+// the destination's header, the summary and the caller's number), holds
+// both legs as a transferred call, and when the human hangs up it hangs up
+// the caller; the record shows both legs.
+func TestBridgeTransfer(t *testing.T) {
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
+	line := newModesLine(t, leg.Port(), "bridge")
+	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "summary": "Customer asks about a refund"})
+	if res.isError {
+		t.Fatalf("bridge transfer: %s\n%s", res.text, line.logs)
+	}
+	checkProgress(t, steps, "completed", line.logs)
+	leg.Wait(t)    // the human hung up...
+	caller.Wait(t) // ...and the caller got our BYE
+	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
+		t.Errorf("call ended %s/%s", status, reason)
+	}
+	status, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	if status != "transferred" || len(transfers) != 1 || len(transfers[0].Attempts) != 1 {
+		t.Fatalf("call %s, transfers %+v", status, transfers)
+	}
+	a := transfers[0].Attempts[0]
+	if a.Mode != "bridge" || !a.Bridged || a.LegCallID == "" || a.LegStatus != "ended" || a.CallerID != "+15550100001" || a.Status != "completed" {
+		t.Errorf("bridge attempt on record: %+v", a)
+	}
+}
+
+// TestWarmTransferBusy: the human's phone is busy; the server drops its
+// call, the caller comes off hold (and hears the fallback message once
+// media is on), and the transfer fails with the reason while the call
+// stays with the assistant.
+func TestWarmTransferBusy(t *testing.T) {
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "answer", "busy")
+	line := newModesLine(t, leg.Port(), "warm")
+	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "summary": "Customer asks about a refund"})
+	if res.errorCode() != "transfer_failed" || !strings.Contains(res.text, "busy") {
+		t.Fatalf("busy warm transfer: %s", res.text)
+	}
+	if e := res.structured["error"].(map[string]any); e["sip_status"] != float64(486) {
+		t.Errorf("error: %v", e)
+	}
+	checkProgress(t, steps, "failed", line.logs)
+	leg.Wait(t)
+	if s := callStatus(t, line.c, callID); s != "in-progress" {
+		t.Fatalf("after a busy warm transfer the call is %s; the caller must stay with the assistant", s)
+	}
+	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	if a := transfers[0].Attempts[0]; a.Mode != "warm" || a.LegStatus != "failed" || a.SIPStatus != 486 {
+		t.Errorf("warm attempt on record: %+v", a)
+	}
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
+}
