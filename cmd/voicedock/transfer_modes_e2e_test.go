@@ -232,3 +232,31 @@ func TestWarmTransferBusy(t *testing.T) {
 	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	caller.Wait(t)
 }
+
+// TestWarmTransferReplaces: the server calls the human first (the summary
+// in X-Transfer-Summary), then REFERs the caller with a Replaces naming
+// that call; the caller's INVITE with Replaces reaches the human's phone,
+// which checks it names the consult call. The server ends both its legs.
+func TestWarmTransferReplaces(t *testing.T) {
+	target := sipptest.Start(t, "uas_warm_target.xml", "", sipptest.Options{Calls: 2})
+	line := newModesLine(t, target.Port(), "warm")
+	caller := sipptest.Start(t, "uac_transfer_replaces.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "summary": "Customer asks about a refund"})
+	if res.isError {
+		t.Fatalf("warm transfer: %s\n%s", res.text, line.logs)
+	}
+	checkProgress(t, steps, "completed", line.logs)
+	caller.Wait(t) // our BYE to the caller came
+	target.Wait(t) // the consult call got our BYE too
+	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
+		t.Errorf("call ended %s/%s", status, reason)
+	}
+	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	a := transfers[0].Attempts[0]
+	if a.Mode != "warm" || a.Bridged || a.Status != "completed" || a.LegCallID == "" || a.LegStatus != "ended" ||
+		a.ReferTo != "sip:human@127.0.0.1:"+strconv.Itoa(target.Port()) {
+		t.Errorf("warm attempt on record: %+v", a)
+	}
+}
