@@ -260,3 +260,50 @@ func TestWarmTransferReplaces(t *testing.T) {
 		t.Errorf("warm attempt on record: %+v", a)
 	}
 }
+
+// TestWarmTransferBridgedWhenReferRefused: the caller's phone refuses the
+// REFER (603), so the server bridges the caller and the human it already
+// has on the line; when the human hangs up, the caller is hung up too.
+func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
+	line := newModesLine(t, leg.Port(), "warm")
+	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "summary": "Customer asks about a refund"})
+	if res.isError {
+		t.Fatalf("warm transfer with a refused REFER: %s\n%s", res.text, line.logs)
+	}
+	checkProgress(t, steps, "completed", line.logs)
+	leg.Wait(t)
+	caller.Wait(t)
+	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
+		t.Errorf("call ended %s/%s", status, reason)
+	}
+	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	tr := transfers[0]
+	if a := tr.Attempts[0]; a.Mode != "warm" || !a.Bridged || a.Status != "completed" || a.LegStatus != "ended" || !strings.Contains(a.Reason, "declined the REFER") {
+		t.Errorf("attempt on record: %+v", a)
+	}
+}
+
+// TestWarmTransferNoAnswer: the human's phone rings past dial_timeout; the
+// server CANCELs its call, the caller comes off hold, and the transfer
+// fails saying so while the call stays with the assistant.
+func TestWarmTransferNoAnswer(t *testing.T) {
+	leg := sipptest.Start(t, "uas_ring_cancel.xml", "", sipptest.Options{})
+	line := newModesLine(t, leg.Port(), "warm")
+	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, _ := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "dial_timeout": 5})
+	if res.errorCode() != "transfer_failed" || !strings.Contains(res.text, "did not answer within 5s") {
+		t.Fatalf("unanswered warm transfer: %s", res.text)
+	}
+	leg.Wait(t) // CANCEL, 487, ACK
+	if s := callStatus(t, line.c, callID); s != "in-progress" {
+		t.Fatalf("after an unanswered warm transfer the call is %s", s)
+	}
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
+}
