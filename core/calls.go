@@ -197,6 +197,9 @@ func snapshot(c Call) Call {
 
 func cloneTransfer(t Transfer) Transfer {
 	t.Steps = append([]TransferStep(nil), t.Steps...)
+	if t.Attempts != nil {
+		t.Attempts = append([]TransferAttempt(nil), t.Attempts...)
+	}
 	return t
 }
 

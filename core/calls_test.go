@@ -21,6 +21,11 @@ import (
 type scriptedSIP struct {
 	calls *core.Calls
 	refer func(ctx context.Context, callID, referTo string) (int, error)
+	// dial and dialog, when set, play the server's own calls (warm and
+	// bridge transfers); referTarget records what ReferTo was given.
+	dial        func(ctx context.Context, d core.OutboundDial) error
+	dialog      func(callID string) (core.SIPDialog, error)
+	referTarget []core.ReferTarget
 
 	mu       sync.Mutex
 	referTos []string
@@ -42,14 +47,31 @@ func (s *scriptedSIP) Hangup(ctx context.Context, callID string) error {
 	return nil
 }
 
-func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error { return nil }
+func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error {
+	if s.dial != nil {
+		return s.dial(ctx, d)
+	}
+	return nil
+}
 
 func (s *scriptedSIP) ReferTo(ctx context.Context, callID string, target core.ReferTarget) (int, error) {
+	s.mu.Lock()
+	s.referTarget = append(s.referTarget, target)
+	s.mu.Unlock()
 	return s.Refer(ctx, callID, target.URI)
 }
 
 func (s *scriptedSIP) Dialog(callID string) (core.SIPDialog, error) {
+	if s.dialog != nil {
+		return s.dialog(callID)
+	}
 	return core.SIPDialog{}, errors.New("no dialogs in this fake")
+}
+
+func (s *scriptedSIP) hangups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.hungUp...)
 }
 
 type fixture struct {
@@ -89,7 +111,7 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 	if cfg.TransferTimeout == 0 {
 		cfg.TransferTimeout = 5 * time.Second
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	sip := &scriptedSIP{calls: calls}
 	calls.SetSignaling(sip)
 	dec := calls.OfferCall(ctx, core.InboundInvite{SIPCallID: "c1", Called: "31850835037", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
@@ -111,7 +133,13 @@ func statuses(steps []core.Transfer) []string {
 func TestTransferCompletesThroughTheTrunk(t *testing.T) {
 	f := newFixture(t, core.CallsConfig{})
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		// This user agent sends its NOTIFYs after the 202 has been seen.
+		accepted := f.calls.Bus().Subscribe(func(e core.Event) bool {
+			return e.Transfer != nil && e.Transfer.Status == core.TransferAccepted
+		})
 		go func() {
+			<-accepted.C
+			accepted.Close()
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 100})
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
 			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
@@ -311,10 +339,32 @@ func TestOfferCallDecisions(t *testing.T) {
 	}
 }
 
-// testWriter sends the manager's log to the test's log.
-type testWriter struct{ t *testing.T }
+// testWriter sends the manager's log to the test's log until the test
+// ends: work the manager leaves running (a BYE after a completed
+// transfer) may still log, which testing does not allow after the end.
+type testWriter struct{ w *logSink }
+
+type logSink struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func newTestWriter(t *testing.T) testWriter {
+	s := &logSink{t: t}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+	})
+	return testWriter{s}
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+	w.w.mu.Lock()
+	defer w.w.mu.Unlock()
+	if !w.w.done {
+		w.w.t.Log(string(p))
+	}
 	return len(p), nil
 }

@@ -36,7 +36,7 @@ func digestLine(t *testing.T, host string, cfg core.CallsConfig) *core.Calls {
 	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
 		t.Fatal(err)
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	calls.SetSignaling(&scriptedSIP{calls: calls})
 	return calls
 }

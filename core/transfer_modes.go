@@ -123,25 +123,28 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 		return
 	}
 	dlg, err := m.sig.Dialog(legID)
-	if err != nil {
-		lc.mu.Lock()
-		if lc.current(transferID, n) != nil {
-			m.stepLocked(m.bg, lc, TransferFailed, 0, "the destination's dialog is unknown: "+err.Error())
-		}
+	lc.mu.Lock()
+	t := lc.current(transferID, n)
+	switch {
+	case t == nil:
+		lc.mu.Unlock()
+		return
+	case err != nil:
+		m.stepLocked(m.bg, lc, TransferFailed, 0, "the destination's dialog is unknown: "+err.Error())
 		lc.mu.Unlock()
 		return
 	}
+	t.current().ReferTo = dlg.RemoteTarget
+	t.ReferTo = dlg.RemoteTarget
+	lc.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 32*time.Second)
 	status, err = m.sig.ReferTo(rctx, callID, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
 	cancel()
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	t := lc.current(transferID, n)
-	if t == nil {
+	if lc.current(transferID, n) == nil {
 		return
 	}
-	t.current().ReferTo = dlg.RemoteTarget
-	t.ReferTo = dlg.RemoteTarget
 	switch {
 	case err != nil:
 		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
@@ -384,7 +387,6 @@ func (m *Calls) recordLegLocked(ctx context.Context, lc *liveCall, legID, status
 	}
 	for i := range lc.call.Transfers {
 		tr := cloneTransfer(lc.call.Transfers[i])
-		tr.Attempts = append([]TransferAttempt(nil), tr.Attempts...)
 		for j := range tr.Attempts {
 			a := &tr.Attempts[j]
 			if a.LegCallID == legID && (a.LegStatus == LegDialing || a.LegStatus == LegAnswered) {
@@ -401,7 +403,7 @@ func (m *Calls) recordLegLocked(ctx context.Context, lc *liveCall, legID, status
 // not ended it within legGrace.
 func (m *Calls) dropLegLater(legID string) {
 	time.AfterFunc(legGrace, func() {
-		if m.legOwner(legID) != nil {
+		if m.bg.Err() == nil && m.legOwner(legID) != nil {
 			m.logger.Info("the transfer target kept the replaced call; hanging it up", "leg_call_id", legID)
 			m.hangupAsync(legID)
 		}

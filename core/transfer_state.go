@@ -81,11 +81,8 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		if sipStatus != 0 {
 			a.SIPStatus = sipStatus
 		}
-		if reason != "" {
-			a.Reason = reason
-		}
 		if t.Final() {
-			a.EndedAt = &now
+			a.Reason, a.EndedAt = reason, &now
 		}
 	}
 	if reason != "" {

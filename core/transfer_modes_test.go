@@ -1,0 +1,264 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// recMedia records what the core asks of the calls' audio, in order.
+type recMedia struct {
+	mu     sync.Mutex
+	events []string
+	// legOf tells the caller's call from the server's own (for the log).
+	legOf func(callID string) string
+}
+
+func (r *recMedia) add(s string) {
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+}
+
+func (r *recMedia) log() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+func (r *recMedia) Say(_ context.Context, callID string, u core.Utterance) error {
+	r.add("say " + r.legOf(callID) + ": " + u.Text)
+	return nil
+}
+
+func (r *recMedia) Hold(_ context.Context, callID string) (func(), error) {
+	r.add("hold " + r.legOf(callID))
+	var once sync.Once
+	return func() { once.Do(func() { r.add("unhold " + r.legOf(callID)) }) }, nil
+}
+
+func (r *recMedia) Bridge(_ context.Context, a, b string) (core.BridgeStats, error) {
+	r.add("bridge " + r.legOf(a) + " " + r.legOf(b))
+	return core.BridgeStats{}, nil
+}
+
+// modesFixture is a call with media and a SIP side whose own calls (legs)
+// are answered, or refused with dialStatus.
+func modesFixture(t *testing.T, dialStatus int) (*fixture, *recMedia, *[]core.OutboundDial) {
+	t.Helper()
+	f := newFixture(t, core.CallsConfig{})
+	var mu sync.Mutex
+	var dials []core.OutboundDial
+	media := &recMedia{legOf: func(id string) string {
+		if id == f.callID {
+			return "caller"
+		}
+		return "leg"
+	}}
+	f.calls.SetMedia(media)
+	f.sip.dial = func(ctx context.Context, d core.OutboundDial) error {
+		mu.Lock()
+		dials = append(dials, d)
+		mu.Unlock()
+		if dialStatus != 0 {
+			f.calls.CallEnded(ctx, d.CallID, core.EndRejected)
+			return &core.Error{Code: core.CodeTransferFailed, Message: fmt.Sprintf("the far side answered %d", dialStatus), SIPStatus: dialStatus}
+		}
+		f.calls.CallAnswered(ctx, d.CallID)
+		return nil
+	}
+	f.sip.dialog = func(callID string) (core.SIPDialog, error) {
+		return core.SIPDialog{CallID: "consult-" + callID, LocalTag: "ours", RemoteTag: "theirs", RemoteTarget: "sip:human@10.0.0.9:5060"}, nil
+	}
+	return f, media, &dials
+}
+
+func TestWarmTransferMediaAndReplaces(t *testing.T) {
+	f, media, dials := modesFixture(t, 0)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, Summary: "Refund\r\nplease",
+		CallerID: core.CallerIDCaller, SIPHeaders: map[string]string{"X-Ticket": "7"},
+	}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("warm transfer = %+v, %v", tr, err)
+	}
+	want := []string{"say caller: Connecting you to sales.", "hold caller", "say leg: Refund\r\nplease", "unhold caller"}
+	waitFor(t, func() bool { return slices.Equal(media.log(), want) }, func() string { return fmt.Sprint(media.log()) })
+	d := (*dials)[0]
+	if d.From != "+31611122233" || d.To != "sip:+31612345678@127.0.0.1:5070;transport=tcp" || d.Trunk.Port != 5070 {
+		t.Errorf("dial %+v", d)
+	}
+	if fmt.Sprint(d.Headers) != "[{X-Ticket 7} {X-Transfer-Summary Refund please}]" {
+		t.Errorf("dial headers %v", d.Headers)
+	}
+	rt := f.sip.referTarget[0]
+	if rt.URI != "sip:human@10.0.0.9:5060" || rt.Replaces == nil || rt.Replaces.CallID != "consult-"+d.CallID {
+		t.Errorf("REFER target %+v", rt)
+	}
+	a := tr.Attempts[0]
+	if a.LegCallID != d.CallID || a.CallerID != "+31611122233" || a.Bridged || a.ReferTo != rt.URI {
+		t.Errorf("attempt %+v", a)
+	}
+	// The caller is left at once; the human's leg is left to the Replaces.
+	waitFor(t, func() bool { return slices.Contains(f.sip.hangups(), f.callID) }, func() string { return fmt.Sprint(f.sip.hangups()) })
+	if slices.Contains(f.sip.hangups(), d.CallID) {
+		t.Error("the human's leg was hung up before the Replaces could end it")
+	}
+	// The human's phone ends the replaced call (RFC 3891), as a real one does.
+	f.calls.CallEnded(t.Context(), d.CallID, core.EndCallerHangup)
+	stored, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil || stored.Transfers[0].Attempts[0].LegStatus != core.LegEnded {
+		t.Errorf("stored leg: %+v, %v", stored.Transfers, err)
+	}
+}
+
+func TestWarmTransferBusySaysFallback(t *testing.T) {
+	f, media, _ := modesFixture(t, 486)
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, FallbackMessage: "Nobody is free.",
+	}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || tr.SIPStatus != 486 || !strings.Contains(tr.Reason, "busy") {
+		t.Fatalf("busy warm transfer = %+v, %v", tr, err)
+	}
+	// Hold stops before the caller hears why, and nothing else is said.
+	want := []string{"say caller: Connecting you to sales.", "hold caller", "unhold caller", "say caller: Nobody is free."}
+	if got := media.log(); !slices.Equal(got, want) {
+		t.Errorf("media %q, want %q", got, want)
+	}
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallInProgress || c.Transfers[0].Attempts[0].LegStatus != core.LegFailed {
+		t.Errorf("call %s, attempt %+v", c.Status, c.Transfers[0].Attempts[0])
+	}
+}
+
+func TestBridgeTransferEndsBothLegs(t *testing.T) {
+	f, media, dials := modesFixture(t, 0)
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "sip:desk@pbx.example.com", Mode: core.ModeBridge}, nil)
+	if err != nil || tr.Status != core.TransferCompleted || !tr.Attempts[0].Bridged {
+		t.Fatalf("bridge transfer = %+v, %v", tr, err)
+	}
+	leg := (*dials)[0]
+	if leg.To != "sip:desk@pbx.example.com" || leg.From != "+31850835037" || leg.Trunk.Host != "" {
+		t.Errorf("dial %+v", leg)
+	}
+	waitFor(t, func() bool { return slices.Contains(media.log(), "bridge caller leg") }, func() string { return fmt.Sprint(media.log()) })
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallTransferred || slices.Contains(f.sip.hangups(), f.callID) {
+		t.Fatalf("bridged call %s; hung up %v", c.Status, f.sip.hangups())
+	}
+	// The human hangs up: the server ends the caller's leg.
+	f.calls.CallEnded(t.Context(), leg.CallID, core.EndCallerHangup)
+	waitFor(t, func() bool { return slices.Contains(f.sip.hangups(), f.callID) }, func() string { return fmt.Sprint(f.sip.hangups()) })
+	c, _ = f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallTransferred || c.EndReason != core.EndTransferred || c.Transfers[0].Attempts[0].LegStatus != core.LegEnded {
+		t.Errorf("call %s/%s, attempt %+v", c.Status, c.EndReason, c.Transfers[0].Attempts[0])
+	}
+}
+
+func TestCallerHangsUpWhileHumanRings(t *testing.T) {
+	f, media, _ := modesFixture(t, 0)
+	ringing := make(chan struct{})
+	cancelled := make(chan error, 1)
+	f.sip.dial = func(ctx context.Context, d core.OutboundDial) error {
+		close(ringing)
+		<-ctx.Done() // the UA CANCELs when the dial's context ends
+		cancelled <- ctx.Err()
+		f.calls.CallEnded(context.Background(), d.CallID, core.EndNoAnswer)
+		return &core.Error{Code: core.CodeUnavailable, Message: "cancelled", SIPStatus: 487}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm}, nil)
+		done <- err
+	}()
+	<-ringing
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	if err := <-done; !core.HasCode(err, core.CodeCallNotActive) {
+		t.Errorf("transfer of a caller who hung up: %v", err)
+	}
+	select {
+	case err := <-cancelled:
+		if err == nil {
+			t.Error("dial context not done")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the human's phone kept ringing after the caller hung up")
+	}
+	waitFor(t, func() bool { return slices.Contains(media.log(), "unhold caller") }, func() string { return fmt.Sprint(media.log()) })
+}
+
+func TestFallbackDestinationsInOrder(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, referTo string) (int, error) {
+		status := 486
+		if strings.HasPrefix(referTo, "sip:desk@") {
+			status = 200
+		}
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: status})
+		return 202, nil
+	}
+	var steps []core.Transfer
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", FallbackDestinations: []string{"sip:desk@pbx.example.com"},
+	}, func(s core.Transfer) { steps = append(steps, s) })
+	if err != nil || tr.Status != core.TransferCompleted || tr.Attempt != 2 {
+		t.Fatalf("transfer = %+v, %v", tr, err)
+	}
+	if a := tr.Attempts[0]; a.Status != core.TransferFailed || a.SIPStatus != 486 || a.EndedAt == nil {
+		t.Errorf("first attempt %+v", a)
+	}
+	if got := fmt.Sprint(f.sip.referTos); got != "[sip:+31612345678@127.0.0.1:5070;transport=tcp sip:desk@pbx.example.com]" {
+		t.Errorf("REFERs %s", got)
+	}
+	// Every step announced belongs to its attempt, in order.
+	last := 0
+	for _, s := range steps {
+		if s.Attempt < last {
+			t.Errorf("attempt went back: %d after %d", s.Attempt, last)
+		}
+		last = s.Attempt
+	}
+	stored, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil || len(stored.Transfers) != 1 || len(stored.Transfers[0].Attempts) != 2 || stored.Transfers[0].Attempts[1].Status != core.TransferCompleted {
+		t.Errorf("stored %+v, %v", stored.Transfers, err)
+	}
+}
+
+func TestFallbackAllFail(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	f.sip.refer = func(ctx context.Context, callID, referTo string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 480})
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", FallbackDestinations: []string{"sip:desk@pbx.example.com"},
+	}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || !strings.Contains(tr.Reason, "all 2 destinations failed") {
+		t.Fatalf("transfer = %+v, %v", tr, err)
+	}
+	c, _ := f.calls.GetCall(t.Context(), f.callID)
+	if c.Status != core.CallInProgress {
+		t.Errorf("call %s", c.Status)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool, got func() string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out; got %s", got())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
