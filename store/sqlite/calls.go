@@ -340,12 +340,14 @@ func (s *Store) EndLiveCalls(ctx context.Context, reason string, at time.Time) (
 // ended, appending the step.
 func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	type open struct {
-		id    string
-		steps []core.TransferStep
+		id       string
+		steps    []core.TransferStep
+		attempt  int
+		attempts []core.TransferAttempt
 	}
 	var list []open
 	rows, err := tx.QueryContext(ctx,
-		"SELECT id, steps FROM transfers WHERE status IN "+openTransferStatuses+
+		"SELECT id, steps, attempt, attempts FROM transfers WHERE status IN "+openTransferStatuses+
 			" AND call_id IN (SELECT id FROM calls WHERE status IN "+liveCallStatuses+")")
 	if err != nil {
 		return fmt.Errorf("find open transfers: %w", err)
@@ -353,14 +355,22 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			t     open
-			steps string
+			t        open
+			steps    string
+			attempt  sql.NullInt64
+			attempts sql.NullString
 		)
-		if err := rows.Scan(&t.id, &steps); err != nil {
+		if err := rows.Scan(&t.id, &steps, &attempt, &attempts); err != nil {
 			return fmt.Errorf("find open transfers: %w", err)
 		}
 		if t.steps, err = decodeSteps(steps); err != nil {
 			return fmt.Errorf("transfer %s: %w", t.id, err)
+		}
+		t.attempt = int(attempt.Int64)
+		if attempts.Valid && attempts.String != "" {
+			if err := json.Unmarshal([]byte(attempts.String), &t.attempts); err != nil {
+				return fmt.Errorf("transfer %s attempts: %w", t.id, err)
+			}
 		}
 		list = append(list, t)
 	}
@@ -372,7 +382,7 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 		return nil
 	}
 	stmt, err := tx.PrepareContext(ctx,
-		"UPDATE transfers SET status = ?, reason = ?, steps = ?, ended_at = ?, updated_at = ? WHERE id = ?")
+		"UPDATE transfers SET status = ?, reason = ?, steps = ?, ended_at = ?, updated_at = ?, attempts = ? WHERE id = ?")
 	if err != nil {
 		return err
 	}
@@ -380,12 +390,24 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	ts := formatTime(at)
 	for _, t := range list {
 		steps, err := encodeSteps(append(t.steps,
-			core.TransferStep{Status: core.TransferCanceled, Reason: shutdownTransferReason, At: at}))
+			core.TransferStep{Status: core.TransferCanceled, Attempt: t.attempt, Reason: shutdownTransferReason, At: at}))
+		if err != nil {
+			return fmt.Errorf("transfer %s: %w", t.id, err)
+		}
+		// The attempt that was under way ends with the transfer.
+		if i := t.attempt - 1; i >= 0 && i < len(t.attempts) {
+			a := &t.attempts[i]
+			a.Status, a.Reason, a.EndedAt = core.TransferCanceled, shutdownTransferReason, &at
+			if a.LegStatus == core.LegDialing || a.LegStatus == core.LegAnswered {
+				a.LegStatus = core.LegEnded
+			}
+		}
+		attempts, err := encodeAttempts(t.attempts)
 		if err != nil {
 			return fmt.Errorf("transfer %s: %w", t.id, err)
 		}
 		if _, err := stmt.ExecContext(ctx,
-			core.TransferCanceled, shutdownTransferReason, steps, ts, ts, t.id); err != nil {
+			core.TransferCanceled, shutdownTransferReason, steps, ts, ts, attempts, t.id); err != nil {
 			return fmt.Errorf("cancel transfer %s: %w", t.id, err)
 		}
 	}
