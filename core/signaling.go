@@ -43,7 +43,8 @@ type ReferTarget struct {
 	Replaces *SIPDialog
 }
 
-// SIPDialog identifies one of our dialogs as the far side knows it.
+// SIPDialog identifies one of our dialogs: its Call-ID and both tags, and
+// the far side's Contact.
 type SIPDialog struct {
 	CallID    string
 	LocalTag  string // our tag
