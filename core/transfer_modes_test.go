@@ -262,3 +262,84 @@ func waitFor(t *testing.T, ok func() bool, got func() string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestCallerHangsUpBridgedCall(t *testing.T) {
+	f, _, dials := modesFixture(t, 0)
+	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeBridge}, nil); err != nil {
+		t.Fatal(err)
+	}
+	leg := (*dials)[0].CallID
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	waitFor(t, func() bool { return slices.Contains(f.sip.hangups(), leg) }, func() string { return fmt.Sprint(f.sip.hangups()) })
+	stored, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil || stored.Status != core.CallTransferred || stored.EndReason != core.EndTransferred {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+	waitFor(t, func() bool {
+		s, _ := f.store.GetCall(t.Context(), f.callID)
+		return s.Transfers[0].Attempts[0].LegStatus == core.LegEnded
+	}, func() string { return "leg not recorded ended" })
+}
+
+// TestWarmFallbacksSayMessageOnce: every warm attempt finds the human
+// busy; hold stops after each, and only when nobody is left does the
+// caller hear the fallback message. No REFER goes out.
+func TestWarmFallbacksSayMessageOnce(t *testing.T) {
+	f, media, _ := modesFixture(t, 486)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		media.add("refer")
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", FallbackDestinations: []string{"sip:desk@pbx.example.com"},
+		Mode: core.ModeWarm,
+	}, nil)
+	if !core.HasCode(err, core.CodeTransferFailed) || len(tr.Attempts) != 2 {
+		t.Fatalf("transfer = %+v, %v", tr, err)
+	}
+	want := []string{"say caller: Connecting you to sales.", "hold caller", "unhold caller", "hold caller", "unhold caller", "say caller: " + core.DefaultFallbackMessage}
+	if got := media.log(); !slices.Equal(got, want) {
+		t.Errorf("media %q, want %q", got, want)
+	}
+}
+
+func TestValidateSIPHeaders(t *testing.T) {
+	long := strings.Repeat("a", 257)
+	for _, tc := range []struct {
+		h  map[string]string
+		ok bool
+	}{
+		{map[string]string{"X-Account": "42", "User-to-User": "56a3;encoding=hex"}, true},
+		{map[string]string{"x-lower-case": "ok"}, true},
+		{map[string]string{"Contact": "<sip:evil@x>"}, false},
+		{map[string]string{"X-": "empty name after X-"}, false},
+		{map[string]string{"X-A B": "space"}, false},
+		{map[string]string{"X-A": "a\r\nVia: evil"}, false},
+		{map[string]string{"X-A": "tab\tinside"}, false},
+		{map[string]string{"X-A": ""}, false},
+		{map[string]string{"X-A": long}, false},
+		{map[string]string{"X-Transfer-Summary": "set from summary"}, false},
+		{map[string]string{"X-A": "1", "x-a": "2"}, false},
+	} {
+		_, err := core.ValidateSIPHeaders("sip_headers", tc.h)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: err %v, want ok=%v", tc.h, err, tc.ok)
+		}
+	}
+	many := map[string]string{}
+	for i := range 11 {
+		many[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	if _, err := core.ValidateSIPHeaders("sip_headers", many); err == nil {
+		t.Error("11 headers accepted")
+	}
+	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "consult"}); err == nil {
+		t.Error("an unknown mode accepted")
+	}
+	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", DialTimeout: 2}); err == nil {
+		t.Error("a 2 s dial_timeout accepted")
+	}
+	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "warm", CallerID: "caller", DialTimeout: 20, SIPHeaders: map[string]string{"X-Queue": "sales"}}); err != nil {
+		t.Errorf("a full warm destination refused: %v", err)
+	}
+}
