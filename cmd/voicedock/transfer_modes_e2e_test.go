@@ -53,7 +53,8 @@ func callTransfers(t *testing.T, r toolResult) (string, []transferRecord) {
 // store, and the progress only grows across them.
 func TestFallbackAfterBusy(t *testing.T) {
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
-	line := newPhoneLine(t, target.Port())
+	rcv := newReceiver(t, "")
+	line := newPhoneLine(t, target.Port(), "VOICEDOCK_WEBHOOK_URL="+rcv.srv.URL)
 	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	desk := "sip:desk@127.0.0.1:" + strconv.Itoa(target.Port())
@@ -93,6 +94,15 @@ func TestFallbackAfterBusy(t *testing.T) {
 	if b.Destination != desk || b.ReferTo != desk || b.Status != "completed" || b.SIPStatus != 200 {
 		t.Errorf("second attempt: %+v", b)
 	}
+	// The transfer-update webhooks tell the same story.
+	rcv.waitFor(t, "transfer-update of the second attempt", func(es []receivedEvent) bool {
+		var next, done bool
+		for _, e := range es {
+			next = next || (e.event == "transfer-update" && e.transferStatus == "requested" && e.attempt == 2 && e.attempts == 2)
+			done = done || (e.event == "transfer-update" && e.transferStatus == "completed" && e.attempt == 2)
+		}
+		return next && done
+	})
 	var failed1, completed2 bool
 	for _, s := range tr.Steps {
 		failed1 = failed1 || (s.Status == "failed" && s.Attempt == 1)
