@@ -51,6 +51,9 @@ type SIPDialog struct {
 	RemoteTag string // the far side's tag
 	// RemoteTarget is the far side's Contact URI.
 	RemoteTarget string
+	// SupportsReplaces is set when the far side listed "replaces" in the
+	// Supported or Require header of its INVITE or answer (RFC 3891 6).
+	SupportsReplaces bool
 }
 
 // OutboundDial is an outbound call to place through a trunk.

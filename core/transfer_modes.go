@@ -123,6 +123,10 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 		return
 	}
 	dlg, err := m.sig.Dialog(legID)
+	// A caller's side that does not say it supports Replaces might follow
+	// the REFER with a plain INVITE: the human would get a second call
+	// while ours stays up. Such a caller is bridged instead.
+	callerDlg, cerr := m.sig.Dialog(callID)
 	lc.mu.Lock()
 	t := lc.current(transferID, n)
 	switch {
@@ -131,6 +135,10 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 		return
 	case err != nil:
 		m.stepLocked(m.bg, lc, TransferFailed, 0, "the destination's dialog is unknown: "+err.Error())
+		lc.mu.Unlock()
+		return
+	case cerr == nil && !callerDlg.SupportsReplaces:
+		m.bridgeInsteadLocked(m.bg, lc, 0, "the caller's side does not support Replaces")
 		lc.mu.Unlock()
 		return
 	}

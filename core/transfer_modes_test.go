@@ -74,7 +74,7 @@ func modesFixture(t *testing.T, dialStatus int) (*fixture, *recMedia, *[]core.Ou
 		return nil
 	}
 	f.sip.dialog = func(callID string) (core.SIPDialog, error) {
-		return core.SIPDialog{CallID: "consult-" + callID, LocalTag: "ours", RemoteTag: "theirs", RemoteTarget: "sip:human@10.0.0.9:5060"}, nil
+		return core.SIPDialog{CallID: "consult-" + callID, LocalTag: "ours", RemoteTag: "theirs", RemoteTarget: "sip:human@10.0.0.9:5060", SupportsReplaces: true}, nil
 	}
 	return f, media, &dials
 }
@@ -342,4 +342,29 @@ func TestValidateSIPHeaders(t *testing.T) {
 	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "warm", CallerID: "caller", DialTimeout: 20, SIPHeaders: map[string]string{"X-Queue": "sales"}}); err != nil {
 		t.Errorf("a full warm destination refused: %v", err)
 	}
+}
+
+// TestWarmTransferWithoutReplacesSupport: a caller's side that does not
+// list Replaces is bridged to the human rather than sent a REFER it might
+// follow with a second call.
+func TestWarmTransferWithoutReplacesSupport(t *testing.T) {
+	f, media, dials := modesFixture(t, 0)
+	f.sip.dialog = func(callID string) (core.SIPDialog, error) {
+		return core.SIPDialog{CallID: "d-" + callID, LocalTag: "a", RemoteTag: "b", RemoteTarget: "sip:x@10.0.0.9"}, nil
+	}
+	f.sip.refer = func(context.Context, string, string) (int, error) {
+		t.Error("a REFER was sent to a caller without Replaces")
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm}, nil)
+	if err != nil || tr.Status != core.TransferCompleted || !tr.Attempts[0].Bridged || !strings.Contains(tr.Reason, "does not support Replaces") {
+		t.Fatalf("transfer = %+v, %v", tr, err)
+	}
+	leg := (*dials)[0].CallID
+	waitFor(t, func() bool { return slices.Contains(media.log(), "bridge caller leg") }, func() string { return fmt.Sprint(media.log()) })
+	if i, j := slices.Index(media.log(), "unhold caller"), slices.Index(media.log(), "bridge caller leg"); i < 0 || i > j {
+		t.Errorf("hold not stopped before the bridge: %q", media.log())
+	}
+	f.calls.CallEnded(t.Context(), leg, core.EndCallerHangup)
+	waitFor(t, func() bool { return slices.Contains(f.sip.hangups(), f.callID) }, func() string { return fmt.Sprint(f.sip.hangups()) })
 }

@@ -30,7 +30,7 @@ func TestDialHeadersAndDialog(t *testing.T) {
 		t.Fatal(err)
 	}
 	if dlg.CallID == "" || dlg.LocalTag == "" || !strings.Contains(dlg.RemoteTag, "LegTag") ||
-		dlg.RemoteTarget != fmt.Sprintf("sip:human@127.0.0.1:%d", human.Port()) {
+		dlg.RemoteTarget != fmt.Sprintf("sip:human@127.0.0.1:%d", human.Port()) || dlg.SupportsReplaces {
 		t.Errorf("Dialog = %+v", dlg)
 	}
 	if err := h.ua.Hangup(context.Background(), "leg-1"); err != nil {

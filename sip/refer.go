@@ -191,9 +191,10 @@ func (u *UA) Dialog(callID string) (core.SIPDialog, error) {
 	}
 	fromTag, _ := req.From().Params.Get("tag")
 	toTag, _ := res.To().Params.Get("tag")
-	d := core.SIPDialog{CallID: req.CallID().Value(), LocalTag: fromTag, RemoteTag: toTag}
+	d := core.SIPDialog{CallID: req.CallID().Value(), LocalTag: fromTag, RemoteTag: toTag, SupportsReplaces: supports(res, "replaces")}
 	if c.srv != nil { // we answered: our tag is in To
 		d.LocalTag, d.RemoteTag = toTag, fromTag
+		d.SupportsReplaces = supports(req, "replaces")
 	}
 	target, ok := remoteTarget(c.srv, c.cli)
 	if !ok {
@@ -201,4 +202,19 @@ func (u *UA) Dialog(callID string) (core.SIPDialog, error) {
 	}
 	d.RemoteTarget = target.String()
 	return d, nil
+}
+
+// supports reports whether a message lists the option tag in its
+// Supported or Require headers (long or compact form).
+func supports(m sip.Message, tag string) bool {
+	for _, name := range []string{"Supported", "k", "Require"} {
+		for _, h := range m.GetHeaders(name) {
+			for _, v := range strings.Split(h.Value(), ",") {
+				if strings.EqualFold(strings.TrimSpace(v), tag) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -317,3 +317,27 @@ func TestWarmTransferNoAnswer(t *testing.T) {
 	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	caller.Wait(t)
 }
+
+// TestWarmTransferBridgedWithoutReplaces: the caller's INVITE did not list
+// Replaces in Supported, so rather than risk a second call to the human
+// the server bridges the caller to the call it has with them.
+func TestWarmTransferBridgedWithoutReplaces(t *testing.T) {
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
+	line := newModesLine(t, leg.Port(), "warm")
+	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, _ := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "summary": "Customer asks about a refund"})
+	if res.isError {
+		t.Fatalf("warm transfer: %s\n%s", res.text, line.logs)
+	}
+	leg.Wait(t)
+	caller.Wait(t)
+	if strings.Contains(line.logs.String(), "REFER sent") {
+		t.Error("a REFER went to a caller that does not support Replaces")
+	}
+	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	if a := transfers[0].Attempts[0]; !a.Bridged || a.Status != "completed" || !strings.Contains(a.Reason, "does not support Replaces") {
+		t.Errorf("attempt on record: %+v", a)
+	}
+}
