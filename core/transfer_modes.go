@@ -49,8 +49,9 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 	case ModeWarm:
 		m.warmAttempt(ctx, lc, transferID, n, plan)
 	default:
-		// The message before a blind REFER is the media engineer's (issue
-		// 8a) to play here.
+		// Each attempt's message is said in full before its REFER goes
+		// (issue 8: the caller hears where they are going, then moves).
+		m.say(ctx, lc.call.ID, plan.message, m.voice(lc))
 		m.refer(lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
 	}
 }

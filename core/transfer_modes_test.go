@@ -368,3 +368,27 @@ func TestWarmTransferWithoutReplacesSupport(t *testing.T) {
 	f.calls.CallEnded(t.Context(), leg, core.EndCallerHangup)
 	waitFor(t, func() bool { return slices.Contains(f.sip.hangups(), f.callID) }, func() string { return fmt.Sprint(f.sip.hangups()) })
 }
+
+// TestBlindSaysMessageBeforeRefer: each blind attempt's message is said in
+// full before its REFER goes, the fallback's own message before its own.
+func TestBlindSaysMessageBeforeRefer(t *testing.T) {
+	f, media, _ := modesFixture(t, 0)
+	f.sip.refer = func(ctx context.Context, callID, referTo string) (int, error) {
+		media.add("refer " + referTo)
+		status := 486
+		if strings.HasPrefix(referTo, "sip:desk@") {
+			status = 200
+		}
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: status})
+		return 202, nil
+	}
+	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{
+		CallID: f.callID, Destination: "+31612345678", FallbackDestinations: []string{"sip:desk@pbx.example.com"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"say caller: Connecting you to sales.", "refer sip:+31612345678@127.0.0.1:5070;transport=tcp", "refer sip:desk@pbx.example.com"}
+	if got := media.log(); !slices.Equal(got, want) {
+		t.Errorf("media %q, want %q", got, want)
+	}
+}
