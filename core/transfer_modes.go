@@ -52,7 +52,12 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 		// Each attempt's message is said in full before its REFER goes
 		// (issue 8: the caller hears where they are going, then moves).
 		m.say(ctx, lc.call.ID, plan.message, m.voice(lc))
-		m.refer(lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
+		lc.mu.Lock()
+		gone := lc.current(transferID, n) == nil // the caller hung up meanwhile
+		lc.mu.Unlock()
+		if !gone {
+			m.refer(lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
+		}
 	}
 }
 

@@ -392,3 +392,38 @@ func TestBlindSaysMessageBeforeRefer(t *testing.T) {
 		t.Errorf("media %q, want %q", got, want)
 	}
 }
+
+// blockingMedia says nothing until its context ends.
+type blockingMedia struct{ saying chan struct{} }
+
+func (b blockingMedia) Say(ctx context.Context, _ string, _ core.Utterance) error {
+	close(b.saying)
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (blockingMedia) Hold(context.Context, string) (func(), error) { return func() {}, nil }
+func (blockingMedia) Bridge(context.Context, string, string) (core.BridgeStats, error) {
+	return core.BridgeStats{}, nil
+}
+
+// TestCallerHangsUpDuringBlindMessage: no REFER goes to a caller who hung
+// up while hearing the transfer's message.
+func TestCallerHangsUpDuringBlindMessage(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	media := blockingMedia{saying: make(chan struct{})}
+	f.calls.SetMedia(media)
+	f.sip.refer = func(context.Context, string, string) (int, error) {
+		t.Error("REFER sent to a caller who hung up")
+		return 202, nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+		done <- err
+	}()
+	<-media.saying
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	if err := <-done; !core.HasCode(err, core.CodeCallNotActive) {
+		t.Fatalf("transfer: %v", err)
+	}
+}
