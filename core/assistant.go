@@ -67,6 +67,12 @@ type Destination struct {
 	SIPURI      string `json:"sip_uri,omitempty" jsonschema:"description=sip: or sips: URI (type sip),maxLength=256"`
 	Description string `json:"description" jsonschema:"required,description=When to use this destination; read by the LLM,minLength=1,maxLength=1000"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Spoken to the caller before the transfer,maxLength=1000"`
+
+	// How the transfer is made (issue 8b): see ModeBlind, ModeWarm, ModeBridge.
+	Mode        string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
+	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
+	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
+	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 }
 
 // Target returns the number or SIP URI of the destination.

@@ -52,6 +52,7 @@ type Calls struct {
 	store     Store
 	calls     CallStore
 	sig       Signaling
+	media     Media
 	bus       *Bus
 	resolver  Resolver
 	requester AssistantRequester
@@ -60,6 +61,9 @@ type Calls struct {
 
 	mu   sync.RWMutex
 	live map[string]*liveCall
+	// legs are the calls the server placed for a transfer (warm, bridge),
+	// by their id, with the call they transfer.
+	legs map[string]*liveCall
 	// bg is the lifetime of work that must outlive the request that
 	// started it (a transfer whose MCP request was cancelled).
 	bg context.Context
@@ -81,6 +85,19 @@ type liveCall struct {
 	// commands limits the call's control commands; made on first use, it
 	// goes with the call when the call ends.
 	commands *rate.Limiter
+
+	// The active transfer's attempts (issue 8b): how each destination is
+	// tried, the context its work runs in (cancelled when the transfer
+	// ends or the call does), and the server's own call to the current
+	// destination (warm, bridge) with what is done to the caller meanwhile.
+	plans           []attemptPlan
+	fallbackMessage string
+	xferCtx         context.Context
+	xferCancel      context.CancelFunc
+	leg             string // the current attempt's own call, "" when none
+	legUp           bool   // that call is answered and not ended
+	bridged         bool   // the caller and leg are bridged by us
+	holdStop        func() // stops the caller's hold audio
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before
@@ -92,7 +109,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 	return &Calls{
 		cfg: cfg, store: store, calls: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
-		live: map[string]*liveCall{}, bg: bg,
+		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg,
 	}
 }
 
@@ -180,6 +197,9 @@ func snapshot(c Call) Call {
 
 func cloneTransfer(t Transfer) Transfer {
 	t.Steps = append([]TransferStep(nil), t.Steps...)
+	if t.Attempts != nil {
+		t.Attempts = append([]TransferAttempt(nil), t.Attempts...)
+	}
 	return t
 }
 
@@ -205,6 +225,9 @@ func (m *Calls) CallAnswered(ctx context.Context, callID string) {
 func (m *Calls) CallEnded(ctx context.Context, callID, reason string) {
 	lc := m.get(callID)
 	if lc == nil {
+		if owner := m.legOwner(callID); owner != nil {
+			m.legEnded(ctx, owner, callID, reason)
+		}
 		return
 	}
 	lc.mu.Lock()
@@ -244,6 +267,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}
 	lc.active = nil
+	m.releaseTransferLocked(lc)
 	m.saveCall(ctx, lc)
 	// Only now does the call leave the live map: until then GetCall waits
 	// on lc.mu and so never reads a half-ended call.

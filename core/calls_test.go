@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -20,6 +21,11 @@ import (
 type scriptedSIP struct {
 	calls *core.Calls
 	refer func(ctx context.Context, callID, referTo string) (int, error)
+	// dial and dialog, when set, play the server's own calls (warm and
+	// bridge transfers); referTarget records what ReferTo was given.
+	dial        func(ctx context.Context, d core.OutboundDial) error
+	dialog      func(callID string) (core.SIPDialog, error)
+	referTarget []core.ReferTarget
 
 	mu       sync.Mutex
 	referTos []string
@@ -41,7 +47,32 @@ func (s *scriptedSIP) Hangup(ctx context.Context, callID string) error {
 	return nil
 }
 
-func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error { return nil }
+func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error {
+	if s.dial != nil {
+		return s.dial(ctx, d)
+	}
+	return nil
+}
+
+func (s *scriptedSIP) ReferTo(ctx context.Context, callID string, target core.ReferTarget) (int, error) {
+	s.mu.Lock()
+	s.referTarget = append(s.referTarget, target)
+	s.mu.Unlock()
+	return s.Refer(ctx, callID, target.URI)
+}
+
+func (s *scriptedSIP) Dialog(callID string) (core.SIPDialog, error) {
+	if s.dialog != nil {
+		return s.dialog(callID)
+	}
+	return core.SIPDialog{}, errors.New("no dialogs in this fake")
+}
+
+func (s *scriptedSIP) hangups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.hungUp...)
+}
 
 type fixture struct {
 	calls  *core.Calls

@@ -203,6 +203,9 @@ func ValidateDestination(param string, d Destination) (Destination, error) {
 	if err := maxLen(param+".message", d.Message, 1000); err != nil {
 		return d, err
 	}
+	if err := validateDestinationExtras(param, d); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 

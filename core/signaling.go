@@ -22,6 +22,38 @@ type Signaling interface {
 	// sent) or has failed; on failure the error is a *Error with the SIP
 	// status in SIPStatus. The call's id is d.CallID.
 	Dial(ctx context.Context, d OutboundDial) error
+
+	// ReferTo is Refer with what the transferee's INVITE must carry:
+	// target.Headers go into the Refer-To URI (RFC 3261 19.1.1 URI
+	// headers) and target.Replaces, when set, as its Replaces header (RFC
+	// 3891), so the transferee takes over that dialog.
+	ReferTo(ctx context.Context, callID string, target ReferTarget) (status int, err error)
+	// Dialog returns the SIP dialog of an answered call: what a Replaces
+	// header names, and where to send a request that joins it.
+	Dialog(callID string) (SIPDialog, error)
+}
+
+// ReferTarget is where a REFER sends the transferee.
+type ReferTarget struct {
+	// URI is the Refer-To URI, without URI headers.
+	URI string
+	// Headers are added to the transferee's INVITE.
+	Headers []SIPHeader
+	// Replaces names the dialog the transferee's INVITE replaces.
+	Replaces *SIPDialog
+}
+
+// SIPDialog identifies one of our dialogs: its Call-ID and both tags, and
+// the far side's Contact.
+type SIPDialog struct {
+	CallID    string
+	LocalTag  string // our tag
+	RemoteTag string // the far side's tag
+	// RemoteTarget is the far side's Contact URI.
+	RemoteTarget string
+	// SupportsReplaces is set when the far side listed "replaces" in the
+	// Supported or Require header of its INVITE or answer (RFC 3891 6).
+	SupportsReplaces bool
 }
 
 // OutboundDial is an outbound call to place through a trunk.
@@ -33,6 +65,8 @@ type OutboundDial struct {
 	From      string
 	Trunk     Trunk
 	SIPCallID string
+	// Headers are added to the INVITE (sip_headers, X-Transfer-Summary).
+	Headers []SIPHeader
 }
 
 // InboundInvite is what the SIP user agent knows of a new inbound call.

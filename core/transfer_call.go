@@ -11,8 +11,24 @@ import (
 type TransferRequest struct {
 	CallID      string
 	Destination string // E.164 number or sip:/sips: URI
-	Message     string
-	RequestedBy string
+	// FallbackDestinations are tried in order when the destination (and
+	// each fallback before) fails: busy, no answer, refused, timed out.
+	FallbackDestinations []string
+	Message              string
+	RequestedBy          string
+	// Mode, CallerID, SIPHeaders and DialTimeout (seconds) apply to every
+	// destination, over what each has configured.
+	Mode        string
+	CallerID    string
+	SIPHeaders  map[string]string
+	DialTimeout int
+	// Summary is told to the human on a warm transfer and sent as
+	// X-Transfer-Summary.
+	Summary string
+	// FallbackMessage is said to the caller when a warm or bridge
+	// transfer's last destination found nobody; DefaultFallbackMessage
+	// when empty.
+	FallbackMessage string
 	// Confirm, when set, asks the human behind the request about an
 	// ad-hoc destination (see Confirmation); nil when they cannot be
 	// asked, and the transfer policy decides. ConfirmVia says how they
@@ -21,12 +37,13 @@ type TransferRequest struct {
 	ConfirmVia string
 }
 
-// Transfer moves the call's caller to the destination with a REFER and
-// follows it to its outcome. onStep, when set, sees every step in order
-// (requested, accepted, trying, ringing, and the final one) before
-// Transfer returns. A failed transfer is returned as the transfer with
-// status failed and a *Error with CodeTransferFailed: the caller is still
-// connected and another transfer may follow.
+// Transfer moves the call's caller to the destination, or failing that to
+// each fallback destination in turn, and follows it to its outcome.
+// onStep, when set, sees every step in order (requested, accepted, trying,
+// ringing, and the final one; again from requested for each fallback)
+// before Transfer returns. A failed transfer is returned as the transfer
+// with status failed and a *Error with CodeTransferFailed: the caller is
+// still connected and another transfer may follow.
 //
 // When ctx ends first, Transfer stops waiting and returns the transfer as
 // it stands: the transfer itself goes on to its outcome (completed,
@@ -36,11 +53,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	if strings.TrimSpace(req.CallID) == "" {
 		return Transfer{}, FieldError(CodeMissingField, "call_id", "call_id is required")
 	}
-	dest, err := ParseTarget("destination", req.Destination)
+	dests, err := parseTargets(req)
 	if err != nil {
 		return Transfer{}, err
 	}
-	if err := maxLen("message", req.Message, 1000); err != nil {
+	if err := checkTransferRequest(req); err != nil {
 		return Transfer{}, err
 	}
 	lc := m.get(req.CallID)
@@ -52,8 +69,15 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 
 	lc.mu.Lock()
-	t, referTo, q, err := m.beginLocked(ctx, lc, dest, req, false)
-	if err == nil && q != nil {
+	confirmed := make([]bool, len(dests))
+	var t *Transfer
+	for {
+		var q *Confirmation
+		var qi int
+		t, q, qi, err = m.beginLocked(ctx, lc, dests, req, confirmed)
+		if err != nil || q == nil {
+			break
+		}
 		// An ad-hoc destination the human is asked about: the call's lock
 		// is not held while they think, and everything is checked again
 		// once they have answered.
@@ -61,14 +85,14 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 		yes, why := m.confirm(ctx, req, *q)
 		lc.mu.Lock()
 		if !yes {
-			m.logger.InfoContext(ctx, "transfer destination refused", "rule", "user_confirmation", "destination", clip(dest.Target()), "call_id", lc.call.ID, "reason", why)
+			m.logger.InfoContext(ctx, "transfer destination refused", "rule", "user_confirmation", "destination", clip(dests[qi].Target()), "call_id", lc.call.ID, "reason", why)
 			if lc.call.Status == CallInProgress {
-				m.recordRefusal(ctx, lc, dest, req, why)
+				m.recordRefusal(ctx, lc, dests[qi], req, why)
 			}
 			lc.mu.Unlock()
-			return Transfer{}, FieldError(CodeDestinationNotAllowed, "destination", "%s", why)
+			return Transfer{}, FieldError(CodeDestinationNotAllowed, targetParam(qi), "%s", why)
 		}
-		t, referTo, _, err = m.beginLocked(ctx, lc, dest, req, true)
+		confirmed[qi] = true
 	}
 	if err != nil {
 		lc.mu.Unlock()
@@ -84,7 +108,7 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 		onStep(last)
 	}
 
-	go m.refer(lc, last.ID, referTo)
+	go m.startAttempt(lc, last.ID, 1)
 
 	for {
 		select {
@@ -103,6 +127,14 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 			return last, nil
 		}
 	}
+}
+
+// targetParam names the i-th target of a transfer request.
+func targetParam(i int) string {
+	if i == 0 {
+		return "destination"
+	}
+	return indexed("fallback_destinations", i-1)
 }
 
 func transferError(t Transfer) error {
@@ -127,50 +159,73 @@ func (m *Calls) notLive(ctx context.Context, id string) error {
 	return FieldError(CodeCallNotActive, "call_id", "call %s is %s", id, c.Status)
 }
 
-// beginLocked checks the call and the destination, records the transfer
-// as requested, and returns it with the Refer-To URI; lc.mu is held. An
-// ad-hoc destination the human must confirm first (req.Confirm set, not
-// yet confirmed) is returned as a Confirmation, with nothing recorded.
-func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination, req TransferRequest, confirmed bool) (*Transfer, string, *Confirmation, error) {
+// beginLocked checks the call and every destination, records the
+// transfer as requested, and keeps the plan of its attempts on lc; lc.mu
+// is held. Every destination passes the transfer policy before the first
+// is tried. An ad-hoc destination the human must confirm first
+// (req.Confirm set, confirmed[i] not yet) is returned as a Confirmation
+// with its index, with nothing recorded.
+func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destination, req TransferRequest, confirmed []bool) (*Transfer, *Confirmation, int, error) {
 	if lc.call.Status != CallInProgress {
-		return nil, "", nil, FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
+		return nil, nil, 0, FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
 	}
 	if lc.active != nil {
-		return nil, "", nil, FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
+		return nil, nil, 0, FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
 	}
-	message := req.Message
-	configured, err := m.configuredDestination(ctx, lc, dest)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	// The transfer policy: ad-hoc, types, countries, SIP hosts, attempts.
-	q, usedConfirmation, err := m.checkTransfer(ctx, lc, dest, req.Confirm != nil, confirmed)
-	if err != nil {
-		if HasCode(err, CodeDestinationNotAllowed) {
-			m.recordRefusal(ctx, lc, dest, req, AsError(err).Message)
+	plans := make([]attemptPlan, len(dests))
+	usedConfirmation := false
+	for i, dest := range dests {
+		param := targetParam(i)
+		configured, err := m.configuredDestination(ctx, lc, dest)
+		if err != nil {
+			return nil, nil, 0, err
 		}
-		return nil, "", nil, err
-	}
-	if q != nil {
-		return nil, "", q, nil
-	}
-	if configured != nil && message == "" {
-		message = configured.Message
-	}
-	referTo, err := m.route(ctx, lc.call, dest)
-	if err != nil {
-		return nil, "", nil, err
+		// The transfer policy: ad-hoc, types, countries, SIP hosts, attempts.
+		q, used, err := m.checkTransfer(ctx, lc, dest, req.Confirm != nil, confirmed[i])
+		if err != nil {
+			if HasCode(err, CodeDestinationNotAllowed) {
+				m.recordRefusal(ctx, lc, dest, req, AsError(err).Message)
+				if e := AsError(err); i > 0 && e.Param == "destination" {
+					e.Param = param
+				}
+			}
+			return nil, nil, 0, err
+		}
+		if q != nil {
+			return nil, q, i, nil
+		}
+		usedConfirmation = usedConfirmation || used
+		plan, err := planAttempt(param, req, dest, configured)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if plan.uri, plan.trunk, err = m.routeTrunk(ctx, lc.call, dest); err != nil {
+			return nil, nil, 0, err
+		}
+		plans[i] = plan
 	}
 	id, err := NewID()
 	if err != nil {
-		return nil, "", nil, Internal("starting a transfer", err)
+		return nil, nil, 0, Internal("starting a transfer", err)
 	}
 	now := m.timestamp()
+	first := plans[0]
 	t := &Transfer{
-		ID: id, CallID: lc.call.ID, Destination: dest.Target(), DestinationType: dest.Type, ReferTo: referTo,
-		Message: message, Status: TransferRequested, RequestedBy: req.RequestedBy,
-		Steps:     []TransferStep{{Status: TransferRequested, At: now}},
+		ID: id, CallID: lc.call.ID, Destination: first.dest.Target(), DestinationType: first.dest.Type, ReferTo: first.uri,
+		Message: first.message, Status: TransferRequested, RequestedBy: req.RequestedBy,
+		Mode: first.mode, Summary: req.Summary, Attempt: 1,
+		Steps:     []TransferStep{{Status: TransferRequested, Attempt: 1, At: now}},
 		CreatedAt: now, UpdatedAt: now,
+	}
+	for i, p := range plans {
+		a := TransferAttempt{Destination: p.dest.Target(), DestinationType: p.dest.Type, Mode: p.mode, ReferTo: p.uri, Status: TransferRequested}
+		for _, h := range p.headers {
+			a.SIPHeaders = append(a.SIPHeaders, h.Name)
+		}
+		if i == 0 {
+			a.StartedAt = &now
+		}
+		t.Attempts = append(t.Attempts, a)
 	}
 	if usedConfirmation {
 		t.ConfirmedBy = req.ConfirmVia
@@ -187,11 +242,14 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dest Destination,
 	if err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
-		return nil, "", nil, Internal("storing the transfer", err)
+		return nil, nil, 0, Internal("storing the transfer", err)
 	}
+	lc.plans = plans
+	lc.fallbackMessage = req.FallbackMessage
+	lc.xferCtx, lc.xferCancel = context.WithCancel(m.bg)
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})
-	return t, referTo, nil, nil
+	return t, nil, 0, nil
 }
 
 // configuredDestination finds dest among the transfer destinations of
@@ -220,18 +278,19 @@ func (m *Calls) configuredDestination(ctx context.Context, lc *liveCall, dest De
 	return nil, nil
 }
 
-// route picks the Refer-To URI: a number goes through the phone number's
-// transfer trunk, or without one back to where the call came from; a SIP
+// routeTrunk picks where a destination is reached: a number goes through
+// the phone number's transfer trunk (returned, for a call the server
+// places itself), or without one back to where the call came from; a SIP
 // URI goes as it is.
-func (m *Calls) route(ctx context.Context, c Call, dest Destination) (string, error) {
+func (m *Calls) routeTrunk(ctx context.Context, c Call, dest Destination) (string, Trunk, error) {
 	if dest.Type == DestinationSIP {
-		return dest.SIPURI, nil
+		return dest.SIPURI, Trunk{}, nil
 	}
 	trunkID := c.TrunkID
 	if trunkID == "" && c.NumberID != "" {
 		n, err := m.store.GetPhoneNumber(ctx, c.NumberID)
 		if err != nil && !HasCode(err, CodeNotFound) {
-			return "", err
+			return "", Trunk{}, err
 		}
 		if err == nil && n.TransferTrunkID != nil {
 			trunkID = *n.TransferTrunkID
@@ -240,14 +299,14 @@ func (m *Calls) route(ctx context.Context, c Call, dest Destination) (string, er
 	if trunkID != "" {
 		t, err := m.store.GetTrunk(ctx, trunkID)
 		if err != nil {
-			return "", err
+			return "", Trunk{}, err
 		}
-		return TrunkURI(dest.Number, t), nil
+		return TrunkURI(dest.Number, t), t, nil
 	}
 	if c.RemoteAddr == "" {
-		return "", FieldError(CodeDestinationNotAllowed, "destination", "no transfer trunk for this call's number")
+		return "", Trunk{}, FieldError(CodeDestinationNotAllowed, "destination", "no transfer trunk for this call's number")
 	}
-	return "sip:" + dest.Number + "@" + c.RemoteAddr, nil
+	return "sip:" + dest.Number + "@" + c.RemoteAddr, Trunk{}, nil
 }
 
 // TrunkURI is the SIP URI of a number reached through a trunk.
@@ -267,16 +326,16 @@ func TrunkURI(number string, t Trunk) string {
 	return uri
 }
 
-// refer sends the REFER and applies its answer. It runs on the manager's
-// background context: a cancelled MCP request does not abandon it.
-func (m *Calls) refer(lc *liveCall, transferID, referTo string) {
+// refer sends a blind attempt's REFER and applies its answer. It runs on
+// the manager's background context: a cancelled MCP request does not
+// abandon it.
+func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget) {
 	ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
 	defer cancel()
-	status, err := m.sig.Refer(ctx, lc.call.ID, referTo)
+	status, err := m.sig.ReferTo(ctx, lc.call.ID, target)
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	t := lc.active
-	if t == nil || t.ID != transferID || t.Final() {
+	if lc.current(transferID, n) == nil {
 		return
 	}
 	switch {
@@ -284,10 +343,19 @@ func (m *Calls) refer(lc *liveCall, transferID, referTo string) {
 		m.stepLocked(ctx, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
 	case status >= 200 && status < 300:
 		m.stepLocked(ctx, lc, TransferAccepted, status, "")
-		lc.timeout = time.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID) })
+		m.armTimeoutLocked(lc, transferID, n)
 	default:
 		m.stepLocked(ctx, lc, TransferFailed, status, referRejectReason(status))
 	}
+}
+
+// armTimeoutLocked bounds the wait for the final NOTIFY of an accepted
+// REFER; lc.mu is held.
+func (m *Calls) armTimeoutLocked(lc *liveCall, transferID string, n int) {
+	if lc.timeout != nil {
+		lc.timeout.Stop()
+	}
+	lc.timeout = time.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
 }
 
 func referRejectReason(status int) string {
@@ -302,11 +370,10 @@ func referRejectReason(status int) string {
 	return fmt.Sprintf("the REFER was refused with %d", status)
 }
 
-func (m *Calls) timeoutTransfer(lc *liveCall, transferID string) {
+func (m *Calls) timeoutTransfer(lc *liveCall, transferID string, n int) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	t := lc.active
-	if t == nil || t.ID != transferID || t.Final() {
+	if lc.current(transferID, n) == nil {
 		return
 	}
 	m.stepLocked(m.bg, lc, TransferFailed, 0, fmt.Sprintf("no final NOTIFY within %s", m.cfg.TransferTimeout))

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -50,23 +51,47 @@ func failureReason(status int, phrase string) string {
 	return "the transfer failed"
 }
 
-// stepLocked moves the active transfer to status, stores and publishes the
-// step, and carries out what the status implies; lc.mu is held.
+// stepLocked moves the active transfer's current attempt to status,
+// stores and publishes the step, and carries out what the status implies;
+// lc.mu is held. A failed attempt with a fallback destination left starts
+// the next one instead of failing the transfer; a failed warm attempt
+// whose human is still on the line is bridged instead.
 func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
 	t := lc.active
 	if t == nil || t.Final() || transferRank(status) < transferRank(t.Status) ||
-		(status == t.Status && !t.Final() && sipStatus == t.SIPStatus) {
+		(status == t.Status && sipStatus == t.SIPStatus) {
 		return
+	}
+	if status == TransferFailed && lc.call.Status == CallInProgress {
+		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
+			return
+		}
+		if t.Attempt < len(t.Attempts) {
+			m.advanceLocked(ctx, lc, sipStatus, reason)
+			return
+		}
 	}
 	now := m.timestamp()
 	t.Status, t.UpdatedAt = status, now
 	if sipStatus != 0 {
 		t.SIPStatus = sipStatus
 	}
+	if a := t.current(); a != nil {
+		a.Status = status
+		if sipStatus != 0 {
+			a.SIPStatus = sipStatus
+		}
+		if t.Final() {
+			a.Reason, a.EndedAt = reason, &now
+		}
+	}
 	if reason != "" {
 		t.Reason = reason
+		if status == TransferFailed && len(t.Attempts) > 1 {
+			t.Reason = fmt.Sprintf("all %d destinations failed: %s", len(t.Attempts), describeAttempts(t.Attempts))
+		}
 	}
-	t.Steps = append(t.Steps, TransferStep{Status: status, SIPStatus: sipStatus, Reason: reason, At: now})
+	t.Steps = append(t.Steps, TransferStep{Status: status, Attempt: t.Attempt, SIPStatus: sipStatus, Reason: reason, At: now})
 	if t.Final() {
 		t.EndedAt = &now
 		if lc.timeout != nil {
@@ -77,15 +102,49 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	m.saveTransfer(ctx, lc, t)
 	switch status {
 	case TransferCompleted:
-		// The caller is with the destination now: leave the call.
+		// The caller is with the destination now: leave the call, unless
+		// the server itself bridges the two.
 		lc.call.Status = CallTransferred
 		lc.call.EndReason = EndTransferred
 		m.saveCall(ctx, lc)
-		m.hangupAsync(lc.call.ID)
+		m.completedLocked(lc)
 	case TransferFailed, TransferCanceled:
 		lc.active = nil // the caller stays with the assistant
+		m.releaseTransferLocked(lc)
 	}
-	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "status", status, "sip_status", sipStatus, "reason", reason)
+	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
+}
+
+// advanceLocked records the current attempt as failed and starts the
+// next; lc.mu is held.
+func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, reason string) {
+	t := lc.active
+	now := m.timestamp()
+	if lc.timeout != nil {
+		lc.timeout.Stop()
+		lc.timeout = nil
+	}
+	m.dropAttemptLocked(lc)
+	a := t.current()
+	a.Status, a.Reason, a.EndedAt = TransferFailed, reason, &now
+	if sipStatus != 0 {
+		a.SIPStatus = sipStatus
+	}
+	t.Steps = append(t.Steps, TransferStep{Status: TransferFailed, Attempt: t.Attempt, SIPStatus: sipStatus, Reason: reason, At: now})
+	t.Attempt++
+	next := t.current()
+	next.Status, next.StartedAt = TransferRequested, &now
+	t.Status, t.SIPStatus, t.Reason, t.UpdatedAt = TransferRequested, 0, "", now
+	t.Destination, t.DestinationType, t.ReferTo, t.Mode = next.Destination, next.DestinationType, next.ReferTo, next.Mode
+	if p := lc.plans; len(p) >= t.Attempt {
+		t.Message = p[t.Attempt-1].message
+	}
+	t.Steps = append(t.Steps, TransferStep{Status: TransferRequested, Attempt: t.Attempt,
+		Reason: fmt.Sprintf("trying the next destination: %s %s", a.Destination, reason), At: now})
+	m.saveTransfer(ctx, lc, t)
+	m.logger.InfoContext(ctx, "transfer attempt failed; trying the next destination", "call_id", t.CallID, "transfer_id", t.ID,
+		"failed", clip(a.Destination), "sip_status", sipStatus, "reason", reason, "next", clip(next.Destination), "attempt", t.Attempt)
+	go m.startAttempt(lc, t.ID, t.Attempt)
 }
 
 // hangupAsync sends BYE without holding the call's lock: the SIP layer

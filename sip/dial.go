@@ -24,7 +24,8 @@ import (
 // PCMA, telephone-event) on a reserved RTP port. A 401 or 407 challenge is
 // answered with the trunk's username and password. On a 2xx it ACKs,
 // reports CallAnswered and returns nil; the call is then held like an
-// inbound one. If ctx ends first the INVITE is cancelled. On failure it
+// inbound one. d.Headers are added to the INVITE. If ctx ends first the
+// INVITE is cancelled. On failure it
 // returns a *core.Error whose SIPStatus is the final status (487 when
 // cancelled, 408 on timeout, 503 when the trunk cannot be reached):
 // CodeTransferFailed when the far side refused the call, CodeUnavailable
@@ -40,6 +41,11 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 	var to sip.Uri
 	if err := sip.ParseUri(d.To, &to); err != nil || to.Host == "" {
 		return core.FieldError(core.CodeInvalidRequest, "to", "%q is not a SIP URI", clip(d.To, 80))
+	}
+	for _, h := range d.Headers {
+		if !headerNameSafe(h.Name) || strings.ContainsAny(h.Value, "\r\n\x00") {
+			return core.FieldError(core.CodeInvalidRequest, "sip_headers", "header %q cannot be sent", clip(h.Name, 64))
+		}
 	}
 	host, port, tp := dialTarget(d.Trunk, to)
 	dua := st.dialogs[tp]
@@ -77,6 +83,9 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 	req.AppendHeader(&cid)
 	req.AppendHeader(contact.Clone())
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	for _, h := range d.Headers {
+		req.AppendHeader(sip.NewHeader(h.Name, h.Value))
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(buildOffer(localMedia{addr: u.sdpHost(), port: rtp.port, sessID: c.media.sessID, version: c.media.version}, dirSendRecv))
 	req.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))

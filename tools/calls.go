@@ -34,6 +34,15 @@ type TransferCallInput struct {
 	CallID      string `json:"call_id" jsonschema:"required,description=The live call to transfer,minLength=1,maxLength=128"`
 	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on or the user confirms it when asked (MCP elicitation),minLength=3,maxLength=256"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
+
+	// Transfer modes and fallbacks (issue 8b).
+	FallbackDestinations []string          `json:"fallback_destinations,omitempty" jsonschema:"description=Destinations tried in order when destination fails (busy\\, no answer\\, refused\\, timed out); each passes the same policy before the first is tried,maxItems=5"`
+	Mode                 string            `json:"mode,omitempty" jsonschema:"description=blind (SIP REFER\\, the default)\\, warm (the server calls the human first with the caller on hold\\, tells them the summary\\, then joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: trunks without REFER); overrides the destinations' own mode,enum=blind,enum=warm,enum=bridge"`
+	Summary              string            `json:"summary,omitempty" jsonschema:"description=Who is calling and why: told to the human on a warm transfer and sent as X-Transfer-Summary,maxLength=500"`
+	CallerID             string            `json:"caller_id,omitempty" jsonschema:"description=Number shown to the human on the server's own call (warm\\, bridge): number (our phone number\\, default) or caller (the caller's),enum=number,enum=caller"`
+	SIPHeaders           map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination (X-... and User-to-User only\\, at most 10): in the REFER's Refer-To or on the server's INVITE; added to the destination's own"`
+	DialTimeout          int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
+	FallbackMessage      string            `json:"fallback_message,omitempty" jsonschema:"description=Said to the caller when a warm or bridge transfer found nobody\\, before the assistant carries on,maxLength=1000"`
 }
 
 // CreateCallInput places an outbound call.
@@ -62,8 +71,30 @@ func transferProgress(status string) float64 {
 	return 5
 }
 
+// attemptProgress places a step among all the transfer's attempts, five
+// steps each, so that progress only grows across fallbacks; a completed
+// or failed transfer is at the end.
+func attemptProgress(t core.Transfer) (float64, float64) {
+	n := len(t.Attempts)
+	if n < 1 {
+		n = 1
+	}
+	total := float64(5 * n)
+	if t.Final() {
+		return total, total
+	}
+	prior := 0
+	if t.Attempt > 1 {
+		prior = t.Attempt - 1
+	}
+	return float64(5*prior) + transferProgress(t.Status), total
+}
+
 func describeStep(t core.Transfer) string {
 	s := fmt.Sprintf("transfer to %s: %s", t.Destination, t.Status)
+	if len(t.Attempts) > 1 {
+		s = fmt.Sprintf("transfer to %s (destination %d of %d): %s", t.Destination, t.Attempt, len(t.Attempts), t.Status)
+	}
 	if t.SIPStatus != 0 {
 		s += fmt.Sprintf(" (SIP %d)", t.SIPStatus)
 	}
@@ -119,7 +150,8 @@ func callTools(calls *core.Calls) []Tool {
 				return CallOutput{c}, fmt.Sprintf("Call %s to %s answered; it is %s.", c.ID, c.AgentPhone, c.Status), nil
 			}),
 		define("transfer_call", "Transfer call",
-			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI, with SIP REFER. "+
+			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI; blind with SIP REFER, warm (the human is told a summary first) or bridged. "+
+				"fallback_destinations are tried in order when one fails. "+
 				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification. "+
 				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
 			Hints{Destructive: true, OpenWorld: true},
@@ -130,11 +162,22 @@ func callTools(calls *core.Calls) []Tool {
 					requestedBy = a.Name
 				}
 				confirm := confirmFrom(ctx)
+				sent := 0.0
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
-					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
+					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
+					CallerID: in.CallerID, SIPHeaders: in.SIPHeaders, DialTimeout: in.DialTimeout,
+					FallbackMessage: in.FallbackMessage,
+					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
-					progress(transferProgress(step.Status), 5, describeStep(step))
+					// A transfer is also announced when only a leg's status
+					// changed; progress must grow, so such updates are not sent.
+					done, total := attemptProgress(step)
+					if done <= sent {
+						return
+					}
+					sent = done
+					progress(done, total, describeStep(step))
 				})
 				if err != nil {
 					return TransferOutput{}, "", err

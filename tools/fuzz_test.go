@@ -21,6 +21,10 @@ func (noSIP) Hangup(context.Context, string) error               { return nil }
 func (noSIP) Dial(context.Context, core.OutboundDial) error {
 	return core.Errorf(core.CodeUnavailable, "no SIP in the fuzz target")
 }
+func (noSIP) ReferTo(context.Context, string, core.ReferTarget) (int, error) { return 0, nil }
+func (noSIP) Dialog(string) (core.SIPDialog, error) {
+	return core.SIPDialog{}, core.Errorf(core.CodeCallNotActive, "no SIP in the fuzz target")
+}
 
 // FuzzToolInputs feeds arbitrary arguments to every tool against the real
 // store: whatever comes in, a tool answers with a result or a coded error,

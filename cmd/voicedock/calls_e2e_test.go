@@ -75,6 +75,12 @@ func (p *phoneLine) ended(t *testing.T, callID string) (string, string) {
 // result and the progress notifications received before it.
 func transfer(t *testing.T, c *client.Client, callID, destination string) (toolResult, []map[string]any) {
 	t.Helper()
+	return transferWith(t, c, map[string]any{"call_id": callID, "destination": destination})
+}
+
+// transferWith is transfer with any transfer_call arguments.
+func transferWith(t *testing.T, c *client.Client, args map[string]any) (toolResult, []map[string]any) {
+	t.Helper()
 	token := fmt.Sprintf("xfer-%d", time.Now().UnixNano())
 	var mu sync.Mutex
 	var steps []map[string]any
@@ -93,7 +99,7 @@ func transfer(t *testing.T, c *client.Client, callID, destination string) (toolR
 	defer cancel()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "transfer_call"
-	req.Params.Arguments = map[string]any{"call_id": callID, "destination": destination}
+	req.Params.Arguments = args
 	req.Params.Meta = &mcp.Meta{ProgressToken: token}
 	res, err := c.CallTool(ctx, req)
 	if err != nil {

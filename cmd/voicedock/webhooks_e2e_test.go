@@ -30,6 +30,8 @@ type receivedEvent struct {
 	id, event, callID, status string
 	transferStatus            string
 	signatureOK               bool
+	// attempt is the transfer's current attempt, of attempts.
+	attempt, attempts int
 }
 
 func newReceiver(t *testing.T, secret string) *receiver {
@@ -55,7 +57,9 @@ func newReceiver(t *testing.T, secret string) *receiver {
 					Status string `json:"status"`
 				} `json:"call"`
 				Transfer struct {
-					Status string `json:"status"`
+					Status   string            `json:"status"`
+					Attempt  int               `json:"attempt"`
+					Attempts []json.RawMessage `json:"attempts"`
 				} `json:"transfer"`
 			} `json:"message"`
 		}
@@ -63,6 +67,7 @@ func newReceiver(t *testing.T, secret string) *receiver {
 		r.events = append(r.events, receivedEvent{
 			id: req.Header.Get("X-Webhook-Id"), event: req.Header.Get("X-Webhook-Event"),
 			callID: msg.Message.Call.ID, status: msg.Message.Call.Status, transferStatus: msg.Message.Transfer.Status,
+			attempt: msg.Message.Transfer.Attempt, attempts: len(msg.Message.Transfer.Attempts),
 			signatureOK: hmac.Equal([]byte(req.Header.Get("X-Webhook-Signature")), []byte(want)) && msg.Message.Type == req.Header.Get("X-Webhook-Event"),
 		})
 		r.mu.Unlock()

@@ -20,7 +20,8 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 	"created_at, updated_at, first_message"
 
 const transferColumns = "id, call_id, destination, destination_type, refer_to, message, status, " +
-	"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at, confirmed_by"
+	"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at, confirmed_by, " +
+	"mode, summary, attempt, attempts"
 
 // transfersOldestFirst orders a call's transfers; the index on transfers
 // (call_id, created_at, id) serves it.
@@ -221,20 +222,26 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
+	attempts, err := encodeAttempts(t.Attempts)
+	if err != nil {
+		return fmt.Errorf("save transfer %s: %w", t.ID, err)
+	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO transfers (`+transferColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (id) DO UPDATE SET destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
 			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
 			     reason = excluded.reason, requested_by = excluded.requested_by, steps = excluded.steps,
 			     updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-			     confirmed_by = excluded.confirmed_by
+			     confirmed_by = excluded.confirmed_by, mode = excluded.mode, summary = excluded.summary,
+			     attempt = excluded.attempt, attempts = excluded.attempts
 			 WHERE transfers.call_id = excluded.call_id`,
 			t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
 			t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
-			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy))
+			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy),
+			nullString(t.Mode), nullString(t.Summary), nullInt(t.Attempt), attempts)
 		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return core.FieldError(core.CodeNotFound, "call_id", "call %q not found", t.CallID)
 		}
@@ -333,12 +340,14 @@ func (s *Store) EndLiveCalls(ctx context.Context, reason string, at time.Time) (
 // ended, appending the step.
 func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	type open struct {
-		id    string
-		steps []core.TransferStep
+		id       string
+		steps    []core.TransferStep
+		attempt  int
+		attempts []core.TransferAttempt
 	}
 	var list []open
 	rows, err := tx.QueryContext(ctx,
-		"SELECT id, steps FROM transfers WHERE status IN "+openTransferStatuses+
+		"SELECT id, steps, attempt, attempts FROM transfers WHERE status IN "+openTransferStatuses+
 			" AND call_id IN (SELECT id FROM calls WHERE status IN "+liveCallStatuses+")")
 	if err != nil {
 		return fmt.Errorf("find open transfers: %w", err)
@@ -346,14 +355,22 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			t     open
-			steps string
+			t        open
+			steps    string
+			attempt  sql.NullInt64
+			attempts sql.NullString
 		)
-		if err := rows.Scan(&t.id, &steps); err != nil {
+		if err := rows.Scan(&t.id, &steps, &attempt, &attempts); err != nil {
 			return fmt.Errorf("find open transfers: %w", err)
 		}
 		if t.steps, err = decodeSteps(steps); err != nil {
 			return fmt.Errorf("transfer %s: %w", t.id, err)
+		}
+		t.attempt = int(attempt.Int64)
+		if attempts.Valid && attempts.String != "" {
+			if err := json.Unmarshal([]byte(attempts.String), &t.attempts); err != nil {
+				return fmt.Errorf("transfer %s attempts: %w", t.id, err)
+			}
 		}
 		list = append(list, t)
 	}
@@ -365,7 +382,7 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 		return nil
 	}
 	stmt, err := tx.PrepareContext(ctx,
-		"UPDATE transfers SET status = ?, reason = ?, steps = ?, ended_at = ?, updated_at = ? WHERE id = ?")
+		"UPDATE transfers SET status = ?, reason = ?, steps = ?, ended_at = ?, updated_at = ?, attempts = ? WHERE id = ?")
 	if err != nil {
 		return err
 	}
@@ -373,12 +390,24 @@ func cancelOpenTransfers(ctx context.Context, tx *sql.Tx, at time.Time) error {
 	ts := formatTime(at)
 	for _, t := range list {
 		steps, err := encodeSteps(append(t.steps,
-			core.TransferStep{Status: core.TransferCanceled, Reason: shutdownTransferReason, At: at}))
+			core.TransferStep{Status: core.TransferCanceled, Attempt: t.attempt, Reason: shutdownTransferReason, At: at}))
+		if err != nil {
+			return fmt.Errorf("transfer %s: %w", t.id, err)
+		}
+		// The attempt that was under way ends with the transfer.
+		if i := t.attempt - 1; i >= 0 && i < len(t.attempts) {
+			a := &t.attempts[i]
+			a.Status, a.Reason, a.EndedAt = core.TransferCanceled, shutdownTransferReason, &at
+			if a.LegStatus == core.LegDialing || a.LegStatus == core.LegAnswered {
+				a.LegStatus = core.LegEnded
+			}
+		}
+		attempts, err := encodeAttempts(t.attempts)
 		if err != nil {
 			return fmt.Errorf("transfer %s: %w", t.id, err)
 		}
 		if _, err := stmt.ExecContext(ctx,
-			core.TransferCanceled, shutdownTransferReason, steps, ts, ts, t.id); err != nil {
+			core.TransferCanceled, shutdownTransferReason, steps, ts, ts, attempts, t.id); err != nil {
 			return fmt.Errorf("cancel transfer %s: %w", t.id, err)
 		}
 	}
@@ -427,18 +456,27 @@ func scanTransfer(row rowScanner) (core.Transfer, error) {
 		t                                     core.Transfer
 		referTo, message, reason, requestedBy sql.NullString
 		confirmedBy                           sql.NullString
+		mode, summary, attempts               sql.NullString
+		attempt                               sql.NullInt64
 		ended                                 sql.NullString
 		sipStatus                             sql.NullInt64
 		steps, created, updated               string
 	)
 	if err := row.Scan(&t.ID, &t.CallID, &t.Destination, &t.DestinationType, &referTo, &message,
-		&t.Status, &sipStatus, &reason, &requestedBy, &steps, &created, &updated, &ended, &confirmedBy); err != nil {
+		&t.Status, &sipStatus, &reason, &requestedBy, &steps, &created, &updated, &ended, &confirmedBy,
+		&mode, &summary, &attempt, &attempts); err != nil {
 		return core.Transfer{}, err
 	}
 	t.ReferTo, t.Message, t.Reason, t.RequestedBy = referTo.String, message.String, reason.String, requestedBy.String
 	t.SIPStatus = int(sipStatus.Int64)
 	t.ConfirmedBy = confirmedBy.String
+	t.Mode, t.Summary, t.Attempt = mode.String, summary.String, int(attempt.Int64)
 	var err error
+	if attempts.Valid && attempts.String != "" {
+		if err := json.Unmarshal([]byte(attempts.String), &t.Attempts); err != nil {
+			return core.Transfer{}, fmt.Errorf("transfer %s attempts: %w", t.ID, err)
+		}
+	}
 	if t.Steps, err = decodeSteps(steps); err != nil {
 		return core.Transfer{}, fmt.Errorf("transfer %s: %w", t.ID, err)
 	}
@@ -458,6 +496,7 @@ func scanTransfer(row rowScanner) (core.Transfer, error) {
 // time in the store's timestamp format.
 type stepRecord struct {
 	Status    string `json:"status"`
+	Attempt   int    `json:"attempt,omitempty"`
 	SIPStatus int    `json:"sip_status,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	At        string `json:"at"`
@@ -467,7 +506,7 @@ type stepRecord struct {
 func encodeSteps(steps []core.TransferStep) (string, error) {
 	recs := make([]stepRecord, len(steps))
 	for i, st := range steps {
-		recs[i] = stepRecord{Status: st.Status, SIPStatus: st.SIPStatus, Reason: st.Reason, At: formatTime(st.At)}
+		recs[i] = stepRecord{Status: st.Status, Attempt: st.Attempt, SIPStatus: st.SIPStatus, Reason: st.Reason, At: formatTime(st.At)}
 	}
 	b, err := json.Marshal(recs)
 	if err != nil {
@@ -489,7 +528,7 @@ func decodeSteps(doc string) ([]core.TransferStep, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode steps: step %d: %w", i, err)
 		}
-		steps[i] = core.TransferStep{Status: r.Status, SIPStatus: r.SIPStatus, Reason: r.Reason, At: at}
+		steps[i] = core.TransferStep{Status: r.Status, Attempt: r.Attempt, SIPStatus: r.SIPStatus, Reason: r.Reason, At: at}
 	}
 	return steps, nil
 }
@@ -538,4 +577,17 @@ func sqlStrings(values ...string) string {
 		quoted[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
 	}
 	return "(" + strings.Join(quoted, ", ") + ")"
+}
+
+// encodeAttempts returns the JSON array the attempts column holds, or NULL
+// for none. Their times are core's own (RFC 3339, UTC, milliseconds).
+func encodeAttempts(as []core.TransferAttempt) (any, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(as)
+	if err != nil {
+		return nil, fmt.Errorf("encode attempts: %w", err)
+	}
+	return string(b), nil
 }

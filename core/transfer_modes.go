@@ -1,0 +1,482 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// legGrace is how long a warm transfer's human leg may stay up after the
+// caller has been joined to it: the human's phone ends it with BYE once
+// the caller's INVITE with Replaces is answered (RFC 3891), and only a
+// phone that does not is hung up by us.
+const legGrace = 5 * time.Second
+
+// current is the transfer's current attempt, nil when it has none.
+func (t *Transfer) current() *TransferAttempt {
+	if t.Attempt < 1 || t.Attempt > len(t.Attempts) {
+		return nil
+	}
+	return &t.Attempts[t.Attempt-1]
+}
+
+// current returns the active transfer when it is transferID on attempt n
+// and not final; lc.mu is held.
+func (lc *liveCall) current(transferID string, n int) *Transfer {
+	t := lc.active
+	if t == nil || t.ID != transferID || t.Final() || t.Attempt != n {
+		return nil
+	}
+	return t
+}
+
+// startAttempt carries out attempt n of the transfer in its mode. It runs
+// in its own goroutine and takes lc.mu only to read and record: never
+// across a network wait or audio.
+func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
+	lc.mu.Lock()
+	if lc.current(transferID, n) == nil || len(lc.plans) < n {
+		lc.mu.Unlock()
+		return
+	}
+	plan := lc.plans[n-1]
+	ctx := lc.xferCtx
+	lc.mu.Unlock()
+	switch plan.mode {
+	case ModeBridge:
+		m.bridgeAttempt(ctx, lc, transferID, n, plan)
+	case ModeWarm:
+		m.warmAttempt(ctx, lc, transferID, n, plan)
+	default:
+		// Each attempt's message is said in full before its REFER goes
+		// (issue 8: the caller hears where they are going, then moves).
+		m.say(ctx, lc.call.ID, plan.message, m.voice(lc))
+		lc.mu.Lock()
+		gone := lc.current(transferID, n) == nil // the caller hung up meanwhile
+		lc.mu.Unlock()
+		if !gone {
+			m.refer(lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
+		}
+	}
+}
+
+// bridgeAttempt calls the destination and, once it answers, relays the
+// audio between the caller and it: the call is then transferred, with the
+// server on both legs until either hangs up.
+func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
+	callID, voice := lc.call.ID, m.voice(lc)
+	m.say(ctx, callID, plan.message, voice)
+	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
+	if err != nil {
+		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
+		return
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	t := lc.current(transferID, n)
+	if t == nil {
+		return // the caller hung up meanwhile: releaseTransferLocked hangs the leg up
+	}
+	lc.bridged = true
+	t.current().Bridged = true
+	m.stepLocked(m.bg, lc, TransferCompleted, 200, "") // completedLocked starts the relay
+}
+
+// warmAttempt puts the caller on hold, calls the destination, tells the
+// human the summary, and joins the caller to them with a REFER carrying
+// Replaces; bridging when the caller's side refuses that. When nobody
+// answers the caller comes off hold and hears why before the assistant
+// carries on: the caller is never left alone on hold.
+func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
+	callID, voice := lc.call.ID, m.voice(lc)
+	m.say(ctx, callID, plan.message, voice)
+	stop := m.hold(ctx, callID)
+	lc.mu.Lock()
+	if lc.current(transferID, n) == nil {
+		lc.mu.Unlock()
+		stop()
+		return
+	}
+	lc.holdStop = stop
+	lc.mu.Unlock()
+
+	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
+	if err != nil {
+		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
+		return
+	}
+	lc.mu.Lock()
+	if lc.current(transferID, n) == nil {
+		lc.mu.Unlock()
+		return
+	}
+	m.stepLocked(m.bg, lc, TransferTrying, 200, "the destination answered; telling them who is calling")
+	summary := lc.active.Summary
+	lc.mu.Unlock()
+
+	m.say(ctx, legID, summary, voice)
+
+	lc.mu.Lock()
+	if lc.current(transferID, n) == nil {
+		lc.mu.Unlock()
+		return
+	}
+	up := lc.legUp && lc.leg == legID
+	lc.mu.Unlock()
+	if !up {
+		m.attemptFailed(ctx, lc, transferID, n, plan, 0, "the destination hung up before the caller was put through")
+		return
+	}
+	dlg, err := m.sig.Dialog(legID)
+	// A caller's side that does not say it supports Replaces might follow
+	// the REFER with a plain INVITE: the human would get a second call
+	// while ours stays up. Such a caller is bridged instead.
+	callerDlg, cerr := m.sig.Dialog(callID)
+	lc.mu.Lock()
+	t := lc.current(transferID, n)
+	switch {
+	case t == nil:
+		lc.mu.Unlock()
+		return
+	case err != nil:
+		m.stepLocked(m.bg, lc, TransferFailed, 0, "the destination's dialog is unknown: "+err.Error())
+		lc.mu.Unlock()
+		return
+	case cerr == nil && !callerDlg.SupportsReplaces:
+		m.bridgeInsteadLocked(m.bg, lc, 0, "the caller's side does not support Replaces")
+		lc.mu.Unlock()
+		return
+	}
+	t.current().ReferTo = dlg.RemoteTarget
+	t.ReferTo = dlg.RemoteTarget
+	lc.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 32*time.Second)
+	status, err = m.sig.ReferTo(rctx, callID, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
+	cancel()
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.current(transferID, n) == nil {
+		return
+	}
+	switch {
+	case err != nil:
+		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
+	case status >= 200 && status < 300:
+		m.stepLocked(m.bg, lc, TransferAccepted, status, "")
+		m.armTimeoutLocked(lc, transferID, n)
+	default:
+		m.stepLocked(m.bg, lc, TransferFailed, status, referRejectReason(status))
+	}
+}
+
+// bridgeInsteadLocked turns a failed warm attempt whose human is still on
+// the line into a bridge: the caller's side refused the REFER or the
+// Replaces, or never said how it went; lc.mu is held.
+func (m *Calls) bridgeInsteadLocked(ctx context.Context, lc *liveCall, sipStatus int, reason string) bool {
+	t := lc.active
+	a := t.current()
+	if a == nil || a.Mode != ModeWarm || lc.bridged || !lc.legUp || lc.leg == "" {
+		return false
+	}
+	if lc.timeout != nil {
+		lc.timeout.Stop()
+		lc.timeout = nil
+	}
+	lc.bridged = true
+	a.Bridged = true
+	m.logger.InfoContext(ctx, "warm transfer bridged instead", "call_id", lc.call.ID, "transfer_id", t.ID, "sip_status", sipStatus, "reason", reason)
+	m.stepLocked(ctx, lc, TransferCompleted, 200, "bridged by the server: "+reason)
+	return true
+}
+
+// completedLocked leaves a transferred call: BYE to the caller after a
+// REFER, the audio relayed when bridged, hold stopped and, after a warm
+// transfer, the human's leg left to the Replaces; lc.mu is held.
+func (m *Calls) completedLocked(lc *liveCall) {
+	stop := lc.holdStop
+	lc.holdStop = nil
+	if lc.xferCancel != nil {
+		lc.xferCancel()
+		lc.xferCancel = nil
+	}
+	lc.plans = nil
+	if lc.bridged {
+		caller, leg := lc.call.ID, lc.leg
+		go func() {
+			if stop != nil {
+				stop()
+			}
+			m.startBridge(caller, leg)
+		}()
+		return
+	}
+	if stop != nil {
+		go stop()
+	}
+	m.hangupAsync(lc.call.ID)
+	if lc.leg != "" && lc.legUp {
+		m.dropLegLater(lc.leg)
+	}
+}
+
+// releaseTransferLocked undoes what a transfer that failed, was canceled
+// or whose call ended still holds: its work, the caller's hold, and the
+// human's leg (a bridged call's leg goes with the call); lc.mu is held.
+func (m *Calls) releaseTransferLocked(lc *liveCall) {
+	if lc.xferCancel != nil {
+		lc.xferCancel()
+		lc.xferCancel = nil
+	}
+	lc.plans = nil
+	m.dropAttemptLocked(lc)
+}
+
+// dropAttemptLocked stops the current attempt's hold and hangs up its
+// leg, unless the leg is a warm transfer's human already joined to the
+// caller; lc.mu is held.
+func (m *Calls) dropAttemptLocked(lc *liveCall) {
+	if stop := lc.holdStop; stop != nil {
+		lc.holdStop = nil
+		go stop()
+	}
+	joined := lc.call.Status == CallTransferred && !lc.bridged
+	if lc.leg != "" && lc.legUp && !joined {
+		m.hangupAsync(lc.leg)
+	}
+	if lc.call.Status == CallInProgress {
+		lc.leg, lc.legUp, lc.bridged = "", false, false
+	}
+}
+
+// dialLeg places the server's own call to the attempt's destination,
+// ringing at most the plan's dial timeout, and returns its id once
+// answered; on failure the SIP status and reason.
+func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) (string, int, string, error) {
+	legID, err := NewID()
+	if err != nil {
+		return "", 0, "", err
+	}
+	lc.mu.Lock()
+	t := lc.current(transferID, n)
+	if t == nil {
+		lc.mu.Unlock()
+		return "", 0, "", errors.New("the transfer ended")
+	}
+	from := m.presentedNumber(lc, plan.callerID)
+	a := t.current()
+	a.LegCallID, a.LegStatus, a.CallerID = legID, LegDialing, from
+	lc.leg, lc.legUp = legID, false
+	m.mu.Lock()
+	m.legs[legID] = lc
+	m.mu.Unlock()
+	m.stepLocked(m.bg, lc, TransferTrying, 0, "")
+	lc.mu.Unlock()
+
+	dctx, cancel := context.WithTimeout(ctx, plan.dialTimeout)
+	err = m.sig.Dial(dctx, OutboundDial{CallID: legID, To: plan.uri, From: from, Trunk: plan.trunk, Headers: plan.headers})
+	timedOut := errors.Is(dctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if err != nil {
+		m.mu.Lock()
+		delete(m.legs, legID)
+		m.mu.Unlock()
+		e := AsError(err)
+		switch {
+		case timedOut:
+			return legID, e.SIPStatus, fmt.Sprintf("the destination did not answer within %s", plan.dialTimeout), err
+		case ctx.Err() != nil:
+			return legID, e.SIPStatus, "the transfer ended", err
+		case e.SIPStatus >= 300:
+			return legID, e.SIPStatus, failureReason(e.SIPStatus, ""), err
+		}
+		return legID, e.SIPStatus, e.Message, err
+	}
+	lc.mu.Lock()
+	if lc.leg == legID {
+		lc.legUp = true
+		if t := lc.current(transferID, n); t != nil {
+			t.current().LegStatus = LegAnswered
+		}
+	}
+	lc.mu.Unlock()
+	return legID, 200, "", nil
+}
+
+// attemptFailed ends an attempt that found nobody: hold stops and, when no
+// destination is left, the caller hears the fallback message; then the
+// failure is recorded (and the next destination tried, if any).
+func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, sipStatus int, reason string) {
+	lc.mu.Lock()
+	t := lc.current(transferID, n)
+	if t == nil {
+		lc.mu.Unlock()
+		return
+	}
+	if a := t.current(); a != nil && a.LegCallID != "" && a.LegStatus == LegDialing {
+		a.LegStatus = LegFailed
+	}
+	stop := lc.holdStop
+	lc.holdStop = nil
+	last := n == len(t.Attempts)
+	msg := lc.fallbackMessage
+	callID, voice := lc.call.ID, m.voiceLocked(lc)
+	lc.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if last {
+		if msg == "" {
+			msg = DefaultFallbackMessage
+		}
+		m.say(ctx, callID, msg, voice)
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.current(transferID, n) != nil {
+		m.stepLocked(m.bg, lc, TransferFailed, sipStatus, reason)
+	}
+}
+
+// presentedNumber is the caller id of the server's own call: our phone
+// number, or the caller's; lc.mu is held.
+func (m *Calls) presentedNumber(lc *liveCall, choice string) string {
+	ours, theirs := lc.call.AgentPhone, lc.call.CallerPhone
+	if lc.call.Direction == DirectionOutbound {
+		ours, theirs = theirs, ours
+	}
+	if choice == CallerIDCaller && theirs != "" {
+		return theirs
+	}
+	return ours
+}
+
+// legOwner is the call a transfer leg belongs to, nil when callID is not
+// a leg.
+func (m *Calls) legOwner(callID string) *liveCall {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.legs[callID]
+}
+
+// legEnded records the end of a transfer's own call and what follows from
+// it: a bridged caller is hung up too; a human who hangs up before the
+// caller was joined fails the attempt (warmAttempt sees it).
+func (m *Calls) legEnded(ctx context.Context, lc *liveCall, legID, reason string) {
+	m.mu.Lock()
+	delete(m.legs, legID)
+	m.mu.Unlock()
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	wasUp := lc.leg == legID && lc.legUp
+	if lc.leg == legID {
+		lc.legUp = false
+	}
+	m.logger.InfoContext(ctx, "transfer leg ended", "call_id", lc.call.ID, "leg_call_id", legID, "reason", reason)
+	status := LegEnded
+	if !wasUp && lc.leg == legID {
+		status = LegFailed
+	}
+	m.recordLegLocked(ctx, lc, legID, status)
+	if wasUp && lc.bridged && lc.call.Status == CallTransferred {
+		// The human hung up a bridged call: the caller goes too.
+		m.hangupAsync(lc.call.ID)
+	}
+}
+
+// recordLegLocked stores a leg's new status on the attempt that placed
+// it; lc.mu is held.
+func (m *Calls) recordLegLocked(ctx context.Context, lc *liveCall, legID, status string) {
+	if t := lc.active; t != nil {
+		for i := range t.Attempts {
+			if t.Attempts[i].LegCallID == legID {
+				if t.Attempts[i].LegStatus == LegDialing || t.Attempts[i].LegStatus == LegAnswered {
+					t.Attempts[i].LegStatus = status
+					t.UpdatedAt = m.timestamp()
+					m.saveTransfer(ctx, lc, t)
+				}
+				return
+			}
+		}
+	}
+	for i := range lc.call.Transfers {
+		tr := cloneTransfer(lc.call.Transfers[i])
+		for j := range tr.Attempts {
+			a := &tr.Attempts[j]
+			if a.LegCallID == legID && (a.LegStatus == LegDialing || a.LegStatus == LegAnswered) {
+				a.LegStatus = status
+				tr.UpdatedAt = m.timestamp()
+				m.saveTransfer(ctx, lc, &tr)
+				return
+			}
+		}
+	}
+}
+
+// dropLegLater hangs up a warm transfer's human leg if the Replaces has
+// not ended it within legGrace.
+func (m *Calls) dropLegLater(legID string) {
+	time.AfterFunc(legGrace, func() {
+		if m.bg.Err() == nil && m.legOwner(legID) != nil {
+			m.logger.Info("the transfer target kept the replaced call; hanging it up", "leg_call_id", legID)
+			m.hangupAsync(legID)
+		}
+	})
+}
+
+// voice is the call's assistant's voice.
+func (m *Calls) voice(lc *liveCall) *TTSConfig {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return m.voiceLocked(lc)
+}
+
+func (m *Calls) voiceLocked(lc *liveCall) *TTSConfig {
+	if lc.assistant != nil {
+		return lc.assistant.TTSConfig
+	}
+	return nil
+}
+
+// say plays text to a call when the server has media; without it the step
+// is skipped.
+func (m *Calls) say(ctx context.Context, callID, text string, voice *TTSConfig) {
+	if text == "" {
+		return
+	}
+	if m.media == nil {
+		m.logger.DebugContext(ctx, "no media: not saying", "call_id", callID, "text", clip(text))
+		return
+	}
+	if err := m.media.Say(ctx, callID, Utterance{Text: text, Voice: voice}); err != nil {
+		m.logger.WarnContext(ctx, "say", "call_id", callID, "err", err)
+	}
+}
+
+// hold starts hold audio on a call and returns what stops it (a no-op
+// without media or when hold could not start).
+func (m *Calls) hold(ctx context.Context, callID string) func() {
+	if m.media == nil {
+		m.logger.DebugContext(ctx, "no media: no hold audio", "call_id", callID)
+		return func() {}
+	}
+	stop, err := m.media.Hold(ctx, callID)
+	if err != nil || stop == nil {
+		m.logger.WarnContext(ctx, "hold", "call_id", callID, "err", err)
+		return func() {}
+	}
+	return stop
+}
+
+// startBridge relays the audio of two answered calls until either ends;
+// the signalling (legEnded, endLocked) ends the other.
+func (m *Calls) startBridge(a, b string) {
+	if m.media == nil {
+		m.logger.Debug("no media: not relaying audio", "call_id", a, "leg_call_id", b)
+		return
+	}
+	go func() {
+		stats, err := m.media.Bridge(m.bg, a, b)
+		m.logger.Info("bridge ended", "call_id", a, "leg_call_id", b, "caller_to_leg", stats.AToB, "leg_to_caller", stats.BToA, "err", err)
+	}()
+}
