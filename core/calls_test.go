@@ -43,6 +43,10 @@ func (s *scriptedSIP) Hangup(ctx context.Context, callID string) error {
 
 func (s *scriptedSIP) Dial(ctx context.Context, d core.OutboundDial) error { return nil }
 
+func (s *scriptedSIP) Options(ctx context.Context, t core.Trunk) (core.TrunkHealth, error) {
+	return core.TrunkHealth{}, core.Errorf(core.CodeUnavailable, "no SIP in this test")
+}
+
 type fixture struct {
 	calls  *core.Calls
 	sip    *scriptedSIP

@@ -22,6 +22,12 @@ type Signaling interface {
 	// sent) or has failed; on failure the error is a *Error with the SIP
 	// status in SIPStatus. The call's id is d.CallID.
 	Dial(ctx context.Context, d OutboundDial) error
+	// Options sends an out-of-dialog OPTIONS to the trunk (answering a
+	// digest challenge with its credentials) and reports what came back.
+	// A trunk that does not answer before ctx ends, or cannot be reached,
+	// is a *Error with CodeUnavailable, with the health filled as far as
+	// known (CheckedAt, RTTMS).
+	Options(ctx context.Context, t Trunk) (TrunkHealth, error)
 }
 
 // OutboundDial is an outbound call to place through a trunk.
