@@ -22,7 +22,7 @@ type TrunkHealth struct {
 	// trunk can take blind transfers in a call's dialog.
 	AllowsREFER bool `json:"allows_refer" jsonschema:"required,description=The trunk's Allow header lists REFER"`
 	// UserAgent is the response's User-Agent, else its Server header.
-	UserAgent string `json:"user_agent" jsonschema:"required,description=The trunk's User-Agent or Server header"`
+	UserAgent string    `json:"user_agent" jsonschema:"required,description=The trunk's User-Agent or Server header"`
 	CheckedAt time.Time `json:"checked_at" jsonschema:"required,description=When the probe ran (UTC)"`
 	// Error says why the trunk is not reachable or the probe failed.
 	Error string `json:"error" jsonschema:"required,description=Why the probe failed; empty when the trunk answered 2xx"`

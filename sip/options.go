@@ -57,6 +57,9 @@ func (u *UA) Options(ctx context.Context, t core.Trunk) (core.TrunkHealth, error
 	res, err := dua.Client.Do(ctx, req)
 	if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) && t.Username != "" {
 		start = time.Now()
+		if u.cfg.OnMessage != nil {
+			u.cfg.OnMessage(false, string(sip.OPTIONS), false)
+		}
 		res, err = dua.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password})
 	}
 	h.RTTMS = float64(time.Since(start).Microseconds()) / 1000

@@ -223,9 +223,12 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO transfers (`+transferColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET destination = excluded.destination,
+			`INSERT INTO transfers (`+transferColumns+`, call_created_at, call_assistant_id, call_number_id)
+			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
+			 FROM (SELECT 1) LEFT JOIN calls c ON c.id = ?2
+			 WHERE true
+			 ON CONFLICT (id) DO UPDATE SET call_created_at = excluded.call_created_at,
+			     call_assistant_id = excluded.call_assistant_id, call_number_id = excluded.call_number_id, destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
 			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
 			     reason = excluded.reason, requested_by = excluded.requested_by, steps = excluded.steps,
