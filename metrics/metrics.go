@@ -58,13 +58,13 @@ func New(src Sources) *Metrics {
 		Buckets: []float64{0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 120},
 	}, []string{"outcome"})
 	m.referResponse = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "refer_response_seconds",
-		Help:    "Time from a transfer's request to the 202 Accepted of its REFER.",
+		Namespace: namespace, Name: "refer_first_response_seconds",
+		Help:    "Time from a transfer's request to the far side's first answer: the REFER's response, or a NOTIFY that came before it.",
 		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32},
 	})
 	m.notifyDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "notify_delay_seconds",
-		Help:    "Time from the REFER's acceptance to the NOTIFY that moved the transfer to a step (trying, ringing, completed, failed).",
+		Namespace: namespace, Name: "transfer_step_seconds",
+		Help:    "Time from a transfer's request to each step the REFER's answer and NOTIFYs moved it to (accepted, trying, ringing, completed, failed).",
 		Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 60},
 	}, []string{"step"})
 	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -124,31 +124,34 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, Registry: m.reg})
 }
 
-// Run counts the bus's events until ctx ends.
-func (m *Metrics) Run(ctx context.Context, bus *core.Bus) {
+// Start subscribes to the bus now (so no event published after Start
+// returns is missed) and counts its events until ctx ends.
+func (m *Metrics) Start(ctx context.Context, bus *core.Bus) {
 	sub := bus.Subscribe(func(e core.Event) bool {
 		return e.Type == core.EventCallStatus || e.Type == core.EventTransferStep
 	})
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C:
-			if !ok {
+	go func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case e, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				m.observe(e)
 			}
-			m.observe(e)
 		}
-	}
+	}()
 }
 
 func (m *Metrics) observe(e core.Event) {
 	switch e.Type {
 	case core.EventCallStatus:
-		switch e.Call.Status {
-		case core.CallEnded, core.CallFailed, core.CallRejected:
-			m.callsEnded.WithLabelValues(e.Call.Status, endReason(e.Call.EndReason)).Inc()
+		// A call ends once: the event that gives it an end time.
+		if e.Call.EndedAt != nil && !e.Call.Live() {
+			m.callsEnded.WithLabelValues(callStatus(e.Call.Status), endReason(e.Call.EndReason)).Inc()
 		}
 	case core.EventTransferStep:
 		if e.Transfer != nil {
@@ -160,32 +163,32 @@ func (m *Metrics) observe(e core.Event) {
 // transferStep times the step the transfer just took, from its recorded
 // steps: the last one is new.
 func (m *Metrics) transferStep(t core.Transfer) {
-	if len(t.Steps) == 0 {
+	if len(t.Steps) < 2 || t.Steps[0].Status != core.TransferRequested {
 		return
 	}
-	last := t.Steps[len(t.Steps)-1]
-	var requested, accepted time.Time
-	for _, s := range t.Steps {
-		switch s.Status {
-		case core.TransferRequested:
-			requested = s.At
-		case core.TransferAccepted:
-			accepted = s.At
+	requested, last := t.Steps[0].At, t.Steps[len(t.Steps)-1]
+	// A step with a SIP status came from the far side (the REFER's
+	// response or a NOTIFY); the others (a timeout, a hang-up) did not.
+	if last.SIPStatus > 0 {
+		if len(t.Steps) == 2 {
+			m.referResponse.Observe(last.At.Sub(requested).Seconds())
 		}
-	}
-	switch {
-	case last.Status == core.TransferAccepted && !requested.IsZero():
-		m.referResponse.Observe(last.At.Sub(requested).Seconds())
-	case !accepted.IsZero() && last.Status != core.TransferAccepted && last.Status != core.TransferCanceled:
-		m.notifyDelay.WithLabelValues(last.Status).Observe(last.At.Sub(accepted).Seconds())
+		m.notifyDelay.WithLabelValues(transferStatus(last.Status)).Observe(last.At.Sub(requested).Seconds())
 	}
 	if !t.Final() || last.Status != t.Status {
 		return
 	}
-	m.transfers.WithLabelValues(t.Status, sipStatus(t.SIPStatus)).Inc()
-	if !requested.IsZero() {
-		m.transferDuration.WithLabelValues(t.Status).Observe(last.At.Sub(requested).Seconds())
+	m.transfers.WithLabelValues(transferStatus(t.Status), sipStatus(t.SIPStatus)).Inc()
+	m.transferDuration.WithLabelValues(transferStatus(t.Status)).Observe(last.At.Sub(requested).Seconds())
+}
+
+func transferStatus(s string) string {
+	switch s {
+	case core.TransferRequested, core.TransferAccepted, core.TransferTrying, core.TransferRinging,
+		core.TransferCompleted, core.TransferFailed, core.TransferCanceled:
+		return s
 	}
+	return "other"
 }
 
 // ToolCall records one MCP tool call: outcome is "ok" or the error code.
@@ -235,6 +238,14 @@ func sipStatus(code int) string {
 		return "none"
 	}
 	return strconv.Itoa(code)
+}
+
+func callStatus(s string) string {
+	switch s {
+	case core.CallEnded, core.CallFailed, core.CallRejected, core.CallTransferred:
+		return s
+	}
+	return "other"
 }
 
 func endReason(r string) string {

@@ -74,6 +74,9 @@ type HTTPConfig struct {
 	// WriteTools are the tools that change something: a read key calling
 	// one gets 403 before the request reaches the MCP server.
 	WriteTools []string
+	// Metrics, when set, is served at GET /metrics with the same
+	// authentication as /mcp (see serveMetrics).
+	Metrics http.Handler
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time
@@ -92,6 +95,7 @@ type HTTPHandler struct {
 	// limiter is nil when rate limiting is off.
 	limiter    *rateLimiter
 	writeTools map[string]bool
+	metrics    http.Handler
 }
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
@@ -148,6 +152,7 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 		logger:     logger,
 		limiter:    newRateLimiter(rateLimit, cfg.now),
 		writeTools: writeTools,
+		metrics:    cfg.Metrics,
 	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(MCPPath),
@@ -217,6 +222,8 @@ func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request) Caller {
 		return Caller{}
 	case MCPPath:
 		return h.serveMCP(w, r)
+	case MetricsPath:
+		return h.serveMetrics(w, r)
 	default:
 		writeAPIError(w, http.StatusNotFound, "not_found", "Not found")
 		return Caller{}
