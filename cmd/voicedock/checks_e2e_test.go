@@ -39,7 +39,7 @@ func health(r toolResult, path ...string) map[string]any {
 // TestTestTrunk probes a sipp trunk that challenges the OPTIONS with a
 // digest, and a port where nothing listens.
 func TestTestTrunk(t *testing.T) {
-	c, logs := stdioServer(t, t.TempDir(), "VOICEDOCK_TRUNK_PROBE_INTERVAL=0", "VOICEDOCK_TRUNK_PROBE_TIMEOUT=400ms")
+	c, logs := stdioServer(t, t.TempDir(), "VOICEDOCK_TRUNK_PROBE_TIMEOUT=400ms")
 	logs.waitFor(t, sipListening, 0, 20*time.Second)
 	trunk := sipptest.Start(t, "uas_options.xml", "", sipptest.Options{}, "-set", "user", "acme", "-set", "pass", "opt-s3cret")
 	tr := mustCall(t, c, "configure_trunk", `{"name":"Carrier","host":"127.0.0.1","port":`+strconv.Itoa(trunk.Port())+`,"username":"acme","password":"opt-s3cret"}`)
@@ -102,7 +102,7 @@ func TestTrunkProbedInBackground(t *testing.T) {
 func TestTestDestinationDial(t *testing.T) {
 	t.Run("answered", func(t *testing.T) {
 		target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "300")
-		line := newPhoneLine(t, target.Port(), "VOICEDOCK_TRUNK_PROBE_INTERVAL=0")
+		line := newPhoneLine(t, target.Port())
 		assistant := firstID(t, line.c, "list_assistants", "assistants")
 		r := mustCall(t, line.c, "test_destination", `{"destination":"`+salesNumber+`","assistant_id":"`+assistant+`","dial":true}`)
 		call, _ := r.structured["call"].(map[string]any)
@@ -122,7 +122,7 @@ func TestTestDestinationDial(t *testing.T) {
 	})
 	t.Run("busy", func(t *testing.T) {
 		trunk := sipptest.Start(t, "uas_trunk_reject.xml", "", sipptest.Options{})
-		line := newPhoneLine(t, trunk.Port(), "VOICEDOCK_TRUNK_PROBE_INTERVAL=0")
+		line := newPhoneLine(t, trunk.Port())
 		number := firstID(t, line.c, "list_phone_numbers", "numbers")
 		r := mustCall(t, line.c, "test_destination", `{"destination":"`+salesNumber+`","phone_number_id":"`+number+`","dial":true}`)
 		call, _ := r.structured["call"].(map[string]any)
@@ -132,7 +132,7 @@ func TestTestDestinationDial(t *testing.T) {
 		trunk.Wait(t)
 	})
 	t.Run("refused", func(t *testing.T) {
-		line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_TRUNK_PROBE_INTERVAL=0")
+		line := newPhoneLine(t, sipptest.FreePort(t))
 		assistant := firstID(t, line.c, "list_assistants", "assistants")
 		r := mustCall(t, line.c, "test_destination", `{"destination":"+31909123456","assistant_id":"`+assistant+`","dial":true}`)
 		if r.structured["allowed"] != false || r.structured["call"] != nil || !strings.Contains(r.text, "not dialled") {
@@ -194,7 +194,7 @@ func waitMetrics(t *testing.T, url string, want ...string) string {
 // transfer_stats and /metrics against them.
 func TestTransferStatsAndMetrics(t *testing.T) {
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: 2}, "-set", "ring_ms", "100")
-	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_TRUNK_PROBE_INTERVAL=0")
+	url, logs := httpServer(t, t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
 	c := httpClient(t, url, nil)
 	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
