@@ -223,11 +223,13 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO transfers (`+transferColumns+`, call_created_at, call_assistant_id, call_number_id)
-			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
+			`INSERT INTO transfers (`+transferColumns+`, attempted, connect_ms,
+			     call_created_at, call_assistant_id, call_number_id)
+			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
 			 FROM (SELECT 1) LEFT JOIN calls c ON c.id = ?2
 			 WHERE true
-			 ON CONFLICT (id) DO UPDATE SET call_created_at = excluded.call_created_at,
+			 ON CONFLICT (id) DO UPDATE SET attempted = excluded.attempted, connect_ms = excluded.connect_ms,
+			     call_created_at = excluded.call_created_at,
 			     call_assistant_id = excluded.call_assistant_id, call_number_id = excluded.call_number_id, destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
 			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
@@ -237,7 +239,8 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 			 WHERE transfers.call_id = excluded.call_id`,
 			t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
 			t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
-			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy))
+			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy),
+			t.ReferTo != "", connectMS(t))
 		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return core.FieldError(core.CodeNotFound, "call_id", "call %q not found", t.CallID)
 		}
@@ -254,6 +257,15 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 		return s.insertDeliveries(ctx, tx, out)
 	})
 	return wrap(err, "save transfer %s", t.ID)
+}
+
+// connectMS is the statistics' time to connect: whole milliseconds from
+// the request to the completion of a completed transfer; NULL otherwise.
+func connectMS(t core.Transfer) any {
+	if t.Status != core.TransferCompleted || t.EndedAt == nil {
+		return nil
+	}
+	return float64(t.EndedAt.Truncate(time.Millisecond).Sub(t.CreatedAt.Truncate(time.Millisecond)).Milliseconds())
 }
 
 // EndLiveCalls marks every call still ringing, dialing or in progress as

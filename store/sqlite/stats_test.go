@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
@@ -26,7 +30,17 @@ func statsTransfer(t testing.TB, callID, dest, status string, sipStatus int, rea
 }
 
 func TestTransferStats(t *testing.T) {
-	s, _ := openTemp(t)
+	// Both ways to the percentiles: a histogram, and the index walk.
+	for _, histMax := range []int{0, 1} {
+		t.Run(fmt.Sprintf("histogramMax=%d", histMax), func(t *testing.T) {
+			s, _ := openTemp(t)
+			s.histogramMax = histMax
+			testTransferStats(t, s)
+		})
+	}
+}
+
+func testTransferStats(t *testing.T, s *Store) {
 	ctx := t.Context()
 	day1 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	day2 := day1.Add(24 * time.Hour)
@@ -147,8 +161,10 @@ func BenchmarkTransferStats(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if r.Totals.Calls != calls {
-					b.Fatalf("calls = %d", r.Totals.Calls)
+				// About 40% of the calls have a transfer, 80% of them completed.
+				if tot := r.Totals; tot.Calls != calls || tot.TransfersAttempted < calls*38/100 || tot.TransfersAttempted > calls*42/100 ||
+					tot.TransfersCompleted < tot.TransfersAttempted*3/4 || tot.ConnectTimeP95MS == nil || len(tot.FailuresByStatus) != 2 {
+					b.Fatalf("totals = %+v", tot)
 				}
 			}
 		})
@@ -176,8 +192,11 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 	if err != nil {
 		return err
 	}
+	// The columns SaveTransfer fills for the statistics are set as it
+	// sets them.
 	trStmt, err := tx.PrepareContext(ctx, `INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, status,
-		sip_status, reason, steps, created_at, updated_at, ended_at) VALUES (?, ?, ?, 'number', ?, ?, ?, ?, '[]', ?, ?, ?)`)
+		sip_status, reason, steps, created_at, updated_at, ended_at, attempted, connect_ms, call_created_at, call_assistant_id, call_number_id)
+		VALUES (?, ?, ?, 'number', ?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -187,7 +206,8 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 		at := start.Add(time.Duration(i) * step)
 		id := fmt.Sprintf("call-%08d", i)
 		ts := formatTime(at)
-		if _, err := callStmt.ExecContext(ctx, id, fmt.Sprintf("assistant-%d", i%10), fmt.Sprintf("number-%d", i%20), ts, ts); err != nil {
+		assistant, number := fmt.Sprintf("assistant-%d", i%10), fmt.Sprintf("number-%d", i%20)
+		if _, err := callStmt.ExecContext(ctx, id, assistant, number, ts, ts); err != nil {
 			return err
 		}
 		if rng.IntN(10) >= 4 {
@@ -202,9 +222,14 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 			status, sipStatus, reason = core.TransferFailed, 486, "busy"
 		}
 		tAt := at.Add(time.Minute)
-		end := formatTime(tAt.Add(time.Duration(500+rng.IntN(20000)) * time.Millisecond))
+		took := time.Duration(500+rng.IntN(20000)) * time.Millisecond
+		end := formatTime(tAt.Add(took))
+		var connect any
+		if status == core.TransferCompleted {
+			connect = float64(took.Milliseconds())
+		}
 		if _, err := trStmt.ExecContext(ctx, "tr-"+id, id, dest, "sip:"+dest+"@pbx", status, sipStatus, reason,
-			formatTime(tAt), end, end); err != nil {
+			formatTime(tAt), end, end, connect, ts, assistant, number); err != nil {
 			return err
 		}
 	}
@@ -216,4 +241,51 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// TestStatsMigrationBackfills: transfers stored before migration 0007 get
+// their statistics columns from their calls.
+func TestStatsMigrationBackfills(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t)
+	before := fstest.MapFS{}
+	names, err := fs.Glob(embeddedMigrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasPrefix(path.Base(name), "0007_") {
+			break
+		}
+		b, _ := fs.ReadFile(embeddedMigrations, name)
+		before[name] = &fstest.MapFile{Data: b}
+	}
+	if err := migrate(ctx, db, before, time.Now, discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO calls (id, direction, status, assistant_id, number_id, created_at, updated_at)
+		 VALUES ('c1', 'inbound', 'ended', 'A', 'N', '2026-11-20T10:00:00.000Z', '2026-11-20T10:00:00.000Z')`,
+		`INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, status, sip_status, steps, created_at, updated_at, ended_at)
+		 VALUES ('t1', 'c1', '+31201111111', 'number', 'sip:x@y', 'completed', 200, '[]', '2026-11-20T10:01:00.000Z', '2026-11-20T10:01:02.500Z', '2026-11-20T10:01:02.500Z'),
+		        ('t2', 'c1', '+31201111111', 'number', NULL, 'failed', NULL, '[]', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := migrate(ctx, db, embeddedMigrations, time.Now, discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+	var created, assistant, number string
+	var attempted int
+	var ms sql.NullFloat64
+	err = db.QueryRowContext(ctx, `SELECT call_created_at, call_assistant_id, call_number_id, attempted, connect_ms FROM transfers WHERE id = 't1'`).
+		Scan(&created, &assistant, &number, &attempted, &ms)
+	if err != nil || created != "2026-11-20T10:00:00.000Z" || assistant != "A" || number != "N" || attempted != 1 || ms.Float64 != 2500 {
+		t.Errorf("t1 after the migration: %v %q %q %q %d %v", err, created, assistant, number, attempted, ms)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT attempted, connect_ms FROM transfers WHERE id = 't2'`).Scan(&attempted, &ms); err != nil || attempted != 0 || ms.Valid {
+		t.Errorf("t2 after the migration: %v %d %v", err, attempted, ms)
+	}
 }

@@ -29,6 +29,8 @@ type Store struct {
 	secrets *sealer
 	logger  *slog.Logger
 	now     func() time.Time
+	// histogramMax overrides smallHistogram in tests (0: the constant).
+	histogramMax int
 }
 
 var _ core.Store = (*Store)(nil)
