@@ -34,16 +34,16 @@ func (s *Store) TransferStats(ctx context.Context, q core.StatsQuery) (core.Stat
 		if q.AssistantID != "" {
 			f.assistant = &q.AssistantID
 		}
-		histMax := cmp.Or(s.histogramMax, smallHistogram)
+		p := percentiler{tx: tx, histMax: cmp.Or(s.histogramMax, smallHistogram)}
 		var err error
-		if r.Totals, err = statsFor(ctx, tx, f, histMax); err != nil {
+		if r.Totals, err = statsFor(ctx, tx, f, &p); err != nil {
 			return err
 		}
 		if q.GroupBy == "" {
 			return nil
 		}
 		return eachGroup(ctx, tx, q, f, func(key string, g statsFilter) error {
-			st, err := statsFor(ctx, tx, g, histMax)
+			st, err := statsFor(ctx, tx, g, &p)
 			if err != nil {
 				return err
 			}
@@ -103,7 +103,7 @@ func (f statsFilter) where(created, assistant, number, destination string) (stri
 }
 
 // statsFor computes the figures of the calls and transfers f selects.
-func statsFor(ctx context.Context, tx *sql.Tx, f statsFilter, histMax int) (core.Stats, error) {
+func statsFor(ctx context.Context, tx *sql.Tx, f statsFilter, p *percentiler) (core.Stats, error) {
 	var st core.Stats
 	tw, targs := f.transfers()
 	// Calls: with a destination, those with an attempted transfer to it;
@@ -144,7 +144,7 @@ func statsFor(ctx context.Context, tx *sql.Tx, f statsFilter, histMax int) (core
 	}
 	if timed > 0 {
 		var err error
-		if st.ConnectTimeP50MS, st.ConnectTimeP95MS, err = connectPercentiles(ctx, tx, tw, targs, timed, histMax); err != nil {
+		if st.ConnectTimeP50MS, st.ConnectTimeP95MS, err = p.connectTimes(ctx, tw, targs, timed); err != nil {
 			return st, fmt.Errorf("connect time percentiles: %w", err)
 		}
 	}
@@ -152,17 +152,43 @@ func statsFor(ctx context.Context, tx *sql.Tx, f statsFilter, histMax int) (core
 	return st, nil
 }
 
-// connectPercentiles returns the nearest-rank median and 95th percentile
-// of the connect times of the n timed completed transfers tw selects.
-func connectPercentiles(ctx context.Context, tx *sql.Tx, tw string, args []any, n, histMax int) (*float64, *float64, error) {
+// percentiler reads connect-time percentiles in one read transaction.
+type percentiler struct {
+	tx      *sql.Tx
+	histMax int
+	// timedAll is how many transfers have a connect time in the whole
+	// store, once counted is set.
+	timedAll int
+	counted  bool
+}
+
+// connectTimes returns the nearest-rank median and 95th percentile of the
+// connect times of the n timed completed transfers tw selects.
+//
+// Up to histMax of them, or when they are less than half of all timed
+// transfers, SQLite sorts them into a histogram (cost n log n). Beyond,
+// transfers_connect is walked in connect-time order to the ranks: no
+// sort, but a walk through every timed transfer before them, whatever its
+// period, so it pays only when n is most of them (the totals of a period
+// that covers most of the store).
+func (p *percentiler) connectTimes(ctx context.Context, tw string, args []any, n int) (*float64, *float64, error) {
+	tx := p.tx
 	r50, r95 := (n*50+99)/100, (n*95+99)/100
 	// connect_ms is only set on completed transfers. The unary + keeps
 	// the histogram's plan on the period's index, away from
-	// transfers_connect, which the other one names.
+	// transfers_connect, which the walk names.
 	timed := " AND +connect_ms IS NOT NULL"
-	if n > histMax {
-		// transfers_connect holds completed transfers in connect-time
-		// order: the value at rank r is r-1 index entries in, no sort.
+	walk := false
+	if n > p.histMax {
+		if !p.counted {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM transfers WHERE connect_ms IS NOT NULL").Scan(&p.timedAll); err != nil {
+				return nil, nil, err
+			}
+			p.counted = true
+		}
+		walk = n*2 >= p.timedAll
+	}
+	if walk {
 		at := func(rank int) (*float64, error) {
 			var v float64
 			err := tx.QueryRowContext(ctx, "SELECT connect_ms FROM transfers INDEXED BY transfers_connect WHERE connect_ms IS NOT NULL AND "+tw+
