@@ -48,7 +48,9 @@ func TestServeMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- ServeMetrics(ctx, "127.0.0.1:0", fakeMetrics, testKeys, nil, func(a net.Addr) { addr <- a }) }()
+	go func() {
+		done <- ServeMetrics(ctx, "127.0.0.1:0", fakeMetrics, testKeys, nil, func(a net.Addr) { addr <- a })
+	}()
 	var base string
 	select {
 	case a := <-addr:
