@@ -281,7 +281,8 @@ func TestTransferStatsAndMetrics(t *testing.T) {
 	)
 	for _, re := range []string{
 		`voicedock_sip_messages_total\{direction="out",kind="request",method="REFER"\} 4`,
-		`voicedock_sip_messages_total\{direction="in",kind="request",method="INVITE"\} 3`,
+		// sipp may retransmit an INVITE on a loaded machine.
+		`voicedock_sip_messages_total\{direction="in",kind="request",method="INVITE"\} [3-9]`,
 		`voicedock_sip_messages_total\{direction="in",kind="request",method="NOTIFY"\} [1-9]`,
 		`voicedock_sip_messages_total\{direction="in",kind="response",method="REFER"\} [3-9]`,
 		`voicedock_transfer_step_seconds_count\{step="completed"\} 2`,
