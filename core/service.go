@@ -27,7 +27,7 @@ func (s *Service) SetTrunkHealth(h TrunkHealthSource) { s.health = h }
 
 func (s *Service) withHealth(t Trunk) Trunk {
 	if s.health != nil {
-		if h, ok := s.health.Health(t.ID); ok {
+		if h, ok := s.health.Health(t.ID); ok && h.TrunkUpdatedAt.Equal(t.UpdatedAt) {
 			t.Health = &h
 		}
 	}

@@ -29,6 +29,9 @@ type TrunkHealth struct {
 	// Allow is the response's Allow header as sent; test_trunk shows it,
 	// the trunk's health summary does not.
 	Allow string `json:"-"`
+	// TrunkUpdatedAt is the probed trunk's UpdatedAt: a probe of settings
+	// changed since says nothing about the new ones.
+	TrunkUpdatedAt time.Time `json:"-"`
 }
 
 // TrunkHealthSource reports the last probe result of trunks; TrunkMonitor
@@ -110,6 +113,7 @@ func (m *TrunkMonitor) Probe(ctx context.Context, trunkID string) (Trunk, TrunkH
 			h.CheckedAt = time.Now().UTC()
 		}
 	}
+	h.TrunkUpdatedAt = t.UpdatedAt
 	m.mu.Lock()
 	m.health[t.ID] = h
 	m.mu.Unlock()

@@ -30,6 +30,13 @@ func TestTrunkMonitor(t *testing.T) {
 	if got.Health == nil || got.Health.Error != h.Error {
 		t.Errorf("get_trunk health: %+v", got.Health)
 	}
+	// New settings: the old probe says nothing about them.
+	if _, _, err := f.svc.ConfigureTrunk(ctx, id, core.TrunkConfig{Name: "pbx", Host: "127.0.0.2", Port: 5070, Transport: "tcp"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.GetTrunk(ctx, id); got.Health != nil {
+		t.Errorf("health of the old settings shown: %+v", got.Health)
+	}
 	if _, _, err := mon.Probe(ctx, "nope"); !core.HasCode(err, core.CodeNotFound) {
 		t.Errorf("Probe of an unknown trunk: %v", err)
 	}
