@@ -33,7 +33,7 @@ type StatsQuery struct {
 
 // Stats are the transfer figures of a set of calls.
 type Stats struct {
-	Calls              int `json:"calls" jsonschema:"required,description=Calls in the period (with a destination: the calls with a transfer to it)"`
+	Calls              int `json:"calls" jsonschema:"required,description=Calls in the period (with a destination: the calls with an attempted transfer to it)"`
 	TransfersAttempted int `json:"transfers_attempted" jsonschema:"required,description=Transfers that went out (a REFER was sent)"`
 	TransfersCompleted int `json:"transfers_completed" jsonschema:"required"`
 	TransfersFailed    int `json:"transfers_failed" jsonschema:"required,description=Attempted transfers that failed or were canceled"`
