@@ -185,7 +185,13 @@ func (s *Service) ListTrunks(ctx context.Context, p Page) ([]Trunk, int, error) 
 
 // DeleteTrunk removes a trunk; see Store.DeleteTrunk for force.
 func (s *Service) DeleteTrunk(ctx context.Context, id string, force bool) error {
-	return s.store.DeleteTrunk(ctx, id, force)
+	if err := s.store.DeleteTrunk(ctx, id, force); err != nil {
+		return err
+	}
+	if s.health != nil {
+		s.health.Forget(id)
+	}
+	return nil
 }
 
 // CreatePhoneNumber validates and stores a phone number.

@@ -38,6 +38,8 @@ type TrunkHealth struct {
 // is one.
 type TrunkHealthSource interface {
 	Health(trunkID string) (TrunkHealth, bool)
+	// Forget drops a deleted trunk's result.
+	Forget(trunkID string)
 }
 
 // TrunkMonitor probes trunks with SIP OPTIONS, on demand and every
@@ -75,6 +77,13 @@ func (m *TrunkMonitor) Health(trunkID string) (TrunkHealth, bool) {
 	defer m.mu.RUnlock()
 	h, ok := m.health[trunkID]
 	return h, ok
+}
+
+// Forget drops the trunk's last result (it was deleted).
+func (m *TrunkMonitor) Forget(trunkID string) {
+	m.mu.Lock()
+	delete(m.health, trunkID)
+	m.mu.Unlock()
 }
 
 // Snapshot returns the last result of every trunk probed, by trunk id.

@@ -43,4 +43,10 @@ func TestTrunkMonitor(t *testing.T) {
 	if len(mon.Snapshot()) != 1 {
 		t.Errorf("snapshot: %v", mon.Snapshot())
 	}
+	if err := f.svc.DeleteTrunk(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(mon.Snapshot()) != 0 {
+		t.Errorf("a deleted trunk's health stays: %v", mon.Snapshot())
+	}
 }
