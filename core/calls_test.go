@@ -74,6 +74,10 @@ func (s *scriptedSIP) hangups() []string {
 	return append([]string(nil), s.hungUp...)
 }
 
+func (s *scriptedSIP) Options(ctx context.Context, t core.Trunk) (core.TrunkHealth, error) {
+	return core.TrunkHealth{}, core.Errorf(core.CodeUnavailable, "no SIP in this test")
+}
+
 type fixture struct {
 	calls  *core.Calls
 	sip    *scriptedSIP

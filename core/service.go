@@ -17,6 +17,21 @@ type Service struct {
 	now    func() time.Time
 	// policy checks configured transfer destinations; see SetPolicy.
 	policy *Policy
+	// health adds the trunks' last probe results; see SetTrunkHealth.
+	health TrunkHealthSource
+}
+
+// SetTrunkHealth makes GetTrunk and ListTrunks show each trunk's last
+// probe result.
+func (s *Service) SetTrunkHealth(h TrunkHealthSource) { s.health = h }
+
+func (s *Service) withHealth(t Trunk) Trunk {
+	if s.health != nil {
+		if h, ok := s.health.Health(t.ID); ok && h.TrunkUpdatedAt.Equal(t.UpdatedAt) {
+			t.Health = &h
+		}
+	}
+	return t
 }
 
 // NewService returns a service on the given store.
@@ -149,7 +164,10 @@ func (s *Service) ConfigureTrunk(ctx context.Context, id string, cfg TrunkConfig
 // GetTrunk returns a trunk without its password.
 func (s *Service) GetTrunk(ctx context.Context, id string) (Trunk, error) {
 	t, err := s.store.GetTrunk(ctx, id)
-	return t.Redacted(), err
+	if err != nil {
+		return Trunk{}, err
+	}
+	return s.withHealth(t.Redacted()), nil
 }
 
 // ListTrunks returns a page of trunks and the total count.
@@ -160,14 +178,20 @@ func (s *Service) ListTrunks(ctx context.Context, p Page) ([]Trunk, int, error) 
 	}
 	list, total, err := s.store.ListTrunks(ctx, p)
 	for i := range list {
-		list[i] = list[i].Redacted()
+		list[i] = s.withHealth(list[i].Redacted())
 	}
 	return list, total, err
 }
 
 // DeleteTrunk removes a trunk; see Store.DeleteTrunk for force.
 func (s *Service) DeleteTrunk(ctx context.Context, id string, force bool) error {
-	return s.store.DeleteTrunk(ctx, id, force)
+	if err := s.store.DeleteTrunk(ctx, id, force); err != nil {
+		return err
+	}
+	if s.health != nil {
+		s.health.Forget(id)
+	}
+	return nil
 }
 
 // CreatePhoneNumber validates and stores a phone number.

@@ -31,6 +31,12 @@ type Signaling interface {
 	// Dialog returns the SIP dialog of an answered call: what a Replaces
 	// header names, and where to send a request that joins it.
 	Dialog(callID string) (SIPDialog, error)
+	// Options sends an out-of-dialog OPTIONS to the trunk (answering a
+	// digest challenge with its credentials) and reports what came back.
+	// A trunk that does not answer before ctx ends, or cannot be reached,
+	// is a *Error with CodeUnavailable, with the health filled as far as
+	// known (CheckedAt, RTTMS).
+	Options(ctx context.Context, t Trunk) (TrunkHealth, error)
 }
 
 // ReferTarget is where a REFER sends the transferee.

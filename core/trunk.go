@@ -9,6 +9,9 @@ type Trunk struct {
 	PasswordSet bool      `json:"password_set,omitempty" jsonschema:"description=Read-only: true when a password is stored"`
 	CreatedAt   time.Time `json:"created_at" jsonschema:"required,description=Read-only creation time (UTC)"`
 	UpdatedAt   time.Time `json:"updated_at" jsonschema:"required,description=Read-only time of the last change (UTC)"`
+	// Health is the last OPTIONS probe's result, kept in memory; absent
+	// before the first probe.
+	Health *TrunkHealth `json:"health,omitempty" jsonschema:"description=Read-only: the last SIP OPTIONS probe of the trunk (background probing or test_trunk); absent before the first"`
 }
 
 // TrunkConfig is a SIP trunk's settings: the PBX, carrier or contact centre

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -27,6 +28,10 @@ type Options struct {
 	// ValidateOutput checks every structured result against its output
 	// schema (mcp-go's output validation); tests turn it on.
 	ValidateOutput bool
+	// OnToolCall, when set, is told of every tool call: the tool, the
+	// outcome ("ok" or the error code) and how long it took. Metrics
+	// count with it.
+	OnToolCall func(tool, outcome string, d time.Duration)
 }
 
 const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
@@ -77,7 +82,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	}
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	for _, t := range list {
-		st, err := serverTool(t, logger)
+		st, err := serverTool(t, logger, opts.OnToolCall)
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +125,7 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	}, nil
 }
 
-func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error) {
+func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration)) (mcpserver.ServerTool, error) {
 	def, err := Tool(t)
 	if err != nil {
 		return mcpserver.ServerTool{}, err
@@ -145,6 +150,15 @@ func serverTool(t tools.Tool, logger *slog.Logger) (mcpserver.ServerTool, error)
 			return ErrorResult(ctx, logger, name, err), nil
 		}
 		return successResult(res)
+	}
+	if observe != nil {
+		inner := handler
+		handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			start := time.Now()
+			res, err := inner(ctx, req)
+			observe(name, outcome(res, err), time.Since(start))
+			return res, err
+		}
 	}
 	return mcpserver.ServerTool{Tool: def, Handler: handler}, nil
 }
@@ -174,6 +188,23 @@ func successResult(res tools.Result) (*mcp.CallToolResult, error) {
 		},
 		StructuredContent: json.RawMessage(body),
 	}, nil
+}
+
+// outcome is a tool result's metrics label: "ok", the error code, or
+// "internal" when no result was made.
+func outcome(res *mcp.CallToolResult, err error) string {
+	if err != nil || res == nil {
+		return string(core.CodeInternal)
+	}
+	if !res.IsError {
+		return "ok"
+	}
+	if m, ok := res.StructuredContent.(map[string]any); ok {
+		if b, ok := m["error"].(ErrorBody); ok {
+			return string(b.Code)
+		}
+	}
+	return string(core.CodeInternal)
 }
 
 // ErrorBody is the structuredContent.error of every failed tool call.

@@ -77,6 +77,14 @@ type Config struct {
 	// INVITE beyond it is refused 503 with Retry-After (RetryAfter, else
 	// 5 s) before the core is asked. Default 1000; negative: no cap.
 	MaxCalls int
+
+	// OnMessage, when set, is told of every SIP message received (after
+	// parsing; dropped ones are not) and every one this user agent sends:
+	// in is true for received ones, method is the request's method or,
+	// for a response, its CSeq method. The transaction layer's own
+	// retransmissions and the ACKs and CANCELs sipgo writes are not
+	// seen. It must be fast and never block: metrics count with it.
+	OnMessage func(in bool, method string, response bool)
 }
 
 // withDefaults fills in what cfg leaves unset.

@@ -147,6 +147,8 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if err := dlg.Respond(sip.StatusRinging, "Ringing", nil, u.serverHeader()); err != nil {
 		log.Debug("send 180", "err", err)
+	} else if u.cfg.OnMessage != nil {
+		u.cfg.OnMessage(false, string(sip.INVITE), true)
 	}
 	if d := u.cfg.AnswerDelay; d > 0 {
 		t := time.NewTimer(d)

@@ -146,6 +146,11 @@ func (u *UA) buildStack() error {
 		return fmt.Errorf("sip: create server: %w", err)
 	}
 	u.stack, u.srv = stack, srv
+	if u.cfg.OnMessage != nil {
+		// The transport layer hands every parsed message to each of its
+		// handlers in turn; this one only counts.
+		stack.TransportLayer().OnMessage(func(m sip.Message) { u.observe(true, m) })
+	}
 	for method, h := range u.routes() {
 		srv.OnRequest(method, u.guard(h))
 	}
@@ -473,6 +478,24 @@ func (u *UA) prepare(st *netState, req *sip.Request, tp string) {
 	if req.GetHeader("User-Agent") == nil {
 		req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
 	}
+	u.observe(false, req)
+}
+
+// observe reports a message to cfg.OnMessage.
+func (u *UA) observe(in bool, m sip.Message) {
+	if u.cfg.OnMessage == nil {
+		return
+	}
+	switch m := m.(type) {
+	case *sip.Request:
+		u.cfg.OnMessage(in, string(m.Method), false)
+	case *sip.Response:
+		method := ""
+		if cseq := m.CSeq(); cseq != nil {
+			method = string(cseq.MethodName)
+		}
+		u.cfg.OnMessage(in, method, true)
+	}
 }
 
 // reply answers a request statelessly within its transaction.
@@ -497,6 +520,7 @@ func (u *UA) decorate(res *sip.Response) {
 		secs := int((u.cfg.RetryAfter + time.Second - 1) / time.Second)
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(secs)))
 	}
+	u.observe(false, res)
 }
 
 // reportCtx is the context of the reports to the handler. They outlive

@@ -7,6 +7,9 @@ type Deps struct {
 	Config     *core.Service
 	Calls      *core.Calls
 	Deliveries *core.Deliveries
+	// Trunks probes trunks (test_trunk); Stats computes transfer_stats.
+	Trunks *core.TrunkMonitor
+	Stats  *core.Statistics
 }
 
 // All returns every tool, in the order tools/list shows them. Handlers
@@ -19,5 +22,6 @@ func All(d Deps) []Tool {
 	all = append(all, callTools(d.Calls)...)
 	all = append(all, policyTools(d.Config)...)
 	all = append(all, webhookTools(d.Deliveries)...)
+	all = append(all, checkTools(d)...)
 	return all
 }

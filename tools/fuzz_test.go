@@ -25,6 +25,9 @@ func (noSIP) ReferTo(context.Context, string, core.ReferTarget) (int, error) { r
 func (noSIP) Dialog(string) (core.SIPDialog, error) {
 	return core.SIPDialog{}, core.Errorf(core.CodeCallNotActive, "no SIP in the fuzz target")
 }
+func (noSIP) Options(context.Context, core.Trunk) (core.TrunkHealth, error) {
+	return core.TrunkHealth{}, core.Errorf(core.CodeUnavailable, "no SIP in the fuzz target")
+}
 
 // FuzzToolInputs feeds arbitrary arguments to every tool against the real
 // store: whatever comes in, a tool answers with a result or a coded error,
@@ -37,6 +40,8 @@ func FuzzToolInputs(f *testing.F) {
 		`{"phone_number":"+31850835037","assistant_id":null}`,
 		`{"call_id":"c","destination":"sip:a@b>;x\r\nContact: <sip:evil@x>"}`,
 		`{"destination":"+449098790000"}`, `{"number_id":"n","destination":"+19002345678"}`,
+		`{"destination":"+31612345678","dial":true}`, `{"since":"2026-11-24T00:00:00Z","until":"2026-11-23T00:00:00Z"}`,
+		`{"group_by":"week"}`, `{"destination":"sip:a@b","group_by":"destination"}`,
 	}
 	for i := range seeds {
 		f.Add(uint8(i), seeds[i])
@@ -51,7 +56,10 @@ func FuzzToolInputs(f *testing.F) {
 	svc := core.NewService(st, logger)
 	calls := core.NewCalls(ctx, core.CallsConfig{}, st, st, core.NewBus(), logger)
 	calls.SetSignaling(noSIP{})
-	all := tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: core.NewDeliveries(st, nil)})
+	all := tools.All(tools.Deps{
+		Config: svc, Calls: calls, Deliveries: core.NewDeliveries(st, nil),
+		Trunks: core.NewTrunkMonitor(st, noSIP{}, 0, logger), Stats: core.NewStatistics(st),
+	})
 
 	f.Fuzz(func(t *testing.T, which uint8, args string) {
 		tool := all[int(which)%len(all)]

@@ -49,12 +49,7 @@ func policyTools(svc *core.Service) []Tool {
 				if err != nil {
 					return CheckDestinationOutput{}, "", err
 				}
-				out := CheckDestinationOutput{
-					Allowed: c.Allowed, Rule: c.Rule, Reason: c.Reason,
-					Destination: c.Destination, Type: c.Type, AssistantID: c.AssistantID,
-					E164: c.E164, Region: c.Region, CountryCode: c.Country, NumberType: c.NumberType,
-					SIPHost: c.SIPHost, Route: c.Route, RouteNote: c.RouteNote,
-				}
+				out := checkOutput(c)
 				verdict := "Allowed"
 				if !c.Allowed {
 					verdict = "Refused"

@@ -87,6 +87,9 @@ type HTTPConfig struct {
 	// ConsoleEvents serves ConsoleEventsPath to GET requests that pass the
 	// same key, loopback and rate checks as /mcp. Nil serves none.
 	ConsoleEvents http.Handler
+	// Metrics, when set, is served at GET /metrics with the same
+	// authentication as /mcp (see serveMetrics).
+	Metrics http.Handler
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time
@@ -108,6 +111,7 @@ type HTTPHandler struct {
 
 	consolePage   http.Handler
 	consoleEvents http.Handler
+	metrics       http.Handler
 }
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
@@ -167,6 +171,7 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 
 		consolePage:   cfg.ConsolePage,
 		consoleEvents: cfg.ConsoleEvents,
+		metrics:       cfg.Metrics,
 	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(MCPPath),
@@ -236,6 +241,8 @@ func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request) Caller {
 		return Caller{}
 	case MCPPath:
 		return h.serveMCP(w, r)
+	case MetricsPath:
+		return h.serveMetrics(w, r)
 	case ConsoleEventsPath:
 		return h.serveConsoleEvents(w, r)
 	}

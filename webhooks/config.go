@@ -29,6 +29,10 @@ type Config struct {
 	// Client sends the requests; nil is a client of its own. Its
 	// redirect policy is replaced: redirects are never followed.
 	Client *http.Client
+	// OnAttempt, when set, is told the outcome of every recorded attempt:
+	// the delivery's new status (core.DeliveryDelivered, DeliveryDead,
+	// or DeliveryPending for a retry). Metrics count them.
+	OnAttempt func(status string)
 }
 
 // SecretSource returns the webhook secret of the assistant with the given

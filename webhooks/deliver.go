@@ -53,6 +53,9 @@ func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 			"status", r.status, "err", err)
 		return
 	}
+	if d.cfg.OnAttempt != nil {
+		d.cfg.OnAttempt(out.Status)
+	}
 	switch out.Status {
 	case core.DeliveryDelivered:
 		log.DebugContext(ctx, "webhook delivered", "status", r.status, "attempts", out.Attempts)

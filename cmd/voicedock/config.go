@@ -70,6 +70,14 @@ type config struct {
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
 	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"8"`
 	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
+	// MetricsAddr is a listener of its own for /metrics (the HTTP
+	// transport serves it too).
+	MetricsAddr string `env:"VOICEDOCK_METRICS_ADDR"`
+	// TrunkProbeInterval is how often every trunk gets an OPTIONS probe;
+	// 0 is off. TrunkProbeTimeout bounds one probe.
+	TrunkProbeInterval time.Duration `env:"VOICEDOCK_TRUNK_PROBE_INTERVAL" envDefault:"60s"`
+	TrunkProbeTimeout  time.Duration `env:"VOICEDOCK_TRUNK_PROBE_TIMEOUT" envDefault:"5s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -142,6 +150,12 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT and VOICEDOCK_MAX_CALLS must be 0 (no limit) or more")
+	}
+	if cfg.TrunkProbeInterval < 0 || (cfg.TrunkProbeInterval > 0 && cfg.TrunkProbeInterval < time.Second) {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_INTERVAL must be 0 (off) or at least 1s")
+	}
+	if cfg.TrunkProbeTimeout < 100*time.Millisecond || cfg.TrunkProbeTimeout > time.Minute {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_TIMEOUT must be between 100ms and 1m")
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

@@ -103,6 +103,9 @@ func baseEnv(dataDir string, extra ...string) []string {
 		"VOICEDOCK_LOG_LEVEL=debug",
 		// Tests run side by side: each server takes a free SIP port.
 		"VOICEDOCK_SIP_ADDR=127.0.0.1:0",
+		// sipp scenarios expect exactly their messages: no background
+		// OPTIONS probes unless a test asks for them (a later entry wins).
+		"VOICEDOCK_TRUNK_PROBE_INTERVAL=0",
 	}
 	return append(env, extra...)
 }

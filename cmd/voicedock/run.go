@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicedock/voicedock/console"
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/metrics"
 	"github.com/voicedock/voicedock/owner"
 	"github.com/voicedock/voicedock/schemas"
 	"github.com/voicedock/voicedock/server"
@@ -189,6 +190,18 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		ConfirmTimeout:      cfg.ElicitationTimeout,
 	}, store, store, core.NewBus(), logger)
 
+	// The metrics read the trunk monitor, made once the SIP user agent is.
+	var monitor *core.TrunkMonitor
+	mets := metrics.New(metrics.Sources{
+		LiveCalls: calls.LiveCount,
+		WebhookQueue: func(ctx context.Context) (int, error) {
+			_, n, err := store.ListDeliveries(ctx, core.DeliveryFilter{Status: core.DeliveryPending, Page: core.Page{Limit: 1}})
+			return n, err
+		},
+		TrunkHealth: func() map[string]core.TrunkHealth { return monitor.Snapshot() },
+	})
+	mets.Start(bg, calls.Bus())
+
 	dispatcher := webhooks.NewDispatcher(store, func(ctx context.Context, assistantID string) (string, error) {
 		a, err := store.GetAssistant(ctx, assistantID)
 		return a.WebhookSecret, err
@@ -198,6 +211,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		Concurrency:   cfg.WebhookConcurrency,
 		Timeout:       cfg.WebhookTimeout,
 		UserAgent:     "voicedock/" + version(),
+		OnAttempt:     mets.WebhookAttempt,
 	}, logger)
 	calls.SetAssistantRequester(dispatcher)
 	dispatcherDone := make(chan error, 1)
@@ -223,16 +237,23 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		// 0 turns these off; sip.Config takes a negative for that.
 		RateLimit: cmp.Or(cfg.SIPRateLimit, -1),
 		MaxCalls:  cmp.Or(cfg.MaxCalls, -1),
+		OnMessage: mets.SIPMessage,
 	}, calls, logger)
 	if err != nil {
 		return fmt.Errorf("SIP: %w", err)
 	}
 	calls.SetSignaling(ua)
+	monitor = core.NewTrunkMonitor(store, ua, cfg.TrunkProbeTimeout, logger)
+	svc.SetTrunkHealth(monitor)
 
 	deliveries := core.NewDeliveries(store, dispatcher.Notify)
-	toolList := tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: deliveries})
+	toolList := tools.All(tools.Deps{
+		Config: svc, Calls: calls, Deliveries: deliveries,
+		Trunks: monitor, Stats: core.NewStatistics(store),
+	})
 	srv, err := server.New(toolList, server.Options{
 		Name: "voicedock", Version: version(), Logger: logger, Calls: calls, Config: svc,
+		OnToolCall: mets.ToolCall,
 	})
 	if err != nil {
 		return err
@@ -261,6 +282,31 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	mcpCtx, stopMCP := context.WithCancel(ctx)
 	defer stopMCP()
 	go srv.Run(mcpCtx)
+	go monitor.Run(mcpCtx, cfg.TrunkProbeInterval)
+	if cfg.MetricsAddr != "" {
+		// A metrics listener that cannot start stops the server, as the
+		// MCP listener does: a scrape target that silently is not there
+		// would look like a dead server.
+		metricsUp := make(chan struct{})
+		metricsErr := make(chan error, 1)
+		go func() {
+			metricsErr <- transport.ServeMetrics(mcpCtx, cfg.MetricsAddr, mets.Handler(), keys, logger, func(addr net.Addr) {
+				logger.Info("metrics listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MetricsPath)
+				close(metricsUp)
+			})
+		}()
+		select {
+		case <-metricsUp:
+		case err := <-metricsErr:
+			stopMCP()
+			_ = ua.Shutdown(context.WithoutCancel(ctx))
+			stopSIP()
+			<-sipDone
+			stopBackground()
+			<-dispatcherDone
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 	unixDone := serveOwnerSocket(mcpCtx, mcp, lock, socketPath, socketErr, cfg, logger)
 	mcpDone := make(chan error, 1)
 	go func() {
@@ -278,6 +324,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			WriteTools:         server.WriteTools(toolList),
 			ConsolePage:        console.NewPage(transport.ConsolePath),
 			ConsoleEvents:      console.NewEvents(mcpCtx.Done(), calls.Bus(), calls, console.EventsConfig{}, logger),
+			Metrics:            mets.Handler(),
 		}, logger, func(addr net.Addr) {
 			logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
 			logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

@@ -228,9 +228,14 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO transfers (`+transferColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			 ON CONFLICT (id) DO UPDATE SET destination = excluded.destination,
+			`INSERT INTO transfers (`+transferColumns+`, attempted, connect_ms,
+			     call_created_at, call_assistant_id, call_number_id)
+			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
+			 FROM (SELECT 1) LEFT JOIN calls c ON c.id = ?2
+			 WHERE true
+			 ON CONFLICT (id) DO UPDATE SET attempted = excluded.attempted, connect_ms = excluded.connect_ms,
+			     call_created_at = excluded.call_created_at,
+			     call_assistant_id = excluded.call_assistant_id, call_number_id = excluded.call_number_id, destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
 			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
 			     reason = excluded.reason, requested_by = excluded.requested_by, steps = excluded.steps,
@@ -241,7 +246,8 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 			t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
 			t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
 			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy),
-			nullString(t.Mode), nullString(t.Summary), nullInt(t.Attempt), attempts)
+			nullString(t.Mode), nullString(t.Summary), nullInt(t.Attempt), attempts,
+			t.ReferTo != "", connectMS(t))
 		if sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return core.FieldError(core.CodeNotFound, "call_id", "call %q not found", t.CallID)
 		}
@@ -258,6 +264,15 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 		return s.insertDeliveries(ctx, tx, out)
 	})
 	return wrap(err, "save transfer %s", t.ID)
+}
+
+// connectMS is the statistics' time to connect: whole milliseconds from
+// the request to the completion of a completed transfer; NULL otherwise.
+func connectMS(t core.Transfer) any {
+	if t.Status != core.TransferCompleted || t.EndedAt == nil {
+		return nil
+	}
+	return float64(t.EndedAt.Truncate(time.Millisecond).Sub(t.CreatedAt.Truncate(time.Millisecond)).Milliseconds())
 }
 
 // EndLiveCalls marks every call still ringing, dialing or in progress as

@@ -29,6 +29,8 @@ type Store struct {
 	secrets *sealer
 	logger  *slog.Logger
 	now     func() time.Time
+	// histogramMax overrides smallHistogram in tests (0: the constant).
+	histogramMax int
 }
 
 var _ core.Store = (*Store)(nil)
@@ -119,6 +121,9 @@ func dsn(abs string, readOnly bool) string {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+		// Readers map the file rather than read(2) it page by page: the
+		// statistics scan indexes of millions of entries.
+		q.Add("_pragma", "mmap_size(268435456)")
 	} else {
 		q.Set("_txlock", "immediate")
 	}
