@@ -281,7 +281,11 @@ func (u *UA) Serve(ctx context.Context, ready func()) error {
 func (u *UA) bind() (*netState, []func() error, error) {
 	attempts := 1
 	if u.port == 0 {
-		attempts = 20
+		// The kernel's pick for UDP is in the ephemeral range, where the
+		// machine's outgoing connections take their ports too: on a busy
+		// host the same port for TCP, or the next one for TLS, is often
+		// taken, so try many picks.
+		attempts = 200
 	}
 	var err error
 	for range attempts {
