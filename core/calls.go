@@ -52,6 +52,7 @@ type Calls struct {
 	store     Store
 	calls     CallStore
 	sig       Signaling
+	media     Media
 	bus       *Bus
 	resolver  Resolver
 	requester AssistantRequester

@@ -1,0 +1,39 @@
+package core
+
+import "context"
+
+// Utterance is something the server says on a call.
+type Utterance struct {
+	// Text is synthesised with Voice.
+	Text string
+	// AudioURL, when set, is a pre-recorded WAV (a local path or an https
+	// URL) played instead of Text.
+	AudioURL string
+	// Voice is the speaking assistant's tts_config; nil for the server's
+	// default voice.
+	Voice *TTSConfig
+}
+
+// BridgeStats counts the RTP packets a bridge relayed each way.
+type BridgeStats struct {
+	AToB, BToA int
+}
+
+// Media is what the core asks of a call's audio. An adapter (RTP sessions
+// in the sip package with a speech engine) implements it; the core never
+// sees a packet.
+type Media interface {
+	// Say plays u to the call and returns once it has been played to the
+	// end (the last packet sent), ctx ends, or the call ends.
+	Say(ctx context.Context, callID string, u Utterance) error
+	// Hold plays hold audio to the call until stop is called or the call
+	// ends.
+	Hold(ctx context.Context, callID string) (stop func(), err error)
+	// Bridge relays audio both ways between two answered calls until ctx
+	// ends or either call ends.
+	Bridge(ctx context.Context, a, b string) (BridgeStats, error)
+}
+
+// SetMedia attaches the calls' audio. Without it calls are silent and
+// nothing is spoken.
+func (m *Calls) SetMedia(media Media) { m.media = media }
