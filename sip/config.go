@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicedock/voicedock/media"
 )
 
 // Defaults of Config.
@@ -77,6 +79,10 @@ type Config struct {
 	// INVITE beyond it is refused 503 with Retry-After (RetryAfter, else
 	// 5 s) before the core is asked. Default 1000; negative: no cap.
 	MaxCalls int
+
+	// Media carries the RTP of answered calls (inbound, and outbound
+	// legs Dial places). nil: calls are answered with silence.
+	Media *media.Engine
 }
 
 // withDefaults fills in what cfg leaves unset.
