@@ -67,6 +67,9 @@ type Destination struct {
 	SIPURI      string `json:"sip_uri,omitempty" jsonschema:"description=sip: or sips: URI (type sip),maxLength=256"`
 	Description string `json:"description" jsonschema:"required,description=When to use this destination; read by the LLM,minLength=1,maxLength=1000"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Spoken to the caller before the transfer,maxLength=1000"`
+
+	// Pre-recorded announcement (issue 8a).
+	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL or an absolute path on the server,maxLength=2048"`
 }
 
 // Target returns the number or SIP URI of the destination.

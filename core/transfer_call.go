@@ -79,12 +79,13 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	sub := m.bus.Subscribe(func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
 	defer sub.Close()
 	last := cloneTransfer(*t)
+	announcement := m.announcementLocked(ctx, lc, dest, req, t)
 	lc.mu.Unlock()
 	if onStep != nil {
 		onStep(last)
 	}
 
-	go m.refer(lc, last.ID, referTo)
+	go m.announceAndRefer(lc, last.ID, referTo, announcement)
 
 	for {
 		select {
