@@ -75,7 +75,7 @@ func (e *Engine) Run(ctx context.Context) {
 			e.mu.Unlock()
 			for _, s := range idle {
 				if s.idleSince(cutoff) {
-					s.sendFrame(nil)
+					s.sendFrame(nil, false)
 				}
 			}
 			clear(idle)
@@ -147,6 +147,10 @@ func (e *Engine) Say(ctx context.Context, callID string, u core.Utterance) error
 	if e.cfg.Speech == nil {
 		return &core.Error{Code: core.CodeUnavailable, Message: "no speech engine is configured"}
 	}
+	// Messages are played in the order they were asked for: the turn is
+	// taken before rendering, which takes longer for longer texts.
+	s.playMu.Lock()
+	defer s.playMu.Unlock()
 	// Rendering stops when the call ends, too.
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -164,7 +168,7 @@ func (e *Engine) Say(ctx context.Context, callID string, u core.Utterance) error
 		}
 		return err
 	}
-	if err := s.play(ctx, pcm); err != nil {
+	if err := s.playLocked(ctx, pcm); err != nil {
 		if errors.Is(err, errSessionClosed) {
 			return endedError(callID)
 		}

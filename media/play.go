@@ -15,6 +15,11 @@ const frameDur = 20 * time.Millisecond
 func (s *Session) play(ctx context.Context, pcm []int16) error {
 	s.playMu.Lock()
 	defer s.playMu.Unlock()
+	return s.playLocked(ctx, pcm)
+}
+
+// playLocked is play with s.playMu held.
+func (s *Session) playLocked(ctx context.Context, pcm []int16) error {
 	s.playing.Store(true)
 	defer s.playing.Store(false)
 	frames := (len(pcm) + frameSamples - 1) / frameSamples
@@ -38,7 +43,7 @@ func (s *Session) play(ctx context.Context, pcm []int16) error {
 		n := copy(frame, pcm[i*frameSamples:])
 		clear(frame[n:])
 		encode(s.Params().Codec, payload, frame)
-		s.sendFrame(payload)
+		s.sendFrame(payload, i > 0)
 	}
 	return nil
 }

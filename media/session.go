@@ -131,27 +131,26 @@ func (s *Session) close() {
 
 // sendFrame sends one 20 ms frame: G.711 bytes already encoded (payload),
 // or silence when payload is nil. It returns false when nothing could be
-// sent (held, no address yet, closed).
-func (s *Session) sendFrame(payload []byte) bool {
+// sent (held, no address yet, closed). A frame that continues a playback
+// takes the next timestamp whatever the clock says, so that a late timer
+// does not cut a message into pieces; any other frame's timestamp
+// follows the clock.
+func (s *Session) sendFrame(payload []byte, continues bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sendLocked(payload, time.Now())
+	return s.sendLocked(payload, time.Now(), continues)
 }
 
-func (s *Session) sendLocked(payload []byte, now time.Time) bool {
+func (s *Session) sendLocked(payload []byte, now time.Time, continues bool) bool {
 	if s.closed.Load() || !s.p.Send || !s.remote.IsValid() || s.remote.Port() == 0 {
 		return false
 	}
-	marker := false
-	switch gap := now.Sub(s.lastSend); {
-	case s.lastSend.IsZero():
-		marker = true
-	case gap > 30*time.Millisecond:
-		// A pause (keepalive, between messages): the timestamp follows the
-		// clock, in whole frames, and the marker starts a talkspurt.
+	// Every playback and keepalive starts a talkspurt (the marker bit);
+	// after a pause the timestamp follows the clock, in whole frames.
+	marker := !continues
+	if gap := now.Sub(s.lastSend); !continues && !s.lastSend.IsZero() && gap > 30*time.Millisecond {
 		frames := uint32((gap + 10*time.Millisecond) / (20 * time.Millisecond))
 		s.ts += (frames - 1) * frameSamples
-		marker = true
 	}
 	s.ts += frameSamples
 	s.seq++
@@ -240,7 +239,7 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 	if peer != nil && len(pkt.Payload) == frameSamples {
 		payload := append([]byte(nil), pkt.Payload...)
 		transcode(p.Codec, peer.Params().Codec, payload)
-		if peer.sendFrame(payload) {
+		if peer.sendFrame(payload, true) {
 			relayed.Add(1)
 		}
 	}

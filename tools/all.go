@@ -17,6 +17,7 @@ func All(d Deps) []Tool {
 	all = append(all, trunkTools(d.Config)...)
 	all = append(all, numberTools(d.Config)...)
 	all = append(all, callTools(d.Calls)...)
+	all = append(all, speakTools(d.Calls)...)
 	all = append(all, policyTools(d.Config)...)
 	all = append(all, webhookTools(d.Deliveries)...)
 	return all

@@ -62,6 +62,15 @@ type config struct {
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
 	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"8"`
 	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
+	// Speech and call media (issue 8a).
+	TTSProvider  string        `env:"VOICEDOCK_TTS_PROVIDER" envDefault:"espeak-ng"`
+	TTSVoice     string        `env:"VOICEDOCK_TTS_VOICE"`
+	TTSBaseURL   string        `env:"VOICEDOCK_TTS_BASE_URL" envDefault:"https://api.openai.com/v1"`
+	TTSAPIKey    string        `env:"VOICEDOCK_TTS_API_KEY"`
+	TTSModel     string        `env:"VOICEDOCK_TTS_MODEL" envDefault:"gpt-4o-mini-tts"`
+	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
+	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -129,6 +138,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT and VOICEDOCK_MAX_CALLS must be 0 (no limit) or more")
+	}
+	if err := cfg.checkSpeech(); err != nil {
+		return cfg, err
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

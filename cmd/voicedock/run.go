@@ -179,6 +179,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}()
 	defer wake.Close()
+	mediaEngine := cfg.media(logger)
+	calls.SetMedia(mediaEngine)
+	go mediaEngine.Run(bg)
 	ua, err := sip.New(sip.Config{
 		Addr:       cfg.SIPAddr,
 		Transports: cfg.SIPTransports,
@@ -191,6 +194,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		// 0 turns these off; sip.Config takes a negative for that.
 		RateLimit: cmp.Or(cfg.SIPRateLimit, -1),
 		MaxCalls:  cmp.Or(cfg.MaxCalls, -1),
+		Media:     mediaEngine,
 	}, calls, logger)
 	if err != nil {
 		return fmt.Errorf("SIP: %w", err)
