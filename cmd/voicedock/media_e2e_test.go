@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"sync"
 	"testing"
@@ -277,4 +278,29 @@ func TestSayAndGoodbye(t *testing.T) {
 	if r := call(t, line.c, "say_call", `{"call_id":"`+callID+`","message":"hello?"}`); r.errorCode() != "call_not_active" {
 		t.Errorf("say_call on an ended call: %s", r.text)
 	}
+}
+
+// count is the number of packets heard so far.
+func (e *rtpEar) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pkts)
+}
+
+// A caller who puts the server on hold (a=sendonly) hears nothing, not
+// even keepalives, until the call ends: the media follows the direction.
+func TestHoldStopsMedia(t *testing.T) {
+	needESpeak(t)
+	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_RTP_KEEPALIVE=200ms")
+	ear := listenRTP(t)
+	caller := sipptest.Start(t, "uac_media_hold.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser, "-set", "rtpport", ear.port())
+	callID := line.answered(t)
+	line.logs.waitFor(t, regexp.MustCompile(`msg="re-INVITE answered".* call_id=`+regexp.QuoteMeta(callID)), 0, 30*time.Second)
+	before := ear.count()
+	mustCall(t, line.c, "say_call", `{"call_id":"`+callID+`","message":"Are you still there?"}`)
+	if n := ear.count() - before; n != 0 {
+		t.Errorf("%d packets sent to a caller who holds the call", n)
+	}
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
 }
