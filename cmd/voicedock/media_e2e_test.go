@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -303,4 +304,36 @@ func TestHoldStopsMedia(t *testing.T) {
 	}
 	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	caller.Wait(t)
+}
+
+// A caller who hangs up while the transfer's message plays ends the call:
+// the transfer is canceled and no REFER is sent.
+func TestHangupDuringTransferMessage(t *testing.T) {
+	needESpeak(t)
+	const long = "Please hold on while I connect you to our sales team. They will be with you in just a moment. Thank you for your patience."
+	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
+	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
+	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
+		{"type":"number","number":"`+salesNumber+`","description":"sales","message":"`+long+`"}]}]}}`)
+	tr := mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(sipptest.FreePort(t))+`}`)
+	mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
+	if d := synthesised(t, long); d < 5*time.Second {
+		t.Fatalf("the message lasts %s; the caller hangs up 2 s in, which must be during it", d)
+	}
+	// The caller hangs up 2 s after the answer, in the middle of the message.
+	caller := sipptest.Start(t, "uac_call_hangup.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser, "-d", "2000")
+	callID := line.answered(t)
+	res, _ := transfer(t, line.c, callID, salesNumber)
+	if res.errorCode() != "call_not_active" {
+		t.Fatalf("transfer whose caller hung up during the message: %s", res.text)
+	}
+	caller.Wait(t)
+	got := mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`)
+	if tr := got.structured["call"].(map[string]any)["transfers"].([]any)[0].(map[string]any); tr["status"] != "canceled" {
+		t.Errorf("transfer on record: %v", tr)
+	}
+	if strings.Contains(logs.String(), `msg="REFER sent"`) {
+		t.Errorf("a REFER was sent after the caller hung up:\n%s", logs.String())
+	}
 }
