@@ -337,3 +337,31 @@ func TestHangupDuringTransferMessage(t *testing.T) {
 		t.Errorf("a REFER was sent after the caller hung up:\n%s", logs.String())
 	}
 }
+
+// An outbound call create_call places has media too: say_call is heard
+// at the address of the far end's SDP answer, in the codec it chose.
+func TestOutboundCallSpeaks(t *testing.T) {
+	needESpeak(t)
+	ear := listenRTP(t)
+	far := sipptest.Start(t, "uas_media_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100", "-set", "rtpport", ear.port())
+	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
+	logs.waitFor(t, sipListening, 0, 20*time.Second)
+	tr := mustCall(t, c, "configure_trunk", `{"name":"Carrier","host":"127.0.0.1","port":`+strconv.Itoa(far.Port())+`}`)
+	n := mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
+	placed := mustCall(t, c, "create_call", `{"number_id":"`+field(n, "number", "id")+`","destination":"`+salesNumber+`"}`)
+	callID := field(placed, "call", "id")
+	const text = "This is a reminder of your appointment tomorrow."
+	mustCall(t, c, "say_call", `{"call_id":"`+callID+`","message":"`+text+`","end_after":true}`)
+	far.Wait(t)
+	said := ear.spurts(t, 10)
+	if len(said) != 1 {
+		t.Fatalf("heard %d messages, want 1", len(said))
+	}
+	checkSaid(t, said[0], text)
+	ear.mu.Lock()
+	pt := ear.pkts[len(ear.pkts)-1].pkt.PayloadType
+	ear.mu.Unlock()
+	if pt != 0 {
+		t.Errorf("payload type %d; the answer chose PCMU (0)", pt)
+	}
+}
