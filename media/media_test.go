@@ -30,7 +30,7 @@ func (t toneSpeech) Render(ctx context.Context, u core.Utterance) ([]int16, erro
 	return s, nil
 }
 
-func udp(t *testing.T) *net.UDPConn {
+func udp(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

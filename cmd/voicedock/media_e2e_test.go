@@ -262,6 +262,12 @@ func TestSayAndGoodbye(t *testing.T) {
 	if r := call(t, line.c, "control_call", `{"call_id":"`+callID+`","command":{"type":"say","content":"x"}}`); r.errorCode() != "missing_field" || r.errorParam() != "command.end_after" {
 		t.Errorf("say without end_after: %s", r.text)
 	}
+	if r := call(t, line.c, "control_call", `{"call_id":"`+callID+`","command":{"type":"transfer","destination":"0612"}}`); r.errorCode() != "invalid_request" || r.errorParam() != "command.destination" {
+		t.Errorf("transfer to a bad destination: %s", r.text)
+	}
+	if r := call(t, line.c, "control_call", `{"call_id":"`+callID+`","command":{"type":"dance"}}`); r.errorCode() != "invalid_request" {
+		t.Errorf("unknown command: %s", r.text)
+	}
 	ended := mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`","message":"`+bye+`"}`)
 	if field(ended, "call", "status") != "ended" {
 		t.Fatalf("end_call: %s", ended.json)
