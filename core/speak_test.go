@@ -29,7 +29,9 @@ func (r *recordingMedia) Say(ctx context.Context, callID string, u core.Utteranc
 	return r.sayErr
 }
 
-func (r *recordingMedia) Hold(ctx context.Context, callID string) (func(), error) { return func() {}, nil }
+func (r *recordingMedia) Hold(ctx context.Context, callID string) (func(), error) {
+	return func() {}, nil
+}
 
 func (r *recordingMedia) Bridge(ctx context.Context, a, b string) (core.BridgeStats, error) {
 	return core.BridgeStats{}, nil
