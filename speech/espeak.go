@@ -33,15 +33,20 @@ func (e *ESpeak) Synthesize(ctx context.Context, text, voice string, speed float
 	if path == "" {
 		path = "espeak-ng"
 	}
-	bin, err := exec.LookPath(path)
-	if err != nil {
-		return audio.PCM{}, &core.Error{Code: core.CodeUnavailable, Message: "speech is unavailable: espeak-ng is not installed (apt-get install espeak-ng)"}
-	}
 	if voice == "" {
 		voice = e.Voice
 	}
 	if voice == "" {
 		voice = "en-us"
+	}
+	if !validVoice(voice) {
+		// The voice comes from an assistant's tts_config: never let it
+		// become an option (-w FILE writes anywhere).
+		return audio.PCM{}, core.FieldError(core.CodeInvalidRequest, "tts_config.voice_id", "%q is not an espeak-ng voice name", clip(voice, 40))
+	}
+	bin, err := exec.LookPath(path)
+	if err != nil {
+		return audio.PCM{}, &core.Error{Code: core.CodeUnavailable, Message: "speech is unavailable: espeak-ng is not installed (apt-get install espeak-ng)"}
 	}
 	wpm := 175
 	if speed > 0 {
@@ -74,4 +79,17 @@ func clip(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// validVoice accepts espeak-ng voice names ("en-us", "mb-nl2", "en+f3").
+func validVoice(v string) bool {
+	if v == "" || len(v) > 40 || v[0] == '-' {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '+' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -46,6 +46,20 @@ func TestESpeakSpeaksAndCaches(t *testing.T) {
 	}
 }
 
+func TestESpeakVoiceIsNeverAnOption(t *testing.T) {
+	s := speech.NewSpeaker(&speech.ESpeak{}, 0, nil)
+	out := filepath.Join(t.TempDir(), "x.wav")
+	for _, v := range []string{"-w" + out, "en us", "../x"} {
+		_, err := s.Render(context.Background(), core.Utterance{Text: "hi", Voice: &core.TTSConfig{Provider: "espeak-ng", VoiceID: v}})
+		if !core.HasCode(err, core.CodeInvalidRequest) {
+			t.Errorf("voice %q: %v", v, err)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("espeak-ng wrote a file named by the voice")
+	}
+}
+
 func TestESpeakMissingIsUnavailable(t *testing.T) {
 	s := speech.NewSpeaker(&speech.ESpeak{Path: filepath.Join(t.TempDir(), "no-espeak")}, 0, nil)
 	_, err := s.Render(context.Background(), core.Utterance{Text: "hello"})
