@@ -134,6 +134,15 @@ func TestSymmetricRTPAndHold(t *testing.T) {
 	if s.Stats().Sent != before {
 		t.Fatalf("sent %d packets while held", s.Stats().Sent-before)
 	}
+	// Resumed (a=sendrecv, same address): the media flows again, to the
+	// address latched before.
+	e.Update("c1", media.Params{Remote: sdpAddr, PayloadType: 0, Codec: media.PCMU, TelephoneEvent: -1, Send: true})
+	if err := e.Say(context.Background(), "c1", core.Utterance{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPackets(t, nat, 5, time.Second); len(got) != 5 || !got[0].Marker {
+		t.Fatalf("%d packets after the resume", len(got))
+	}
 }
 
 func TestSayEndsWithTheCall(t *testing.T) {
