@@ -371,3 +371,29 @@ func TestOutboundCallSpeaks(t *testing.T) {
 		t.Errorf("payload type %d; the answer chose PCMU (0)", pt)
 	}
 }
+
+// Without espeak-ng the server starts, answers and transfers calls, warns
+// once, and what it is asked to say is unavailable, with the call left up.
+func TestWithoutESpeak(t *testing.T) {
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	line := newPhoneLine(t, target.Port(), "PATH="+t.TempDir())
+	if !strings.Contains(line.logs.String(), "espeak-ng is not installed") {
+		t.Errorf("no warning at start:\n%s", line.logs.String())
+	}
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	r := call(t, line.c, "say_call", `{"call_id":"`+callID+`","message":"hello"}`)
+	if r.errorCode() != "unavailable" || !strings.Contains(r.text, "espeak-ng is not installed") {
+		t.Fatalf("say_call without espeak-ng: %s", r.text)
+	}
+	if r := call(t, line.c, "end_call", `{"call_id":"`+callID+`","message":"bye"}`); r.errorCode() != "unavailable" {
+		t.Fatalf("end_call with a message without espeak-ng: %s", r.text)
+	}
+	// The destination's message cannot be said: the transfer goes ahead.
+	res, _ := transfer(t, line.c, callID, salesNumber)
+	if res.isError {
+		t.Fatalf("transfer without espeak-ng: %s", res.text)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+}
