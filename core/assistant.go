@@ -73,6 +73,9 @@ type Destination struct {
 	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
 	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
 	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
+
+	// Pre-recorded announcement (issue 8a).
+	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL or an absolute path on the server,maxLength=2048"`
 }
 
 // Target returns the number or SIP URI of the destination.

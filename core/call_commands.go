@@ -45,16 +45,12 @@ func (m *Calls) ListCalls(ctx context.Context, f CallFilter) ([]Call, int, error
 
 // EndCall hangs up a live call and returns it as ended.
 func (m *Calls) EndCall(ctx context.Context, id string) (Call, error) {
-	if strings.TrimSpace(id) == "" {
-		return Call{}, FieldError(CodeMissingField, "call_id", "call_id is required")
-	}
-	lc := m.get(id)
-	if lc == nil {
-		return Call{}, m.notLive(ctx, id)
-	}
-	if err := m.allowCommand(lc); err != nil {
-		return Call{}, err
-	}
+	return m.EndCallSaying(ctx, id, "")
+}
+
+// hangup ends the call through the SIP layer and waits for its end.
+func (m *Calls) hangup(ctx context.Context, lc *liveCall) (Call, error) {
+	id := lc.call.ID
 	// Subscribe first: the SIP layer reports the end through CallEnded.
 	sub := m.bus.Subscribe(func(e Event) bool { return e.Type == EventCallStatus && e.Call.ID == id && !e.Call.Live() })
 	defer sub.Close()

@@ -219,6 +219,7 @@ func (m *Calls) CallAnswered(ctx context.Context, callID string) {
 	lc.call.StartedAt = &now
 	m.saveCall(ctx, lc)
 	m.logger.InfoContext(ctx, "call answered", "call_id", callID)
+	m.greetLocked(lc)
 }
 
 // CallEnded records the end of a call; a transfer in flight is canceled.

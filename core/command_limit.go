@@ -38,7 +38,7 @@ func (m *Calls) allowCommand(lc *liveCall) error {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	return &Error{
 		Code: CodeRateLimitExceeded, Param: "call_id", RetryAfter: secs,
-		Message: fmt.Sprintf("too many control commands for call %s: at most %d transfers and hang-ups a minute; retry after %d seconds",
+		Message: fmt.Sprintf("too many control commands for call %s: at most %d control commands (transfers, hang-ups, messages) a minute; retry after %d seconds",
 			lc.call.ID, n, secs),
 	}
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -206,7 +208,31 @@ func ValidateDestination(param string, d Destination) (Destination, error) {
 	if err := validateDestinationExtras(param, d); err != nil {
 		return d, err
 	}
+	if err := checkAudioURL(param+".message_audio_url", d.MessageAudioURL); err != nil {
+		return d, err
+	}
 	return d, nil
+}
+
+// checkAudioURL accepts an https URL or an absolute path of a WAV file;
+// the file itself is read and validated when it is first played.
+func checkAudioURL(param, s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := maxLen(param, s, 2048); err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, "\x00\r\n") {
+		return FieldError(CodeInvalidRequest, param, "must not contain control characters")
+	}
+	if u, err := url.Parse(s); err == nil && u.Scheme == "https" && u.Host != "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "/") && path.Clean(s) == s {
+		return nil
+	}
+	return FieldError(CodeInvalidRequest, param, "must be an https URL or an absolute file path of a WAV file")
 }
 
 // ParseTarget reads a free-form transfer target, as the Call Control API

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -51,7 +52,7 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 	default:
 		// Each attempt's message is said in full before its REFER goes
 		// (issue 8: the caller hears where they are going, then moves).
-		m.say(ctx, lc.call.ID, plan.message, m.voice(lc))
+		m.sayUtterance(ctx, lc.call.ID, plan.announcement(m.voice(lc)))
 		lc.mu.Lock()
 		gone := lc.current(transferID, n) == nil // the caller hung up meanwhile
 		lc.mu.Unlock()
@@ -66,7 +67,7 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 // server on both legs until either hangs up.
 func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
 	callID, voice := lc.call.ID, m.voice(lc)
-	m.say(ctx, callID, plan.message, voice)
+	m.sayUtterance(ctx, callID, plan.announcement(voice))
 	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
@@ -90,7 +91,7 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 // carries on: the caller is never left alone on hold.
 func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
 	callID, voice := lc.call.ID, m.voice(lc)
-	m.say(ctx, callID, plan.message, voice)
+	m.sayUtterance(ctx, callID, plan.announcement(voice))
 	stop := m.hold(ctx, callID)
 	lc.mu.Lock()
 	if lc.current(transferID, n) == nil {
@@ -320,7 +321,7 @@ func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID stri
 	lc.holdStop = nil
 	last := n == len(t.Attempts)
 	msg := lc.fallbackMessage
-	callID, voice := lc.call.ID, m.voiceLocked(lc)
+	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()
 	if stop != nil {
 		stop()
@@ -428,29 +429,38 @@ func (m *Calls) dropLegLater(legID string) {
 func (m *Calls) voice(lc *liveCall) *TTSConfig {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	return m.voiceLocked(lc)
-}
-
-func (m *Calls) voiceLocked(lc *liveCall) *TTSConfig {
-	if lc.assistant != nil {
-		return lc.assistant.TTSConfig
-	}
-	return nil
+	return voiceLocked(lc)
 }
 
 // say plays text to a call when the server has media; without it the step
 // is skipped.
 func (m *Calls) say(ctx context.Context, callID, text string, voice *TTSConfig) {
-	if text == "" {
+	m.sayUtterance(ctx, callID, Utterance{Text: text, Voice: voice})
+}
+
+// sayUtterance plays u to a call, for at most maxPlayback. A message that
+// cannot be played (no speech engine, a bad recording) is logged and the
+// transfer goes on: a caller put through without the announcement is
+// better off than one left waiting.
+func (m *Calls) sayUtterance(ctx context.Context, callID string, u Utterance) {
+	if strings.TrimSpace(u.Text) == "" && u.AudioURL == "" {
 		return
 	}
 	if m.media == nil {
-		m.logger.DebugContext(ctx, "no media: not saying", "call_id", callID, "text", clip(text))
+		m.logger.DebugContext(ctx, "no media: not saying", "call_id", callID, "text", clip(u.Text))
 		return
 	}
-	if err := m.media.Say(ctx, callID, Utterance{Text: text, Voice: voice}); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, maxPlayback)
+	defer cancel()
+	if err := m.media.Say(ctx, callID, u); err != nil {
 		m.logger.WarnContext(ctx, "say", "call_id", callID, "err", err)
 	}
+}
+
+// announcement is what the caller hears before this attempt: the
+// request's or destination's message, or the destination's recording.
+func (p attemptPlan) announcement(voice *TTSConfig) Utterance {
+	return Utterance{Text: p.message, AudioURL: p.audioURL, Voice: voice}
 }
 
 // hold starts hold audio on a call and returns what stops it (a no-op

@@ -200,8 +200,11 @@ func validateDestinationExtras(param string, d Destination) error {
 
 // attemptPlan is how one destination of a transfer is tried.
 type attemptPlan struct {
-	dest        Destination
-	message     string
+	dest    Destination
+	message string
+	// audioURL is the destination's recording (message_audio_url), played
+	// instead of message when the request brings no message of its own.
+	audioURL    string
 	mode        string
 	callerID    string // caller_id choice
 	headers     []SIPHeader
@@ -221,6 +224,7 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 	if configured != nil {
 		if p.message == "" {
 			p.message = configured.Message
+			p.audioURL = configured.MessageAudioURL
 		}
 		if p.mode == "" {
 			p.mode = configured.Mode

@@ -22,9 +22,9 @@ as_root() {
 }
 
 step "test dependencies"
-if ! command -v sipp >/dev/null 2>&1; then
+if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then
 	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester >/dev/null
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng >/dev/null
 fi
 sipp -v 2>&1 | grep -m1 -i sipp || true
 # The console's browser test drives Debian's Chromium, never a browser
@@ -77,6 +77,7 @@ go test ./sip -run '^$' -fuzz '^FuzzSIPMessage$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzParseSipfrag$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzSDPAnswer$' -fuzztime "$FUZZTIME"
 go test ./sip -run '^$' -fuzz '^FuzzReferToHeaders$' -fuzztime "$FUZZTIME"
+go test ./audio -run '^$' -fuzz '^FuzzDecodeWAV$' -fuzztime "$FUZZTIME"
 go test ./tools -run '^$' -fuzz '^FuzzToolInputs$' -fuzztime "$FUZZTIME"
 go test ./webhooks -run '^$' -fuzz '^FuzzVerify$' -fuzztime "$FUZZTIME"
 go test ./transport -run '^$' -fuzz '^FuzzReadSSE$' -fuzztime "$FUZZTIME"

@@ -158,6 +158,9 @@ func (u *UA) finish(c *call, reason string) bool {
 
 	u.calls.remove(c)
 	if media != nil {
+		if u.cfg.Media != nil {
+			u.cfg.Media.Close(c.id)
+		}
 		u.ports.release(media.rtp)
 	}
 	u.log.Info("call ended", "call_id", c.id, "reason", reason)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicedock/voicedock/media"
 )
 
 // Defaults of Config.
@@ -85,6 +87,10 @@ type Config struct {
 	// retransmissions and the ACKs and CANCELs sipgo writes are not
 	// seen. It must be fast and never block: metrics count with it.
 	OnMessage func(in bool, method string, response bool)
+
+	// Media carries the RTP of answered calls (inbound, and outbound
+	// legs Dial places). nil: calls are answered with silence.
+	Media *media.Engine
 }
 
 // withDefaults fills in what cfg leaves unset.

@@ -147,6 +147,11 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 	c.acked = true
 	c.answering = true
 	c.mu.Unlock()
+	if ch, err := answeredMedia(sess.InviteResponse.Body()); err != nil {
+		log.Warn("the answer's SDP is unusable; the call stays silent", "err", err)
+	} else {
+		u.startMedia(c, ch)
+	}
 	u.reportAnswered(c)
 	return nil
 }

@@ -117,7 +117,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Lock()
 	c.media = media // released by finish from now on
 	c.mu.Unlock()
-	sdp, err := u.localSDP(req.Body(), media, false)
+	sdp, negotiated, err := u.localSDP(req.Body(), media, false)
 	if err != nil {
 		var na *notAcceptableError
 		if errors.As(err, &na) {
@@ -162,6 +162,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if u.endedWhileRinging(c, dlg, tx, stateAnswering, log) {
 		return
 	}
+	u.startMedia(c, negotiated)
 	u.answer(c, dlg.InviteRequest, sdp, log)
 }
 
@@ -313,22 +314,25 @@ func (u *UA) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 // localSDP is our answer to offer (or our offer when there is none). With
 // bump the o= version is incremented, as a new description in the same
 // session requires; c.mu is held by the caller when media is shared.
-func (u *UA) localSDP(offer []byte, m *mediaState, bump bool) ([]byte, error) {
+func (u *UA) localSDP(offer []byte, m *mediaState, bump bool) ([]byte, *choice, error) {
 	lm := localMedia{addr: u.sdpHost(), port: m.rtp.port, sessID: m.sessID, version: m.version}
 	if bump {
 		lm.version++
 	}
 	var sdp []byte
+	var ch *choice
 	if len(strings.TrimSpace(string(offer))) == 0 {
 		sdp = buildOffer(lm, dirSendRecv)
 	} else {
 		var err error
-		if sdp, _, err = buildAnswer(offer, lm); err != nil {
-			return nil, err
+		var c choice
+		if sdp, c, err = buildAnswer(offer, lm); err != nil {
+			return nil, nil, err
 		}
+		ch = &c
 	}
 	m.version = lm.version
-	return sdp, nil
+	return sdp, ch, nil
 }
 
 // sdpHost is the address our SDP advertises.

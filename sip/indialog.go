@@ -123,7 +123,7 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction, key string) 
 		u.reply(req, tx, sip.StatusRequestPending, "Request Pending")
 		return
 	}
-	sdp, err := u.localSDP(req.Body(), c.media, true)
+	sdp, negotiated, err := u.localSDP(req.Body(), c.media, true)
 	if err != nil {
 		u.log.Info("re-INVITE refused", "call_id", c.id, "err", err)
 		u.reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
@@ -136,6 +136,9 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction, key string) 
 		return
 	}
 	u.log.Info("re-INVITE answered", "call_id", c.id, "version", c.media.version)
+	if negotiated != nil && u.cfg.Media != nil {
+		u.cfg.Media.Update(c.id, mediaParams(*negotiated))
+	}
 	if p := c.reinvite; p != nil {
 		p.timer.Stop()
 		c.reinvite = nil

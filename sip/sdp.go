@@ -218,6 +218,9 @@ type choice struct {
 	tePT    string // telephone-event payload type, "" when not offered
 	teFmtp  string
 	dir     string // the direction we answer with
+	// remote is the offer's RTP address; invalid when it is not an IP
+	// address (a host name, c=0.0.0.0 hold).
+	remote netip.AddrPort
 }
 
 // choose picks the first audio line we can use and, in it, the first of
@@ -256,6 +259,9 @@ func choose(d *sdpDesc) (choice, error) {
 			dir = dirSendOnly // RFC 2543 hold: c=0.0.0.0
 		}
 		c.dir = mirror(dir)
+		if a, err := netip.ParseAddr(conn); err == nil && !a.IsUnspecified() {
+			c.remote = netip.AddrPortFrom(a.Unmap(), uint16(m.port))
+		}
 		return c, nil
 	}
 	return choice{}, &notAcceptableError{why: "no RTP/AVP audio stream with PCMU or PCMA"}

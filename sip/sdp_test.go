@@ -203,7 +203,17 @@ func FuzzSDPAnswer(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ans, _, err := buildAnswer(body, testMedia)
+		// The media session reads the answer to our offer with the same
+		// parser: it must not panic either, and must agree on the codec.
+		if ch, err := answeredMedia(body); err == nil {
+			if p := mediaParams(*ch); p.Codec != "PCMU" && p.Codec != "PCMA" {
+				t.Fatalf("media codec %q", p.Codec)
+			}
+		}
+		ans, ch, err := buildAnswer(body, testMedia)
+		if err == nil && ch.remote.IsValid() && ch.remote.Addr().IsUnspecified() {
+			t.Fatalf("RTP would be sent to %s", ch.remote)
+		}
 		if err != nil {
 			var na *notAcceptableError
 			if !errors.As(err, &na) {

@@ -64,7 +64,7 @@ func TestPublicAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.ua.ports.release(rtp)
-	sdp, err := h.ua.localSDP(nil, newMediaState(rtp), false)
+	sdp, _, err := h.ua.localSDP(nil, newMediaState(rtp), false)
 	if err != nil || !strings.Contains(string(sdp), "c=IN IP4 203.0.113.5\r\n") {
 		t.Errorf("SDP %q, %v", sdp, err)
 	}

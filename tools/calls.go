@@ -130,10 +130,10 @@ func callTools(calls *core.Calls) []Tool {
 				return CallOutput{c}, fmt.Sprintf("Call %s from %s to %s is %s.", c.ID, c.CallerPhone, c.AgentPhone, c.Status), nil
 			}),
 		define("end_call", "End call",
-			"Hang up a live call (SIP BYE) and return it as ended.",
+			"Hang up a live call (SIP BYE) and return it as ended; with a message, the caller hears it first.",
 			Hints{Destructive: true, Idempotent: false, OpenWorld: true},
-			func(ctx context.Context, in CallIDInput) (CallOutput, string, error) {
-				c, err := calls.EndCall(ctx, in.CallID)
+			func(ctx context.Context, in EndCallInput) (CallOutput, string, error) {
+				c, err := calls.EndCallSaying(ctx, in.CallID, in.Message)
 				if err != nil {
 					return CallOutput{}, "", err
 				}

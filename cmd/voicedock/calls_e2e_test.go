@@ -48,8 +48,15 @@ func newPhoneLine(t *testing.T, targetPort int, env ...string) *phoneLine {
 // configure sets up the assistant, the trunk at targetPort and the number.
 func (p *phoneLine) configure(t *testing.T, targetPort int) {
 	t.Helper()
+	p.configureMessage(t, targetPort, "Connecting you to sales.")
+}
+
+// configureMessage is configure with the sales destination's message
+// (none when ""; the caller hears it before each transfer).
+func (p *phoneLine) configureMessage(t *testing.T, targetPort int, message string) {
+	t.Helper()
 	a := mustCall(t, p.c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
-		{"type":"number","number":"`+salesNumber+`","description":"sales","message":"Connecting you to sales."},
+		{"type":"number","number":"`+salesNumber+`","description":"sales","message":"`+message+`"},
 		{"type":"sip","sip_uri":"sip:desk@127.0.0.1:`+strconv.Itoa(targetPort)+`","description":"the desk"}]}]}}`)
 	tr := mustCall(t, p.c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(targetPort)+`}`)
 	mustCall(t, p.c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)

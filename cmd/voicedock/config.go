@@ -78,6 +78,15 @@ type config struct {
 	// 0 is off. TrunkProbeTimeout bounds one probe.
 	TrunkProbeInterval time.Duration `env:"VOICEDOCK_TRUNK_PROBE_INTERVAL" envDefault:"60s"`
 	TrunkProbeTimeout  time.Duration `env:"VOICEDOCK_TRUNK_PROBE_TIMEOUT" envDefault:"5s"`
+
+	// Speech and call media (issue 8a).
+	TTSProvider  string        `env:"VOICEDOCK_TTS_PROVIDER" envDefault:"espeak-ng"`
+	TTSVoice     string        `env:"VOICEDOCK_TTS_VOICE"`
+	TTSBaseURL   string        `env:"VOICEDOCK_TTS_BASE_URL" envDefault:"https://api.openai.com/v1"`
+	TTSAPIKey    string        `env:"VOICEDOCK_TTS_API_KEY"`
+	TTSModel     string        `env:"VOICEDOCK_TTS_MODEL" envDefault:"gpt-4o-mini-tts"`
+	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
+	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -156,6 +165,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.TrunkProbeTimeout < 100*time.Millisecond || cfg.TrunkProbeTimeout > time.Minute {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_TIMEOUT must be between 100ms and 1m")
+	}
+	if err := cfg.checkSpeech(); err != nil {
+		return cfg, err
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

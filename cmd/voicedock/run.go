@@ -225,6 +225,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}()
 	defer wake.Close()
+	mediaEngine := cfg.media(logger)
+	calls.SetMedia(mediaEngine)
+	go mediaEngine.Run(bg)
 	ua, err := sip.New(sip.Config{
 		Addr:       cfg.SIPAddr,
 		Transports: cfg.SIPTransports,
@@ -238,6 +241,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		RateLimit: cmp.Or(cfg.SIPRateLimit, -1),
 		MaxCalls:  cmp.Or(cfg.MaxCalls, -1),
 		OnMessage: mets.SIPMessage,
+		Media:     mediaEngine,
 	}, calls, logger)
 	if err != nil {
 		return fmt.Errorf("SIP: %w", err)

@@ -1,0 +1,161 @@
+package speech
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/voicedock/voicedock/audio"
+	"github.com/voicedock/voicedock/core"
+)
+
+// Limits on what is played.
+const (
+	maxSpeech   = 2 * time.Minute // one utterance or recording
+	maxDownload = 16 << 20        // bytes of one WAV
+)
+
+// Engine synthesises speech.
+type Engine interface {
+	// Name is the provider name tts_config uses for it.
+	Name() string
+	// Synthesize returns text spoken with voice ("" for the engine's
+	// default) at speed (0 for normal), at 8 kHz.
+	Synthesize(ctx context.Context, text, voice string, speed float64) (audio.PCM, error)
+}
+
+// Speaker implements core.Speech with a default engine, optional others
+// chosen by tts_config.provider, and a cache.
+type Speaker struct {
+	def     Engine
+	engines map[string]Engine
+	cache   *cache
+	client  *http.Client
+}
+
+var _ core.Speech = (*Speaker)(nil)
+
+// NewSpeaker speaks with def unless an utterance's tts_config names
+// another of engines; cacheBytes bounds the cache (default 64 MiB).
+// client fetches message_audio_url (http.DefaultClient when nil).
+func NewSpeaker(def Engine, cacheBytes int, client *http.Client, engines ...Engine) *Speaker {
+	if cacheBytes <= 0 {
+		cacheBytes = 64 << 20
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
+	s := &Speaker{def: def, engines: map[string]Engine{}, cache: newCache(cacheBytes), client: client}
+	for _, e := range append([]Engine{def}, engines...) {
+		if e != nil {
+			s.engines[e.Name()] = e
+		}
+	}
+	return s
+}
+
+// Render returns u as 8 kHz samples: the recording at u.AudioURL, or
+// u.Text synthesised.
+func (s *Speaker) Render(ctx context.Context, u core.Utterance) ([]int16, error) {
+	if u.AudioURL != "" {
+		return s.recording(ctx, u.AudioURL)
+	}
+	text := strings.TrimSpace(u.Text)
+	if text == "" {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message", "nothing to say")
+	}
+	eng, voice, speed := s.def, "", 0.0
+	if v := u.Voice; v != nil {
+		// A provider we do not have (a VoiceDock configuration naming
+		// elevenlabs) speaks with the default engine and its own voice:
+		// better than silence, and that voice_id would mean nothing here.
+		if e, ok := s.engines[strings.ToLower(v.Provider)]; ok {
+			eng, voice = e, v.VoiceID
+		}
+		if v.Speed != nil {
+			speed = *v.Speed
+		}
+	}
+	if eng == nil {
+		return nil, &core.Error{Code: core.CodeUnavailable, Message: "no text-to-speech engine is configured"}
+	}
+	key := fmt.Sprintf("tts\x00%s\x00%s\x00%g\x00%s", eng.Name(), voice, speed, text)
+	if pcm, ok := s.cache.get(key); ok {
+		return pcm, nil
+	}
+	p, err := eng.Synthesize(ctx, text, voice, speed)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(key, p.Samples)
+	return p.Samples, nil
+}
+
+// recording fetches, validates and caches a pre-recorded WAV: an https
+// URL or a local file path.
+func (s *Speaker) recording(ctx context.Context, src string) ([]int16, error) {
+	key := "url\x00" + src
+	if pcm, ok := s.cache.get(key); ok {
+		return pcm, nil
+	}
+	var b []byte
+	var err error
+	switch {
+	case strings.HasPrefix(src, "https://"):
+		b, err = s.fetch(ctx, src)
+	case strings.HasPrefix(src, "/"):
+		b, err = readFile(src)
+	default:
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%q is neither an https URL nor an absolute file path", clip(src, 80))
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := audio.DecodeWAV(b, maxSpeech)
+	if err != nil {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%s: %v", clip(src, 80), err)
+	}
+	p = p.To8k()
+	s.cache.put(key, p.Samples)
+	return p.Samples, nil
+}
+
+func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return nil, &core.Error{Code: core.CodeUnavailable, Message: "fetching the message audio: " + err.Error()}
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, &core.Error{Code: core.CodeUnavailable, Message: fmt.Sprintf("fetching the message audio: %s answered %d", clip(url, 80), res.StatusCode)}
+	}
+	return readLimited(res.Body)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
+	}
+	defer f.Close()
+	return readLimited(f)
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxDownload+1))
+	if err != nil {
+		return nil, &core.Error{Code: core.CodeUnavailable, Message: "reading the message audio: " + err.Error()}
+	}
+	if len(b) > maxDownload {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "the audio is over %d MiB", maxDownload>>20)
+	}
+	return b, nil
+}

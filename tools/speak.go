@@ -1,0 +1,131 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// EndCallInput names the call to hang up and, optionally, a last message.
+type EndCallInput struct {
+	CallID  string `json:"call_id" jsonschema:"required,description=The call's id (from list_calls),minLength=1,maxLength=128"`
+	Message string `json:"message,omitempty" jsonschema:"description=Said to the caller before hanging up; if it cannot be played the call is left up and the error says why,maxLength=1000"`
+}
+
+// SayCallInput is something to say on a live call.
+type SayCallInput struct {
+	CallID   string `json:"call_id" jsonschema:"required,description=The live call to speak to,minLength=1,maxLength=128"`
+	Message  string `json:"message" jsonschema:"required,description=What to say (synthesised with the call's assistant's tts_config),minLength=1,maxLength=1000"`
+	EndAfter bool   `json:"end_after,omitempty" jsonschema:"description=Hang up once the message has been played"`
+}
+
+// ControlCommand is one VoiceDock Call Control command.
+type ControlCommand struct {
+	Type            string `json:"type" jsonschema:"required,description=The command,enum=transfer,enum=say,enum=end-call,enum=inject-context"`
+	Destination     string `json:"destination,omitempty" jsonschema:"description=transfer: an E.164 number or a sip:/sips: URI,maxLength=256"`
+	Message         string `json:"message,omitempty" jsonschema:"description=transfer: said before the transfer; end-call: said before hanging up,maxLength=1000"`
+	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: the context (unsupported here),maxLength=1000"`
+	EndAfter        *bool  `json:"end_after,omitempty" jsonschema:"description=say: hang up after speaking (required by VoiceDock)"`
+	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context only (unsupported here)"`
+}
+
+// ControlCallInput is a Call Control command for a live call.
+type ControlCallInput struct {
+	CallID  string         `json:"call_id" jsonschema:"required,description=The live call,minLength=1,maxLength=128"`
+	Command ControlCommand `json:"command" jsonschema:"required,description=The command as VoiceDock's POST /calls/{id}/control takes it"`
+}
+
+// ControlCallOutput is VoiceDock's answer plus what the command did.
+type ControlCallOutput struct {
+	Success  bool           `json:"success" jsonschema:"required"`
+	Message  string         `json:"message" jsonschema:"required"`
+	Call     *core.Call     `json:"call,omitempty" jsonschema:"description=The call after the command"`
+	Transfer *core.Transfer `json:"transfer,omitempty" jsonschema:"description=transfer: its outcome"`
+}
+
+func speakTools(calls *core.Calls) []Tool {
+	return []Tool{
+		define("say_call", "Say on call",
+			"Speak a message to a live call's caller (text-to-speech with the assistant's voice) and return once it has been played to the end; with end_after, hang up after it.",
+			Hints{OpenWorld: true},
+			func(ctx context.Context, in SayCallInput) (CallOutput, string, error) {
+				c, err := calls.Say(ctx, core.SayRequest{CallID: in.CallID, Message: in.Message, EndAfter: in.EndAfter})
+				if err != nil {
+					return CallOutput{}, "", err
+				}
+				return CallOutput{c}, fmt.Sprintf("Said the message on call %s; it is %s.", c.ID, c.Status), nil
+			}),
+		define("control_call", "Control call",
+			"Run a VoiceDock Call Control command on a live call: transfer {destination, message?}, say {content, end_after}, end-call {message?}. "+
+				"inject-context is unsupported: no language model runs in this server.",
+			Hints{Destructive: true, OpenWorld: true},
+			func(ctx context.Context, in ControlCallInput) (ControlCallOutput, string, error) {
+				return control(ctx, calls, in)
+			}),
+	}
+}
+
+func control(ctx context.Context, calls *core.Calls, in ControlCallInput) (ControlCallOutput, string, error) {
+	cmd := in.Command
+	ok := ControlCallOutput{Success: true, Message: "Command sent successfully"}
+	switch cmd.Type {
+	case "say":
+		if cmd.EndAfter == nil {
+			return ControlCallOutput{}, "", core.FieldError(core.CodeMissingField, "command.end_after", "end_after is required for say")
+		}
+		c, err := calls.Say(ctx, core.SayRequest{CallID: in.CallID, Message: cmd.Content, EndAfter: *cmd.EndAfter})
+		if err != nil {
+			return ControlCallOutput{}, "", paramPrefix(err, "message", "command.content")
+		}
+		ok.Call = &c
+		return ok, fmt.Sprintf("Said the message on call %s; it is %s.", c.ID, c.Status), nil
+	case "end-call":
+		c, err := calls.EndCallSaying(ctx, in.CallID, cmd.Message)
+		if err != nil {
+			return ControlCallOutput{}, "", paramPrefix(err, "message", "command.message")
+		}
+		ok.Call = &c
+		return ok, fmt.Sprintf("Call %s ended.", c.ID), nil
+	case "transfer":
+		progress := progressFrom(ctx)
+		requestedBy := ""
+		if a, found := core.ActorFrom(ctx); found {
+			requestedBy = a.Name
+		}
+		confirm := confirmFrom(ctx)
+		t, err := calls.Transfer(ctx, core.TransferRequest{
+			CallID: in.CallID, Destination: cmd.Destination, Message: cmd.Message, RequestedBy: requestedBy,
+			Confirm: confirm.Ask, ConfirmVia: confirm.Via,
+		}, func(step core.Transfer) {
+			progress(transferProgress(step.Status), 5, describeStep(step))
+		})
+		if err != nil {
+			return ControlCallOutput{}, "", paramPrefix(paramPrefix(err, "destination", "command.destination"), "message", "command.message")
+		}
+		ok.Transfer = &t
+		return ok, "Transfer: " + describeStep(t) + ".", nil
+	case "inject-context":
+		return ControlCallOutput{}, "", core.FieldError(core.CodeUnsupported, "command.type", "inject-context is not supported: no language model runs in this server")
+	case "":
+		return ControlCallOutput{}, "", core.FieldError(core.CodeMissingField, "command.type", "command type is required")
+	}
+	return ControlCallOutput{}, "", core.FieldError(core.CodeInvalidRequest, "command.type", "unknown command %q: transfer, say, end-call or inject-context", clipText(cmd.Type))
+}
+
+// paramPrefix renames an error's param to the command's field.
+func paramPrefix(err error, from, to string) error {
+	if e := core.AsError(err); e != nil && e.Param == from {
+		c := *e
+		c.Param = to
+		return &c
+	}
+	return err
+}
+
+func clipText(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
