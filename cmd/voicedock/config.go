@@ -62,6 +62,9 @@ type config struct {
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
 	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"8"`
 	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
+	// DebugAddr serves pprof profiles when set; loopback only.
+	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -129,6 +132,11 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT and VOICEDOCK_MAX_CALLS must be 0 (no limit) or more")
+	}
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
+			return cfg, fmt.Errorf("configuration: %w", err)
+		}
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
