@@ -181,7 +181,9 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 	if ramp.Best > 0 {
 		prof := make(chan error, 1)
 		secs := int(b.dur.Seconds())
-		go func() { prof <- s.profile("profile?seconds="+strconv.Itoa(secs), filepath.Join(b.tmp, "transfer-cpu.pb.gz")) }()
+		go func() {
+			prof <- s.profile("profile?seconds="+strconv.Itoa(secs), filepath.Join(b.tmp, "transfer-cpu.pb.gz"))
+		}()
 		if _, err := b.transferStep(ctx, target, targetPort, ramp.Best, b.dur); err != nil {
 			return err
 		}

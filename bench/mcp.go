@@ -126,8 +126,8 @@ func (w *webhookCounter) serve(rw http.ResponseWriter, r *http.Request) {
 	}
 	var m struct {
 		Message struct {
-			Type     string `json:"type"`
-			Call     struct{ ID string } `json:"call"`
+			Type     string                  `json:"type"`
+			Call     struct{ ID string }     `json:"call"`
 			Transfer struct{ Status string } `json:"transfer"`
 		} `json:"message"`
 	}
