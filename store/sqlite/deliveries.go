@@ -55,14 +55,10 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 	if len(out) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx,
-		`INSERT INTO webhook_deliveries (id, call_id, assistant_id, url, event_type, body, status, attempts,
-		     next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`)
+	stmt, err := s.writeStmts.in(ctx, tx, insertDeliverySQL)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for _, d := range out {
 		if d.ID == "" {
 			return errors.New("webhook delivery without an id")
@@ -150,10 +146,11 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 		updated = s.now()
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
-			 last_error = ?, delivered_at = ?, updated_at = ?
-			 WHERE id = ?`,
+		st, err := s.writeStmts.in(ctx, tx, updateDeliverySQL)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
 			d.Status, d.Attempts, formatTime(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
 			nullTime(d.DeliveredAt), formatTime(updated), d.ID)
 		if err != nil {
