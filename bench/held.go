@@ -125,7 +125,7 @@ collect:
 	}
 	st := caller.stats()
 	r.CallerFailed = st.Failed + (n - st.Successful - st.Failed)
-	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 60*time.Second)
+	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 180*time.Second)
 	log.Printf("held: transferred %d at %.0f/s (p50 %.1f ms, p99 %.1f ms), %d errors %s; callers failed %d; webhooks missing %d/%d",
 		len(done), r.TransferRate, ms(r.P50), ms(r.P99), r.TransferErrors, r.FirstError, r.CallerFailed, r.MissingCompleted, r.MissingReports)
 	return r, nil

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -37,21 +38,31 @@ type bench struct {
 	runs    int
 	dur     time.Duration
 	rates   []int
+	// cpuProfile, when set, profiles this process during the MCP-over-HTTP
+	// throughput runs (the MCP layer and the plain handler are in process).
+	cpuProfile string
 }
 
 func main() {
 	quick := flag.Bool("quick", false, "a smoke run of about a minute (numbers not comparable)")
-	out := flag.String("out", "bench/RESULTS.md", "where to write the results")
+	out := flag.String("out", "", "where to write the results (default bench/RESULTS.md; with -quick, a file in the temp dir)")
 	held := flag.Int("held", 10000, "calls to hold at once")
 	keep := flag.Bool("keep", false, "keep the scratch directory (sipp logs, data dirs)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
-	if err := run(*quick, *out, *held, *keep); err != nil {
+	if *out == "" {
+		*out = "bench/RESULTS.md"
+		if *quick {
+			*out = filepath.Join(os.TempDir(), "voicedock-bench-quick.md")
+		}
+	}
+	if err := run(*quick, *out, *held, *keep, *cpuProfile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(quick bool, out string, held int, keep bool) error {
+func run(quick bool, out string, held int, keep bool, cpuProfile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if _, err := exec.LookPath("sipp"); err != nil {
@@ -65,7 +76,7 @@ func run(quick bool, out string, held int, keep bool) error {
 		return fmt.Errorf("run from the module root: go run ./bench")
 	}
 	b := &bench{root: root, profDir: filepath.Join(root, "bench", "profiles"), quick: quick, runs: 3, dur: 10 * time.Second,
-		rates: []int{100, 200, 350, 500, 750, 1000, 1250, 1500, 2000}}
+		rates: []int{100, 200, 350, 500, 750, 1000, 1250, 1500, 2000}, cpuProfile: cpuProfile}
 	if quick {
 		b.runs, b.dur, b.rates = 1, 3*time.Second, []int{50, 150}
 		held = min(held, 300)
@@ -317,6 +328,17 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	res.HTTP = map[string][2]rpsResult{}
+	if b.cpuProfile != "" {
+		f, err := os.Create(b.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, tool := range []string{"get_call", "list_calls"} {
 		var mcpRuns, plainRuns []rpsResult
 		for range b.runs {

@@ -134,7 +134,7 @@ func (r *results) write(path string) error {
 	}
 	fmt.Fprintf(&b, "\n## transfer_call arrival to REFER\n\n")
 	fmt.Fprintf(&b, "In process: from the HTTP request's arrival at the MCP handler (before its body is read) to the core handing the REFER "+
-		"to the SIP user agent (`Signaling.Refer`), whose message build and UDP write follow at once (see `BenchmarkRefer*` in sip/). "+
+		"to the SIP user agent (`Signaling.Refer`), which builds the message and writes it to the socket next. "+
 		"sipp callers at a fixed rate, each call transferred over MCP.\n\n")
 	fmt.Fprintf(&b, "| Rate (/s) | Transfers | p50 (ms) | p99 (ms) | max (ms) |\n|---|---|---|---|---|\n")
 	for _, t := range r.ToRefer {

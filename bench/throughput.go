@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -81,12 +81,13 @@ func plainOp(hc *http.Client, base, tool, callID string) func(ctx context.Contex
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
+		defer res.Body.Close()
 		if res.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", u, res.Status)
 		}
-		return err
+		// Decoded as the MCP client decodes its result: an agent reads it.
+		var v map[string]any
+		return json.NewDecoder(res.Body).Decode(&v)
 	}
 }
 
