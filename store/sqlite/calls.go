@@ -43,7 +43,7 @@ var (
 // delivery is written either. Only the call's own fields are stored: its
 // transfers go through SaveTransfer.
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -68,7 +68,7 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 // webhook deliveries in out are written in the same transaction, and
 // only if the update is.
 func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		st, err := s.writeStmts.in(ctx, tx, updateCallSQL)
 		if err != nil {
 			return err
@@ -228,7 +228,7 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		st, err := s.writeStmts.in(ctx, tx, saveTransferSQL)
 		if err != nil {
 			return err

@@ -145,7 +145,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 	if updated.IsZero() {
 		updated = s.now()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		st, err := s.writeStmts.in(ctx, tx, updateDeliverySQL)
 		if err != nil {
 			return err

@@ -28,9 +28,11 @@ type Store struct {
 	read *sql.DB
 	// writeStmts and readStmts are the hot path's prepared statements.
 	writeStmts, readStmts stmts
-	secrets               *sealer
-	logger                *slog.Logger
-	now                   func() time.Time
+	// batch groups the hot path's writes into shared transactions.
+	batch   batcher
+	secrets *sealer
+	logger  *slog.Logger
+	now     func() time.Time
 }
 
 var _ core.Store = (*Store)(nil)
