@@ -31,7 +31,9 @@ func startSipp(ctx context.Context, dir, name string, args ...string) (*sippProc
 		return nil, err
 	}
 	full := append([]string{}, args...)
-	full = append(full, "-nostdin", "-trace_stat", "-stf", filepath.Join(p.dir, "stat.csv"), "-fd", "1",
+	// Large socket buffers: on a busy machine sipp's default 64 KiB drops
+	// datagrams whenever it misses a few scheduling slices.
+	full = append(full, "-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(p.dir, "stat.csv"), "-fd", "1",
 		"-trace_err", "-error_file", filepath.Join(p.dir, "errors.log"))
 	p.cmd = exec.CommandContext(ctx, "sipp", full...)
 	p.cmd.Dir = p.dir

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // rpsResult is one throughput run.
@@ -54,18 +55,26 @@ func hammer(ctx context.Context, workers int, dur time.Duration, op func(ctx con
 	return rpsResult{RPS: float64(len(s)) / el.Seconds(), P50: percentile(s, 50), P99: percentile(s, 99), Errors: errs.Load()}
 }
 
-// mcpOp is get_call or list_calls through an MCP client.
+// mcpOp is get_call or list_calls through an MCP client. The client has
+// decoded the result (structured content included); nothing more is done
+// with it than checking it is not an error.
 func mcpOp(clients []*client.Client, tool, callID string) func(ctx context.Context, w int) error {
+	args := map[string]any{}
+	if tool == "get_call" {
+		args["id"] = callID
+	}
 	return func(ctx context.Context, w int) error {
-		c := clients[w%len(clients)]
-		var args map[string]any
-		if tool == "get_call" {
-			args = map[string]any{"id": callID}
-		} else {
-			args = map[string]any{}
+		req := mcp.CallToolRequest{}
+		req.Params.Name = tool
+		req.Params.Arguments = args
+		res, err := clients[w%len(clients)].CallTool(ctx, req)
+		if err != nil {
+			return err
 		}
-		_, err := callTool(ctx, c, tool, args)
-		return err
+		if res.IsError {
+			return fmt.Errorf("%s: tool error", tool)
+		}
+		return nil
 	}
 }
 
