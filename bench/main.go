@@ -48,6 +48,7 @@ func main() {
 	out := flag.String("out", "", "where to write the results (default bench/RESULTS.md; with -quick, a file in the temp dir)")
 	held := flag.Int("held", 10000, "calls to hold at once")
 	keep := flag.Bool("keep", false, "keep the scratch directory (sipp logs, data dirs)")
+	runs := flag.Int("runs", 0, "runs per measurement (default 3; 1 with -quick)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -57,12 +58,12 @@ func main() {
 			*out = filepath.Join(os.TempDir(), "voicedock-bench-quick.md")
 		}
 	}
-	if err := run(*quick, *out, *held, *keep, *cpuProfile); err != nil {
+	if err := run(*quick, *out, *held, *keep, *cpuProfile, *runs); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(quick bool, out string, held int, keep bool, cpuProfile string) error {
+func run(quick bool, out string, held int, keep bool, cpuProfile string, runs int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if _, err := exec.LookPath("sipp"); err != nil {
@@ -76,11 +77,14 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string) error {
 		return fmt.Errorf("run from the module root: go run ./bench")
 	}
 	b := &bench{root: root, profDir: filepath.Join(root, "bench", "profiles"), quick: quick, runs: 3, dur: 10 * time.Second,
-		rates: []int{100, 200, 350, 500, 750, 1000, 1250, 1500, 2000}, cpuProfile: cpuProfile}
+		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
 	if quick {
 		b.runs, b.dur, b.rates = 1, 3*time.Second, []int{50, 150}
 		held = min(held, 300)
 		b.profDir = filepath.Join(os.TempDir(), "voicedock-bench-profiles")
+	}
+	if runs > 0 {
+		b.runs = runs
 	}
 	if err := os.MkdirAll(b.profDir, 0o755); err != nil {
 		return err
@@ -101,7 +105,7 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string) error {
 		log.Printf("open-file limit %d is below %d held calls + 1000; holding %d", files, held, int(files)-1000)
 		held = int(files) - 1000
 	}
-	res := results{Machine: describeMachine(), Quick: quick, Runs: b.runs, Dur: b.dur, Files: files}
+	res := results{Machine: describeMachine(), Quick: quick, Runs: b.runs, Dur: b.dur, Files: files, TopRate: b.rates[len(b.rates)-1]}
 	started := time.Now()
 	log.Printf("building voicedock")
 	bin, err := buildServer(root, b.tmp)
@@ -167,6 +171,9 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		},
 		pid:   s.pid,
 		drain: s.drainAnswered,
+		profile: func(dur time.Duration) error {
+			return s.profile(fmt.Sprintf("profile?seconds=%d", int(dur.Seconds())), filepath.Join(b.tmp, "transfer-cpu.pb.gz"))
+		},
 	}
 	ramp, err := b.ramp(ctx, target, targetPort, b.rates, b.dur, b.runs)
 	if err != nil {
@@ -188,28 +195,20 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		res.SampleCallID = ids[0]
 	}
 
-	// A CPU profile of the server at the best rate.
-	if ramp.Best > 0 {
-		prof := make(chan error, 1)
-		secs := int(b.dur.Seconds())
-		go func() {
-			prof <- s.profile("profile?seconds="+strconv.Itoa(secs), filepath.Join(b.tmp, "transfer-cpu.pb.gz"))
-		}()
-		if _, err := b.transferStep(ctx, target, targetPort, ramp.Best, b.dur); err != nil {
-			return err
-		}
-		if err := <-prof; err == nil {
-			b.pprofTop(bin, filepath.Join(b.tmp, "transfer-cpu.pb.gz"), filepath.Join(b.profDir, "transfer-cpu-top.txt"))
-		}
-	}
+	b.pprofTop(bin, filepath.Join(b.tmp, "transfer-cpu.pb.gz"), filepath.Join(b.profDir, "transfer-cpu-top.txt"))
 
-	h, err := b.heldCalls(ctx, s, pool, hooks, targetPort, held, 500, 64)
+	pool.close()
+	admin.Close()
+	s.stop()
+
+	// Held calls on a fresh server, so that the baseline has nothing
+	// left of the transfer runs.
+	h, err := b.heldOnFreshServer(ctx, bin, hooks, held)
 	if err != nil {
 		return err
 	}
 	res.Held = h
 	b.pprofTop(bin, filepath.Join(b.tmp, "held-heap.pb.gz"), filepath.Join(b.profDir, "held-heap-top.txt"))
-	s.stop()
 
 	// stdio: the same binary and data, one client, 32 requests in flight.
 	if res.SampleCallID != "" {
@@ -220,6 +219,30 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		res.Stdio = stdio
 	}
 	return nil
+}
+
+func (b *bench) heldOnFreshServer(ctx context.Context, bin string, hooks *webhookCounter, held int) (heldResult, error) {
+	dataDir := filepath.Join(b.tmp, "held")
+	s, err := startServer(ctx, bin, dataDir, serverEnv(dataDir, hooks.url))
+	if err != nil {
+		return heldResult{}, err
+	}
+	defer s.stop()
+	targetPort := b.ports.free(1)
+	admin, err := dialMCP(ctx, s.mcpURL)
+	if err != nil {
+		return heldResult{}, err
+	}
+	defer admin.Close()
+	if err := configure(ctx, admin, targetPort); err != nil {
+		return heldResult{}, err
+	}
+	pool, err := newClientPool(ctx, s.mcpURL, 16)
+	if err != nil {
+		return heldResult{}, err
+	}
+	defer pool.close()
+	return b.heldCalls(ctx, s, pool, hooks, targetPort, held, 500, 64)
 }
 
 func (b *bench) stdioThroughput(ctx context.Context, bin, dataDir, callID string) (map[string]rpsResult, error) {
@@ -250,7 +273,7 @@ func (b *bench) throughputDur() time.Duration {
 	if b.quick {
 		return time.Second
 	}
-	return 4 * time.Second
+	return 3 * time.Second
 }
 
 func (b *bench) embeddedRuns(ctx context.Context, res *results) error {

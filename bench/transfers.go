@@ -30,6 +30,9 @@ type transferTarget struct {
 	drain func()
 	// setTargetPort tells the reference where the sipp target listens.
 	setTargetPort func(int)
+	// profile, when set, takes a CPU profile of dur during the ramp's
+	// last run at the best rate, and returns when it is saved.
+	profile func(dur time.Duration) error
 }
 
 type stepResult struct {
@@ -191,7 +194,17 @@ func (b *bench) ramp(ctx context.Context, t transferTarget, targetPort int, rate
 	}
 	r.Runs = append(r.Runs, bestRun)
 	for len(r.Runs) < runs {
+		var prof chan error
+		if t.profile != nil && len(r.Runs) == runs-1 {
+			prof = make(chan error, 1)
+			go func() { prof <- t.profile(dur - time.Second) }()
+		}
 		res, err := b.transferStep(ctx, t, targetPort, r.Best, dur)
+		if prof != nil {
+			if perr := <-prof; perr != nil {
+				log.Printf("%s: CPU profile: %v", t.name, perr)
+			}
+		}
 		if err != nil {
 			return r, err
 		}

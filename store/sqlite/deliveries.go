@@ -100,7 +100,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	}
 	var list []core.WebhookDelivery
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
-		return listDeliveries(ctx, tx, &list, true, dueQuery, formatTime(now), limit)
+		st, err := s.readStmts.in(ctx, tx, dueQuery)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, formatTime(now), limit)
+		if err != nil {
+			return err
+		}
+		return scanDeliveries(rows, &list, true)
 	})
 	if err != nil {
 		return nil, wrap(err, "due webhook deliveries")
@@ -114,7 +122,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 // time is the older one's to set.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var next string
-	err := s.read.QueryRowContext(ctx, nextDueQuery).Scan(&next)
+	err := s.readStmts[nextDueQuery].QueryRowContext(ctx).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -221,6 +229,11 @@ func listDeliveries(ctx context.Context, tx *sql.Tx, list *[]core.WebhookDeliver
 	if err != nil {
 		return err
 	}
+	return scanDeliveries(rows, list, body)
+}
+
+// scanDeliveries appends the deliveries of rows to list and closes rows.
+func scanDeliveries(rows *sql.Rows, list *[]core.WebhookDelivery, body bool) error {
 	defer rows.Close()
 	for rows.Next() {
 		d, err := scanDelivery(rows, body)

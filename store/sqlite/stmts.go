@@ -8,7 +8,7 @@ import (
 )
 
 // The statements of the call and transfer hot path (every step of every
-// transfer runs them), prepared once when the store opens. modernc's
+// transfer runs them, and the webhook dispatcher's every round), prepared once when the store opens. modernc's
 // driver parses the SQL text again on every Exec of an unprepared query;
 // under load that parsing was a tenth of the server's CPU (see
 // bench/profiles). Each transaction uses them through Tx.StmtContext,
@@ -33,6 +33,9 @@ const (
 	updateDeliverySQL = `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
 			 last_error = ?, delivered_at = ?, updated_at = ?
 			 WHERE id = ?`
+	getAssistantSQL = "SELECT " + assistantColumns + " FROM assistants WHERE id = ?"
+	getNumberSQL    = "SELECT " + numberColumns + " FROM phone_numbers WHERE id = ?"
+	getTrunkSQL     = "SELECT " + trunkColumns + " FROM trunks WHERE id = ?"
 	getCallSQL      = "SELECT " + callColumns + " FROM calls WHERE id = ?"
 	callTransferSQL = "SELECT " + transferColumns + " FROM transfers WHERE call_id = ?" + transfersOldestFirst
 )

@@ -95,7 +95,8 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
-	if s.readStmts, err = prepareStmts(ctx, s.read, getCallSQL, callTransferSQL); err != nil {
+	if s.readStmts, err = prepareStmts(ctx, s.read, getCallSQL, callTransferSQL,
+		getAssistantSQL, getNumberSQL, getTrunkSQL, dueQuery, nextDueQuery); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
