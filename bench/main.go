@@ -169,8 +169,9 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 			_, err := callTool(ctx, pool.get(), "transfer_call", map[string]any{"call_id": id, "destination": salesNumber})
 			return err
 		},
-		pid:   s.pid,
-		drain: s.drainAnswered,
+		pid:    s.pid,
+		drain:  s.drainAnswered,
+		settle: func(ctx context.Context) error { return settleMCP(ctx, admin) },
 		profile: func(dur time.Duration) error {
 			return s.profile(fmt.Sprintf("profile?seconds=%d", int(dur.Seconds())), filepath.Join(b.tmp, "transfer-cpu.pb.gz"))
 		},
@@ -295,6 +296,9 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 	coreTarget := transferTarget{
 		name: "core in process (no MCP)", sipAddr: e.sipAddr, answered: e.answered, transfer: e.transfer,
 		pid: func() int { return self }, drain: e.drain,
+		settle: func(ctx context.Context) error {
+			return waitUntil(ctx, func() bool { return e.calls.LiveCount() == 0 })
+		},
 	}
 	ramp, err := b.ramp(ctx, coreTarget, targetPort, b.rates, b.dur, b.runs)
 	if err != nil {
@@ -416,4 +420,37 @@ func (b *bench) pprofTop(bin, profile, out string) {
 	if err := os.WriteFile(out, data, 0o644); err != nil {
 		log.Printf("write %s: %v", out, err)
 	}
+}
+
+// settleMCP waits until the server lists no live call.
+func settleMCP(ctx context.Context, c *client.Client) error {
+	return waitUntil(ctx, func() bool {
+		for _, status := range []string{"ringing", "in-progress"} {
+			out, err := callTool(ctx, c, "list_calls", map[string]any{"status": status, "limit": 1})
+			if err != nil {
+				return false
+			}
+			p, _ := out["pagination"].(map[string]any)
+			if total, _ := p["total"].(float64); total > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitUntil polls done until it holds, for at most a minute and a half.
+func waitUntil(ctx context.Context, done func() bool) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("calls still live after 90s")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -30,6 +30,9 @@ type transferTarget struct {
 	drain func()
 	// setTargetPort tells the reference where the sipp target listens.
 	setTargetPort func(int)
+	// settle, when set, waits until the target holds no calls, so that
+	// a step's backlog does not spill into the next.
+	settle func(ctx context.Context) error
 	// profile, when set, takes a CPU profile of dur during the ramp's
 	// last run at the best rate, and returns when it is saved.
 	profile func(dur time.Duration) error
@@ -45,17 +48,27 @@ type stepResult struct {
 	P50, P99       time.Duration
 	CPU, RSS       float64
 	Transferred    []string
-	Wall           time.Duration
+	Wall, Dur      time.Duration
 }
 
+// ok is a step with zero failures that kept up: its last call ended
+// within keepUp of the callers' last INVITE. A server that answers
+// every call but falls ever further behind (a growing queue, transfer
+// times of seconds) does not sustain the rate.
 func (r stepResult) ok() bool {
-	return r.Calls > 0 && r.Failed == 0 && r.TransferErrors == 0 && r.Successful == r.Calls
+	return r.Calls > 0 && r.Failed == 0 && r.TransferErrors == 0 && r.Successful == r.Calls && r.keptUp()
 }
+
+func (r stepResult) keptUp() bool { return r.Wall <= r.Dur+keepUp }
+
+// keepUp is how long after the last INVITE the last call may end: a
+// transfer takes about 60 ms (50 ms of it the target ringing).
+const keepUp = 3 * time.Second
 
 // transferStep calls the target at rate calls/s for dur, transferring
 // each call to a sipp target.
 func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, rate int, dur time.Duration) (stepResult, error) {
-	res := stepResult{Rate: rate}
+	res := stepResult{Rate: rate, Dur: dur}
 	n := max(1, int(float64(rate)*dur.Seconds()))
 	step := fmt.Sprintf("%s-%d-%d", t.name, rate, time.Now().UnixNano())
 	if t.drain != nil {
@@ -157,10 +170,15 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 		res.Failed += failed
 		latencies = append(latencies, rtds...)
 	}
+	if t.settle != nil {
+		if err := t.settle(ctx); err != nil {
+			log.Printf("%s: %v", step, err)
+		}
+	}
 	sorted := sortedCopy(latencies)
 	res.P50, res.P99 = percentile(sorted, 50), percentile(sorted, 99)
-	log.Printf("%s: %d/s: %d calls, %d ok, %d failed, %d transfer errors %s; p50 %.1f ms p99 %.1f ms; CPU %.0f%% RSS %.0f MiB",
-		t.name, rate, n, res.Successful, res.Failed, res.TransferErrors, res.FirstError, ms(res.P50), ms(res.P99), res.CPU, res.RSS)
+	log.Printf("%s: %d/s: %d calls in %.1fs, %d ok, %d failed, %d transfer errors %s; p50 %.1f ms p99 %.1f ms; CPU %.0f%% RSS %.0f MiB",
+		t.name, rate, n, res.Wall.Seconds(), res.Successful, res.Failed, res.TransferErrors, res.FirstError, ms(res.P50), ms(res.P99), res.CPU, res.RSS)
 	return res, nil
 }
 
