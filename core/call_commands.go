@@ -56,7 +56,7 @@ func (m *Calls) EndCall(ctx context.Context, id string) (Call, error) {
 		return Call{}, err
 	}
 	// Subscribe first: the SIP layer reports the end through CallEnded.
-	sub := m.bus.Subscribe(func(e Event) bool { return e.Type == EventCallStatus && e.Call.ID == id && !e.Call.Live() })
+	sub := m.bus.SubscribeCall(id, func(e Event) bool { return e.Type == EventCallStatus && !e.Call.Live() })
 	defer sub.Close()
 	if err := m.sig.Hangup(ctx, id); err != nil {
 		return Call{}, &Error{Code: CodeUnavailable, Message: "could not hang up: " + err.Error(), err: err}
