@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -137,7 +138,7 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 
 	s := startSampler(t.pid())
 	start := time.Now()
-	caller, err := startSipp(ctx, b.tmp, step+"-caller", t.sipAddr(), "-sf", scenario(b.root, "uac_transfer_ok.xml"),
+	caller, err := startSipp(ctx, b.tmp, step+"-caller", t.sipAddr(), "-sf", filepath.Join(b.root, "bench", "scenarios", "uac_transfer_follow.xml"),
 		"-s", ourNumber[1:], "-i", "127.0.0.1", "-p", strconv.Itoa(b.ports.free(1)), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-recv_timeout", "30000")
 	if err != nil {
