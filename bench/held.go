@@ -20,6 +20,7 @@ type heldResult struct {
 	TransferErrors, CallerFailed     int
 	P50, P99                         time.Duration
 	MissingCompleted, MissingReports int
+	Pending, Dead                    int // the server's outbox after the wait
 	FirstError                       string
 }
 
@@ -126,8 +127,9 @@ collect:
 	}
 	st := caller.stats()
 	r.CallerFailed = st.Failed + (n - st.Successful - st.Failed)
-	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 180*time.Second)
-	log.Printf("held: transferred %d at %.0f/s (p50 %.1f ms, p99 %.1f ms), %d errors %s; callers failed %d; webhooks missing %d/%d",
-		len(done), r.TransferRate, ms(r.P50), ms(r.P99), r.TransferErrors, r.FirstError, r.CallerFailed, r.MissingCompleted, r.MissingReports)
+	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 20*time.Second, 3*time.Minute)
+	r.Pending, r.Dead = outbox(ctx, pool.get())
+	log.Printf("held: transferred %d at %.0f/s (p50 %.1f ms, p99 %.1f ms), %d errors %s; callers failed %d; webhooks missing %d/%d; outbox %d pending, %d dead",
+		len(done), r.TransferRate, ms(r.P50), ms(r.P99), r.TransferErrors, r.FirstError, r.CallerFailed, r.MissingCompleted, r.MissingReports, r.Pending, r.Dead)
 	return r, nil
 }

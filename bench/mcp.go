@@ -151,9 +151,13 @@ func (w *webhookCounter) serve(rw http.ResponseWriter, r *http.Request) {
 }
 
 // waitFor waits until every call in ids has both events delivered, or
-// timeout; it returns how many calls lack one.
-func (w *webhookCounter) waitFor(ids []string, timeout time.Duration) (missingCompleted, missingReports int) {
-	deadline := time.After(timeout)
+// until no event arrived for idle, or max; it returns how many calls
+// lack one. Deliveries come from the server's durable outbox at the
+// dispatcher's pace, which may be behind the calls.
+func (w *webhookCounter) waitFor(ids []string, idle, max time.Duration) (missingCompleted, missingReports int) {
+	deadline := time.Now().Add(max)
+	lastChange := time.Now()
+	prev := -1
 	for {
 		missingCompleted, missingReports = 0, 0
 		w.mu.Lock()
@@ -169,13 +173,32 @@ func (w *webhookCounter) waitFor(ids []string, timeout time.Duration) (missingCo
 		if missingCompleted == 0 && missingReports == 0 {
 			return
 		}
+		if n := missingCompleted + missingReports; n != prev {
+			prev, lastChange = n, time.Now()
+		}
+		if time.Since(lastChange) > idle || time.Now().After(deadline) {
+			return
+		}
 		select {
 		case <-w.changed:
 		case <-time.After(500 * time.Millisecond):
-		case <-deadline:
-			return
 		}
 	}
+}
+
+// outbox counts the server's webhook deliveries by status: those not yet
+// delivered are pending (queued or being retried) or dead (given up).
+func outbox(ctx context.Context, c *client.Client) (pending, dead int) {
+	count := func(status string) int {
+		out, err := callTool(ctx, c, "list_webhook_deliveries", map[string]any{"status": status, "limit": 1})
+		if err != nil {
+			return -1
+		}
+		p, _ := out["pagination"].(map[string]any)
+		total, _ := p["total"].(float64)
+		return int(total)
+	}
+	return count("pending"), count("dead")
 }
 
 // clientPool spreads requests over several MCP sessions, as several agents
