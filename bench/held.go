@@ -127,7 +127,7 @@ collect:
 	}
 	st := caller.stats()
 	r.CallerFailed = st.Failed + (n - st.Successful - st.Failed)
-	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 20*time.Second, 3*time.Minute)
+	r.MissingCompleted, r.MissingReports = hooks.waitFor(done, 15*time.Second, 90*time.Second)
 	r.Pending, r.Dead = outbox(ctx, pool.get())
 	log.Printf("held: transferred %d at %.0f/s (p50 %.1f ms, p99 %.1f ms), %d errors %s; callers failed %d; webhooks missing %d/%d; outbox %d pending, %d dead",
 		len(done), r.TransferRate, ms(r.P50), ms(r.P99), r.TransferErrors, r.FirstError, r.CallerFailed, r.MissingCompleted, r.MissingReports, r.Pending, r.Dead)

@@ -189,7 +189,7 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		ids = append(ids, st.Transferred...)
 	}
 	res.Events.Transfers = len(ids)
-	res.Events.MissingCompleted, res.Events.MissingReports = hooks.waitFor(ids, 20*time.Second, 3*time.Minute)
+	res.Events.MissingCompleted, res.Events.MissingReports = hooks.waitFor(ids, 15*time.Second, time.Minute)
 	res.Events.Pending, res.Events.Dead = outbox(ctx, admin)
 	log.Printf("webhooks: %d transfers, %d without transfer-update completed, %d without end-of-call-report; outbox: %d pending, %d dead",
 		len(ids), res.Events.MissingCompleted, res.Events.MissingReports, res.Events.Pending, res.Events.Dead)
