@@ -148,12 +148,6 @@ func (s *serverProc) tail() string {
 
 func (s *serverProc) pid() int { return s.cmd.Process.Pid }
 
-func (s *serverProc) sipPort() int {
-	i := strings.LastIndexByte(s.sipAddr, ':')
-	p, _ := strconv.Atoi(s.sipAddr[i+1:])
-	return p
-}
-
 // goroutines reads the server's goroutine count from its debug listener.
 func (s *serverProc) goroutines() (int, error) {
 	res, err := http.Get(s.debugURL + "/debug/goroutines")
