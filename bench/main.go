@@ -298,7 +298,7 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 		name: "core in process (no MCP)", sipAddr: e.sipAddr, answered: e.answered, transfer: e.transfer,
 		pid: func() int { return self }, drain: e.drain,
 		settle: func(ctx context.Context) error {
-			return waitUntil(ctx, func() bool { return e.calls.LiveCount() == 0 })
+			return settle(ctx, e.calls.LiveCount)
 		},
 	}
 	ramp, err := b.ramp(ctx, coreTarget, targetPort, b.rates, b.dur, b.runs)
@@ -423,29 +423,40 @@ func (b *bench) pprofTop(bin, profile, out string) {
 	}
 }
 
-// settleMCP waits until the server lists no live call.
+// settleMCP waits until the server's live calls stop draining (see
+// settle).
 func settleMCP(ctx context.Context, c *client.Client) error {
-	return waitUntil(ctx, func() bool {
+	return settle(ctx, func() int {
+		n := 0
 		for _, status := range []string{"ringing", "in-progress"} {
 			out, err := callTool(ctx, c, "list_calls", map[string]any{"status": status, "limit": 1})
 			if err != nil {
-				return false
+				return -1
 			}
 			p, _ := out["pagination"].(map[string]any)
-			if total, _ := p["total"].(float64); total > 0 {
-				return false
-			}
+			total, _ := p["total"].(float64)
+			n += int(total)
 		}
-		return true
+		return n
 	})
 }
 
-// waitUntil polls done until it holds, for at most a minute and a half.
-func waitUntil(ctx context.Context, done func() bool) error {
-	deadline := time.Now().Add(90 * time.Second)
-	for !done() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("calls still live after 90s")
+// settle polls live until it is 0 or has not fallen for 3 s (calls whose
+// caller gave up without a BYE stay live on the server until they time
+// out), for at most 30 s.
+func settle(ctx context.Context, live func() int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	last, since := -1, time.Now()
+	for {
+		n := live()
+		if n == 0 {
+			return nil
+		}
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(since) > 3*time.Second || time.Now().After(deadline) {
+			return fmt.Errorf("%d calls still live", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -453,5 +464,4 @@ func waitUntil(ctx context.Context, done func() bool) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	return nil
 }
