@@ -101,7 +101,7 @@ func (r *results) write(path string) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %.1f | %.1f | %.0f | %.0f |\n", rr.Name, best, ratio(float64(s.Rate), float64(ref.Rate)),
 			s.ZeroFailRuns, s.Runs, s.P50, s.P99, s.CPU, s.RSS)
 	}
-	fmt.Fprintf(&b, "\nEvery step:\n\n| Server | Rate (/s) | Calls | sipp successful | sipp failed | Transfer errors | p50 (ms) | p99 (ms) | CPU (%%) | RSS (MiB) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\nEvery step:\n\n| Server | Rate (/s) | Calls | Took (s) | sipp successful | sipp failed | Transfer errors | p50 (ms) | p99 (ms) | CPU (%%) | RSS (MiB) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rr := range []rampResult{r.MCP, r.Core, r.Reference} {
 		for _, st := range append(append([]stepResult{}, rr.Steps...), rr.Runs[min(1, len(rr.Runs)):]...) {
 			fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %s |\n", rr.Name, st.Rate, st.Calls, st.Wall.Seconds(), st.Successful, st.Failed,
