@@ -52,7 +52,7 @@ func (m *Calls) EndCall(ctx context.Context, id string) (Call, error) {
 func (m *Calls) hangup(ctx context.Context, lc *liveCall) (Call, error) {
 	id := lc.call.ID
 	// Subscribe first: the SIP layer reports the end through CallEnded.
-	sub := m.bus.Subscribe(func(e Event) bool { return e.Type == EventCallStatus && e.Call.ID == id && !e.Call.Live() })
+	sub := m.bus.SubscribeCall(id, func(e Event) bool { return e.Type == EventCallStatus && !e.Call.Live() })
 	defer sub.Close()
 	if err := m.sig.Hangup(ctx, id); err != nil {
 		return Call{}, &Error{Code: CodeUnavailable, Message: "could not hang up: " + err.Error(), err: err}

@@ -32,17 +32,23 @@ type Bus struct {
 	mu     sync.Mutex
 	nextID int
 	subs   map[int]*Subscription
+	// byCall are the subscriptions to one call's events (a transfer
+	// waiting for its steps), found by the call's id: with thousands of
+	// transfers in flight, Publish would otherwise offer every event to
+	// every one of them.
+	byCall map[string]map[int]*Subscription
 }
 
 // NewBus returns an empty bus.
 func NewBus() *Bus {
-	return &Bus{subs: map[int]*Subscription{}}
+	return &Bus{subs: map[int]*Subscription{}, byCall: map[string]map[int]*Subscription{}}
 }
 
 // Subscription receives the events its filter accepts, in publish order.
 type Subscription struct {
 	C      <-chan Event
 	filter func(Event) bool
+	callID string // set for SubscribeCall
 	mu     sync.Mutex
 	queue  []Event
 	wake   chan struct{}
@@ -55,12 +61,31 @@ type Subscription struct {
 // Subscribe starts a subscription; filter nil accepts everything. Close
 // it when done.
 func (b *Bus) Subscribe(filter func(Event) bool) *Subscription {
+	return b.subscribe("", filter)
+}
+
+// SubscribeCall starts a subscription to the events of one call that
+// filter (nil: all of them) accepts.
+func (b *Bus) SubscribeCall(callID string, filter func(Event) bool) *Subscription {
+	return b.subscribe(callID, filter)
+}
+
+func (b *Bus) subscribe(callID string, filter func(Event) bool) *Subscription {
 	c := make(chan Event)
-	s := &Subscription{C: c, filter: filter, wake: make(chan struct{}, 1), closed: make(chan struct{}), bus: b}
+	s := &Subscription{C: c, filter: filter, callID: callID, wake: make(chan struct{}, 1), closed: make(chan struct{}), bus: b}
 	b.mu.Lock()
 	b.nextID++
 	s.id = b.nextID
-	b.subs[s.id] = s
+	if callID == "" {
+		b.subs[s.id] = s
+	} else {
+		m := b.byCall[callID]
+		if m == nil {
+			m = map[int]*Subscription{}
+			b.byCall[callID] = m
+		}
+		m[s.id] = s
+	}
 	b.mu.Unlock()
 	go s.pump(c)
 	return s
@@ -71,16 +96,24 @@ func (b *Bus) Publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.subs {
-		if s.filter != nil && !s.filter(e) {
-			continue
-		}
-		s.mu.Lock()
-		s.queue = append(s.queue, e)
-		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.offer(e)
+	}
+	for _, s := range b.byCall[e.Call.ID] {
+		s.offer(e)
+	}
+}
+
+// offer queues e when the filter accepts it.
+func (s *Subscription) offer(e Event) {
+	if s.filter != nil && !s.filter(e) {
+		return
+	}
+	s.mu.Lock()
+	s.queue = append(s.queue, e)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -110,7 +143,14 @@ func (s *Subscription) pump(c chan<- Event) {
 func (s *Subscription) Close() {
 	s.once.Do(func() {
 		s.bus.mu.Lock()
-		delete(s.bus.subs, s.id)
+		if s.callID == "" {
+			delete(s.bus.subs, s.id)
+		} else if m := s.bus.byCall[s.callID]; m != nil {
+			delete(m, s.id)
+			if len(m) == 0 {
+				delete(s.bus.byCall, s.callID)
+			}
+		}
 		s.bus.mu.Unlock()
 		close(s.closed)
 	})

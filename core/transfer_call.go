@@ -100,7 +100,7 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 	// Subscribe before the REFER leaves so that no step is missed, even
 	// NOTIFYs that overtake the 202.
-	sub := m.bus.Subscribe(func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
+	sub := m.bus.SubscribeCall(lc.call.ID, func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
 	defer sub.Close()
 	last := cloneTransfer(*t)
 	lc.mu.Unlock()

@@ -31,6 +31,9 @@ const (
 // contactUser is the user part of our Contact and Referred-By.
 const contactUser = "voicedock"
 
+// udpReadBuffer is the receive buffer asked for on the UDP listener.
+const udpReadBuffer = 4 << 20
+
 // allowMethods and acceptTypes are what we advertise.
 const (
 	allowMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"
@@ -327,6 +330,13 @@ func (u *UA) tryBind() (*netState, []func() error, error) {
 				return fail(fmt.Errorf("sip: listen udp %s: %w", addr, err))
 			}
 			st.closers = append(st.closers, conn.Close)
+			// One socket takes every call's UDP messages: a burst (or a
+			// moment without CPU) beyond the kernel's default buffer of
+			// about 200 KiB is dropped, and SIP retransmits it only
+			// after 500 ms. The kernel caps the size at net.core.rmem_max.
+			if err := conn.SetReadBuffer(udpReadBuffer); err != nil {
+				u.log.Warn("sip: cannot enlarge the UDP receive buffer", "err", err)
+			}
 			st.bound[tp] = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 			serves = append(serves, func() error {
 				return u.srv.ServeUDP(conn)

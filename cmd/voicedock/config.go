@@ -87,6 +87,9 @@ type config struct {
 	TTSModel     string        `env:"VOICEDOCK_TTS_MODEL" envDefault:"gpt-4o-mini-tts"`
 	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
 	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
+
+	// DebugAddr serves pprof profiles when set; loopback only.
+	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
@@ -168,6 +171,11 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if err := cfg.checkSpeech(); err != nil {
 		return cfg, err
+	}
+	if cfg.DebugAddr != "" {
+		if err := checkDebugAddr(cfg.DebugAddr); err != nil {
+			return cfg, fmt.Errorf("configuration: %w", err)
+		}
 	}
 	if _, err := cfg.transferPolicy(nil); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)

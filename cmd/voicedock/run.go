@@ -263,6 +263,15 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	mcp := srv.MCP
+	if cfg.DebugAddr != "" {
+		debugCtx, stopDebug := context.WithCancel(ctx)
+		defer stopDebug()
+		go func() {
+			if err := serveDebug(debugCtx, cfg.DebugAddr, logger); err != nil {
+				logger.Error("debug listener", "err", err)
+			}
+		}()
+	}
 	logger.Info("voicedock starting", "transport", *mode, "data_dir", cfg.DataDir, "version", version())
 
 	// The SIP user agent runs beside the MCP transport; when either stops,

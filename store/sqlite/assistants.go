@@ -38,7 +38,7 @@ func (s *Store) CreateAssistant(ctx context.Context, a core.Assistant) error {
 
 // GetAssistant returns the assistant, or CodeNotFound.
 func (s *Store) GetAssistant(ctx context.Context, id string) (core.Assistant, error) {
-	row := s.read.QueryRowContext(ctx, "SELECT "+assistantColumns+" FROM assistants WHERE id = ?", id)
+	row := s.readStmts[getAssistantSQL].QueryRowContext(ctx, id)
 	a, err := s.scanAssistant(ctx, row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Assistant{}, core.NotFound("assistant", id)

@@ -44,7 +44,7 @@ var (
 // delivery is written either. Only the call's own fields are stored: its
 // transfers go through SaveTransfer.
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -69,12 +69,12 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 // webhook deliveries in out are written in the same transaction, and
 // only if the update is.
 func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE calls SET direction = ?, status = ?, caller_phone = ?, agent_phone = ?, number_id = ?,
-			 assistant_id = ?, sip_call_id = ?, remote_addr = ?, trunk_id = ?, started_at = ?, ended_at = ?,
-			 duration_seconds = ?, end_reason = ?, error = ?, updated_at = ?, first_message = ?
-			 WHERE id = ?`,
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.writeStmts.in(ctx, tx, updateCallSQL)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
 			c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone), nullString(c.NumberID),
 			nullString(c.AssistantID), nullString(c.SIPCallID), nullString(c.RemoteAddr), nullString(c.TrunkID),
 			nullTime(c.StartedAt), nullTime(c.EndedAt), nullInt(c.DurationSeconds), nullString(c.EndReason),
@@ -96,15 +96,22 @@ func (s *Store) GetCall(ctx context.Context, id string) (core.Call, error) {
 	var c core.Call
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		c, err = scanCall(tx.QueryRowContext(ctx, "SELECT "+callColumns+" FROM calls WHERE id = ?", id))
+		get, err := s.readStmts.in(ctx, tx, getCallSQL)
+		if err != nil {
+			return err
+		}
+		c, err = scanCall(get.QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return core.NotFound("call", id)
 		}
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx,
-			"SELECT "+transferColumns+" FROM transfers WHERE call_id = ?"+transfersOldestFirst, id)
+		list, err := s.readStmts.in(ctx, tx, callTransferSQL)
+		if err != nil {
+			return err
+		}
+		rows, err := list.QueryContext(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -226,23 +233,12 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO transfers (`+transferColumns+`, attempted, connect_ms,
-			     call_created_at, call_assistant_id, call_number_id)
-			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
-			 FROM (SELECT 1) LEFT JOIN calls c ON c.id = ?2
-			 WHERE true
-			 ON CONFLICT (id) DO UPDATE SET attempted = excluded.attempted, connect_ms = excluded.connect_ms,
-			     call_created_at = excluded.call_created_at,
-			     call_assistant_id = excluded.call_assistant_id, call_number_id = excluded.call_number_id, destination = excluded.destination,
-			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
-			     message = excluded.message, status = excluded.status, sip_status = excluded.sip_status,
-			     reason = excluded.reason, requested_by = excluded.requested_by, steps = excluded.steps,
-			     updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-			     confirmed_by = excluded.confirmed_by, mode = excluded.mode, summary = excluded.summary,
-			     attempt = excluded.attempt, attempts = excluded.attempts
-			 WHERE transfers.call_id = excluded.call_id`,
+	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.writeStmts.in(ctx, tx, saveTransferSQL)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
 			t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
 			t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
 			formatTime(t.CreatedAt), formatTime(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy),

@@ -55,14 +55,10 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 	if len(out) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx,
-		`INSERT INTO webhook_deliveries (id, call_id, assistant_id, url, event_type, body, status, attempts,
-		     next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`)
+	stmt, err := s.writeStmts.in(ctx, tx, insertDeliverySQL)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for _, d := range out {
 		if d.ID == "" {
 			return errors.New("webhook delivery without an id")
@@ -104,7 +100,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	}
 	var list []core.WebhookDelivery
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
-		return listDeliveries(ctx, tx, &list, true, dueQuery, formatTime(now), limit)
+		st, err := s.readStmts.in(ctx, tx, dueQuery)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, formatTime(now), limit)
+		if err != nil {
+			return err
+		}
+		return scanDeliveries(rows, &list, true)
 	})
 	if err != nil {
 		return nil, wrap(err, "due webhook deliveries")
@@ -118,7 +122,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 // time is the older one's to set.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 	var next string
-	err := s.read.QueryRowContext(ctx, nextDueQuery).Scan(&next)
+	err := s.readStmts[nextDueQuery].QueryRowContext(ctx).Scan(&next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -149,11 +153,12 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 	if updated.IsZero() {
 		updated = s.now()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
-			 last_error = ?, delivered_at = ?, updated_at = ?
-			 WHERE id = ?`,
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.writeStmts.in(ctx, tx, updateDeliverySQL)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx,
 			d.Status, d.Attempts, formatTime(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
 			nullTime(d.DeliveredAt), formatTime(updated), d.ID)
 		if err != nil {
@@ -224,6 +229,11 @@ func listDeliveries(ctx context.Context, tx *sql.Tx, list *[]core.WebhookDeliver
 	if err != nil {
 		return err
 	}
+	return scanDeliveries(rows, list, body)
+}
+
+// scanDeliveries appends the deliveries of rows to list and closes rows.
+func scanDeliveries(rows *sql.Rows, list *[]core.WebhookDelivery, body bool) error {
 	defer rows.Close()
 	for rows.Next() {
 		d, err := scanDelivery(rows, body)

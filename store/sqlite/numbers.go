@@ -33,7 +33,7 @@ func (s *Store) CreatePhoneNumber(ctx context.Context, n core.PhoneNumber) error
 
 // GetPhoneNumber returns the number, or CodeNotFound.
 func (s *Store) GetPhoneNumber(ctx context.Context, id string) (core.PhoneNumber, error) {
-	row := s.read.QueryRowContext(ctx, "SELECT "+numberColumns+" FROM phone_numbers WHERE id = ?", id)
+	row := s.readStmts[getNumberSQL].QueryRowContext(ctx, id)
 	n, err := scanNumber(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.PhoneNumber{}, core.NotFound("phone number", id)

@@ -25,7 +25,11 @@ type Store struct {
 	write *sql.DB
 	// read is a pool of read-only connections; in WAL mode they read a
 	// consistent snapshot while a write is under way.
-	read    *sql.DB
+	read *sql.DB
+	// writeStmts and readStmts are the hot path's prepared statements.
+	writeStmts, readStmts stmts
+	// batch groups the hot path's writes into shared transactions.
+	batch   batcher
 	secrets *sealer
 	logger  *slog.Logger
 	now     func() time.Time
@@ -89,6 +93,15 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
+	if s.writeStmts, err = prepareStmts(ctx, s.write, updateCallSQL, saveTransferSQL, insertDeliverySQL, updateDeliverySQL); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	if s.readStmts, err = prepareStmts(ctx, s.read, getCallSQL, callTransferSQL,
+		getAssistantSQL, getNumberSQL, getTrunkSQL, dueQuery, nextDueQuery); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
 	logger.DebugContext(ctx, "store opened", "path", abs, "readers", readers)
 	return s, nil
 }
@@ -97,6 +110,12 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 // checkpoints the write-ahead log into the database file.
 func (s *Store) Close() error {
 	var errs []error
+	if err := s.writeStmts.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store statements: %w", err))
+	}
+	if err := s.readStmts.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store statements: %w", err))
+	}
 	if s.read != nil {
 		if err := s.read.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store readers: %w", err))

@@ -37,7 +37,7 @@ func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
 
 // GetTrunk returns the trunk, or CodeNotFound.
 func (s *Store) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
-	row := s.read.QueryRowContext(ctx, "SELECT "+trunkColumns+" FROM trunks WHERE id = ?", id)
+	row := s.readStmts[getTrunkSQL].QueryRowContext(ctx, id)
 	t, err := s.scanTrunk(ctx, row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Trunk{}, core.NotFound("trunk", id)

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sippProc is one sipp run: a caller, a target or the reference.
+type sippProc struct {
+	name  string
+	dir   string
+	cmd   *exec.Cmd
+	out   bytes.Buffer
+	done  chan struct{}
+	err   error
+	start time.Time
+}
+
+// startSipp runs sipp with args in a directory of its own under dir (its
+// statistics and response-time files land there), bounded by ctx.
+func startSipp(ctx context.Context, dir, name string, args ...string) (*sippProc, error) {
+	p := &sippProc{name: name, dir: filepath.Join(dir, name), done: make(chan struct{})}
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return nil, err
+	}
+	full := append([]string{}, args...)
+	// Large socket buffers: on a busy machine sipp's default 64 KiB drops
+	// datagrams whenever it misses a few scheduling slices.
+	full = append(full, "-buff_size", "4194304", "-nostdin", "-trace_stat", "-stf", filepath.Join(p.dir, "stat.csv"), "-fd", "1",
+		"-trace_err", "-error_file", filepath.Join(p.dir, "errors.log"))
+	p.cmd = exec.CommandContext(ctx, "sipp", full...)
+	p.cmd.Dir = p.dir
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = &p.out
+	p.cmd.WaitDelay = 2 * time.Second
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start sipp %s: %w", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends a sipp that runs as a server (it would wait for calls forever).
+func (p *sippProc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// wait waits for sipp to finish its calls, or for timeout.
+func (p *sippProc) wait(timeout time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// sippStats are the totals of sipp's statistics file.
+type sippStats struct {
+	Created, Successful, Failed int
+}
+
+func (p *sippProc) stats() sippStats {
+	data, err := os.ReadFile(filepath.Join(p.dir, "stat.csv"))
+	if err != nil {
+		return sippStats{}
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 2 {
+		return sippStats{}
+	}
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	get := func(name string) int {
+		for i, h := range head {
+			if h == name && i < len(last) {
+				n, _ := strconv.Atoi(last[i])
+				return n
+			}
+		}
+		return 0
+	}
+	return sippStats{Created: get("TotalCallCreated"), Successful: get("SuccessfulCall(C)"), Failed: get("FailedCall(C)")}
+}
+
+// rtds reads the response times sipp measured (-trace_rtt), one per call.
+func (p *sippProc) rtds() []time.Duration {
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*_rtt.csv"))
+	var out []time.Duration
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(strings.TrimSpace(line), ";")
+			if len(f) < 2 {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				continue
+			}
+			out = append(out, time.Duration(v*float64(time.Millisecond)))
+		}
+	}
+	return out
+}
+
+func (p *sippProc) tail() string {
+	s := p.out.String()
+	if data, err := os.ReadFile(filepath.Join(p.dir, "errors.log")); err == nil {
+		s += "\n--- errors.log:\n" + string(data)
+	}
+	if len(s) > 3000 {
+		s = "..." + s[len(s)-3000:]
+	}
+	return s
+}
+
+func scenario(root, name string) string { return filepath.Join(root, "testdata", "sipp", name) }
