@@ -40,6 +40,14 @@ type call struct {
 	// sendMu orders the in-dialog requests we originate (CSeq).
 	sendMu sync.Mutex
 
+	// notifyMu orders the reports of the far side's NOTIFYs: sipgo hands
+	// each request to its own goroutine, so two NOTIFYs sent back to back
+	// can reach us in either order. The CSeq is the sender's order (RFC
+	// 3261 12.2.2): one lower than a NOTIFY already reported is stale and
+	// not reported (a "100 Trying" overtaken by the final "486").
+	notifyMu       sync.Mutex
+	lastNotifyCSeq uint32
+
 	mu         sync.Mutex
 	state      callState
 	srv        *sipgo.DialogServerSession // inbound

@@ -143,6 +143,29 @@ func (r *recorder) expectProgress(t *testing.T, callID string, status int, reaso
 	}
 }
 
+// expectFinalProgress waits for the final progress report of a REFER,
+// with the given status; provisional reports before it may come or not
+// (a stale one overtaken by the final NOTIFY is not reported), in
+// increasing order.
+func (r *recorder) expectFinalProgress(t *testing.T, callID string, status int, reason string) {
+	t.Helper()
+	last := 0
+	for {
+		e := r.expect(t, "progress")
+		if e.callID != callID || e.progress.Status < last {
+			t.Fatalf("got %s after status %d, want progress(%s) up to %d %s", e, last, callID, status, reason)
+		}
+		if e.progress.Status < 200 {
+			last = e.progress.Status
+			continue
+		}
+		if e.progress.Status != status || (reason != "" && e.progress.Reason != reason) {
+			t.Fatalf("got %s, want final progress(%s, %d %s)", e, callID, status, reason)
+		}
+		return
+	}
+}
+
 // offer returns the next INVITE offered to the handler.
 func (r *recorder) offer(t *testing.T) core.InboundInvite {
 	t.Helper()

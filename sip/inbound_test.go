@@ -285,3 +285,17 @@ func TestInboundInviteFields(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleNotifyNotReported: a NOTIFY with a lower CSeq than one already
+// reported (a "100 Trying" overtaken by the final "486") is answered 200
+// and not reported, so the core never sees a transfer step go backwards.
+func TestStaleNotifyNotReported(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, nil)
+	s := startSipp(t, "uac_notify_out_of_order.xml", h.addr, "-s", "100")
+	id := rec.expect(t, "answered").callID
+	rec.expectProgress(t, id, 486, "Busy Here")
+	rec.expectEnded(t, id, core.EndCallerHangup)
+	s.Wait(t)
+}

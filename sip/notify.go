@@ -25,7 +25,8 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	var callID string
-	if c := u.calls.byDialog(key); c != nil {
+	c := u.calls.byDialog(key)
+	if c != nil {
 		callID = c.id
 	} else if id, ok := u.calls.recentlyEnded(key); ok {
 		callID = id
@@ -57,6 +58,17 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	u.reply(req, tx, sip.StatusOK, "OK")
+	if c != nil {
+		c.notifyMu.Lock()
+		defer c.notifyMu.Unlock()
+		if cseq := req.CSeq(); cseq != nil {
+			if cseq.SeqNo <= c.lastNotifyCSeq {
+				u.log.Info("stale NOTIFY not reported: a later one was", "call_id", callID, "status", status, "cseq", cseq.SeqNo, "last_cseq", c.lastNotifyCSeq)
+				return
+			}
+			c.lastNotifyCSeq = cseq.SeqNo
+		}
+	}
 	u.log.Info("transfer progress", "call_id", callID, "status", status, "reason", reason,
 		"subscription_state", headerValue(req, "Subscription-State"))
 	u.handler.TransferProgress(reportCtx(), callID, core.ReferProgress{Status: status, Reason: reason})

@@ -35,9 +35,7 @@ func TestTransferFollowedToTarget(t *testing.T) {
 	id := rec.expect(t, "answered").callID
 
 	refer(t, h, id, "sip:+31207654321@"+target.Addr())
-	rec.expectProgress(t, id, 100, "Trying")
-	rec.expectProgress(t, id, 180, "Ringing")
-	rec.expectProgress(t, id, 200, "OK")
+	rec.expectFinalProgress(t, id, 200, "OK")
 	rec.expectEnded(t, id, core.EndAssistantHangup)
 	caller.Wait(t)
 	target.Wait(t)
@@ -58,13 +56,10 @@ func TestTransferBusyThenOK(t *testing.T) {
 	id := rec.expect(t, "answered").callID
 
 	refer(t, h, id, "sip:+31201111111@127.0.0.1:9")
-	rec.expectProgress(t, id, 100, "Trying")
-	rec.expectProgress(t, id, 486, "Busy Here")
+	rec.expectFinalProgress(t, id, 486, "Busy Here")
 
 	refer(t, h, id, "sip:+31207654321@"+target.Addr())
-	rec.expectProgress(t, id, 100, "Trying")
-	rec.expectProgress(t, id, 180, "Ringing")
-	rec.expectProgress(t, id, 200, "OK")
+	rec.expectFinalProgress(t, id, 200, "OK")
 	rec.expectEnded(t, id, core.EndAssistantHangup)
 	caller.Wait(t)
 	target.Wait(t)
