@@ -52,7 +52,10 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 	default:
 		// Each attempt's message is said in full before its REFER goes
 		// (issue 8: the caller hears where they are going, then moves).
-		m.sayUtterance(ctx, lc.call.ID, plan.announcement(m.voice(lc)))
+		err := m.sayUtterance(ctx, lc.call.ID, plan.announcement(m.voice(lc)))
+		if HasCode(err, CodeCallNotActive) {
+			return // the caller hung up during it: CallEnded cancels the transfer
+		}
 		lc.mu.Lock()
 		gone := lc.current(transferID, n) == nil // the caller hung up meanwhile
 		lc.mu.Unlock()
@@ -67,7 +70,9 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 // server on both legs until either hangs up.
 func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
 	callID, voice := lc.call.ID, m.voice(lc)
-	m.sayUtterance(ctx, callID, plan.announcement(voice))
+	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
+		return // the caller hung up during it: CallEnded cancels the transfer
+	}
 	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
@@ -91,7 +96,9 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 // carries on: the caller is never left alone on hold.
 func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) {
 	callID, voice := lc.call.ID, m.voice(lc)
-	m.sayUtterance(ctx, callID, plan.announcement(voice))
+	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
+		return // the caller hung up during it: CallEnded cancels the transfer
+	}
 	stop := m.hold(ctx, callID)
 	lc.mu.Lock()
 	if lc.current(transferID, n) == nil {
@@ -435,26 +442,29 @@ func (m *Calls) voice(lc *liveCall) *TTSConfig {
 // say plays text to a call when the server has media; without it the step
 // is skipped.
 func (m *Calls) say(ctx context.Context, callID, text string, voice *TTSConfig) {
-	m.sayUtterance(ctx, callID, Utterance{Text: text, Voice: voice})
+	_ = m.sayUtterance(ctx, callID, Utterance{Text: text, Voice: voice})
 }
 
 // sayUtterance plays u to a call, for at most maxPlayback. A message that
 // cannot be played (no speech engine, a bad recording) is logged and the
 // transfer goes on: a caller put through without the announcement is
-// better off than one left waiting.
-func (m *Calls) sayUtterance(ctx context.Context, callID string, u Utterance) {
+// better off than one left waiting. The error is returned so that a
+// caller gone during the message (CodeCallNotActive) stops the attempt.
+func (m *Calls) sayUtterance(ctx context.Context, callID string, u Utterance) error {
 	if strings.TrimSpace(u.Text) == "" && u.AudioURL == "" {
-		return
+		return nil
 	}
 	if m.media == nil {
 		m.logger.DebugContext(ctx, "no media: not saying", "call_id", callID, "text", clip(u.Text))
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, maxPlayback)
 	defer cancel()
-	if err := m.media.Say(ctx, callID, u); err != nil {
+	err := m.media.Say(ctx, callID, u)
+	if err != nil {
 		m.logger.WarnContext(ctx, "say", "call_id", callID, "err", err)
 	}
+	return err
 }
 
 // announcement is what the caller hears before this attempt: the
