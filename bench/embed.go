@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/media"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/sip"
+	"github.com/voicedock/voicedock/speech"
 	"github.com/voicedock/voicedock/store/sqlite"
 	"github.com/voicedock/voicedock/tools"
 	"github.com/voicedock/voicedock/transport"
@@ -91,8 +93,14 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 	svc := core.NewService(st, logger)
 	svc.SetPolicy(policy)
 	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, st, st, core.NewBus(), logger)
+	// The calls' media as the server wires it (cmd/voicedock/speech.go):
+	// an RTP session per call with the default 1 s keepalive.
+	espeak := &speech.ESpeak{}
+	mediaEngine := media.NewEngine(media.Config{Speech: speech.NewSpeaker(espeak, 64<<20, nil, espeak), Logger: logger})
+	e.calls.SetMedia(mediaEngine)
+	go mediaEngine.Run(bg)
 	e.ua, err = sip.New(sip.Config{Addr: "127.0.0.1:0", Transports: []string{"udp"}, RTPPortMin: 33000, RTPPortMax: 60998,
-		UserAgent: "voicedock/bench", RateLimit: -1, MaxCalls: -1}, e.calls, logger)
+		UserAgent: "voicedock/bench", RateLimit: -1, MaxCalls: -1, Media: mediaEngine}, e.calls, logger)
 	if err != nil {
 		return nil, err
 	}
