@@ -61,13 +61,24 @@ type timedSignaling struct {
 }
 
 func (s timedSignaling) Refer(ctx context.Context, callID, referTo string) (int, error) {
+	s.noteRefer(callID)
+	return s.Signaling.Refer(ctx, callID, referTo)
+}
+
+// ReferTo is what the core's transfer attempts call (Refer is its
+// shorthand), so it is timed too.
+func (s timedSignaling) ReferTo(ctx context.Context, callID string, target core.ReferTarget) (int, error) {
+	s.noteRefer(callID)
+	return s.Signaling.ReferTo(ctx, callID, target)
+}
+
+func (s timedSignaling) noteRefer(callID string) {
 	if v, ok := s.e.arrivals.LoadAndDelete(callID); ok {
 		d := time.Since(v.(time.Time))
 		s.e.mu.Lock()
 		s.e.toRefer = append(s.e.toRefer, d)
 		s.e.mu.Unlock()
 	}
-	return s.Signaling.Refer(ctx, callID, referTo)
 }
 
 func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
