@@ -228,6 +228,7 @@ func (e *Engine) Bridge(ctx context.Context, a, b string) (core.BridgeStats, err
 	}
 	link(sa, sb, &ab)
 	link(sb, sa, &ba)
+	e.log.Info("bridge started", "call_id", a, "peer_call_id", b)
 	defer func() {
 		for _, s := range []*Session{sa, sb} {
 			s.mu.Lock()
