@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
@@ -295,6 +297,7 @@ func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
 	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
 		t.Errorf("call ended %s/%s", status, reason)
 	}
+	line.logs.waitFor(t, regexp.MustCompile(`msg="transfer leg ended" call_id=`+regexp.QuoteMeta(callID)), 0, 10*time.Second)
 	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
 	tr := transfers[0]
 	if a := tr.Attempts[0]; a.Mode != "warm" || !a.Bridged || a.Status != "completed" || a.LegStatus != "ended" || !strings.Contains(a.Reason, "declined the REFER") {
