@@ -339,6 +339,8 @@ func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget
 		return
 	}
 	switch {
+	case callGone(err):
+		m.armTimeoutLocked(lc, transferID, n)
 	case err != nil:
 		m.stepLocked(ctx, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
 	case status >= 200 && status < 300:

@@ -168,6 +168,8 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 		return
 	}
 	switch {
+	case callGone(err):
+		m.armTimeoutLocked(lc, transferID, n)
 	case err != nil:
 		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
 	case status >= 200 && status < 300:
@@ -176,6 +178,15 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	default:
 		m.stepLocked(m.bg, lc, TransferFailed, status, referRejectReason(status))
 	}
+}
+
+// callGone reports whether err says the call has ended at the SIP layer
+// (the caller hung up as the REFER was to go): its CallEnded is on the
+// way and cancels the transfer, which is neither failed (the assistant
+// would be told the caller is still there) nor bridged. The transfer
+// timeout is armed as a backstop.
+func callGone(err error) bool {
+	return err != nil && HasCode(err, CodeCallNotActive)
 }
 
 // bridgeInsteadLocked turns a failed warm attempt whose human is still on
@@ -380,12 +391,13 @@ func (m *Calls) legEnded(ctx context.Context, lc *liveCall, legID, reason string
 	if lc.leg == legID {
 		lc.legUp = false
 	}
-	m.logger.InfoContext(ctx, "transfer leg ended", "call_id", lc.call.ID, "leg_call_id", legID, "reason", reason)
 	status := LegEnded
 	if !wasUp && lc.leg == legID {
 		status = LegFailed
 	}
 	m.recordLegLocked(ctx, lc, legID, status)
+	// Logged once stored: get_call shows it from here on.
+	m.logger.InfoContext(ctx, "transfer leg ended", "call_id", lc.call.ID, "leg_call_id", legID, "reason", reason)
 	if wasUp && lc.bridged && lc.call.Status == CallTransferred {
 		// The human hung up a bridged call: the caller goes too.
 		m.hangupAsync(lc.call.ID)

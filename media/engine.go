@@ -228,17 +228,20 @@ func (e *Engine) Bridge(ctx context.Context, a, b string) (core.BridgeStats, err
 	}
 	link(sa, sb, &ab)
 	link(sb, sa, &ba)
-	defer func() {
-		for _, s := range []*Session{sa, sb} {
-			s.mu.Lock()
-			s.peer, s.relayed = nil, nil
-			s.mu.Unlock()
-		}
-	}()
+	e.log.Info("bridge started", "call_id", a, "peer_call_id", b)
 	select {
 	case <-ctx.Done():
 	case <-sa.done:
 	case <-sb.done:
 	}
+	for _, s := range []*Session{sa, sb} {
+		s.mu.Lock()
+		s.peer, s.relayed = nil, nil
+		s.mu.Unlock()
+	}
+	// A packet being relayed as the bridge ends is counted before the
+	// counts are read.
+	sa.relaying.Wait()
+	sb.relaying.Wait()
 	return core.BridgeStats{AToB: int(ab.Load()), BToA: int(ba.Load())}, nil
 }

@@ -58,6 +58,7 @@ type Session struct {
 	lastSend time.Time
 	peer     *Session // a bridge's other side
 	relayed  *atomic.Int64
+	relaying sync.WaitGroup // packets being relayed to peer; Add under mu
 	buf      []byte
 
 	sent, received, dtmf atomic.Int64
@@ -228,6 +229,10 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 		}
 	}
 	peer, relayed := s.peer, s.relayed
+	if peer != nil {
+		s.relaying.Add(1)
+		defer s.relaying.Done()
+	}
 	s.mu.Unlock()
 	if s.received.Add(1) == 1 {
 		close(s.heard)

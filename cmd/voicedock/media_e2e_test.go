@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -32,15 +33,17 @@ const (
 // rtpEar is the caller's RTP socket: it keeps every packet the server
 // sends, with the time it arrived.
 type rtpEar struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	pkts []heard
-	done chan struct{}
+	conn    *net.UDPConn
+	mu      sync.Mutex
+	pkts    []heard
+	changed chan struct{} // closed on the next packet; nil until waited on
+	done    chan struct{}
 }
 
 type heard struct {
-	at  time.Time
-	pkt rtp.Packet
+	at   time.Time
+	from netip.AddrPort
+	pkt  rtp.Packet
 }
 
 func listenRTP(t *testing.T) *rtpEar {
@@ -67,7 +70,7 @@ func listenRTP(t *testing.T) *rtpEar {
 		defer close(e.done)
 		buf, oob := make([]byte, 1500), make([]byte, 128)
 		for {
-			n, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
+			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 			if err != nil {
 				return
 			}
@@ -77,7 +80,11 @@ func listenRTP(t *testing.T) *rtpEar {
 			}
 			p.Payload = append([]byte(nil), p.Payload...)
 			e.mu.Lock()
-			e.pkts = append(e.pkts, heard{arrival(oob[:oobn]), p})
+			e.pkts = append(e.pkts, heard{arrival(oob[:oobn]), netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), p})
+			if e.changed != nil {
+				close(e.changed)
+				e.changed = nil
+			}
 			e.mu.Unlock()
 		}
 	}()

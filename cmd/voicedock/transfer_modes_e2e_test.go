@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
@@ -170,10 +172,11 @@ func TestBlindTransferHeaders(t *testing.T) {
 
 // newModesLine is a running server whose assistant transfers to
 // salesNumber (through the trunk at targetPort) in the given mode, with
-// caller_id "caller" and the sip_header X-Account: 42.
-func newModesLine(t *testing.T, targetPort int, mode string) *phoneLine {
+// caller_id "caller" and the sip_header X-Account: 42; env is added to
+// the server's environment.
+func newModesLine(t *testing.T, targetPort int, mode string, env ...string) *phoneLine {
 	t.Helper()
-	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
+	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir(), env...)
 	m, off := logs.waitFor(t, sipListening, 0, 20e9)
 	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
 	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","llm_config":{"tools":[{"type":"transfer_call","destinations":[
@@ -273,9 +276,12 @@ func TestWarmTransferReplaces(t *testing.T) {
 
 // TestWarmTransferBridgedWhenReferRefused: the caller's phone refuses the
 // REFER (603), so the server bridges the caller and the human it already
-// has on the line; when the human hangs up, the caller is hung up too.
+// has on the line; when the caller's call is ended, the human's is too.
+// (The human stays on the line until then: hanging up while the summary
+// plays would fail the attempt, and TestBridgeTransfer has the human
+// hang up a bridge.)
 func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
-	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{})
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -285,11 +291,13 @@ func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
 		t.Fatalf("warm transfer with a refused REFER: %s\n%s", res.text, line.logs)
 	}
 	checkProgress(t, steps, "completed", line.logs)
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	leg.Wait(t)
 	caller.Wait(t)
 	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
 		t.Errorf("call ended %s/%s", status, reason)
 	}
+	line.logs.waitFor(t, regexp.MustCompile(`msg="transfer leg ended" call_id=`+regexp.QuoteMeta(callID)), 0, 10*time.Second)
 	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
 	tr := transfers[0]
 	if a := tr.Attempts[0]; a.Mode != "warm" || !a.Bridged || a.Status != "completed" || a.LegStatus != "ended" || !strings.Contains(a.Reason, "declined the REFER") {
@@ -320,9 +328,10 @@ func TestWarmTransferNoAnswer(t *testing.T) {
 
 // TestWarmTransferBridgedWithoutReplaces: the caller's INVITE did not list
 // Replaces in Supported, so rather than risk a second call to the human
-// the server bridges the caller to the call it has with them.
+// the server bridges the caller to the call it has with them (ended from
+// the caller's side here, which hangs up the human's leg).
 func TestWarmTransferBridgedWithoutReplaces(t *testing.T) {
-	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
+	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{})
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -331,6 +340,7 @@ func TestWarmTransferBridgedWithoutReplaces(t *testing.T) {
 	if res.isError {
 		t.Fatalf("warm transfer: %s\n%s", res.text, line.logs)
 	}
+	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	leg.Wait(t)
 	caller.Wait(t)
 	if strings.Contains(line.logs.String(), "REFER sent") {
