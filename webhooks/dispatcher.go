@@ -147,18 +147,27 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		if err != nil {
 			return 0, err
 		}
+		var pick []core.WebhookDelivery
 		for _, del := range due {
-			if started == free {
+			if len(pick) == free {
 				break
 			}
-			if d.isInFlight(del.ID) {
-				continue
+			if !d.isInFlight(del.ID) {
+				pick = append(pick, del)
 			}
-			if err := d.claim(ctx, del, now); err != nil {
-				return 0, err
+		}
+		until := now.Add(d.cfg.Timeout + claimMargin)
+		claimed, err := d.claim(ctx, pick, now, until)
+		if err != nil {
+			return 0, err
+		}
+		for _, del := range pick {
+			// One no longer pending (changed since it was read) is not
+			// sent.
+			if claimed[del.ID] {
+				d.start(ctx, wg, del)
+				started++
 			}
-			d.start(ctx, wg, del)
-			started++
 		}
 		free -= started
 	}
@@ -183,14 +192,32 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	return min(max(wait, 0), idlePoll), nil
 }
 
-// claim moves del's next attempt past the attempt's end, so that no
-// round picks it up again while it is in flight, nor the deliveries of
-// its call behind it; if the process dies, the claim runs out and del is
-// sent again.
-func (d *Dispatcher) claim(ctx context.Context, del core.WebhookDelivery, now time.Time) error {
-	del.NextAttemptAt = now.Add(d.cfg.Timeout + claimMargin)
-	del.UpdatedAt = now
-	return d.safely("claim delivery "+del.ID, func() error { return d.store.UpdateDelivery(ctx, del) })
+// claim moves the next attempt of the round's deliveries past the
+// attempt's end, in one write, so that no round picks them up again while
+// they are in flight, nor the deliveries of their calls behind them; if
+// the process dies, the claim runs out and they are sent again. It
+// returns the ids claimed: those still pending.
+func (d *Dispatcher) claim(ctx context.Context, dels []core.WebhookDelivery, now, until time.Time) (map[string]bool, error) {
+	if len(dels) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(dels))
+	for i, del := range dels {
+		ids[i] = del.ID
+	}
+	var claimed []string
+	err := d.safely(fmt.Sprintf("claim %d deliveries", len(ids)), func() (err error) {
+		claimed, err = d.store.ClaimDeliveries(ctx, ids, until, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		set[id] = true
+	}
+	return set, nil
 }
 
 // start sends del in a goroutine of its own.
