@@ -237,3 +237,30 @@ func TestOutcomeWriteIsRetried(t *testing.T) {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
+
+// A delivery in flight whose claim ran out is due again; the round skips
+// it and still fills its free slot with the next due one.
+func TestRoundSkipsInFlightWhoseClaimRanOut(t *testing.T) {
+	store := watch(openStore(t))
+	rc := newReceiver(t, nil)
+	old, next := event(t, "", rc.URL(), ""), event(t, "", rc.URL(), "")
+	next.NextAttemptAt = old.NextAttemptAt.Add(time.Millisecond)
+	next.CreatedAt, next.UpdatedAt = next.NextAttemptAt, next.NextAttemptAt
+	write(t, store.Store, old, next)
+	cfg := fast()
+	cfg.Concurrency = 2
+	d := NewDispatcher(store, nil, cfg, testLogger(t))
+	d.inFlight[old.ID] = time.Now().Add(-time.Second) // its attempt outlived its claim
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if _, err := d.round(t.Context(), &wg); err != nil {
+		t.Fatal(err)
+	}
+	if req := rc.next(t); req.ID != next.ID {
+		t.Errorf("sent %s, want %s", req.ID, next.ID)
+	}
+	store.waitStatus(t, next.ID, core.DeliveryDelivered)
+	if got, err := store.GetDelivery(t.Context(), old.ID); err != nil || got.Attempts != 0 {
+		t.Errorf("the delivery in flight was sent again (%v): %+v", err, got)
+	}
+}
