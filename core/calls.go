@@ -21,7 +21,9 @@ type CallsConfig struct {
 	AllowAdhocTransfers bool
 	// Policy decides every transfer and create_call destination. nil: the
 	// baseline (emergency numbers and DefaultDeniedTypes refused, any
-	// country and SIP host, ad-hoc per AllowAdhocTransfers).
+	// country and SIP host, ad-hoc per AllowAdhocTransfers). Give the
+	// Service the same one (SetPolicy): its phone number writes keep the
+	// policy's copy of the numbers' countries current.
 	Policy *Policy
 	// AllowedSources are networks inbound calls may come from besides
 	// the hosts of the trunks.

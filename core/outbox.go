@@ -55,6 +55,11 @@ type DeliveryStore interface {
 	// NextDueAt returns when the earliest pending delivery falls due, and
 	// false when none is pending.
 	NextDueAt(ctx context.Context) (time.Time, bool, error)
+	// ClaimDeliveries moves the next attempt of those of the deliveries
+	// ids that are still pending to until (UpdatedAt now), in one write,
+	// and returns the ids it moved: the dispatcher's claim on a round's
+	// deliveries before it sends them.
+	ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error)
 	// UpdateDelivery records an attempt's outcome: status, attempts,
 	// next attempt, last status and error, delivered time.
 	UpdateDelivery(ctx context.Context, d WebhookDelivery) error

@@ -591,3 +591,37 @@ func newFixtureOn(t *testing.T, f *fixture) *fixture {
 	call.callID = dec.CallID
 	return &call
 }
+
+// TestPolicyFollowsNumberWrites checks that the countries of the
+// deployment's own numbers, which the policy keeps between checks, follow
+// every phone number write made through the Service.
+func TestPolicyFollowsNumberWrites(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	p := mustPolicy(t, core.PolicyConfig{})
+	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc.SetPolicy(p)
+	check := func(dest string, allowed bool) {
+		t.Helper()
+		v, err := p.Check(ctx, st, number(dest), nil)
+		if err != nil || v.Allowed != allowed {
+			t.Fatalf("%s: %+v %v; want allowed=%v", dest, v, err, allowed)
+		}
+	}
+	check("+31612345678", false) // no numbers yet
+	n, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("+31612345678", true)
+	check("+3212345678", false)
+	if _, err := svc.UpdatePhoneNumber(ctx, n.ID, []byte(`{"phone_number":"+3225551234"}`)); err != nil {
+		t.Fatal(err)
+	}
+	check("+31612345678", false)
+	check("+3212345678", true)
+	if err := svc.DeletePhoneNumber(ctx, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("+3212345678", false)
+}

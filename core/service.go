@@ -205,7 +205,9 @@ func (s *Service) CreatePhoneNumber(ctx context.Context, cfg PhoneNumberConfig) 
 	}
 	n := PhoneNumber{ID: id, PhoneNumberConfig: cfg, CreatedAt: s.timestamp()}
 	n.UpdatedAt = n.CreatedAt
-	if err := s.store.CreatePhoneNumber(ctx, n); err != nil {
+	err = s.store.CreatePhoneNumber(ctx, n)
+	s.policy.numbersChanged()
+	if err != nil {
 		return PhoneNumber{}, err
 	}
 	return n, nil
@@ -240,7 +242,9 @@ func (s *Service) UpdatePhoneNumber(ctx context.Context, id string, patch json.R
 		return PhoneNumber{}, err
 	}
 	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, s.timestamp()
-	if err := s.store.UpdatePhoneNumber(ctx, next); err != nil {
+	err = s.store.UpdatePhoneNumber(ctx, next)
+	s.policy.numbersChanged()
+	if err != nil {
 		return PhoneNumber{}, err
 	}
 	return next, nil
@@ -248,7 +252,9 @@ func (s *Service) UpdatePhoneNumber(ctx context.Context, id string, patch json.R
 
 // DeletePhoneNumber removes a phone number.
 func (s *Service) DeletePhoneNumber(ctx context.Context, id string) error {
-	return s.store.DeletePhoneNumber(ctx, id)
+	err := s.store.DeletePhoneNumber(ctx, id)
+	s.policy.numbersChanged()
+	return err
 }
 
 // applyPatch merges patch into cur's JSON form and decodes the result

@@ -39,12 +39,20 @@ func newSessionManager() *sessionManager {
 // one for a request outside a session (initialize, the sessionless
 // protocol, an unknown id).
 func (m *sessionManager) tracker(id string) *vdserver.DeliveryTracker {
+	// Every request asks; a session's tracker exists from its second
+	// request on, so a shared lock finds it without serialising them.
+	m.mu.RLock()
+	t := m.trackers[id]
+	m.mu.RUnlock()
+	if t != nil {
+		return t
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.live[id]; !ok || id == "" {
 		return vdserver.NewDeliveryTracker()
 	}
-	t := m.trackers[id]
+	t = m.trackers[id]
 	if t == nil {
 		t = vdserver.NewDeliveryTracker()
 		m.trackers[id] = t

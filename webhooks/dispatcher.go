@@ -51,7 +51,7 @@ type Dispatcher struct {
 	running atomic.Bool
 
 	mu       sync.Mutex
-	inFlight map[string]struct{} // ids of the deliveries being sent
+	inFlight map[string]time.Time // the deliveries being sent: when their claims run out
 }
 
 // NewDispatcher returns a dispatcher of store's deliveries. secrets
@@ -70,7 +70,7 @@ func NewDispatcher(store core.DeliveryStore, secrets SecretSource, cfg Config, l
 		logger:   logger,
 		now:      time.Now,
 		wake:     make(chan struct{}, 1),
-		inFlight: make(map[string]struct{}),
+		inFlight: make(map[string]time.Time),
 	}
 }
 
@@ -133,32 +133,43 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // wakes Run).
 func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
 	now := d.now()
-	busy := d.inFlightCount()
+	busy, expired := d.inFlightClaims(now)
 	free := d.cfg.Concurrency - busy
 	started := 0
 	if free > 0 {
 		var due []core.WebhookDelivery
-		// Asking for busy more than free leaves room for deliveries in
-		// flight whose claim ran out, which are skipped.
+		// A delivery in flight is not due while its claim holds. Asking
+		// for one more per claim that ran out leaves room for those,
+		// which are skipped. (Asking for every one in flight fetched up
+		// to Concurrency rows with their bodies to start one.)
 		err := d.safely("find due deliveries", func() (err error) {
-			due, err = d.store.DueDeliveries(ctx, now, free+busy)
+			due, err = d.store.DueDeliveries(ctx, now, free+expired)
 			return err
 		})
 		if err != nil {
 			return 0, err
 		}
+		var pick []core.WebhookDelivery
 		for _, del := range due {
-			if started == free {
+			if len(pick) == free {
 				break
 			}
-			if d.isInFlight(del.ID) {
-				continue
+			if !d.isInFlight(del.ID) {
+				pick = append(pick, del)
 			}
-			if err := d.claim(ctx, del, now); err != nil {
-				return 0, err
+		}
+		until := now.Add(d.cfg.Timeout + claimMargin)
+		claimed, err := d.claim(ctx, pick, now, until)
+		if err != nil {
+			return 0, err
+		}
+		for _, del := range pick {
+			// One no longer pending (changed since it was read) is not
+			// sent.
+			if claimed[del.ID] {
+				d.start(ctx, wg, del, until)
+				started++
 			}
-			d.start(ctx, wg, del)
-			started++
 		}
 		free -= started
 	}
@@ -183,20 +194,38 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	return min(max(wait, 0), idlePoll), nil
 }
 
-// claim moves del's next attempt past the attempt's end, so that no
-// round picks it up again while it is in flight, nor the deliveries of
-// its call behind it; if the process dies, the claim runs out and del is
-// sent again.
-func (d *Dispatcher) claim(ctx context.Context, del core.WebhookDelivery, now time.Time) error {
-	del.NextAttemptAt = now.Add(d.cfg.Timeout + claimMargin)
-	del.UpdatedAt = now
-	return d.safely("claim delivery "+del.ID, func() error { return d.store.UpdateDelivery(ctx, del) })
+// claim moves the next attempt of the round's deliveries past the
+// attempt's end, in one write, so that no round picks them up again while
+// they are in flight, nor the deliveries of their calls behind them; if
+// the process dies, the claim runs out and they are sent again. It
+// returns the ids claimed: those still pending.
+func (d *Dispatcher) claim(ctx context.Context, dels []core.WebhookDelivery, now, until time.Time) (map[string]bool, error) {
+	if len(dels) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(dels))
+	for i, del := range dels {
+		ids[i] = del.ID
+	}
+	var claimed []string
+	err := d.safely(fmt.Sprintf("claim %d deliveries", len(ids)), func() (err error) {
+		claimed, err = d.store.ClaimDeliveries(ctx, ids, until, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		set[id] = true
+	}
+	return set, nil
 }
 
-// start sends del in a goroutine of its own.
-func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.WebhookDelivery) {
+// start sends del in a goroutine of its own; its claim runs out at until.
+func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.WebhookDelivery, until time.Time) {
 	d.mu.Lock()
-	d.inFlight[del.ID] = struct{}{}
+	d.inFlight[del.ID] = until
 	d.mu.Unlock()
 	wg.Go(func() {
 		defer func() {
@@ -220,6 +249,19 @@ func (d *Dispatcher) isInFlight(id string) bool {
 	defer d.mu.Unlock()
 	_, ok := d.inFlight[id]
 	return ok
+}
+
+// inFlightClaims counts the deliveries in flight, and those of them
+// whose claims have run out by now.
+func (d *Dispatcher) inFlightClaims(now time.Time) (busy, expired int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, until := range d.inFlight {
+		if !until.After(now) {
+			expired++
+		}
+	}
+	return len(d.inFlight), expired
 }
 
 func (d *Dispatcher) inFlightCount() int {

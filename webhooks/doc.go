@@ -24,9 +24,9 @@
 // so a later event waits while an earlier one is retried; other calls
 // and other receivers are not held up.
 //
-// Before sending, the dispatcher claims a delivery by moving its next
-// attempt past the attempt's timeout, so it is not picked up twice; if
-// the process dies mid-attempt the claim runs out and the delivery is
-// sent again, with the same X-Webhook-Id. One dispatcher runs per
-// database.
+// Before sending, the dispatcher claims a round's deliveries, in one
+// write, by moving their next attempt past the attempt's timeout, so none
+// is picked up twice; if the process dies mid-attempt the claim runs out
+// and the delivery is sent again, with the same X-Webhook-Id. One
+// dispatcher runs per database.
 package webhooks

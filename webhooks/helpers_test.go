@@ -32,7 +32,7 @@ type testDB struct {
 	key  []byte
 }
 
-func newTestDB(t *testing.T) testDB {
+func newTestDB(t testing.TB) testDB {
 	t.Helper()
 	key := make([]byte, sqlite.KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -43,7 +43,7 @@ func newTestDB(t *testing.T) testDB {
 
 // open opens the store; it is closed when the test ends unless the test
 // closes it first.
-func (db testDB) open(t *testing.T) *sqlite.Store {
+func (db testDB) open(t testing.TB) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), db.path, db.key, nil)
 	if err != nil {
@@ -54,7 +54,7 @@ func (db testDB) open(t *testing.T) *sqlite.Store {
 	return s
 }
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	return newTestDB(t).open(t)
 }
@@ -84,7 +84,7 @@ func event(t testing.TB, callID, url, assistantID string) core.WebhookDelivery {
 // write stores the deliveries the way the core does: each with a change
 // of its call, in its transaction (a call is created on its first event;
 // a delivery without a call comes with a call of its own).
-func write(t *testing.T, s *sqlite.Store, ds ...core.WebhookDelivery) {
+func write(t testing.TB, s *sqlite.Store, ds ...core.WebhookDelivery) {
 	t.Helper()
 	for _, d := range ds {
 		at := time.Now().UTC().Truncate(time.Millisecond)
@@ -102,8 +102,8 @@ func write(t *testing.T, s *sqlite.Store, ds ...core.WebhookDelivery) {
 	}
 }
 
-// watched is the store with a signal after every UpdateDelivery and a
-// record of them, so that tests wait on the dispatcher's progress.
+// watched is the store with a signal after every UpdateDelivery and
+// ClaimDeliveries and a record of the updates, so that tests wait on the dispatcher's progress.
 type watched struct {
 	*sqlite.Store
 	changed chan struct{}
@@ -127,6 +127,15 @@ func (w *watched) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) er
 	default:
 	}
 	return err
+}
+
+func (w *watched) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
+	claimed, err := w.Store.ClaimDeliveries(ctx, ids, until, now)
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+	return claimed, err
 }
 
 // outcomes are the recorded outcomes of attempts at the delivery (not

@@ -123,9 +123,9 @@ func (f *faulty) fault(op string) error {
 	n := f.calls[op]
 	f.mu.Unlock()
 	switch {
-	case op == "due" && n == 1, op == "update" && n == 1, op == "next" && n == 2:
+	case op == "due" && n == 1, op == "update" && n == 1, op == "next" && n == 2, op == "claim" && n == 1:
 		panic("store bug in " + op)
-	case op == "due" && n == 2, op == "next" && n == 1, op == "update" && n == 3:
+	case op == "due" && n == 2, op == "next" && n == 1, op == "update" && n == 3, op == "claim" && n == 2:
 		return errors.New("disk I/O error")
 	}
 	return nil
@@ -143,6 +143,13 @@ func (f *faulty) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	return f.watched.NextDueAt(ctx)
+}
+
+func (f *faulty) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
+	if err := f.fault("claim"); err != nil {
+		return nil, err
+	}
+	return f.watched.ClaimDeliveries(ctx, ids, until, now)
 }
 
 func (f *faulty) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
@@ -172,7 +179,7 @@ func TestStoreFailuresDoNotStopRun(t *testing.T) {
 	r.stop()
 	store.mu.Lock()
 	defer store.mu.Unlock()
-	if store.calls["due"] < 3 || store.calls["update"] < 3 || store.calls["next"] < 2 {
+	if store.calls["due"] < 3 || store.calls["update"] < 3 || store.calls["next"] < 2 || store.calls["claim"] < 3 {
 		t.Errorf("the faults were not all hit: %v", store.calls)
 	}
 }
@@ -228,5 +235,32 @@ func TestOutcomeWriteIsRetried(t *testing.T) {
 	r.stop()
 	if n := len(rc.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// A delivery in flight whose claim ran out is due again; the round skips
+// it and still fills its free slot with the next due one.
+func TestRoundSkipsInFlightWhoseClaimRanOut(t *testing.T) {
+	store := watch(openStore(t))
+	rc := newReceiver(t, nil)
+	old, next := event(t, "", rc.URL(), ""), event(t, "", rc.URL(), "")
+	next.NextAttemptAt = old.NextAttemptAt.Add(time.Millisecond)
+	next.CreatedAt, next.UpdatedAt = next.NextAttemptAt, next.NextAttemptAt
+	write(t, store.Store, old, next)
+	cfg := fast()
+	cfg.Concurrency = 2
+	d := NewDispatcher(store, nil, cfg, testLogger(t))
+	d.inFlight[old.ID] = time.Now().Add(-time.Second) // its attempt outlived its claim
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if _, err := d.round(t.Context(), &wg); err != nil {
+		t.Fatal(err)
+	}
+	if req := rc.next(t); req.ID != next.ID {
+		t.Errorf("sent %s, want %s", req.ID, next.ID)
+	}
+	store.waitStatus(t, next.ID, core.DeliveryDelivered)
+	if got, err := store.GetDelivery(t.Context(), old.ID); err != nil || got.Attempts != 0 {
+		t.Errorf("the delivery in flight was sent again (%v): %+v", err, got)
 	}
 }

@@ -169,6 +169,44 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 	return wrap(err, "update webhook delivery %s", d.ID)
 }
 
+// ClaimDeliveries moves the next attempt of those of the deliveries ids
+// that are still pending to until, in one write, and returns the ids it
+// moved.
+func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
+	}
+	var claimed []string
+	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		claimed = claimed[:0] // a batch that failed runs its writes again
+		st, err := s.writeStmts.in(ctx, tx, claimDeliveriesSQL)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, formatTime(until), formatTime(now), string(list))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			claimed = append(claimed, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrap(err, "claim webhook deliveries")
+	}
+	return claimed, nil
+}
+
 // GetDelivery returns one delivery with its body, or CodeNotFound.
 func (s *Store) GetDelivery(ctx context.Context, id string) (core.WebhookDelivery, error) {
 	d, err := scanDelivery(s.read.QueryRowContext(ctx,

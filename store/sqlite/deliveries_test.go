@@ -553,3 +553,45 @@ func TestMigrationFromVersion2KeepsData(t *testing.T) {
 	mustEqual(t, getDelivery(t, s, d.ID), d)
 	mustEqual(t, dueIDs(t, s, now(), 10), []string{d.ID})
 }
+
+// TestClaimDeliveries checks the dispatcher's claim: one write moves the
+// next attempt of the pending deliveries named, skips the others, and a
+// claimed head keeps its call's later deliveries waiting behind it.
+func TestClaimDeliveries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	t0 := now()
+	call := newID(t)
+	head, behind := deliveryFixture(t, call, hookA, t0), deliveryFixture(t, call, hookA, t0)
+	solo, done := deliveryFixture(t, "", hookB, t0), deliveryFixture(t, "", hookB, t0)
+	addDeliveries(t, s, head, behind, solo, done)
+	done.Status, done.Attempts, done.DeliveredAt = core.DeliveryDelivered, 1, ptr(t0)
+	if err := s.UpdateDelivery(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	until, at := t0.Add(time.Minute), t0.Add(time.Millisecond)
+	claimed, err := s.ClaimDeliveries(ctx, []string{head.ID, solo.ID, done.ID, "no-such-delivery"}, until, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 2 || !((claimed[0] == head.ID && claimed[1] == solo.ID) || (claimed[0] == solo.ID && claimed[1] == head.ID)) {
+		t.Errorf("claimed %v, want %s and %s", claimed, head.ID, solo.ID)
+	}
+	for _, id := range []string{head.ID, solo.ID} {
+		if d := getDelivery(t, s, id); !d.NextAttemptAt.Equal(until) || !d.UpdatedAt.Equal(at) || d.Status != core.DeliveryPending || d.Attempts != 0 {
+			t.Errorf("claimed delivery %+v", d)
+		}
+	}
+	if d := getDelivery(t, s, done.ID); d.Status != core.DeliveryDelivered || !d.NextAttemptAt.Equal(done.NextAttemptAt) {
+		t.Errorf("a delivered delivery was claimed: %+v", d)
+	}
+	if ids := dueIDs(t, s, at, 10); len(ids) != 0 {
+		t.Errorf("due while claimed: %v", ids)
+	}
+	if ids := dueIDs(t, s, until, 10); len(ids) != 2 {
+		t.Errorf("due once the claims run out: %v, want the head and the solo", ids)
+	}
+	if claimed, err := s.ClaimDeliveries(ctx, nil, until, at); err != nil || len(claimed) != 0 {
+		t.Errorf("claiming none: %v %v", claimed, err)
+	}
+}

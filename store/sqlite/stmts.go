@@ -39,6 +39,11 @@ const (
 	updateDeliverySQL = `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
 			 last_error = ?, delivered_at = ?, updated_at = ?
 			 WHERE id = ?`
+	// claimDeliveriesSQL takes its ids as one JSON array, so that one
+	// prepared statement claims any number of deliveries.
+	claimDeliveriesSQL = `UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?
+			 WHERE id IN (SELECT value FROM json_each(?)) AND status = ` + pendingStatus + `
+			 RETURNING id`
 	getAssistantSQL = "SELECT " + assistantColumns + " FROM assistants WHERE id = ?"
 	getNumberSQL    = "SELECT " + numberColumns + " FROM phone_numbers WHERE id = ?"
 	getTrunkSQL     = "SELECT " + trunkColumns + " FROM trunks WHERE id = ?"

@@ -93,7 +93,8 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
-	if s.writeStmts, err = prepareStmts(ctx, s.write, updateCallSQL, saveTransferSQL, insertDeliverySQL, updateDeliverySQL); err != nil {
+	if s.writeStmts, err = prepareStmts(ctx, s.write, updateCallSQL, saveTransferSQL, insertDeliverySQL, updateDeliverySQL,
+		claimDeliveriesSQL); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
