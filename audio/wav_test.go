@@ -51,7 +51,7 @@ func TestDecodeWAVRefuses(t *testing.T) {
 // espeak-ng --stdout writes a streamed WAV whose data size is unknown.
 func TestDecodeESpeakOutput(t *testing.T) {
 	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		t.Skip("espeak-ng is not installed (scripts/test.sh installs it)")
+		t.Fatal("espeak-ng is not installed (scripts/test.sh installs it)")
 	}
 	out, err := exec.Command("espeak-ng", "--stdout", "Testing one two three").Output()
 	if err != nil {

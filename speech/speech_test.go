@@ -29,7 +29,7 @@ func tone(rate int, d time.Duration) audio.PCM {
 
 func TestESpeakSpeaksAndCaches(t *testing.T) {
 	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		t.Skip("espeak-ng is not installed (scripts/test.sh installs it)")
+		t.Fatal("espeak-ng is not installed (scripts/test.sh installs it)")
 	}
 	s := speech.NewSpeaker(&speech.ESpeak{}, 0, nil)
 	u := core.Utterance{Text: "Please hold while I connect you."}
