@@ -23,6 +23,10 @@ type Event struct {
 	Call Call
 	// Transfer is set on EventTransferStep: a snapshot after the step.
 	Transfer *Transfer
+	// Line is set on EventTranscript.
+	Line *TranscriptLine
+	// Digit is set on EventDigit.
+	Digit *Digit
 }
 
 // Bus fans events out to subscribers. Publish never blocks and never
