@@ -5,8 +5,8 @@ import "time"
 // Conversation events: what was said on a call, and the keys the caller
 // pressed. Like every event they are stored before they are published.
 const (
-	EventMessage = "call.message"
-	EventDigit   = "call.digit"
+	EventTranscript = "call.transcript"
+	EventDigit      = "call.digit"
 )
 
 // Roles of a transcript line, named as the VoiceDock API's messages[] name them.
