@@ -27,7 +27,7 @@ type AssistantConfig struct {
 	TTSConfig          *TTSConfig      `json:"tts_config,omitempty" jsonschema:"description=Text-to-speech settings"`
 	WebhookURL         string          `json:"webhook_url,omitempty" jsonschema:"description=Where this assistant's events are POSTed (https or http),maxLength=2048"`
 	WebhookSecret      string          `json:"webhook_secret,omitempty" jsonschema:"description=Write-only HMAC-SHA256 key for signing webhooks; never returned,maxLength=256"`
-	WebhookEvents      []string        `json:"webhook_events,omitempty" jsonschema:"description=Events sent to webhook_url,maxItems=10,enum=assistant-request,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=tool-calls"`
+	WebhookEvents      []string        `json:"webhook_events,omitempty" jsonschema:"description=Events sent to webhook_url,maxItems=10,enum=assistant-request,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=tool-calls,enum=conversation-update,enum=dtmf"`
 	TransferPolicy     *TransferPolicy `json:"transfer_policy,omitempty" jsonschema:"description=This assistant's own transfer rules; they can only narrow the deployment's"`
 }
 

@@ -58,6 +58,7 @@ type Calls struct {
 	bus       *Bus
 	resolver  Resolver
 	requester AssistantRequester
+	hear      *hearing // the conversation: nil records none
 	logger    *slog.Logger
 	now       func() time.Time
 
@@ -163,6 +164,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 		out = append(out, m.deliveries(lc, WebhookEndOfCallReport, lc.call.UpdatedAt, map[string]any{
 			"duration_seconds": lc.call.DurationSeconds, "end_reason": lc.call.EndReason,
 			"started_at": lc.call.StartedAt, "ended_at": lc.call.EndedAt, "transfers": nonNil(lc.call.Transfers),
+			"messages": orEmpty(m.messagesOf(lc.call.ID)),
 		})...)
 	}
 	err := m.calls.UpdateCall(sctx, lc.call, out...)
@@ -277,5 +279,6 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	m.mu.Lock()
 	delete(m.live, lc.call.ID)
 	m.mu.Unlock()
+	m.forgetLines(lc.call.ID)
 	m.logger.InfoContext(ctx, "call ended", "call_id", lc.call.ID, "status", lc.call.Status, "reason", reason)
 }

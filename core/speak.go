@@ -31,7 +31,7 @@ func (m *Calls) greetLocked(lc *liveCall) {
 	go func() {
 		ctx, cancel := context.WithTimeout(m.bg, maxPlayback)
 		defer cancel()
-		if err := m.media.Say(ctx, id, u); err != nil && !HasCode(err, CodeCallNotActive) {
+		if err := m.speak(ctx, id, u); err != nil && !HasCode(err, CodeCallNotActive) {
 			m.logger.Warn("first message not played", "call_id", id, "err", err)
 		}
 	}()
@@ -87,7 +87,7 @@ func (m *Calls) sayOn(ctx context.Context, lc *liveCall, message string) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, maxPlayback)
 	defer cancel()
-	return m.media.Say(pctx, lc.call.ID, u)
+	return m.speak(pctx, lc.call.ID, u)
 }
 
 // EndCallSaying hangs up a live call after saying message ("" for none).

@@ -23,7 +23,7 @@ const (
 
 // WebhookEvents are the event types an assistant may subscribe to.
 func WebhookEvents() []string {
-	return []string{"assistant-request", "status-update", "transfer-update", "end-of-call-report", "tool-calls"}
+	return []string{"assistant-request", "status-update", "transfer-update", "end-of-call-report", "tool-calls", WebhookConversationUpdate, WebhookDTMF}
 }
 
 func validateName(param, s string, required bool) error {
