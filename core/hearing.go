@@ -95,6 +95,7 @@ func (m *Calls) CallerSpoke(ctx context.Context, callID string, pcm []int16, sta
 		return
 	}
 	text = strings.TrimSpace(text)
+	m.logger.DebugContext(ctx, "utterance transcribed", "call_id", callID, "duration", end.Sub(start), "text", text)
 	if text == "" {
 		return
 	}

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,31 +29,38 @@ var errBargeIn = errors.New("media: the caller started talking")
 // goroutine, and one worker that hands its results to Hearing in order,
 // so a slow speech-to-text engine never holds up the RTP.
 type ear struct {
-	h       Hearing
-	vad     *VAD
-	work    chan func(context.Context)
-	dropped atomic.Int64
+	h Hearing
+
+	mu    sync.Mutex
+	vad   *VAD
+	last  time.Time   // when the last frame was heard
+	quiet *time.Timer // ends an utterance when the packets stop
+
+	// speech and keys are worked through apart: a key is not held up by
+	// the transcription of the utterance before it.
+	speech, keys chan func(context.Context)
+	dropped      atomic.Int64
 }
 
 func newEar(h Hearing, cfg VADConfig) *ear {
-	return &ear{h: h, vad: NewVAD(cfg), work: make(chan func(context.Context), queued)}
+	return &ear{h: h, vad: NewVAD(cfg), speech: make(chan func(context.Context), queued), keys: make(chan func(context.Context), queued)}
 }
 
-// listen hands work to Hearing until the session closes.
-func (s *Session) listen(ctx context.Context) {
+// listen hands work from q to Hearing until the session closes.
+func (s *Session) listen(ctx context.Context, q chan func(context.Context)) {
 	for {
 		select {
 		case <-s.done:
 			return
-		case fn := <-s.ear.work:
+		case fn := <-q:
 			fn(ctx)
 		}
 	}
 }
 
-func (s *Session) queue(fn func(context.Context)) {
+func (s *Session) queue(q chan func(context.Context), fn func(context.Context)) {
 	select {
-	case s.ear.work <- fn:
+	case q <- fn:
 	default:
 		s.log.Warn("hearing queue full: dropped", "call_id", s.callID, "dropped", s.ear.dropped.Add(1))
 	}
@@ -62,7 +70,20 @@ func (s *Session) queue(fn func(context.Context)) {
 // receiving goroutine. Speech that starts while the server is speaking
 // stops it (barge-in).
 func (s *Session) hearFrame(codec string, payload []byte, at time.Time) {
-	started, u := s.ear.vad.Feed(Decode(codec, payload), at)
+	e := s.ear
+	e.mu.Lock()
+	started, u := e.vad.Feed(Decode(codec, payload), at)
+	e.last = at
+	if e.vad.Speaking() {
+		// A phone that suppresses silence (DTX) sends nothing after the
+		// speech: the end is then the packets stopping.
+		if e.quiet == nil {
+			e.quiet = time.AfterFunc(e.vad.cfg.Hangover, s.hearQuiet)
+		} else {
+			e.quiet.Reset(e.vad.cfg.Hangover)
+		}
+	}
+	e.mu.Unlock()
 	if started {
 		s.mu.Lock()
 		stop := s.bargeIn
@@ -71,16 +92,34 @@ func (s *Session) hearFrame(codec string, payload []byte, at time.Time) {
 			stop(errBargeIn)
 		}
 	}
-	if u != nil {
-		id := s.callID
-		s.queue(func(ctx context.Context) { s.ear.h.CallerSpoke(ctx, id, u.PCM, u.Start, u.End) })
+	s.heardUtterance(u)
+}
+
+// hearQuiet ends an utterance whose packets stopped coming.
+func (s *Session) hearQuiet() {
+	e := s.ear
+	e.mu.Lock()
+	var u *Utterance
+	if e.vad.Speaking() && time.Since(e.last) >= e.vad.cfg.Hangover-frameDur {
+		u = e.vad.Flush(e.last.Add(frameDur))
 	}
+	e.mu.Unlock()
+	s.heardUtterance(u)
+}
+
+func (s *Session) heardUtterance(u *Utterance) {
+	if u == nil || s.closed.Load() {
+		return
+	}
+	s.log.Debug("utterance heard", "call_id", s.callID, "duration", u.End.Sub(u.Start))
+	id := s.callID
+	s.queue(s.ear.speech, func(ctx context.Context) { s.ear.h.CallerSpoke(ctx, id, u.PCM, u.Start, u.End) })
 }
 
 // hearDigit hands a key press to Hearing.
 func (s *Session) hearDigit(digit, source string) {
 	id := s.callID
-	s.queue(func(ctx context.Context) { s.ear.h.DigitPressed(ctx, id, digit, source) })
+	s.queue(s.ear.keys, func(ctx context.Context) { s.ear.h.DigitPressed(ctx, id, digit, source) })
 }
 
 // Digit reports a key pressed on the call by other means than RTP (SIP

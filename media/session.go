@@ -84,7 +84,8 @@ func newSession(callID string, conn *net.UDPConn, p Params, log *slog.Logger, he
 	s.setParams(p)
 	if hear != nil {
 		s.ear = hear
-		go s.listen(bg)
+		go s.listen(bg, hear.speech)
+		go s.listen(bg, hear.keys)
 	}
 	s.recvWG.Add(1)
 	go s.receive()

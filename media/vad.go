@@ -129,12 +129,23 @@ func (v *VAD) Feed(frame []int16, t time.Time) (started bool, done *Utterance) {
 	if time.Duration(v.silent)*frameDur < v.cfg.Hangover && !long {
 		return false, nil
 	}
+	return false, v.end(t)
+}
+
+// Flush ends the utterance under way, if any, at t: the audio stopped.
+func (v *VAD) Flush(t time.Time) *Utterance {
+	if !v.in {
+		return nil
+	}
+	return v.end(t)
+}
+
+func (v *VAD) end(t time.Time) *Utterance {
 	v.in, v.voiced = false, 0
 	if time.Duration(v.speech)*frameDur < v.cfg.MinSpeech {
-		return false, nil
+		return nil
 	}
 	// The trailing silence is dropped, but for a little of it.
-	keep := len(v.buf) - max(0, v.silent-5)*frameSamples
-	u := &Utterance{PCM: append([]int16(nil), v.buf[:keep]...), Start: v.start, End: t}
-	return false, u
+	keep := max(0, len(v.buf)-max(0, v.silent-5)*frameSamples)
+	return &Utterance{PCM: append([]int16(nil), v.buf[:keep]...), Start: v.start, End: t}
 }

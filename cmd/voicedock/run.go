@@ -225,7 +225,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}()
 	defer wake.Close()
-	mediaEngine := cfg.media(logger)
+	calls.SetConversation(store, cfg.transcriber(logger))
+	mediaEngine := cfg.media(logger, calls)
 	calls.SetMedia(mediaEngine)
 	go mediaEngine.Run(bg)
 	ua, err := sip.New(sip.Config{
