@@ -93,6 +93,13 @@ func (m *Calls) WaitForCaller(ctx context.Context, req ListenRequest) (Heard, er
 			e.Type == EventTranscript && e.Line != nil && e.Line.Role == RoleUser
 	})
 	defer sub.Close()
+	// The call may have ended just now, its last event already published.
+	lc.mu.Lock()
+	live, status := lc.call.Live(), lc.call.Status
+	lc.mu.Unlock()
+	if !live {
+		return Heard{}, FieldError(CodeCallNotActive, "call_id", "call %s is %s", req.CallID, status)
+	}
 	if req.After != "" {
 		if h, ok, err := m.heardAfter(ctx, req.CallID, req.After); err != nil || ok {
 			return h, err
