@@ -37,7 +37,7 @@ func conversationTools(calls *core.Calls) []Tool {
 	return []Tool{
 		define("get_transcript", "Get transcript",
 			"Get a page of a call's conversation, oldest first: what the caller said (role user, from speech-to-text) and what the server said (role assistant), each with its start and end time, and the DTMF keys the caller pressed.",
-			Hints{ReadOnly: true},
+			Hints{ReadOnly: true, Idempotent: true},
 			func(ctx context.Context, in GetTranscriptInput) (TranscriptOutput, string, error) {
 				t, err := calls.GetTranscript(ctx, in.CallID, in.page())
 				if err != nil {

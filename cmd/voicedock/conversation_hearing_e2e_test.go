@@ -5,6 +5,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -35,7 +38,8 @@ func TestCallerIsHeardByTheAgent(t *testing.T) {
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
 	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
-	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","stt_config":{"language":"en"}}`)
+	hooks := newHookLog(t)
+	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","stt_config":{"language":"en"},"webhook_url":"`+hooks.srv.URL+`"}`)
 	// Calls are taken from the trunks' hosts only.
 	mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(sipptest.FreePort(t))+`}`)
 	mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`"}`)
@@ -122,6 +126,75 @@ func TestCallerIsHeardByTheAgent(t *testing.T) {
 	lines, _ = tr.structured["lines"].([]any)
 	if len(lines) != 2 || lines[1].(map[string]any)["role"] != "assistant" || lines[1].(map[string]any)["content"] != "Goodbye." {
 		t.Fatalf("transcript after end_call: %s", tr.json)
+	}
+
+	// The webhooks: each line as a conversation-update, each key as a
+	// dtmf event, and the conversation in the end-of-call report.
+	report := hooks.waitFor(t, "end-of-call-report")
+	var body struct {
+		Message struct {
+			Messages []struct{ Role, Content string } `json:"messages"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(report, &body); err != nil || len(body.Message.Messages) != 2 ||
+		body.Message.Messages[0].Role != "user" || body.Message.Messages[0].Content != content || body.Message.Messages[1].Content != "Goodbye." {
+		t.Fatalf("end-of-call-report: %s", report)
+	}
+	if n := hooks.count("conversation-update"); n != 2 {
+		t.Errorf("%d conversation-update webhooks, want 2 (the caller's line and the goodbye)", n)
+	}
+	if n := hooks.count("dtmf"); n != 2 {
+		t.Errorf("%d dtmf webhooks, want 2", n)
+	}
+}
+
+// hookLog is a webhook receiver that keeps every body by event.
+type hookLog struct {
+	mu      sync.Mutex
+	bodies  map[string][][]byte
+	arrived chan struct{}
+	srv     *httptest.Server
+}
+
+func newHookLog(t *testing.T) *hookLog {
+	h := &hookLog{bodies: map[string][][]byte{}, arrived: make(chan struct{}, 100)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		ev := r.Header.Get("X-Webhook-Event")
+		h.bodies[ev] = append(h.bodies[ev], b)
+		h.mu.Unlock()
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookLog) count(event string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.bodies[event])
+}
+
+// waitFor returns the first body of event, waiting for it.
+func (h *hookLog) waitFor(t *testing.T, event string) []byte {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		h.mu.Lock()
+		got := h.bodies[event]
+		h.mu.Unlock()
+		if len(got) > 0 {
+			return got[0]
+		}
+		select {
+		case <-h.arrived:
+		case <-deadline:
+			t.Fatalf("no %s webhook", event)
+		}
 	}
 }
 
