@@ -18,16 +18,20 @@ type Hearing interface {
 	DigitPressed(ctx context.Context, callID, digit, source string)
 }
 
-// queued bounds the utterances and digits waiting for Hearing per call;
-// beyond it they are dropped (and logged) rather than stall the receiver.
+// queued bounds the utterances, and the keys, waiting for Hearing per
+// call; beyond it they are dropped (and logged) rather than stall the
+// receiver.
 const queued = 32
 
 // errBargeIn ends a playback the caller talked over.
 var errBargeIn = errors.New("media: the caller started talking")
 
 // ear is a session's listening: the detector, run on the receiving
-// goroutine, and one worker that hands its results to Hearing in order,
-// so a slow speech-to-text engine never holds up the RTP.
+// goroutine, and two queues that hand its results to Hearing in order, so
+// a slow speech-to-text engine never holds up the RTP. Speech and keys are
+// worked through apart: a key is not held up by the transcription of the
+// utterance before it. A queue has a goroutine only while it has work: an
+// idle call still costs only its receiver.
 type ear struct {
 	h Hearing
 
@@ -36,32 +40,54 @@ type ear struct {
 	last  time.Time   // when the last frame was heard
 	quiet *time.Timer // ends an utterance when the packets stop
 
-	// speech and keys are worked through apart: a key is not held up by
-	// the transcription of the utterance before it.
-	speech, keys chan func(context.Context)
+	speech, keys workQueue
 	dropped      atomic.Int64
 }
 
 func newEar(h Hearing, cfg VADConfig) *ear {
-	return &ear{h: h, vad: NewVAD(cfg), speech: make(chan func(context.Context), queued), keys: make(chan func(context.Context), queued)}
+	return &ear{h: h, vad: NewVAD(cfg)}
 }
 
-// listen hands work from q to Hearing until the session closes.
-func (s *Session) listen(ctx context.Context, q chan func(context.Context)) {
+// workQueue runs its functions one at a time, in order, on a goroutine
+// started when work arrives and gone when there is none.
+type workQueue struct {
+	mu      sync.Mutex
+	q       []func(context.Context)
+	running bool
+}
+
+func (w *workQueue) push(ctx context.Context, fn func(context.Context)) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.q) >= queued {
+		return false
+	}
+	w.q = append(w.q, fn)
+	if !w.running {
+		w.running = true
+		go w.run(ctx)
+	}
+	return true
+}
+
+func (w *workQueue) run(ctx context.Context) {
 	for {
-		select {
-		case <-s.done:
+		w.mu.Lock()
+		if len(w.q) == 0 {
+			w.running = false
+			w.mu.Unlock()
 			return
-		case fn := <-q:
-			fn(ctx)
 		}
+		fn := w.q[0]
+		w.q[0] = nil
+		w.q = w.q[1:]
+		w.mu.Unlock()
+		fn(ctx)
 	}
 }
 
-func (s *Session) queue(q chan func(context.Context), fn func(context.Context)) {
-	select {
-	case q <- fn:
-	default:
+func (s *Session) queue(w *workQueue, fn func(context.Context)) {
+	if !w.push(s.bg, fn) {
 		s.log.Warn("hearing queue full: dropped", "call_id", s.callID, "dropped", s.ear.dropped.Add(1))
 	}
 }
@@ -113,13 +139,13 @@ func (s *Session) heardUtterance(u *Utterance) {
 	}
 	s.log.Debug("utterance heard", "call_id", s.callID, "duration", u.End.Sub(u.Start))
 	id := s.callID
-	s.queue(s.ear.speech, func(ctx context.Context) { s.ear.h.CallerSpoke(ctx, id, u.PCM, u.Start, u.End) })
+	s.queue(&s.ear.speech, func(ctx context.Context) { s.ear.h.CallerSpoke(ctx, id, u.PCM, u.Start, u.End) })
 }
 
 // hearDigit hands a key press to Hearing.
 func (s *Session) hearDigit(digit, source string) {
 	id := s.callID
-	s.queue(s.ear.keys, func(ctx context.Context) { s.ear.h.DigitPressed(ctx, id, digit, source) })
+	s.queue(&s.ear.keys, func(ctx context.Context) { s.ear.h.DigitPressed(ctx, id, digit, source) })
 }
 
 // Digit reports a key pressed on the call by other means than RTP (SIP

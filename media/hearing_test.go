@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,17 +147,17 @@ func TestHearingAndBargeIn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	h.wait(t, 2)
 	if !e.Digit("c1", "7", "sip-info") {
 		t.Fatal("SIP INFO key refused")
 	}
-	h.wait(t, 3)
+	h.wait(t, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.utterances) != 1 || len(h.utterances[0]) < 8000 {
 		t.Fatalf("%d utterances", len(h.utterances))
 	}
-	want := map[string]bool{"5/rfc4733": true, "#/rfc4733": true, "7/sip-info": true}
-	if len(h.digits) != 3 || !want[h.digits[0]] || !want[h.digits[1]] || !want[h.digits[2]] || h.digits[0] != "5/rfc4733" {
+	if strings.Join(h.digits, " ") != "5/rfc4733 #/rfc4733 7/sip-info" {
 		t.Fatalf("keys %v", h.digits)
 	}
 	if e.Digit("nope", "1", "sip-info") {

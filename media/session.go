@@ -64,7 +64,8 @@ type Session struct {
 	// bargeIn stops the playback of a Say when the caller starts to
 	// talk; nil while nothing is said.
 	bargeIn context.CancelCauseFunc
-	ear     *ear // nil: the caller is not listened to
+	ear     *ear            // nil: the caller is not listened to
+	bg      context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
 	lastDTMF             uint32 // timestamp of the last DTMF event counted
@@ -82,11 +83,7 @@ func newSession(callID string, conn *net.UDPConn, p Params, log *slog.Logger, he
 		buf:  make([]byte, 12+frameSamples),
 	}
 	s.setParams(p)
-	if hear != nil {
-		s.ear = hear
-		go s.listen(bg, hear.speech)
-		go s.listen(bg, hear.keys)
-	}
+	s.ear, s.bg = hear, bg
 	s.recvWG.Add(1)
 	go s.receive()
 	return s
