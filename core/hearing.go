@@ -226,6 +226,7 @@ func linesToMessages(lines []TranscriptLine) []Message {
 // comes through here. The call's lock must not be held.
 func (m *Calls) speak(ctx context.Context, callID string, u Utterance) error {
 	start := m.now()
+	u.BargeIn = m.get(callID) != nil
 	err := m.media.Say(ctx, callID, u)
 	if err == nil && strings.TrimSpace(u.Text) != "" && u.AudioURL == "" {
 		m.recordSpoken(ctx, callID, u.Text, start, m.now())

@@ -186,9 +186,11 @@ func (e *Engine) Say(ctx context.Context, callID string, u core.Utterance) error
 	}
 	pctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	s.mu.Lock()
-	s.bargeIn = stop
-	s.mu.Unlock()
+	if u.BargeIn {
+		s.mu.Lock()
+		s.bargeIn = stop
+		s.mu.Unlock()
+	}
 	err = s.playLocked(pctx, pcm)
 	s.mu.Lock()
 	s.bargeIn = nil
