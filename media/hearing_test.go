@@ -113,7 +113,9 @@ func TestHearingAndBargeIn(t *testing.T) {
 
 	said := make(chan error, 1)
 	start := time.Now()
-	go func() { said <- e.Say(context.Background(), "c1", core.Utterance{Text: "a long message", BargeIn: true}) }()
+	go func() {
+		said <- e.Say(context.Background(), "c1", core.Utterance{Text: "a long message", BargeIn: true})
+	}()
 	// The caller starts talking once the message is under way.
 	if got := readPackets(t, far, 10, 5*time.Second); len(got) < 10 {
 		t.Fatalf("the message did not start: %d packets", len(got))
