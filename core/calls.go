@@ -39,6 +39,9 @@ type CallsConfig struct {
 	// ad-hoc transfer destination (VOICEDOCK_ELICITATION_TIMEOUT);
 	// DefaultConfirmTimeout when 0.
 	ConfirmTimeout time.Duration
+	// ConsentTimeout is how long a caller asked for recording consent has
+	// to press a key (DefaultConsentTimeout when 0).
+	ConsentTimeout time.Duration
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.

@@ -56,13 +56,16 @@ type hearing struct {
 
 	mu    sync.Mutex
 	lines map[string][]Message // by call id, while the call is live
+	// pending are the calls whose caller has not yet agreed to be
+	// recorded (recording_consent).
+	pending map[string]bool
 }
 
 // SetConversation attaches the conversation's store and the caller's
 // speech-to-text (nil: calls are not transcribed, and the server's own
 // lines are still recorded).
 func (m *Calls) SetConversation(store ConversationStore, stt Transcriber) {
-	m.hear = &hearing{store: store, stt: stt, lines: map[string][]Message{}}
+	m.hear = &hearing{store: store, stt: stt, lines: map[string][]Message{}, pending: map[string]bool{}}
 }
 
 // Transcribing reports whether callers' speech is turned into text.
@@ -86,7 +89,7 @@ func (m *Calls) CallerSpoke(ctx context.Context, callID string, pcm []int16, sta
 		language = a.STTConfig.Language
 	}
 	lc.mu.Unlock()
-	if status != CallInProgress {
+	if status != CallInProgress || m.awaitingConsent(callID) {
 		return
 	}
 	text, err := m.hear.stt.Transcribe(ctx, pcm, language)
@@ -196,6 +199,7 @@ func (m *Calls) forgetLines(callID string) {
 	}
 	m.hear.mu.Lock()
 	delete(m.hear.lines, callID)
+	delete(m.hear.pending, callID)
 	m.hear.mu.Unlock()
 }
 

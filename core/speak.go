@@ -24,7 +24,13 @@ func voiceLocked(lc *liveCall) *TTSConfig {
 // greetLocked says an inbound call's first_message once it is answered,
 // on the manager's background context; lc.mu is held.
 func (m *Calls) greetLocked(lc *liveCall) {
-	if m.media == nil || lc.call.Direction != DirectionInbound || strings.TrimSpace(lc.call.FirstMessage) == "" {
+	if m.media == nil || lc.call.Direction != DirectionInbound {
+		return
+	}
+	if m.askConsentLocked(lc) {
+		return
+	}
+	if strings.TrimSpace(lc.call.FirstMessage) == "" {
 		return
 	}
 	id, u := lc.call.ID, Utterance{Text: lc.call.FirstMessage, Voice: voiceLocked(lc)}

@@ -104,6 +104,11 @@ func ValidateAssistant(a *AssistantConfig) error {
 			return err
 		}
 	}
+	if c := a.RecordingConsent; c != nil {
+		if err := maxLen("recording_consent.message", c.Message, maxFirstMessageLen); err != nil {
+			return err
+		}
+	}
 	if a.TransferPolicy != nil {
 		if err := validateTransferPolicy(a.TransferPolicy); err != nil {
 			return err
