@@ -51,7 +51,7 @@ func (e *ears) wait(t *testing.T, n int) {
 	}
 }
 
-func espeak(t *testing.T, text string) []int16 {
+func espeak(t testing.TB, text string) []int16 {
 	t.Helper()
 	out, err := exec.Command("espeak-ng", "--stdout", "-v", "en-us", text).Output()
 	if err != nil {
@@ -65,7 +65,7 @@ func espeak(t *testing.T, text string) []int16 {
 }
 
 // sendRTP sends pcm as PCMU packets, paced 20 ms apart, from far.
-func sendRTP(t *testing.T, far *net.UDPConn, to *net.UDPAddr, pcm []int16, seq *uint16, ts *uint32) {
+func sendRTP(t testing.TB, far *net.UDPConn, to *net.UDPAddr, pcm []int16, seq *uint16, ts *uint32) {
 	t.Helper()
 	payload := make([]byte, 160)
 	for i := 0; i+160 <= len(pcm); i += 160 {
