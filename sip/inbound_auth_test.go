@@ -140,3 +140,44 @@ func TestDigestAnswerForAnotherURIRefused(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDigestAuthorize: whatever a stranger puts in Authorization, the
+// check neither panics nor lets anything through but an answer computed
+// with the password for this Request-URI.
+func FuzzDigestAuthorize(f *testing.F) {
+	d, err := newDigestAuth()
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Now()
+	nonce := d.newNonce(now)
+	target := sip.Uri{Scheme: "sip", User: "31201234567", Host: "127.0.0.1", Port: 5060}
+	good, err := digest.Digest(&digest.Challenge{Realm: digestRealm, Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}},
+		digest.Options{Method: "INVITE", URI: target.String(), Username: "trunk", Password: "s3cret"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.String())
+	f.Add(`Digest username="trunk", realm="voicedock", nonce="` + nonce + `", uri="sip:x@y", response="00", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="a"`)
+	f.Add(`Digest realm=voicedock,nonce=,uri="`)
+	f.Add("Basic dHJ1bms6czNjcmV0")
+	f.Fuzz(func(t *testing.T, header string) {
+		req := sip.NewRequest(sip.INVITE, target)
+		req.AppendHeader(sip.NewHeader("Authorization", header))
+		var inv core.InboundInvite
+		d.authorize(req, &inv, now)
+		if inv.VerifyDigest == nil {
+			return
+		}
+		cred, err := digest.ParseCredentials(header)
+		if err != nil {
+			t.Fatalf("verifiable without parsing: %q", header)
+		}
+		if inv.VerifyDigest("trunk", "s3cret") && !sameRequestURI(cred.URI, target) {
+			t.Fatalf("accepted an answer for another URI: %q", header)
+		}
+		if inv.VerifyDigest("trunk", "wrong") {
+			t.Fatalf("accepted a wrong password: %q", header)
+		}
+	})
+}
