@@ -82,6 +82,7 @@ fuzz ./sip FuzzSIPMessage 200000x
 fuzz ./sip FuzzParseSipfrag 200000x
 fuzz ./sip FuzzSDPAnswer 200000x
 fuzz ./sip FuzzReferToHeaders 100000x
+fuzz ./sip FuzzDigestAuthorize 100000x
 fuzz ./audio FuzzDecodeWAV 1000000x
 fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x

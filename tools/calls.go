@@ -35,7 +35,8 @@ type TransferCallInput struct {
 	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on or the user confirms it when asked (MCP elicitation),minLength=3,maxLength=256"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
 
-	// Transfer modes and fallbacks (issue 8b).
+	// How the caller is moved, and where to when the destination fails:
+	// what an assistant's destination may carry, which these override.
 	FallbackDestinations []string          `json:"fallback_destinations,omitempty" jsonschema:"description=Destinations tried in order when destination fails (busy\\, no answer\\, refused\\, timed out); each passes the same policy before the first is tried,maxItems=5"`
 	Mode                 string            `json:"mode,omitempty" jsonschema:"description=blind (SIP REFER\\, the default)\\, warm (the server calls the human first with the caller on hold\\, tells them the summary\\, then joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: trunks without REFER); overrides the destinations' own mode,enum=blind,enum=warm,enum=bridge"`
 	Summary              string            `json:"summary,omitempty" jsonschema:"description=Who is calling and why: told to the human on a warm transfer and sent as X-Transfer-Summary,maxLength=500"`
