@@ -303,7 +303,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		metricsUp := make(chan struct{})
 		metricsErr := make(chan error, 1)
 		go func() {
-			metricsErr <- transport.ServeMetrics(mcpCtx, cfg.MetricsAddr, mets.Handler(), keys, logger, func(addr net.Addr) {
+			metricsErr <- transport.ServeMetrics(mcpCtx, transport.HTTPConfig{Addr: cfg.MetricsAddr, Keys: keys, Metrics: mets.Handler(), RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1), AllowedOrigins: cfg.AllowedOrigins}, logger, func(addr net.Addr) {
 				logger.Info("metrics listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MetricsPath)
 				close(metricsUp)
 			})
