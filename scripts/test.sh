@@ -86,7 +86,7 @@ fuzz ./sip FuzzDigestAuthorize 100000x
 fuzz ./audio FuzzDecodeWAV 1000000x
 fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x
-fuzz ./transport FuzzReadSSE 100000x
+fuzz ./transport/bridge FuzzReadSSE 100000x
 
 echo
 echo "all tests passed"

@@ -79,7 +79,9 @@ type config struct {
 	TrunkProbeInterval time.Duration `env:"VOICEDOCK_TRUNK_PROBE_INTERVAL" envDefault:"60s"`
 	TrunkProbeTimeout  time.Duration `env:"VOICEDOCK_TRUNK_PROBE_TIMEOUT" envDefault:"5s"`
 
-	// Speech and call media (issue 8a).
+	// Speech and call media: the text-to-speech engine the assistant
+	// speaks with (and its cache), and how often an idle call is sent
+	// silence so that carriers and NATs do not drop it.
 	TTSProvider  string        `env:"VOICEDOCK_TTS_PROVIDER" envDefault:"espeak-ng"`
 	TTSVoice     string        `env:"VOICEDOCK_TTS_VOICE"`
 	TTSBaseURL   string        `env:"VOICEDOCK_TTS_BASE_URL" envDefault:"https://api.openai.com/v1"`

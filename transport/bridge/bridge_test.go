@@ -1,4 +1,4 @@
-package transport
+package bridge
 
 import (
 	"bufio"
@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/voicedock/voicedock/transport"
 )
 
 // startBridge serves s on a Unix socket and connects an mcp-go stdio
-// client to it through Bridge. It returns the client and Bridge's result.
+// client to it through Run. It returns the client and Run's result.
 func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*client.Client, <-chan error) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
@@ -25,7 +27,7 @@ func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*c
 	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() {
-		served <- ServeUnix(ctx, s, sock, HTTPConfig{RateLimitPerMinute: -1}, nil, func(net.Addr) { close(ready) })
+		served <- transport.ServeUnix(ctx, s, sock, transport.HTTPConfig{RateLimitPerMinute: -1}, nil, func(net.Addr) { close(ready) })
 	}()
 	select {
 	case <-ready:
@@ -38,10 +40,10 @@ func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*c
 	clientIn, fromBridge := io.Pipe()
 	bridged := make(chan error, 1)
 	go func() {
-		bridged <- Bridge(ctx, BridgeConfig{URL: "http://localhost/mcp", Client: UnixClient(sock), keepAlive: keepAlive}, toBridge, fromBridge, nil)
+		bridged <- Run(ctx, Config{URL: "http://localhost/mcp", Client: UnixClient(sock), keepAlive: keepAlive}, toBridge, fromBridge, nil)
 		fromBridge.Close()
 	}()
-	c := client.NewClient(transport.NewIO(clientIn, clientOut, io.NopCloser(strings.NewReader(""))), client.WithProtocolVersion("2025-11-25"))
+	c := client.NewClient(mcptransport.NewIO(clientIn, clientOut, io.NopCloser(strings.NewReader(""))), client.WithProtocolVersion("2025-11-25"))
 	if err := c.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestBridgeKeepAlive(t *testing.T) {
 		default:
 		}
 	})
-	s := newTestMCPServer()
+	s := newEchoServer()
 	server.WithHooks(hooks)(s)
 	c, _ := startBridge(t, s, 10*time.Millisecond)
 	unexpected := make(chan mcp.JSONRPCNotification, 1)
@@ -88,7 +90,7 @@ func TestBridgeKeepAlive(t *testing.T) {
 	}
 }
 
-// TestBridgeServerGone: when the server shuts down, Bridge returns an
+// TestBridgeServerGone: when the server shuts down, Run returns an
 // error naming it instead of waiting for ever.
 func TestBridgeServerGone(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "s.sock")
@@ -96,7 +98,7 @@ func TestBridgeServerGone(t *testing.T) {
 	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() {
-		served <- ServeUnix(ctx, newTestMCPServer(), sock, HTTPConfig{}, nil, func(net.Addr) { close(ready) })
+		served <- transport.ServeUnix(ctx, newEchoServer(), sock, transport.HTTPConfig{}, nil, func(net.Addr) { close(ready) })
 	}()
 	<-ready
 	in, w := io.Pipe()
@@ -111,7 +113,7 @@ func TestBridgeServerGone(t *testing.T) {
 	}()
 	bridged := make(chan error, 1)
 	go func() {
-		bridged <- Bridge(t.Context(), BridgeConfig{URL: "http://localhost/mcp", Client: UnixClient(sock), Server: "the test server"}, in, outW, nil)
+		bridged <- Run(t.Context(), Config{URL: "http://localhost/mcp", Client: UnixClient(sock), Server: "the test server"}, in, outW, nil)
 		outW.Close()
 	}()
 	for _, msg := range []string{
@@ -140,17 +142,17 @@ func TestBridgeServerGone(t *testing.T) {
 	select {
 	case err := <-bridged:
 		if err == nil || !strings.Contains(err.Error(), "the test server") {
-			t.Errorf("Bridge returned %v", err)
+			t.Errorf("Run returned %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("Bridge still runs after the server has gone")
+		t.Fatal("Run still runs after the server has gone")
 	}
 }
 
 // BenchmarkBridgeCall is a tools/call from a stdio client through the
 // bridge and the Unix socket, as an attached agent makes it.
 func BenchmarkBridgeCall(b *testing.B) {
-	c, _ := startBridge(b, newTestMCPServer(), 0)
+	c, _ := startBridge(b, newEchoServer(), 0)
 	benchmarkEcho(b, c)
 }
 
@@ -162,11 +164,11 @@ func BenchmarkOwnerSocketCall(b *testing.B) {
 	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() {
-		served <- ServeUnix(ctx, newTestMCPServer(), sock, HTTPConfig{RateLimitPerMinute: -1}, nil, func(net.Addr) { close(ready) })
+		served <- transport.ServeUnix(ctx, newEchoServer(), sock, transport.HTTPConfig{RateLimitPerMinute: -1}, nil, func(net.Addr) { close(ready) })
 	}()
 	<-ready
 	b.Cleanup(func() { cancel(); <-served })
-	tr, err := transport.NewStreamableHTTP("http://localhost/mcp", transport.WithHTTPBasicClient(UnixClient(sock)))
+	tr, err := mcptransport.NewStreamableHTTP("http://localhost/mcp", mcptransport.WithHTTPBasicClient(UnixClient(sock)))
 	if err != nil {
 		b.Fatal(err)
 	}
