@@ -4,36 +4,42 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // TestShutdownStageWaitsForItsGoroutines: stop returns only once every
 // goroutine of the stage has returned.
 func TestShutdownStageWaitsForItsGoroutines(t *testing.T) {
-	s := newStage(context.Background(), func(error) {})
-	release := make(chan struct{})
-	done := make(chan struct{})
-	s.task(func(ctx context.Context) {
-		<-ctx.Done()
-		<-release // still busy after its context ended
-		close(done)
+	// synctest.Wait returns once every goroutine of the bubble is durably
+	// blocked, so "stop has not returned" is a fact, not a guess after a
+	// pause.
+	synctest.Test(t, func(t *testing.T) {
+		s := newStage(context.Background(), func(error) {})
+		release := make(chan struct{})
+		done := make(chan struct{})
+		s.task(func(ctx context.Context) {
+			<-ctx.Done()
+			<-release // still busy after its context ended
+			close(done)
+		})
+		stopped := make(chan struct{})
+		go func() { s.stop(); close(stopped) }()
+		synctest.Wait()
+		select {
+		case <-stopped:
+			t.Fatal("stop returned while a goroutine of the stage still ran")
+		default:
+		}
+		close(release)
+		<-stopped
+		select {
+		case <-done:
+		default:
+			t.Fatal("stop returned before the goroutine did")
+		}
+		var never *stage
+		never.stop() // a stage that never started
 	})
-	stopped := make(chan struct{})
-	go func() { s.stop(); close(stopped) }()
-	select {
-	case <-stopped:
-		t.Fatal("stop returned while a goroutine of the stage still ran")
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	<-stopped
-	select {
-	case <-done:
-	default:
-		t.Fatal("stop returned before the goroutine did")
-	}
-	var never *stage
-	never.stop() // a stage that never started
 }
 
 // TestShutdownStageServiceEndsTheRun: a service that fails before it is
