@@ -174,7 +174,9 @@ func (m *loggingMedia) Say(ctx context.Context, callID string, u core.Utterance)
 	return nil
 }
 
-func (m *loggingMedia) Hold(ctx context.Context, callID string) (func(), error) { return func() {}, nil }
+func (m *loggingMedia) Hold(ctx context.Context, callID string) (func(), error) {
+	return func() {}, nil
+}
 
 func (m *loggingMedia) Bridge(ctx context.Context, a, b string) (core.BridgeStats, error) {
 	return core.BridgeStats{}, nil
