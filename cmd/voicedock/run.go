@@ -228,6 +228,11 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	mediaEngine := cfg.media(logger)
 	calls.SetMedia(mediaEngine)
 	go mediaEngine.Run(bg)
+	conversations, conversationsDone, err := startConversations(bg, cfg, calls, logger)
+	if err != nil {
+		return fmt.Errorf("VOICEDOCK_LLM_URL: %w", err)
+	}
+	defer func() { stopBackground(); <-conversationsDone }()
 	ua, err := sip.New(sip.Config{
 		Addr:       cfg.SIPAddr,
 		Transports: cfg.SIPTransports,
@@ -253,7 +258,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	deliveries := core.NewDeliveries(store, dispatcher.Notify)
 	toolList := tools.All(tools.Deps{
 		Config: svc, Calls: calls, Deliveries: deliveries,
-		Trunks: monitor, Stats: core.NewStatistics(store),
+		Trunks: monitor, Stats: core.NewStatistics(store), Conversations: conversations,
 	})
 	srv, err := server.New(toolList, server.Options{
 		Name: "voicedock", Version: version(), Logger: logger, Calls: calls, Config: svc,
