@@ -193,6 +193,13 @@ func (c *Conversations) open(ctx context.Context, callID string) *conversation {
 // answerLocked has the model answer what is pending: the completion in
 // flight is superseded, or a turn starts; c.mu is held.
 func (c *Conversations) answerLocked(conv *conversation) {
+	if !conv.acting && c.calls.transferring(conv.callID) {
+		// A transfer a client started is under way: what the caller says
+		// meanwhile is in the conversation, and not answered over the
+		// transfer's message. (A transfer the model started is its acting
+		// turn: lines wait for its outcome.)
+		return
+	}
 	conv.pending = true
 	if conv.cancelThink != nil {
 		conv.cancelThink()
@@ -385,6 +392,17 @@ func toolNames(tcs []ModelToolCall) []string {
 		out = append(out, tc.Name)
 	}
 	return out
+}
+
+// transferring reports whether a transfer of the call is in flight.
+func (m *Calls) transferring(callID string) bool {
+	lc := m.get(callID)
+	if lc == nil {
+		return false
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.active != nil
 }
 
 // conversationStart is what a call's conversation begins with.

@@ -614,3 +614,41 @@ func TestCallEndStopsTheTurn(t *testing.T) {
 		t.Errorf("take over of an ended call: %v", err)
 	}
 }
+
+// While a client's transfer is under way the model does not talk over it:
+// the caller's lines join the conversation and are answered once the
+// caller is back with the assistant.
+func TestCallerLineDuringAClientTransferIsNotAnswered(t *testing.T) {
+	f := newModelFixture(t)
+	referred, release := make(chan struct{}), make(chan struct{})
+	f.sip.refer = func(ctx context.Context, callID, referTo string) (int, error) {
+		close(referred)
+		<-release
+		return 486, nil
+	}
+	transferred := make(chan error, 1)
+	go func() {
+		_, err := f.calls.Transfer(context.Background(), core.TransferRequest{CallID: f.callID, Destination: "sip:desk@pbx.example.com", RequestedBy: "ops"}, nil)
+		transferred <- err
+	}()
+	<-referred
+	f.callerSays(t, "Hello?")
+	// Lines are taken in order, whatever their call.
+	other := f.answer(t, "c2")
+	f.transcriptOn(t, other, core.RoleUser, "Hi")
+	if turn := f.nextTurn(t); turn.messages()[2] != "user: Hi" {
+		t.Fatalf("a line during the transfer was answered: %q", turn.messages())
+	} else {
+		turn.answer <- says("Hello!")
+	}
+	close(release)
+	if err := <-transferred; !core.HasCode(err, core.CodeTransferFailed) {
+		t.Fatalf("transfer: %v", err)
+	}
+	f.callerSays(t, "Are you still there?")
+	turn := f.nextTurn(t)
+	equalLines(t, "messages", turn.messages()[2:], []string{"user: Hello?", "user: Are you still there?"})
+	turn.answer <- says("Yes, sorry, the desk is busy.")
+	f.log.waitFor(t, "say:Yes, sorry, the desk is busy.")
+	f.noMoreTurns(t)
+}
