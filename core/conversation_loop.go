@@ -14,6 +14,11 @@ import (
 // loop cannot hold a call forever.
 const maxModelRounds = 3
 
+// maxHistory bounds the conversation a call keeps and sends with each
+// completion: a long call keeps its latest messages, after
+// llm_config.messages, which are always sent.
+const maxHistory = 200
+
 // maxEchoes bounds the replies remembered until their transcript line
 // arrives (see conversation.echoes).
 const maxEchoes = 16
@@ -375,6 +380,14 @@ func (conv *conversation) requestLocked() ModelRequest {
 	msgs := make([]ModelMessage, 0, len(llm.Messages)+len(conv.history))
 	for _, m := range llm.Messages {
 		msgs = append(msgs, ModelMessage{Role: m.Role, Content: m.Content})
+	}
+	if len(conv.history) > maxHistory {
+		h := conv.history[len(conv.history)-maxHistory:]
+		// A tool result without its call is refused by the API.
+		for len(h) > 0 && h[0].Role == RoleTool {
+			h = h[1:]
+		}
+		conv.history = append([]ModelMessage(nil), h...)
 	}
 	for _, m := range conv.history {
 		m.ToolCalls = append([]ModelToolCall(nil), m.ToolCalls...)
