@@ -652,3 +652,37 @@ func TestCallerLineDuringAClientTransferIsNotAnswered(t *testing.T) {
 	f.log.waitFor(t, "say:Yes, sorry, the desk is busy.")
 	f.noMoreTurns(t)
 }
+
+// A call whose assistant has no llm_config is not the model's: its lines
+// are not answered, and the model's commands are unsupported on it.
+func TestCallWithoutLLMConfigIsLeftAlone(t *testing.T) {
+	f := newModelFixture(t)
+	ctx := t.Context()
+	svc := core.NewService(f.store, slog.New(slog.DiscardHandler))
+	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "Plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835038", AssistantID: &a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	dec := f.calls.OfferCall(ctx, core.InboundInvite{SIPCallID: "plain", Called: "31850835038", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
+	if dec.CallID == "" {
+		t.Fatalf("call refused: %+v", dec)
+	}
+	f.calls.CallAnswered(ctx, dec.CallID)
+	f.transcriptOn(t, dec.CallID, core.RoleUser, "Anybody?")
+	// Lines are taken in order: the model's first request is for the
+	// model's call.
+	f.callerSays(t, "Hello")
+	turn := f.nextTurn(t)
+	equalLines(t, "messages", turn.messages()[2:], []string{"user: Hello"})
+	turn.answer <- says("Hi!")
+	f.log.waitFor(t, "say:Hi!")
+	f.noMoreTurns(t)
+	for _, err := range []error{f.conv.TakeOver(ctx, dec.CallID), f.conv.InjectContext(ctx, dec.CallID, "x", true)} {
+		if !core.HasCode(err, core.CodeUnsupported) {
+			t.Errorf("model command on a call without a model: %v", err)
+		}
+	}
+}
