@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	binenc "encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,7 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/zaf/g711"
+
+	"github.com/voicedock/voicedock/audio"
 	"github.com/voicedock/voicedock/sip/sipptest"
+	"github.com/voicedock/voicedock/speech"
 )
 
 // chatCompletions is a local server speaking the chat completions API in
@@ -63,17 +71,52 @@ type wrongRequest string
 
 func (e wrongRequest) Error() string { return string(e) }
 
+// spoken is what the caller says, as espeak-ng speaks it.
+const spoken = "I want to talk to a human"
+
+// callerSpeaks sends text, spoken by espeak-ng, from the caller's RTP
+// socket to the server as a phone would: G.711 in the payload type the
+// server sends (0 PCMU, 8 PCMA), 20 ms a packet, in real time.
+func callerSpeaks(t *testing.T, ear *rtpEar, server netip.AddrPort, pt uint8, text string) {
+	t.Helper()
+	p, err := (&speech.ESpeak{}).Synthesize(context.Background(), text, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := p.To8k().Samples
+	// Half a second of silence after the words ends the utterance.
+	samples = append(samples, make([]int16, audio.Rate8k/2)...)
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
+	for i := 0; i*160 < len(samples); i++ {
+		frame := samples[i*160 : min(len(samples), (i+1)*160)]
+		lpcm := make([]byte, 2*len(frame))
+		for j, v := range frame {
+			binenc.LittleEndian.PutUint16(lpcm[2*j:], uint16(v))
+		}
+		payload := g711.EncodeUlaw(lpcm)
+		if pt == 8 {
+			payload = g711.EncodeAlaw(lpcm)
+		}
+		<-pace.C
+		ear.send(t, server, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: uint16(100 + i), Timestamp: uint32(160 * i), SSRC: 0xCA11E5, Marker: i == 0}, Payload: payload})
+	}
+}
+
 // The assistant's model is asked with what the caller said and the
 // assistant's transfer_call as a function tool; the transfer it chooses is
 // a real REFER, followed by the sipp caller to the sipp target and tracked
 // to completion like any transfer.
 //
-// The caller's line reaches the model here through control_call's
-// inject-context: speech-to-text of the caller's audio is built beside
-// this. Once it is, the sipp caller plays "I want to talk to a human" and
-// the transcript line takes inject-context's place.
+// The caller says "I want to talk to a human" on the call's RTP. On this
+// branch the server does not hear it yet (speech-to-text is built beside
+// this): control_call's inject-context carries the caller's words to the
+// model instead, and the endpoint accepts them as a system line. Once
+// speech-to-text is merged, the inject-context below goes, and the line the
+// model gets is the caller's transcript (role user).
 func TestModelTransfersTheCallerToAHuman(t *testing.T) {
-	const heard = "The caller said: I want to talk to a human"
+	needESpeak(t)
+	const standIn = "The caller said: " + spoken
 	endpoint := &chatCompletions{
 		answers: []string{`{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,
 			"tool_calls":[{"id":"call_1","type":"function","function":{"name":"transfer_call","arguments":"{\"destination\":\"` + salesNumber + `\"}"}}]}}]}`},
@@ -81,10 +124,16 @@ func TestModelTransfersTheCallerToAHuman(t *testing.T) {
 			if body["model"] != "gpt-4o-mini" || body["temperature"] != 0.2 {
 				return wrongRequest("model and temperature: " + toJSON(body["model"]) + " " + toJSON(body["temperature"]))
 			}
-			msgs := toJSON(body["messages"])
-			want := `[{"content":"You answer the phone for Acme. Transfer to a human when asked.","role":"system"},{"content":"Acme, good morning.","role":"assistant"},{"content":"` + heard + `","role":"system"}]`
-			if msgs != want {
-				return wrongRequest("messages " + msgs + ", want " + want)
+			msgs, _ := body["messages"].([]any)
+			want := `[{"content":"You answer the phone for Acme. Transfer to a human when asked.","role":"system"},{"content":"Acme, good morning.","role":"assistant"}]`
+			if len(msgs) < 3 || toJSON(msgs[:2]) != want {
+				return wrongRequest("messages " + toJSON(msgs) + ", want them to begin " + want)
+			}
+			// The caller's words come last: their transcript (user), or
+			// on this branch inject-context's stand-in (system).
+			last, _ := msgs[len(msgs)-1].(map[string]any)
+			if content, _ := last["content"].(string); (last["role"] != "user" && last["role"] != "system") || !strings.Contains(strings.ToLower(content), "human") {
+				return wrongRequest("the caller's line " + toJSON(last))
 			}
 			tools, _ := body["tools"].([]any)
 			if len(tools) != 1 {
@@ -112,8 +161,12 @@ func TestModelTransfersTheCallerToAHuman(t *testing.T) {
 	tr := mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"127.0.0.1","port":`+strconv.Itoa(target.Port())+`}`)
 	mustCall(t, c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
 
-	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", strings.TrimPrefix(ourNumber, "+"))
+	ear := listenRTP(t)
+	caller := sipptest.Start(t, "uac_media_transfer.xml", line.sipAddr, sipptest.Options{}, "-s", strings.TrimPrefix(ourNumber, "+"), "-set", "rtpport", ear.port())
 	callID := line.answered(t)
+	// The server's first packet (the greeting, or a keepalive) says where
+	// its RTP is, and in which codec.
+	first := ear.waitUntil(t, "the server's first RTP packet", 10*time.Second, func(h []heard) bool { return len(h) > 0 })[0]
 
 	// A client that takes over stops the model: it may add context, not
 	// have the model answer, until it hands the call back.
@@ -122,7 +175,10 @@ func TestModelTransfersTheCallerToAHuman(t *testing.T) {
 		t.Fatalf("inject-context with trigger_response while taken over: %s", r.text)
 	}
 	mustCall(t, c, "control_call", `{"call_id":"`+callID+`","command":{"type":"hand-back"}}`)
-	mustCall(t, c, "control_call", `{"call_id":"`+callID+`","command":{"type":"inject-context","content":"`+heard+`","trigger_response":true}}`)
+
+	callerSpeaks(t, ear, first.from, first.pkt.PayloadType, spoken)
+	// The stand-in for speech-to-text on this branch (see above).
+	mustCall(t, c, "control_call", `{"call_id":"`+callID+`","command":{"type":"inject-context","content":"`+standIn+`","trigger_response":true}}`)
 
 	status, reason := line.ended(t, callID)
 	caller.Wait(t)
