@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -25,22 +24,18 @@ func (c config) checkLLM() error {
 	return nil
 }
 
-// startConversations lets the assistants' language model hold the calls
-// when VOICEDOCK_LLM_URL is set: nil otherwise, and calls are held by MCP
-// clients alone. The loop runs until bg ends; done is closed once it has
-// stopped (at once without a model).
-func startConversations(bg context.Context, cfg config, calls *core.Calls, logger *slog.Logger) (*core.Conversations, <-chan struct{}, error) {
+// newConversations is the loop in which the assistants' language model
+// holds the calls, when VOICEDOCK_LLM_URL is set; nil otherwise, and calls
+// are held by MCP clients alone. Start runs it.
+func newConversations(cfg config, calls *core.Calls, logger *slog.Logger) (*core.Conversations, error) {
 	if strings.TrimSpace(cfg.LLMURL) == "" {
 		logger.Info("no language model endpoint (VOICEDOCK_LLM_URL): assistants' llm_config is stored, not run; MCP clients hold the conversations")
-		done := make(chan struct{})
-		close(done)
-		return nil, done, nil
+		return nil, nil
 	}
 	client, err := llm.New(llm.Config{URL: cfg.LLMURL, Key: cfg.LLMKey, Timeout: cfg.LLMTimeout, UserAgent: "voicedock/" + version()})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	logger.Info("language model endpoint", "url", client.URL(), "key_set", cfg.LLMKey != "")
-	conv := core.NewConversations(calls, client, logger)
-	return conv, conv.Start(bg), nil
+	return core.NewConversations(calls, client, logger), nil
 }

@@ -27,18 +27,17 @@ func TestLLMConfiguration(t *testing.T) {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 
-	// Without an endpoint no model runs: nothing to wait for.
+	// Without an endpoint no model runs.
 	calls := core.NewCalls(t.Context(), core.CallsConfig{}, nil, nil, core.NewBus(), slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(t.Context())
-	conv, done, err := startConversations(ctx, config{}, calls, slog.New(slog.DiscardHandler))
-	if conv != nil || err != nil {
+	if conv, err := newConversations(config{}, calls, slog.New(slog.DiscardHandler)); conv != nil || err != nil {
 		t.Fatalf("without VOICEDOCK_LLM_URL: %v %v", conv, err)
 	}
-	<-done
-	conv, done, err = startConversations(ctx, cfg, calls, slog.New(slog.DiscardHandler))
+	conv, err := newConversations(cfg, calls, slog.New(slog.DiscardHandler))
 	if conv == nil || err != nil {
 		t.Fatalf("with VOICEDOCK_LLM_URL: %v %v", conv, err)
 	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := conv.Start(ctx)
 	cancel()
 	select {
 	case <-done:

@@ -228,11 +228,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	mediaEngine := cfg.media(logger)
 	calls.SetMedia(mediaEngine)
 	go mediaEngine.Run(bg)
-	conversations, conversationsDone, err := startConversations(bg, cfg, calls, logger)
+	conversations, err := newConversations(cfg, calls, logger)
 	if err != nil {
 		return fmt.Errorf("VOICEDOCK_LLM_URL: %w", err)
 	}
-	defer func() { stopBackground(); <-conversationsDone }()
+	if conversations != nil {
+		done := conversations.Start(bg) // before calls arrive: it sees each from its start
+		defer func() { stopBackground(); <-done }()
+	}
 	ua, err := sip.New(sip.Config{
 		Addr:       cfg.SIPAddr,
 		Transports: cfg.SIPTransports,
