@@ -9,6 +9,17 @@ import (
 // looks inside the call manager (besides sayOn, notLive, allowCommand and
 // the public Transfer and EndCallSaying it calls).
 
+// isLive reports whether the call is live.
+func (m *Calls) isLive(callID string) bool {
+	lc := m.get(callID)
+	if lc == nil {
+		return false
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.call.Live()
+}
+
 // transferring reports whether a transfer of the call is in flight.
 func (m *Calls) transferring(callID string) bool {
 	lc := m.get(callID)

@@ -181,8 +181,8 @@ func (c *Conversations) open(ctx context.Context, callID string) *conversation {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if conv := c.convs[callID]; conv != nil {
+		c.mu.Unlock()
 		return conv
 	}
 	conv = &conversation{callID: callID, assistant: start.assistant}
@@ -192,6 +192,19 @@ func (c *Conversations) open(ctx context.Context, callID string) *conversation {
 		conv.echoes = append(conv.echoes, start.greeting)
 	}
 	c.convs[callID] = conv
+	c.mu.Unlock()
+	// A call that ended meanwhile may have had its end handled before the
+	// conversation was there to forget: a call's status changes before
+	// its end is announced, so looking again tells.
+	if !c.calls.isLive(callID) {
+		c.mu.Lock()
+		if c.convs[callID] == conv {
+			delete(c.convs, callID)
+		}
+		conv.ended = true
+		c.mu.Unlock()
+		return nil
+	}
 	return conv
 }
 
