@@ -175,6 +175,9 @@ func TestModelTransfersTheCallerToAHuman(t *testing.T) {
 		t.Fatalf("inject-context with trigger_response while taken over: %s", r.text)
 	}
 	mustCall(t, c, "control_call", `{"call_id":"`+callID+`","command":{"type":"hand-back"}}`)
+	if r := call(t, c, "control_call", `{"call_id":"`+callID+`","command":{"type":"inject-context","content":"x"}}`); r.errorCode() != "missing_field" || r.errorParam() != "command.trigger_response" {
+		t.Fatalf("inject-context without trigger_response: %s", r.text)
+	}
 
 	callerSpeaks(t, ear, first.from, first.pkt.PayloadType, spoken)
 	// The stand-in for speech-to-text on this branch (see above).
