@@ -87,6 +87,7 @@ fuzz ./audio FuzzDecodeWAV 1000000x
 fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x
 fuzz ./transport/bridge FuzzReadSSE 100000x
+fuzz ./llm FuzzDecodeResponse 100000x
 
 echo
 echo "all tests passed"

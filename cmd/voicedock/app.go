@@ -39,6 +39,9 @@ type app struct {
 
 	configuration *core.Service
 	calls         *core.Calls
+	// conversations is the assistants' language model holding calls; nil
+	// without VOICEDOCK_LLM_URL.
+	conversations *core.Conversations
 	metrics       *metrics.Metrics
 	dispatcher    *webhooks.Dispatcher
 	media         *media.Engine
@@ -68,6 +71,9 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 	a.newWebhooks()
 	a.media = cfg.media(logger)
 	a.calls.SetMedia(a.media)
+	if a.conversations, err = newConversations(cfg, a.calls, logger); err != nil {
+		return nil, fmt.Errorf("VOICEDOCK_LLM_URL: %w", err)
+	}
 	if err := a.newSIP(); err != nil {
 		return nil, err
 	}
@@ -184,7 +190,7 @@ func (a *app) newMCP() error {
 	deliveries := core.NewDeliveries(a.store, a.dispatcher.Notify)
 	a.tools = tools.All(tools.Deps{
 		Config: a.configuration, Calls: a.calls, Deliveries: deliveries,
-		Trunks: a.monitor, Stats: core.NewStatistics(a.store),
+		Trunks: a.monitor, Stats: core.NewStatistics(a.store), Conversations: a.conversations,
 	})
 	srv, err := server.New(a.tools, server.Options{
 		Name: "voicedock", Version: version(), Logger: a.logger, Calls: a.calls, Config: a.configuration,

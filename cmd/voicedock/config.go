@@ -90,6 +90,13 @@ type config struct {
 	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
 	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
 
+	// The assistants' language model: an OpenAI-compatible chat
+	// completions endpoint; unset, no model runs and MCP clients hold the
+	// conversations.
+	LLMURL     string        `env:"VOICEDOCK_LLM_URL"`
+	LLMKey     string        `env:"VOICEDOCK_LLM_KEY"`
+	LLMTimeout time.Duration `env:"VOICEDOCK_LLM_TIMEOUT" envDefault:"30s"`
+
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
 }
@@ -172,6 +179,9 @@ func loadConfig(environ map[string]string) (config, error) {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_TIMEOUT must be between 100ms and 1m")
 	}
 	if err := cfg.checkSpeech(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.checkLLM(); err != nil {
 		return cfg, err
 	}
 	if cfg.DebugAddr != "" {

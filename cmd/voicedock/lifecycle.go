@@ -84,6 +84,12 @@ func (a *app) startBackground() {
 	})
 	s.task(a.media.Run)
 	a.metrics.Start(s.ctx, a.calls.Bus())
+	if a.conversations != nil {
+		// Start subscribes before it returns, so the loop sees every call
+		// from its start: this runs before SIP takes calls.
+		done := a.conversations.Start(s.ctx)
+		s.task(func(context.Context) { <-done })
+	}
 }
 
 // startListeners starts what MCP clients (and scrapers) reach: the MCP
