@@ -21,7 +21,7 @@ func (m *Calls) GetCall(ctx context.Context, id string) (Call, error) {
 		lc.mu.Unlock()
 		return c, nil
 	}
-	c, err := m.calls.GetCall(ctx, id)
+	c, err := m.callStore.GetCall(ctx, id)
 	if HasCode(err, CodeNotFound) {
 		return Call{}, FieldError(CodeNotFound, "id", "call %q not found", clip(id))
 	}
@@ -40,7 +40,7 @@ func (m *Calls) ListCalls(ctx context.Context, f CallFilter) ([]Call, int, error
 	default:
 		return nil, 0, FieldError(CodeInvalidRequest, "status", "unknown call status %q", clip(f.Status))
 	}
-	return m.calls.ListCalls(ctx, f)
+	return m.callStore.ListCalls(ctx, f)
 }
 
 // EndCall hangs up a live call and returns it as ended.

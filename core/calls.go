@@ -22,7 +22,7 @@ type CallsConfig struct {
 	// Policy decides every transfer and create_call destination. nil: the
 	// baseline (emergency numbers and DefaultDeniedTypes refused, any
 	// country and SIP host, ad-hoc per AllowAdhocTransfers). Give the
-	// Service the same one (SetPolicy): its phone number writes keep the
+	// Configuration the same one (SetPolicy): its phone number writes keep the
 	// policy's copy of the numbers' countries current.
 	Policy *Policy
 	// AllowedSources are networks inbound calls may come from besides
@@ -50,9 +50,11 @@ type Resolver interface {
 // that call's lock, is stored, and only then published. It implements
 // SignalHandler for the SIP user agent.
 type Calls struct {
-	cfg       CallsConfig
+	cfg CallsConfig
+	// store holds the configuration (assistants, trunks, numbers);
+	// callStore the calls and their transfers.
 	store     Store
-	calls     CallStore
+	callStore CallStore
 	sig       Signaling
 	media     Media
 	bus       *Bus
@@ -109,7 +111,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 		cfg.TransferTimeout = 30 * time.Second
 	}
 	return &Calls{
-		cfg: cfg, store: store, calls: calls, bus: bus, logger: logger,
+		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg,
 	}
@@ -165,7 +167,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 			"started_at": lc.call.StartedAt, "ended_at": lc.call.EndedAt, "transfers": nonNil(lc.call.Transfers),
 		})...)
 	}
-	err := m.calls.UpdateCall(sctx, lc.call, out...)
+	err := m.callStore.UpdateCall(sctx, lc.call, out...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
 	}
@@ -178,7 +180,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}

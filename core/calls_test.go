@@ -81,7 +81,7 @@ func (s *scriptedSIP) Options(ctx context.Context, t core.Trunk) (core.TrunkHeal
 type fixture struct {
 	calls  *core.Calls
 	sip    *scriptedSIP
-	svc    *core.Service
+	svc    *core.Configuration
 	callID string
 	store  *sqlite.Store
 }
@@ -95,7 +95,7 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: "transfer_call", Destinations: []core.Destination{
 			{Type: "number", Number: "+31612345678", Description: "sales", Message: "Connecting you to sales."},

@@ -149,7 +149,7 @@ func transferError(t Transfer) error {
 
 // notLive explains why a call id has no live call.
 func (m *Calls) notLive(ctx context.Context, id string) error {
-	c, err := m.calls.GetCall(ctx, id)
+	c, err := m.callStore.GetCall(ctx, id)
 	if err != nil {
 		if HasCode(err, CodeNotFound) {
 			return FieldError(CodeNotFound, "call_id", "call %q not found", clip(id))
@@ -239,7 +239,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	// started, so nothing is done that is not on record.
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
+	if err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
 		return nil, nil, 0, Internal("storing the transfer", err)
@@ -250,80 +250,6 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})
 	return t, nil, 0, nil
-}
-
-// configuredDestination finds dest among the transfer destinations of
-// the call's assistant: as the call began (with any assistant-request
-// override), or as stored for a call placed without one.
-func (m *Calls) configuredDestination(ctx context.Context, lc *liveCall, dest Destination) (*Destination, error) {
-	a := lc.assistant
-	if a == nil {
-		if lc.call.AssistantID == "" {
-			return nil, nil
-		}
-		stored, err := m.store.GetAssistant(ctx, lc.call.AssistantID)
-		if HasCode(err, CodeNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		a = &stored
-	}
-	for _, d := range a.TransferDestinations() {
-		if d.Type == dest.Type && strings.EqualFold(d.Target(), dest.Target()) {
-			return &d, nil
-		}
-	}
-	return nil, nil
-}
-
-// routeTrunk picks where a destination is reached: a number goes through
-// the phone number's transfer trunk (returned, for a call the server
-// places itself), or without one back to where the call came from; a SIP
-// URI goes as it is.
-func (m *Calls) routeTrunk(ctx context.Context, c Call, dest Destination) (string, Trunk, error) {
-	if dest.Type == DestinationSIP {
-		return dest.SIPURI, Trunk{}, nil
-	}
-	trunkID := c.TrunkID
-	if trunkID == "" && c.NumberID != "" {
-		n, err := m.store.GetPhoneNumber(ctx, c.NumberID)
-		if err != nil && !HasCode(err, CodeNotFound) {
-			return "", Trunk{}, err
-		}
-		if err == nil && n.TransferTrunkID != nil {
-			trunkID = *n.TransferTrunkID
-		}
-	}
-	if trunkID != "" {
-		t, err := m.store.GetTrunk(ctx, trunkID)
-		if err != nil {
-			return "", Trunk{}, err
-		}
-		return TrunkURI(dest.Number, t), t, nil
-	}
-	if c.RemoteAddr == "" {
-		return "", Trunk{}, FieldError(CodeDestinationNotAllowed, "destination", "no transfer trunk for this call's number")
-	}
-	return "sip:" + dest.Number + "@" + c.RemoteAddr, Trunk{}, nil
-}
-
-// TrunkURI is the SIP URI of a number reached through a trunk.
-func TrunkURI(number string, t Trunk) string {
-	host := t.Host
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	scheme := "sip"
-	if t.Transport == TransportTLS {
-		scheme = "sips"
-	}
-	uri := fmt.Sprintf("%s:%s@%s:%d", scheme, number, host, t.Port)
-	if t.Transport == TransportTCP {
-		uri += ";transport=tcp"
-	}
-	return uri
 }
 
 // refer sends a blind attempt's REFER and applies its answer. It runs on

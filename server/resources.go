@@ -29,7 +29,7 @@ const (
 // session ends.
 type resources struct {
 	calls  *core.Calls
-	config *core.Service
+	config *core.Configuration
 	logger *slog.Logger
 	srv    *mcpserver.MCPServer
 
@@ -38,7 +38,7 @@ type resources struct {
 	sessions map[string]bool            // every registered session
 }
 
-func newResources(calls *core.Calls, config *core.Service, logger *slog.Logger) *resources {
+func newResources(calls *core.Calls, config *core.Configuration, logger *slog.Logger) *resources {
 	return &resources{calls: calls, config: config, logger: logger, subs: map[string]map[string]bool{}, sessions: map[string]bool{}}
 }
 

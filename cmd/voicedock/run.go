@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	svc := core.NewService(store, logger)
+	svc := core.NewConfiguration(store, logger)
 	svc.SetPolicy(policy)
 	calls := core.NewCalls(bg, core.CallsConfig{
 		TransferTimeout:     cfg.TransferTimeout,
