@@ -69,8 +69,11 @@ type Calls struct {
 	// by their id, with the call they transfer.
 	legs map[string]*liveCall
 	// bg is the lifetime of work that must outlive the request that
-	// started it (a transfer whose MCP request was cancelled).
-	bg context.Context
+	// started it (a transfer whose MCP request was cancelled); Shutdown
+	// ends it (stop). work owns the goroutines and timers that do it.
+	bg   context.Context
+	stop context.CancelFunc
+	work workers
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -110,10 +113,11 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 	if cfg.TransferTimeout <= 0 {
 		cfg.TransferTimeout = 30 * time.Second
 	}
+	bg, stop := context.WithCancel(bg)
 	return &Calls{
 		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
-		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg,
+		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
 	}
 }
 
@@ -254,6 +258,11 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
+	case reason == EndShutdown:
+		// Whatever the call was doing, the server stopped it: recorded as
+		// a restart's recovery records it (EndLiveCalls), not as failed,
+		// which says the far side or the network did not complete it.
+		lc.call.Status = CallEnded
 	case reason == EndFailed, lc.call.Status == CallDialing:
 		lc.call.Status = CallFailed
 	default:
@@ -267,7 +276,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
 		if reason == EndShutdown {
-			why = "the server shut down during the transfer"
+			why = ShutdownTransferReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}

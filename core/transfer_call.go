@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // TransferRequest asks for a live call's caller to be moved.
@@ -108,7 +107,8 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 		onStep(last)
 	}
 
-	go m.startAttempt(lc, last.ID, 1)
+	transferID := last.ID
+	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 
 	for {
 		select {
@@ -252,13 +252,14 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	return t, nil, 0, nil
 }
 
-// refer sends a blind attempt's REFER and applies its answer. It runs on
-// the manager's background context: a cancelled MCP request does not
-// abandon it.
-func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget) {
-	ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
-	defer cancel()
-	status, err := m.sig.ReferTo(ctx, lc.call.ID, target)
+// sendRefer sends an attempt's REFER, blind or warm alike, and applies
+// its answer. It waits in ctx, the transfer's own context: not the MCP
+// request's (a cancelled request does not abandon the transfer), and
+// ended with the transfer or its call, which withdraws the wait.
+func (m *Calls) sendRefer(ctx context.Context, lc *liveCall, transferID string, n int, target ReferTarget) {
+	rctx, cancel := context.WithTimeout(ctx, sipTransactionTimeout)
+	status, err := m.sig.ReferTo(rctx, lc.call.ID, target)
+	cancel()
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) == nil {
@@ -268,12 +269,12 @@ func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget
 	case callGone(err):
 		m.armTimeoutLocked(lc, transferID, n)
 	case err != nil:
-		m.stepLocked(ctx, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
+		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
 	case status >= 200 && status < 300:
-		m.stepLocked(ctx, lc, TransferAccepted, status, "")
+		m.stepLocked(m.bg, lc, TransferAccepted, status, "")
 		m.armTimeoutLocked(lc, transferID, n)
 	default:
-		m.stepLocked(ctx, lc, TransferFailed, status, referRejectReason(status))
+		m.stepLocked(m.bg, lc, TransferFailed, status, referRejectReason(status))
 	}
 }
 
@@ -283,7 +284,7 @@ func (m *Calls) armTimeoutLocked(lc *liveCall, transferID string, n int) {
 	if lc.timeout != nil {
 		lc.timeout.Stop()
 	}
-	lc.timeout = time.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
+	lc.timeout = m.work.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
 }
 
 func referRejectReason(status int) string {
