@@ -90,6 +90,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 	t.Helper()
+	return newFixtureWithBus(t, cfg, core.NewBus())
+}
+
+// newFixtureWithBus is newFixture on the given bus.
+func newFixtureWithBus(t *testing.T, cfg core.CallsConfig, bus *core.Bus) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	key := make([]byte, 32)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vd.db"), key, nil)
@@ -117,7 +123,7 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 	if cfg.TransferTimeout == 0 {
 		cfg.TransferTimeout = 5 * time.Second
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
+	calls := core.NewCalls(ctx, cfg, st, st, bus, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	sip := &scriptedSIP{calls: calls}
 	calls.SetSignaling(sip)
 	// Registered after the store's Close, so run before it: the manager's

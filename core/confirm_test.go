@@ -89,7 +89,10 @@ func TestAdhocRefusedWithoutTheUsersYes(t *testing.T) {
 		{"timeout", func(ctx context.Context) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "did not confirm the transfer to +31201234567 within 1m0s", true},
 		// An asker that ignores ctx is not waited for past the bound (it
 		// is by Shutdown, which has a bound of its own).
-		{"stuck", func(context.Context) (bool, error) { time.Sleep(core.DefaultConfirmTimeout + time.Second); return true, nil }, "within 1m0s", true},
+		{"stuck", func(context.Context) (bool, error) {
+			time.Sleep(core.DefaultConfirmTimeout + time.Second)
+			return true, nil
+		}, "within 1m0s", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

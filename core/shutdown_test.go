@@ -168,3 +168,39 @@ func numberID(t *testing.T, f *fixture) string {
 	}
 	return numbers[0].ID
 }
+
+// TestTransferCatchesUpAfterLagging: a transfer whose onStep is too slow
+// for the bus's bound (an MCP client not reading its progress) is cut off
+// the bus, and still follows the transfer to its end from the call's
+// record: nothing stored is lost to it.
+func TestTransferCatchesUpAfterLagging(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixtureWithBus(t, core.CallsConfig{}, core.NewBusWithLimit(1))
+		// The NOTIFYs wait for the 202's step, so that every step is taken.
+		accepted := make(chan struct{})
+		f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+			go func() {
+				<-accepted
+				for _, status := range []int{100, 180, 200} {
+					f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: status})
+				}
+			}()
+			return 202, nil
+		}
+		var seen []string
+		onStep := func(tr core.Transfer) {
+			if tr.Status == core.TransferAccepted {
+				close(accepted)
+				synctest.Wait() // slow: the rest of the transfer happens meanwhile
+			}
+			seen = append(seen, tr.Status)
+		}
+		tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, onStep)
+		if err != nil || tr.Status != core.TransferCompleted || len(tr.Steps) != 5 {
+			t.Fatalf("transfer = %+v, %v", tr, err)
+		}
+		if seen[0] != core.TransferRequested || seen[len(seen)-1] != core.TransferCompleted {
+			t.Errorf("steps seen %v: want requested first, completed last", seen)
+		}
+	})
+}

@@ -99,20 +99,36 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 	// Subscribe before the REFER leaves so that no step is missed, even
 	// NOTIFYs that overtake the 202.
-	sub := m.bus.SubscribeCall(lc.call.ID, func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
-	defer sub.Close()
+	callID, transferID := lc.call.ID, t.ID
+	steps := func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == transferID }
+	sub := m.bus.SubscribeCall(callID, steps)
+	defer func() { sub.Close() }()
 	last := cloneTransfer(*t)
 	lc.mu.Unlock()
 	if onStep != nil {
 		onStep(last)
 	}
 
-	transferID := last.ID
 	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 
 	for {
 		select {
 		case e, ok := <-sub.C:
+			if !ok && sub.Lagged() {
+				// onStep fell behind (a slow client) and steps were
+				// missed: catch up from the call's record, follow on.
+				sub = m.bus.SubscribeCall(callID, steps)
+				if cur, found := lc.transfer(transferID); found && len(cur.Steps) != len(last.Steps) {
+					last = cur
+					if onStep != nil {
+						onStep(last)
+					}
+				}
+				if last.Final() {
+					return last, transferError(last)
+				}
+				continue
+			}
 			if !ok {
 				return last, nil
 			}
@@ -331,4 +347,16 @@ func (m *Calls) recordRefusal(ctx context.Context, lc *liveCall, dest Destinatio
 	if err := m.saveTransfer(ctx, lc, &t); err != nil {
 		m.logger.ErrorContext(ctx, "store refused transfer", "call_id", lc.call.ID, "err", err)
 	}
+}
+
+// transfer returns the call's record of a transfer.
+func (lc *liveCall) transfer(id string) (Transfer, bool) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for _, t := range lc.call.Transfers {
+		if t.ID == id {
+			return cloneTransfer(t), true
+		}
+	}
+	return Transfer{}, false
 }
