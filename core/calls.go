@@ -93,7 +93,7 @@ type liveCall struct {
 	// goes with the call when the call ends.
 	commands *rate.Limiter
 
-	// The active transfer's attempts (issue 8b): how each destination is
+	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer
 	// ends or the call does), and the server's own call to the current
 	// destination (warm, bridge) with what is done to the caller meanwhile.

@@ -50,8 +50,9 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 	case ModeWarm:
 		m.warmAttempt(ctx, lc, transferID, n, plan)
 	default:
-		// Each attempt's message is said in full before its REFER goes
-		// (issue 8: the caller hears where they are going, then moves).
+		// Each attempt's message is said in full before its REFER goes:
+		// the caller hears where they are going, then moves, rather than
+		// being cut off mid-sentence by the REFER.
 		err := m.sayUtterance(ctx, lc.call.ID, plan.announcement(m.voice(lc)))
 		if HasCode(err, CodeCallNotActive) {
 			return // the caller hung up during it: CallEnded cancels the transfer
