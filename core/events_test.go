@@ -72,10 +72,11 @@ func BenchmarkBusPublishManyTransfers(b *testing.B) {
 	}
 }
 
-// TestSlowSubscriberIsCutOff (on synctest's clock, so that each pump has
-// done what it can after each Publish): a subscriber that stops reading never holds
+// TestSlowSubscriberIsCutOff: a subscriber that stops reading never holds
 // up Publish or the others; at its queue's bound it gets what was queued,
 // then C closes and Lagged says it missed events, and the bus forgets it.
+// It runs on synctest's clock, so that each pump has done what it can
+// after each Publish.
 func TestSlowSubscriberIsCutOff(t *testing.T) {
 	synctest.Test(t, testSlowSubscriberIsCutOff)
 }
