@@ -31,12 +31,6 @@ const (
 	EndNoAnswer        = "no_answer"       // an outbound call was not answered
 )
 
-// A call the server stops (EndShutdown) is recorded the same way live
-// (Calls.Shutdown, the SIP layer's shutdown) and on the next start
-// (CallStore.EndLiveCalls): status CallEnded, whatever it was doing, and
-// a transfer in flight canceled with ShutdownTransferReason.
-const ShutdownTransferReason = "the server stopped during the transfer"
-
 // Call is one phone call the server holds.
 type Call struct {
 	ID              string     `json:"id" jsonschema:"required,description=Opaque call id"`

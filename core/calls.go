@@ -260,8 +260,9 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 		lc.call.Status = CallEnded
 	case reason == EndShutdown:
 		// Whatever the call was doing, the server stopped it: recorded as
-		// a restart's recovery records it (EndLiveCalls), not as failed,
-		// which says the far side or the network did not complete it.
+		// a restart records a stopped process's calls (Call.EndStopped),
+		// not as failed, which says the far side or the network did not
+		// complete it.
 		lc.call.Status = CallEnded
 	case reason == EndFailed, lc.call.Status == CallDialing:
 		lc.call.Status = CallFailed
@@ -276,7 +277,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
 		if reason == EndShutdown {
-			why = ShutdownTransferReason
+			why = TransferStoppedReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}

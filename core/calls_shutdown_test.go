@@ -46,7 +46,7 @@ func TestShutdownWaitsForTheManagersWork(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Status != core.CallEnded || c.EndReason != core.EndShutdown || c.Transfers[0].Status != core.TransferCanceled ||
-			c.Transfers[0].Reason != core.ShutdownTransferReason {
+			c.Transfers[0].Reason != core.TransferStoppedReason {
 			t.Errorf("stored call %s/%s, transfer %+v", c.Status, c.EndReason, c.Transfers[0])
 		}
 		// Work asked for after Shutdown is not started.
