@@ -202,7 +202,7 @@ func newModelFixture(t *testing.T) *modelFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	temp := 0.2
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "Front desk", FirstMessage: "Hello, Acme here.", LLMConfig: &core.LLMConfig{
 		Provider: "openai", Model: "gpt-4o-mini", Temperature: &temp, MaxCompletionTokens: 150,
@@ -658,7 +658,7 @@ func TestCallerLineDuringAClientTransferIsNotAnswered(t *testing.T) {
 func TestCallWithoutLLMConfigIsLeftAlone(t *testing.T) {
 	f := newModelFixture(t)
 	ctx := t.Context()
-	svc := core.NewService(f.store, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(f.store, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "Plain"})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ type Options struct {
 	// Calls and Config back the resources; without them the server has
 	// tools only.
 	Calls  *core.Calls
-	Config *core.Service
+	Config *core.Configuration
 	// ValidateOutput checks every structured result against its output
 	// schema (mcp-go's output validation); tests turn it on.
 	ValidateOutput bool

@@ -4,7 +4,7 @@ import "github.com/voicedock/voicedock/core"
 
 // Deps are what the tools call into.
 type Deps struct {
-	Config     *core.Service
+	Config     *core.Configuration
 	Calls      *core.Calls
 	Deliveries *core.Deliveries
 	// Trunks probes trunks (test_trunk); Stats computes transfer_stats.

@@ -37,7 +37,7 @@ type app struct {
 	// transfer). It stops after the calls have ended.
 	background *stage
 
-	configuration *core.Service
+	configuration *core.Configuration
 	calls         *core.Calls
 	// conversations is the assistants' language model holding calls; nil
 	// without VOICEDOCK_LLM_URL.
@@ -116,7 +116,7 @@ func (a *app) newCore() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	a.configuration = core.NewService(a.store, a.logger)
+	a.configuration = core.NewConfiguration(a.store, a.logger)
 	a.configuration.SetPolicy(policy)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
 		TransferTimeout:     cfg.TransferTimeout,

@@ -82,7 +82,7 @@ func (m *Calls) confirm(ctx context.Context, req TransferRequest, q Confirmation
 		err error
 	}
 	ch := make(chan answer, 1)
-	go func() {
+	started := m.work.Go(func() {
 		defer func() {
 			if r := recover(); r != nil {
 				ch <- answer{err: fmt.Errorf("panic: %v", r)}
@@ -90,7 +90,10 @@ func (m *Calls) confirm(ctx context.Context, req TransferRequest, q Confirmation
 		}()
 		yes, err := req.Confirm(ctx, q)
 		ch <- answer{yes, err}
-	}()
+	})
+	if !started {
+		return false, fmt.Sprintf("the server is shutting down; the transfer to %s was not confirmed", q.Destination)
+	}
 	noAnswer := func() string {
 		if ctx.Err() == context.DeadlineExceeded {
 			return fmt.Sprintf("the user did not confirm the transfer to %s within %s", q.Destination, timeout)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
@@ -73,49 +74,67 @@ func TestAdhocConfirmedByTheUser(t *testing.T) {
 	}
 }
 
+// TestAdhocRefusedWithoutTheUsersYes runs on synctest's clock, so that
+// the production bound on the user's answer is kept to the instant.
 func TestAdhocRefusedWithoutTheUsersYes(t *testing.T) {
 	tests := []struct {
 		name   string
 		answer func(ctx context.Context) (bool, error)
 		reason string
+		// bounded: the refusal comes when the bound ends, not at once.
+		bounded bool
 	}{
-		{"decline", func(context.Context) (bool, error) { return false, nil }, "the user declined"},
-		{"error", func(context.Context) (bool, error) { return false, errors.New("client went away") }, "could not be asked"},
-		{"timeout", func(ctx context.Context) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "did not confirm the transfer to +31201234567 within 100ms"},
-		// An asker that ignores ctx is not waited for past the bound.
-		{"stuck", func(context.Context) (bool, error) { time.Sleep(time.Second); return true, nil }, "within 100ms"},
+		{"decline", func(context.Context) (bool, error) { return false, nil }, "the user declined", false},
+		{"error", func(context.Context) (bool, error) { return false, errors.New("client went away") }, "could not be asked", false},
+		{"timeout", func(ctx context.Context) (bool, error) { <-ctx.Done(); return false, ctx.Err() }, "did not confirm the transfer to +31201234567 within 1m0s", true},
+		// An asker that ignores ctx is not waited for past the bound (it
+		// is by Shutdown, which has a bound of its own).
+		{"stuck", func(context.Context) (bool, error) {
+			time.Sleep(core.DefaultConfirmTimeout + time.Second)
+			return true, nil
+		}, "within 1m0s", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Ad-hoc transfers are on: the user's no still decides.
-			f := newFixture(t, core.CallsConfig{AllowAdhocTransfers: true, ConfirmTimeout: 100 * time.Millisecond})
-			completes(f)
-			a := &asker{answer: tt.answer}
-			_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31201234567", Confirm: a.confirm}, nil)
-			if !core.HasCode(err, core.CodeDestinationNotAllowed) || !strings.Contains(err.Error(), tt.reason) {
-				t.Fatalf("err %v, want destination_not_allowed with %q", err, tt.reason)
-			}
-			if len(a.questions()) != 1 {
-				t.Errorf("asked %d times", len(a.questions()))
-			}
-			f.sip.mu.Lock()
-			referTos := len(f.sip.referTos)
-			f.sip.mu.Unlock()
-			if referTos != 0 {
-				t.Errorf("a refused transfer reached SIP")
-			}
-			c, err := f.calls.GetCall(t.Context(), f.callID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.Status != core.CallInProgress || len(c.Transfers) != 1 || c.Transfers[0].Status != core.TransferFailed ||
-				!strings.Contains(c.Transfers[0].Reason, tt.reason) || c.Transfers[0].ConfirmedBy != "" {
-				t.Errorf("call %+v transfers %+v", c, c.Transfers)
-			}
-			// The refusal is not an attempt, and the call can go on.
-			if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil); err != nil {
-				t.Errorf("next transfer: %v", err)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				// Ad-hoc transfers are on: the user's no still decides.
+				f := newFixture(t, core.CallsConfig{AllowAdhocTransfers: true})
+				completes(f)
+				a := &asker{answer: tt.answer}
+				start := time.Now()
+				_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31201234567", Confirm: a.confirm}, nil)
+				if !core.HasCode(err, core.CodeDestinationNotAllowed) || !strings.Contains(err.Error(), tt.reason) {
+					t.Fatalf("err %v, want destination_not_allowed with %q", err, tt.reason)
+				}
+				want := time.Duration(0)
+				if tt.bounded {
+					want = core.DefaultConfirmTimeout
+				}
+				if waited := time.Since(start); waited != want {
+					t.Errorf("refused after %s, want %s", waited, want)
+				}
+				if len(a.questions()) != 1 {
+					t.Errorf("asked %d times", len(a.questions()))
+				}
+				f.sip.mu.Lock()
+				referTos := len(f.sip.referTos)
+				f.sip.mu.Unlock()
+				if referTos != 0 {
+					t.Errorf("a refused transfer reached SIP")
+				}
+				c, err := f.calls.GetCall(t.Context(), f.callID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Status != core.CallInProgress || len(c.Transfers) != 1 || c.Transfers[0].Status != core.TransferFailed ||
+					!strings.Contains(c.Transfers[0].Reason, tt.reason) || c.Transfers[0].ConfirmedBy != "" {
+					t.Errorf("call %+v transfers %+v", c, c.Transfers)
+				}
+				// The refusal is not an attempt, and the call can go on.
+				if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil); err != nil {
+					t.Errorf("next transfer: %v", err)
+				}
+			})
 		})
 	}
 }
