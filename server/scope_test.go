@@ -132,7 +132,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := res.StructuredContent.(map[string]any)["error"].(ErrorBody)
+		body, _ := ErrorOf(res)
 		if !res.IsError || body.Code != core.CodeForbidden {
 			t.Errorf("scope %q: %+v", scope, res)
 		}

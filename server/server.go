@@ -36,7 +36,7 @@ type Options struct {
 
 const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
 Configure assistants (with a transfer_call tool listing the allowed destinations), SIP trunks (where transfers go) and phone numbers (which assistant answers, which trunk transfers go through).
-Every error result carries structuredContent.error {code, message, param}; codes are stable.`
+Every error result has isError set and one line of text "code: message (param)"; its _meta["voicedock/error"] is {code, message, param, retry_after, sip_status}. Codes are stable.`
 
 // Server is the MCP server with what it needs to keep clients informed.
 type Server struct {
@@ -199,15 +199,18 @@ func outcome(res *mcp.CallToolResult, err error) string {
 	if !res.IsError {
 		return "ok"
 	}
-	if m, ok := res.StructuredContent.(map[string]any); ok {
-		if b, ok := m["error"].(ErrorBody); ok {
-			return string(b.Code)
-		}
+	if b, ok := ErrorOf(res); ok {
+		return string(b.Code)
 	}
 	return string(core.CodeInternal)
 }
 
-// ErrorBody is the structuredContent.error of every failed tool call.
+// ErrorMetaKey is the _meta key under which an error result carries its
+// ErrorBody.
+const ErrorMetaKey = "voicedock/error"
+
+// ErrorBody is the coded error of every failed tool call, in the result's
+// _meta under ErrorMetaKey.
 type ErrorBody struct {
 	Code       core.Code `json:"code"`
 	Message    string    `json:"message"`
@@ -216,9 +219,25 @@ type ErrorBody struct {
 	SIPStatus  int       `json:"sip_status,omitempty"`
 }
 
-// ErrorResult turns an error into a tool result with isError set, one line
-// of text and the structured error. Internal errors are logged in full and
-// reported without their details.
+// ErrorOf returns the coded error a result made by ErrorResult carries.
+func ErrorOf(res *mcp.CallToolResult) (ErrorBody, bool) {
+	if res == nil || res.Meta == nil {
+		return ErrorBody{}, false
+	}
+	b, ok := res.Meta.AdditionalFields[ErrorMetaKey].(ErrorBody)
+	return b, ok
+}
+
+// ErrorResult turns an error into a tool result with isError set and one
+// line of text starting with the code. Internal errors are logged in full
+// and reported without their details.
+//
+// An error carries no structuredContent: clients built on the official
+// SDKs validate any structuredContent against the tool's output schema,
+// which describes the success value, and turn a mismatch into a protocol
+// error that hides the tool's answer from the agent. The coded error goes
+// into the text, which every client shows, and into _meta for clients
+// that branch on it.
 func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err error) *mcp.CallToolResult {
 	e := core.AsError(err)
 	if e.Code == core.CodeInternal {
@@ -228,14 +247,10 @@ func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err erro
 		logger.DebugContext(ctx, "tool refused", "tool", tool, "code", e.Code, "param", e.Param)
 	}
 	body := ErrorBody{Code: e.Code, Message: e.Message, Param: e.Param, RetryAfter: e.RetryAfter, SIPStatus: e.SIPStatus}
-	text := string(e.Code) + ": " + e.Message
-	if e.Param != "" {
-		text += " (" + e.Param + ")"
-	}
 	return &mcp.CallToolResult{
-		IsError:           true,
-		Content:           []mcp.Content{mcp.NewTextContent(text)},
-		StructuredContent: map[string]any{"error": body},
+		Result:  mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{ErrorMetaKey: body}}},
+		IsError: true,
+		Content: []mcp.Content{mcp.NewTextContent(e.Error())},
 	}
 }
 

@@ -240,7 +240,7 @@ type toolResult struct {
 	json       []byte
 }
 
-// errorCode returns structuredContent.error.code of an error result.
+// errorCode returns the code of an error result.
 func (r toolResult) errorCode() string {
 	e, _ := r.structured["error"].(map[string]any)
 	code, _ := e["code"].(string)
@@ -265,6 +265,7 @@ func call(t *testing.T, c *client.Client, tool, args string) toolResult {
 	if err != nil {
 		t.Fatalf("%s: %v", tool, err)
 	}
+	checkResultShape(t, tool, res, nil)
 	out := toolResult{raw: res, isError: res.IsError}
 	var texts []string
 	for _, content := range res.Content {
@@ -280,6 +281,7 @@ func call(t *testing.T, c *client.Client, tool, args string) toolResult {
 	if err := json.Unmarshal(out.json, &out.structured); err != nil {
 		t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
 	}
+	out.structured = withToolError(res, out.structured)
 	return out
 }
 
