@@ -72,17 +72,23 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	if opts.ValidateOutput {
 		serverOpts = append(serverOpts, mcpserver.WithOutputSchemaValidation())
 	}
+	hooks := &mcpserver.Hooks{}
+	// The tools that wait on the phone network run as tasks when the
+	// client asks (tasks/get, tasks/result, tasks/list, tasks/cancel).
+	runs := newTaskRuns()
+	taskHooks := &mcpserver.TaskHooks{}
+	runs.hooks(hooks, taskHooks)
+	serverOpts = append(serverOpts, mcpserver.WithTaskCapabilities(true, true, true), mcpserver.WithTaskHooks(taskHooks))
 	var res *resources
 	if opts.Calls != nil && opts.Config != nil {
 		res = newResources(opts.Calls, opts.Config, logger)
-		hooks := &mcpserver.Hooks{}
 		res.hooks(hooks)
-		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithHooks(hooks),
-			mcpserver.WithPromptCapabilities(false))
+		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithPromptCapabilities(false))
 	}
+	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	for _, t := range list {
-		st, err := serverTool(t, logger, opts.OnToolCall)
+		st, err := serverTool(t, logger, opts.OnToolCall, runs)
 		if err != nil {
 			return nil, err
 		}
@@ -106,10 +112,15 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	if err != nil {
 		return mcp.Tool{}, fmt.Errorf("tool %s: %w", t.Name, err)
 	}
+	var execution *mcp.ToolExecution
+	if t.Hints.Waits {
+		execution = &mcp.ToolExecution{TaskSupport: mcp.TaskSupportOptional}
+	}
 	// A struct literal rather than mcp.NewTool: NewTool fills InputSchema,
 	// and InputSchema together with RawInputSchema makes tools/list fail
 	// to encode (an empty answer).
 	return mcp.Tool{
+		Execution:       execution,
 		Name:            t.Name,
 		Title:           t.Title,
 		Description:     t.Description,
@@ -125,7 +136,7 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	}, nil
 }
 
-func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration)) (mcpserver.ServerTool, error) {
+func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns) (mcpserver.ServerTool, error) {
 	def, err := Tool(t)
 	if err != nil {
 		return mcpserver.ServerTool{}, err
@@ -140,7 +151,16 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 		if err != nil {
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
-		ctx = tools.WithProgress(ctx, progressReporter(ctx, req, logger))
+		progress := progressReporter(ctx, req, logger)
+		if run := runs.run(ctx, req); run != nil {
+			ctx = tools.WithTask(ctx)
+			notify := progress
+			progress = func(done, total float64, message string) {
+				taskStep(ctx, run, message)
+				notify(done, total, message)
+			}
+		}
+		ctx = tools.WithProgress(ctx, progress)
 		if c, ok := confirmer(ctx, logger); ok {
 			ctx = tools.WithConfirm(ctx, c)
 		}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/voicedock/voicedock/sip/sipptest"
+)
+
+// taskWatch collects notifications/tasks/status as they arrive.
+type taskWatch struct {
+	mu       sync.Mutex
+	messages []string
+	changed  chan struct{}
+}
+
+func watchTasks(c *client.Client) *taskWatch {
+	w := &taskWatch{changed: make(chan struct{}, 1)}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method != string(mcp.MethodNotificationTasksStatus) {
+			return
+		}
+		msg, _ := n.Params.AdditionalFields["statusMessage"].(string)
+		status, _ := n.Params.AdditionalFields["status"].(string)
+		w.mu.Lock()
+		w.messages = append(w.messages, status+": "+msg)
+		w.mu.Unlock()
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	})
+	return w
+}
+
+// waitFor waits until a notification's text contains s.
+func (w *taskWatch) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		w.mu.Lock()
+		for _, m := range w.messages {
+			if strings.Contains(m, s) {
+				w.mu.Unlock()
+				return
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.changed:
+		case <-deadline:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			t.Fatalf("no task status with %q; got %q", s, w.messages)
+		}
+	}
+}
+
+// callAsTask sends tools/call with params.task and returns the task the
+// server created. mcp-go's client reads every tools/call answer as a
+// CallToolResult, so the request goes through its transport.
+func callAsTask(t *testing.T, c *client.Client, tool string, args any) mcp.Task {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	ttl := int64(600000)
+	resp, err := c.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(time.Now().UnixNano()), Method: string(mcp.MethodToolsCall),
+		Params: map[string]any{"name": tool, "arguments": args, "task": mcp.TaskParams{TTL: &ttl}},
+	})
+	if err != nil {
+		t.Fatalf("%s as a task: %v", tool, err)
+	}
+	if resp.Error != nil {
+		t.Fatalf("%s as a task: %d %s", tool, resp.Error.Code, resp.Error.Message)
+	}
+	var created mcp.CreateTaskResult
+	if err := json.Unmarshal(resp.Result, &created); err != nil || created.Task.TaskId == "" {
+		t.Fatalf("%s as a task: %s (%v)", tool, resp.Result, err)
+	}
+	return created.Task
+}
+
+func getTask(t *testing.T, c *client.Client, id string) mcp.Task {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req := mcp.GetTaskRequest{}
+	req.Params.TaskId = id
+	res, err := c.GetTask(ctx, req)
+	if err != nil {
+		t.Fatalf("tasks/get: %v", err)
+	}
+	return res.Task
+}
+
+// TestTaskTransferCompletes runs transfer_call as a task with a sipp caller
+// and target: the client gets the task at once, each NOTIFY moves the
+// task's statusMessage on (seen in notifications/tasks/status and in
+// tasks/get), and tasks/result gives the transfer, which validates
+// against the tool's output schema.
+func TestTaskTransferCompletes(t *testing.T) {
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
+	line := newPhoneLine(t, target.Port())
+	w := watchTasks(line.c)
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", strings.TrimPrefix(ourNumber, "+"))
+	callID := line.answered(t)
+
+	task := callAsTask(t, line.c, "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	if task.Status != mcp.TaskStatusWorking {
+		t.Fatalf("new task: %+v", task)
+	}
+	for _, step := range []string{"requested", "trying", "ringing", "completed"} {
+		w.waitFor(t, "transfer to "+salesNumber+": "+step)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req := mcp.TaskResultRequest{}
+	req.Params.TaskId = task.TaskId
+	res, err := line.c.TaskResult(ctx, req)
+	if err != nil {
+		t.Fatalf("tasks/result: %v", err)
+	}
+	if res.IsError {
+		t.Fatalf("transfer task failed: %+v", res.Content)
+	}
+	body, _ := json.Marshal(res.StructuredContent)
+	var out struct {
+		Transfer struct {
+			Status    string `json:"status"`
+			SIPStatus int    `json:"sip_status"`
+		} `json:"transfer"`
+	}
+	json.Unmarshal(body, &out)
+	if out.Transfer.Status != "completed" || out.Transfer.SIPStatus != 200 {
+		t.Fatalf("task result: %s", body)
+	}
+	checkResultShape(t, "transfer_call", &mcp.CallToolResult{StructuredContent: res.StructuredContent}, nil)
+	got := getTask(t, line.c, task.TaskId)
+	if got.Status != mcp.TaskStatusCompleted || !strings.Contains(got.StatusMessage, "completed (SIP 200)") {
+		t.Errorf("finished task: %+v", got)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+}
+
+// TestTaskTransferCancelKeepsCaller cancels a transfer task while the
+// transferee has reported only 100 Trying: the transfer is recorded as
+// canceled, the caller stays on the call with the assistant (in progress,
+// no BYE), and only end_call hangs up.
+func TestTaskTransferCancelKeepsCaller(t *testing.T) {
+	line := newPhoneLine(t, sipptest.FreePort(t))
+	w := watchTasks(line.c)
+	caller := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	task := callAsTask(t, line.c, "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	w.waitFor(t, "transfer to "+salesNumber+": trying")
+	if got := getTask(t, line.c, task.TaskId); got.Status != mcp.TaskStatusWorking || !strings.Contains(got.StatusMessage, ": trying") {
+		t.Fatalf("task while trying: %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req := mcp.CancelTaskRequest{}
+	req.Params.TaskId = task.TaskId
+	res, err := line.c.CancelTask(ctx, req)
+	if err != nil || res.Task.Status != mcp.TaskStatusCancelled {
+		t.Fatalf("tasks/cancel: %+v %v", res, err)
+	}
+	// The cancellation reaches the transfer through the task's context:
+	// wait until the canceled step is stored (it is logged after that).
+	line.logs.waitFor(t, regexp.MustCompile(`msg="transfer step" call_id=`+regexp.QuoteMeta(callID)+` .*status=canceled`), 0, 20*time.Second)
+	got := mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`)
+	tr := got.structured["call"].(map[string]any)["transfers"].([]any)[0].(map[string]any)
+	if s := field(got, "call", "status"); s != "in-progress" || tr["status"] != "canceled" {
+		t.Fatalf("after the cancelled task the call is %s, its transfer %v", s, tr)
+	}
+	if !strings.Contains(tr["reason"].(string), "cancelled the task") {
+		t.Errorf("canceled transfer: %v", tr)
+	}
+	select {
+	case <-caller.Done():
+		t.Fatal("the caller was hung up after the task was cancelled")
+	default:
+	}
+	ended := mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
+	if field(ended, "call", "end_reason") != "assistant_ended" {
+		t.Errorf("end_call: %s", ended.json)
+	}
+	caller.Wait(t)
+}
