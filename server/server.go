@@ -87,8 +87,9 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	}
 	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
+	signer := newStateSigner()
 	for _, t := range list {
-		st, err := serverTool(t, logger, opts.OnToolCall, runs)
+		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +137,7 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	}, nil
 }
 
-func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns) (mcpserver.ServerTool, error) {
+func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns, signer *stateSigner) (mcpserver.ServerTool, error) {
 	def, err := Tool(t)
 	if err != nil {
 		return mcpserver.ServerTool{}, err
@@ -161,11 +162,17 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 			}
 		}
 		ctx = tools.WithProgress(ctx, progress)
+		var rt *roundTrip
 		if c, ok := confirmer(ctx, logger); ok {
 			ctx = tools.WithConfirm(ctx, c)
+		} else if c, r, ok := roundTripConfirmer(ctx, req, signer); ok {
+			ctx, rt = tools.WithConfirm(ctx, c), r
 		}
 		res, err := call(ctx, args)
 		waitForProgress(ctx, req)
+		if rt != nil && rt.question != nil && errors.Is(err, core.ErrAskLater) {
+			return rt.inputRequired(), nil
+		}
 		if err != nil {
 			return ErrorResult(ctx, logger, name, err), nil
 		}
