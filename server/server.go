@@ -154,7 +154,7 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 		}
 		progress := progressReporter(ctx, req, logger)
 		if run := runs.run(ctx, req); run != nil {
-			ctx = tools.WithTask(ctx)
+			ctx = tools.WithTaskRef(tools.WithTask(ctx), run.setRef)
 			notify := progress
 			progress = func(done, total float64, message string) {
 				taskStep(ctx, run, message)

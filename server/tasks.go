@@ -37,6 +37,13 @@ type taskRun struct {
 	taskID    string
 	createdAt time.Time
 	message   string
+	ref       map[string]string
+}
+
+func (r *taskRun) setRef(ref map[string]string) {
+	r.mu.Lock()
+	r.ref = ref
+	r.mu.Unlock()
 }
 
 func (r *taskRun) setMessage(m string) {
@@ -131,6 +138,7 @@ func (tr *taskRuns) hooks(h *mcpserver.Hooks, th *mcpserver.TaskHooks) {
 	h.AddAfterGetTask(func(_ context.Context, _ any, _ *mcp.GetTaskRequest, res *mcp.GetTaskResult) {
 		if res != nil {
 			tr.describe(&res.Task)
+			tr.refMeta(res.Task.TaskId, &res.Result.Meta)
 		}
 	})
 	h.AddAfterListTasks(func(_ context.Context, _ any, _ *mcp.ListTasksRequest, res *mcp.ListTasksResult) {
@@ -156,6 +164,34 @@ func (tr *taskRuns) describe(t *mcp.Task) {
 	if _, msg := run.snapshot(); msg != "" && (t.StatusMessage == "" || !t.Status.IsTerminal()) {
 		t.StatusMessage = msg
 	}
+}
+
+// taskRefMetaKey is the _meta key of tasks/get results naming the object
+// a task works on (a transfer: call_id, transfer_id), which get_call shows
+// even after a restart, when the task itself is gone.
+const taskRefMetaKey = "voicedock/task-object"
+
+// refMeta puts the run's object into meta.
+func (tr *taskRuns) refMeta(taskID string, meta **mcp.Meta) {
+	tr.mu.Lock()
+	run := tr.byTask[taskID]
+	tr.mu.Unlock()
+	if run == nil {
+		return
+	}
+	run.mu.Lock()
+	ref := run.ref
+	run.mu.Unlock()
+	if ref == nil {
+		return
+	}
+	if *meta == nil {
+		*meta = &mcp.Meta{}
+	}
+	if (*meta).AdditionalFields == nil {
+		(*meta).AdditionalFields = map[string]any{}
+	}
+	(*meta).AdditionalFields[taskRefMetaKey] = ref
 }
 
 // run returns the taskRun of a call that runs as a task, once mcp-go has

@@ -162,6 +162,7 @@ func callTools(calls *core.Calls) []Tool {
 					requestedBy = a.Name
 				}
 				confirm := confirmFrom(ctx)
+				ref := taskRefFrom(ctx)
 				sent := 0.0
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
@@ -172,6 +173,9 @@ func callTools(calls *core.Calls) []Tool {
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.
+					if sent == 0 {
+						ref(map[string]string{"call_id": step.CallID, "transfer_id": step.ID})
+					}
 					done, total := attemptProgress(step)
 					if done <= sent {
 						return

@@ -17,3 +17,22 @@ func runsAsTask(ctx context.Context) bool {
 	v, _ := ctx.Value(taskKey{}).(bool)
 	return v
 }
+
+// TaskRef tells the task running a tool call which object it works on
+// (for a transfer: call_id and transfer_id), so that a client holding only
+// the task can find the object, and its stored outcome, with get_call.
+type TaskRef func(ref map[string]string)
+
+type taskRefKey struct{}
+
+// WithTaskRef returns ctx carrying the task's TaskRef.
+func WithTaskRef(ctx context.Context, fn TaskRef) context.Context {
+	return context.WithValue(ctx, taskRefKey{}, fn)
+}
+
+func taskRefFrom(ctx context.Context) TaskRef {
+	if fn, ok := ctx.Value(taskRefKey{}).(TaskRef); ok {
+		return fn
+	}
+	return func(map[string]string) {}
+}

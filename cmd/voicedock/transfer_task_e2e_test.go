@@ -167,6 +167,20 @@ func TestTaskTransferCompletes(t *testing.T) {
 					t.Errorf("task while %s: %+v", step, got)
 				}
 			}
+			// tasks/get names the transfer, which get_call shows even when
+			// the task is gone (a restart).
+			gctx, gcancel := context.WithTimeout(t.Context(), 10*time.Second)
+			greq := mcp.GetTaskRequest{}
+			greq.Params.TaskId = task.TaskId
+			gres, err := line.c.GetTask(gctx, greq)
+			gcancel()
+			if err != nil || gres.Meta == nil {
+				t.Fatalf("tasks/get: %+v %v", gres, err)
+			}
+			obj, _ := gres.Meta.AdditionalFields["voicedock/task-object"].(map[string]any)
+			if obj["call_id"] != callID || obj["transfer_id"] == nil {
+				t.Errorf("tasks/get _meta: %v", gres.Meta.AdditionalFields)
+			}
 			if version == "2025-11-25" {
 				for _, step := range []string{"requested", "trying", "ringing", "completed"} {
 					w.waitFor(t, "transfer to "+salesNumber+": "+step)
@@ -181,7 +195,7 @@ func TestTaskTransferCompletes(t *testing.T) {
 				if got.Status != mcp.TaskStatusCompleted {
 					t.Errorf("finished task: %+v", got)
 				}
-				if tr := lastTransfer(t, line, callID); tr["status"] != "completed" {
+				if tr := lastTransfer(t, line, callID); tr["status"] != "completed" || tr["id"] != obj["transfer_id"] {
 					t.Errorf("transfer on record: %v", tr)
 				}
 				caller.Wait(t)
