@@ -143,6 +143,7 @@ func callTools(calls *core.Calls) []Tool {
 			"Place an outbound call from one of our phone numbers through its trunk (answering digest challenges), and hold it once answered: it can then be transferred or ended like an inbound call.",
 			Hints{OpenWorld: true, Waits: true},
 			func(ctx context.Context, in CreateCallInput) (CallOutput, string, error) {
+				progressFrom(ctx)(1, 2, "calling "+in.Destination)
 				c, err := calls.Dial(ctx, core.DialRequest{NumberID: in.NumberID, Destination: in.Destination})
 				if err != nil {
 					return CallOutput{}, "", err

@@ -96,9 +96,13 @@ func checkTools(d Deps) []Tool {
 				if !in.Dial {
 					return out, verdict, nil
 				}
+				// The one step there is to tell: a task's statusMessage, or a
+				// progress notification when the client sent a token.
+				progressFrom(ctx)(1, 2, fmt.Sprintf("test call to %s: dialling", c.Destination))
 				res, err := d.Calls.TestCall(ctx, core.TestCallRequest{
 					Destination: c.Destination, AssistantID: in.AssistantID, NumberID: in.PhoneNumberID,
-					RingTimeout: time.Duration(in.RingTimeoutSeconds) * time.Second,
+					RingTimeout:       time.Duration(in.RingTimeoutSeconds) * time.Second,
+					CancelWithContext: runsAsTask(ctx),
 				})
 				if err != nil {
 					return TestDestinationOutput{}, "", err

@@ -278,8 +278,11 @@ func call(t *testing.T, c *client.Client, tool, args string) toolResult {
 	if len(out.json) == 0 && res.StructuredContent != nil {
 		out.json, _ = json.Marshal(res.StructuredContent)
 	}
-	if err := json.Unmarshal(out.json, &out.structured); err != nil {
-		t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
+	// An error result has no structuredContent.
+	if len(out.json) > 0 {
+		if err := json.Unmarshal(out.json, &out.structured); err != nil {
+			t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
+		}
 	}
 	out.structured = withToolError(res, out.structured)
 	return out

@@ -277,3 +277,24 @@ func TestTaskTransferCancelKeepsCaller(t *testing.T) {
 		})
 	}
 }
+
+// TestTaskTestDestinationDialCancelled runs test_destination with dial as
+// a task against a phone that rings until cancelled: the task shows the
+// dialling step, and tasks/cancel stops the test call (the phone gets a
+// CANCEL, which ends its sipp scenario).
+func TestTaskTestDestinationDialCancelled(t *testing.T) {
+	target := sipptest.Start(t, "uas_ring_cancel.xml", "", sipptest.Options{})
+	line := newPhoneLine(t, target.Port())
+	assistant := firstID(t, line.c, "list_assistants", "assistants")
+	task := callAsTask(t, line.c, "2025-11-25", "test_destination",
+		map[string]any{"destination": salesNumber, "assistant_id": assistant, "dial": true, "ring_timeout_seconds": 60})
+	waitForStep(t, line.c, task.TaskId, "test call to "+salesNumber+": dialling")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req := mcp.CancelTaskRequest{}
+	req.Params.TaskId = task.TaskId
+	if res, err := line.c.CancelTask(ctx, req); err != nil || res.Task.Status != mcp.TaskStatusCancelled {
+		t.Fatalf("tasks/cancel: %+v %v", res, err)
+	}
+	target.Wait(t) // CANCEL, 487, ACK: long before the 60 s ring timeout
+}
