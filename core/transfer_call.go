@@ -83,6 +83,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 		lc.mu.Unlock()
 		yes, why := m.confirm(ctx, req, *q)
 		lc.mu.Lock()
+		if why == askLater {
+			lc.mu.Unlock()
+			return Transfer{}, &Error{Code: CodeDestinationNotAllowed, Param: targetParam(qi), err: ErrAskLater,
+				Message: fmt.Sprintf("the user has not confirmed the transfer to %s yet", q.Destination)}
+		}
 		if !yes {
 			m.logger.InfoContext(ctx, "transfer destination refused", "rule", "user_confirmation", "destination", clip(dests[qi].Target()), "call_id", lc.call.ID, "reason", why)
 			if lc.call.Status == CallInProgress {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,6 +64,15 @@ func (q Confirmation) Message() string {
 // before ctx ends, is a no.
 type ConfirmFunc func(ctx context.Context, q Confirmation) (bool, error)
 
+// ErrAskLater is what a ConfirmFunc returns when the human is asked
+// outside the request (an MCP input-required round trip of protocol
+// 2026-07-28): Transfer then refuses with an error that wraps it, records
+// nothing, and the request comes again with the answer.
+var ErrAskLater = errors.New("the user is being asked to confirm the transfer")
+
+// askLater is confirm's reason for ErrAskLater.
+const askLater = "ask later"
+
 // confirmTimeout is the bound on the human's answer.
 func (m *Calls) confirmTimeout() time.Duration {
 	if m.cfg.ConfirmTimeout > 0 {
@@ -103,6 +113,8 @@ func (m *Calls) confirm(ctx context.Context, req TransferRequest, q Confirmation
 	select {
 	case a := <-ch:
 		switch {
+		case errors.Is(a.err, ErrAskLater):
+			return false, askLater
 		case a.err != nil && ctx.Err() != nil:
 			return false, noAnswer()
 		case a.err != nil:
