@@ -101,7 +101,7 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := core.NewService(st, logger)
+	svc := core.NewConfiguration(st, logger)
 	svc.SetPolicy(policy)
 	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, st, st, core.NewBus(), logger)
 	// The calls' media as the server wires it (cmd/voicedock/speech.go):

@@ -170,7 +170,9 @@ func loadNow() string {
 	return strings.Join(strings.Fields(string(data))[:3], " ")
 }
 
-// writeTargets compares the run with the targets of the issue.
+// writeTargets compares the run with the performance targets the server
+// is held to (transfers/s, memory and goroutines per held call, MCP
+// overhead, REFER latency, no lost event).
 func (r *results) writeTargets(b *strings.Builder) {
 	met := func(ok bool) string {
 		if ok {

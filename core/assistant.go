@@ -69,13 +69,15 @@ type Destination struct {
 	Description string `json:"description" jsonschema:"required,description=When to use this destination; read by the LLM,minLength=1,maxLength=1000"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Spoken to the caller before the transfer,maxLength=1000"`
 
-	// How the transfer is made (issue 8b): see ModeBlind, ModeWarm, ModeBridge.
+	// How the transfer is made, for trunks and humans that need more
+	// than a blind REFER: see ModeBlind, ModeWarm, ModeBridge.
 	Mode        string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
 	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
 	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
 	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 
-	// Pre-recorded announcement (issue 8a).
+	// A recording played instead of a synthesised message: a brand's
+	// own voice, or a deployment without a speech engine.
 	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL or an absolute path on the server,maxLength=2048"`
 }
 

@@ -22,7 +22,7 @@ func (m *Calls) GetCall(ctx context.Context, id string) (Call, error) {
 		c.Messages = m.messagesOf(id)
 		return c, nil
 	}
-	c, err := m.calls.GetCall(ctx, id)
+	c, err := m.callStore.GetCall(ctx, id)
 	if HasCode(err, CodeNotFound) {
 		return Call{}, FieldError(CodeNotFound, "id", "call %q not found", clip(id))
 	}
@@ -44,7 +44,7 @@ func (m *Calls) ListCalls(ctx context.Context, f CallFilter) ([]Call, int, error
 	default:
 		return nil, 0, FieldError(CodeInvalidRequest, "status", "unknown call status %q", clip(f.Status))
 	}
-	return m.calls.ListCalls(ctx, f)
+	return m.callStore.ListCalls(ctx, f)
 }
 
 // EndCall hangs up a live call and returns it as ended.
@@ -69,8 +69,11 @@ func (m *Calls) hangup(ctx context.Context, lc *liveCall) (Call, error) {
 	return m.GetCall(ctx, id)
 }
 
-// Shutdown ends every live call through the SIP layer and records what it
-// could not end as ended.
+// Shutdown records every call still live as ended (the SIP layer, shut
+// down first, has normally ended them already), then ends the manager's
+// own work (transfer attempts, REFERs, hang-ups, audio) and waits for its
+// goroutines, at most until ctx ends: once it returns, nothing of the
+// manager writes to the store. Work asked for afterwards is not started.
 func (m *Calls) Shutdown(ctx context.Context) {
 	m.mu.RLock()
 	ids := make([]string, 0, len(m.live))
@@ -84,5 +87,9 @@ func (m *Calls) Shutdown(ctx context.Context) {
 			m.endLocked(ctx, lc, EndShutdown)
 			lc.mu.Unlock()
 		}
+	}
+	m.stop()
+	if err := m.work.close(ctx); err != nil {
+		m.logger.WarnContext(ctx, "shutdown: the call manager's work did not end in time", "err", err)
 	}
 }

@@ -22,7 +22,7 @@ type CallsConfig struct {
 	// Policy decides every transfer and create_call destination. nil: the
 	// baseline (emergency numbers and DefaultDeniedTypes refused, any
 	// country and SIP host, ad-hoc per AllowAdhocTransfers). Give the
-	// Service the same one (SetPolicy): its phone number writes keep the
+	// Configuration the same one (SetPolicy): its phone number writes keep the
 	// policy's copy of the numbers' countries current.
 	Policy *Policy
 	// AllowedSources are networks inbound calls may come from besides
@@ -53,9 +53,11 @@ type Resolver interface {
 // that call's lock, is stored, and only then published. It implements
 // SignalHandler for the SIP user agent.
 type Calls struct {
-	cfg       CallsConfig
+	cfg CallsConfig
+	// store holds the configuration (assistants, trunks, numbers);
+	// callStore the calls and their transfers.
 	store     Store
-	calls     CallStore
+	callStore CallStore
 	sig       Signaling
 	media     Media
 	bus       *Bus
@@ -71,8 +73,11 @@ type Calls struct {
 	// by their id, with the call they transfer.
 	legs map[string]*liveCall
 	// bg is the lifetime of work that must outlive the request that
-	// started it (a transfer whose MCP request was cancelled).
-	bg context.Context
+	// started it (a transfer whose MCP request was cancelled); Shutdown
+	// ends it (stop). work owns the goroutines and timers that do it.
+	bg   context.Context
+	stop context.CancelFunc
+	work workers
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -92,7 +97,7 @@ type liveCall struct {
 	// goes with the call when the call ends.
 	commands *rate.Limiter
 
-	// The active transfer's attempts (issue 8b): how each destination is
+	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer
 	// ends or the call does), and the server's own call to the current
 	// destination (warm, bridge) with what is done to the caller meanwhile.
@@ -112,10 +117,11 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 	if cfg.TransferTimeout <= 0 {
 		cfg.TransferTimeout = 30 * time.Second
 	}
+	bg, stop := context.WithCancel(bg)
 	return &Calls{
-		cfg: cfg, store: store, calls: calls, bus: bus, logger: logger,
+		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
-		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg,
+		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
 	}
 }
 
@@ -170,7 +176,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 			"messages": orEmpty(m.messagesOf(lc.call.ID)),
 		})...)
 	}
-	err := m.calls.UpdateCall(sctx, lc.call, out...)
+	err := m.callStore.UpdateCall(sctx, lc.call, out...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
 	}
@@ -183,7 +189,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}
@@ -257,6 +263,12 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
+	case reason == EndShutdown:
+		// Whatever the call was doing, the server stopped it: recorded as
+		// a restart records a stopped process's calls (Call.EndStopped),
+		// not as failed, which says the far side or the network did not
+		// complete it.
+		lc.call.Status = CallEnded
 	case reason == EndFailed, lc.call.Status == CallDialing:
 		lc.call.Status = CallFailed
 	default:
@@ -270,7 +282,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
 		if reason == EndShutdown {
-			why = "the server shut down during the transfer"
+			why = TransferStoppedReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
@@ -81,12 +83,18 @@ func (s *scriptedSIP) Options(ctx context.Context, t core.Trunk) (core.TrunkHeal
 type fixture struct {
 	calls  *core.Calls
 	sip    *scriptedSIP
-	svc    *core.Service
+	svc    *core.Configuration
 	callID string
 	store  *sqlite.Store
 }
 
 func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
+	t.Helper()
+	return newFixtureWithBus(t, cfg, core.NewBus())
+}
+
+// newFixtureWithBus is newFixture on the given bus.
+func newFixtureWithBus(t *testing.T, cfg core.CallsConfig, bus *core.Bus) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	key := make([]byte, 32)
@@ -95,7 +103,7 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: "transfer_call", Destinations: []core.Destination{
 			{Type: "number", Number: "+31612345678", Description: "sales", Message: "Connecting you to sales."},
@@ -115,9 +123,16 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 	if cfg.TransferTimeout == 0 {
 		cfg.TransferTimeout = 5 * time.Second
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, core.NewBus(), slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
+	calls := core.NewCalls(ctx, cfg, st, st, bus, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	sip := &scriptedSIP{calls: calls}
 	calls.SetSignaling(sip)
+	// Registered after the store's Close, so run before it: the manager's
+	// goroutines are done before the store closes, as in the server.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		calls.Shutdown(ctx)
+	})
 	dec := calls.OfferCall(ctx, core.InboundInvite{SIPCallID: "c1", Called: "31850835037", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
 	if dec.CallID == "" {
 		t.Fatalf("call refused: %+v", dec)
@@ -231,17 +246,29 @@ func TestReferRejected(t *testing.T) {
 	}
 }
 
+// TestNoFinalNotifyTimesOut runs on synctest's clock: the production
+// timeout passes in no time, and exactly when it should.
 func TestNoFinalNotifyTimesOut(t *testing.T) {
-	f := newFixture(t, core.CallsConfig{TransferTimeout: 200 * time.Millisecond})
-	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) { return 202, nil }
-	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
-	if !core.HasCode(err, core.CodeTransferFailed) || tr.Status != core.TransferFailed {
-		t.Fatalf("%+v %v", tr, err)
-	}
-	c, _ := f.calls.GetCall(t.Context(), f.callID)
-	if c.Status != core.CallInProgress {
-		t.Errorf("call after timeout: %s", c.Status)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 30 * time.Second
+		f := newFixture(t, core.CallsConfig{TransferTimeout: timeout})
+		f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) { return 202, nil }
+		start := time.Now()
+		tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+		if !core.HasCode(err, core.CodeTransferFailed) || tr.Status != core.TransferFailed {
+			t.Fatalf("%+v %v", tr, err)
+		}
+		if waited := time.Since(start); waited != timeout {
+			t.Errorf("failed after %s, want %s", waited, timeout)
+		}
+		if !strings.Contains(tr.Reason, "no final NOTIFY within 30s") {
+			t.Errorf("reason %q", tr.Reason)
+		}
+		c, _ := f.calls.GetCall(t.Context(), f.callID)
+		if c.Status != core.CallInProgress {
+			t.Errorf("call after timeout: %s", c.Status)
+		}
+	})
 }
 
 func TestCallerHangsUpMidTransfer(t *testing.T) {

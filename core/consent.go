@@ -43,7 +43,7 @@ func (m *Calls) askConsentLocked(lc *liveCall) bool {
 	if wait <= 0 {
 		wait = DefaultConsentTimeout
 	}
-	go m.consent(id, text, first, voice, wait)
+	m.work.Go(func() { m.consent(id, text, first, voice, wait) })
 	return true
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/nyaruka/phonenumbers"
+	"github.com/voicedock/voicedock/core/numbering"
 )
 
 // NumberInfo is what libphonenumber says about a valid E.164 number.
@@ -16,50 +17,6 @@ type NumberInfo struct {
 	Region  string `json:"region"`
 	Type    string `json:"type"`
 	Country int    `json:"country_code"`
-}
-
-// numberTypeName gives libphonenumber's number types in the words the policy
-// and the README use.
-func numberTypeName(t phonenumbers.PhoneNumberType) string {
-	switch t {
-	case phonenumbers.FIXED_LINE:
-		return "fixed_line"
-	case phonenumbers.MOBILE:
-		return "mobile"
-	case phonenumbers.FIXED_LINE_OR_MOBILE:
-		return "fixed_line_or_mobile"
-	case phonenumbers.TOLL_FREE:
-		return "toll_free"
-	case phonenumbers.PREMIUM_RATE:
-		return "premium_rate"
-	case phonenumbers.SHARED_COST:
-		return "shared_cost"
-	case phonenumbers.VOIP:
-		return "voip"
-	case phonenumbers.PERSONAL_NUMBER:
-		return "personal"
-	case phonenumbers.PAGER:
-		return "pager"
-	case phonenumbers.UAN:
-		return "uan"
-	case phonenumbers.VOICEMAIL:
-		return "voicemail"
-	default:
-		return "unknown"
-	}
-}
-
-// isE164Shape reports whether s is + and 2 to 15 digits, the first not 0.
-func isE164Shape(s string) bool {
-	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // ParseE164 checks that s is a phone number in strict E.164 form (a leading
@@ -73,7 +30,7 @@ func ParseE164(param, s string) (NumberInfo, error) {
 	if !strings.HasPrefix(s, "+") {
 		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q must be in E.164 form with a leading + and the country code, e.g. +31612345678", clip(s))
 	}
-	if !isE164Shape(s) {
+	if !numbering.IsE164Shape(s) {
 		return NumberInfo{}, FieldError(CodeInvalidRequest, param, "phone number %q must be E.164: + and 2 to 15 digits, no spaces or punctuation", clip(s))
 	}
 	// "ZZ" is the unknown region: the country comes from the + prefix only.
@@ -87,7 +44,7 @@ func ParseE164(param, s string) (NumberInfo, error) {
 	return NumberInfo{
 		E164:    phonenumbers.Format(num, phonenumbers.E164),
 		Region:  phonenumbers.GetRegionCodeForNumber(num),
-		Type:    numberTypeName(phonenumbers.GetNumberType(num)),
+		Type:    numbering.TypeName(phonenumbers.GetNumberType(num)),
 		Country: int(num.GetCountryCode()),
 	}, nil
 }
@@ -98,8 +55,8 @@ func ParseE164(param, s string) (NumberInfo, error) {
 // policy refuses it for what it is; which types and countries may be
 // called is the policy's business too (see Policy).
 func checkDestinationNumber(param, s string) error {
-	if isE164Shape(s) {
-		if _, ok := emergencyNumber(s); ok {
+	if numbering.IsE164Shape(s) {
+		if _, ok := numbering.EmergencyNumber(s); ok {
 			return nil
 		}
 	}

@@ -63,7 +63,7 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 		lc.webhooks = m.webhookTargets(nil)
 	}
 	call = lc.call
-	if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
+	if err := m.callStore.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 		return Call{}, Internal("storing the call", err)
 	}
 	m.mu.Lock()
@@ -92,4 +92,13 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 
 func hostPort(t Trunk) string {
 	return net.JoinHostPort(strings.Trim(t.Host, "[]"), strconv.Itoa(t.Port))
+}
+
+// checkDial applies the deployment's rules to create_call's destination.
+func (m *Calls) checkDial(ctx context.Context, req DialRequest) error {
+	if err := checkDestinationNumber("destination", req.Destination); err != nil {
+		return err
+	}
+	_, err := m.transferPolicy().Require(ctx, m.store, "destination", Destination{Type: DestinationNumber, Number: req.Destination}, nil, "number_id", req.NumberID)
+	return err
 }

@@ -29,11 +29,23 @@ type Event struct {
 	Digit *Digit
 }
 
-// Bus fans events out to subscribers. Publish never blocks and never
-// drops: each subscriber has its own unbounded queue drained by one
-// goroutine, so a slow consumer delays only itself.
+// DefaultQueueLimit is how many events a subscriber of NewBus may have
+// waiting before it is cut off as lagging. Every consumer in the server
+// keeps up with far more than a burst of this size; only one that is
+// stuck (a client that stopped reading) reaches it.
+const DefaultQueueLimit = 4096
+
+// Bus fans events out to subscribers. Publish never blocks: each
+// subscriber has its own queue, drained by one goroutine, so a slow
+// consumer delays only itself. The queue is bounded: a subscriber that
+// falls that far behind is cut off rather than let memory grow without
+// end. It gets what was queued, then its C is closed and Lagged reports
+// true; having missed events, it must catch up from the store (where
+// every event's change was written before it was published) and
+// subscribe again.
 type Bus struct {
 	mu     sync.Mutex
+	limit  int
 	nextID int
 	subs   map[int]*Subscription
 	// byCall are the subscriptions to one call's events (a transfer
@@ -43,9 +55,14 @@ type Bus struct {
 	byCall map[string]map[int]*Subscription
 }
 
-// NewBus returns an empty bus.
-func NewBus() *Bus {
-	return &Bus{subs: map[int]*Subscription{}, byCall: map[string]map[int]*Subscription{}}
+// NewBus returns an empty bus whose subscribers may each have
+// DefaultQueueLimit events waiting.
+func NewBus() *Bus { return NewBusWithLimit(DefaultQueueLimit) }
+
+// NewBusWithLimit returns an empty bus whose subscribers may each have
+// limit events waiting (at least 1).
+func NewBusWithLimit(limit int) *Bus {
+	return &Bus{limit: max(limit, 1), subs: map[int]*Subscription{}, byCall: map[string]map[int]*Subscription{}}
 }
 
 // Subscription receives the events its filter accepts, in publish order.
@@ -55,6 +72,7 @@ type Subscription struct {
 	callID string // set for SubscribeCall
 	mu     sync.Mutex
 	queue  []Event
+	lagged bool // cut off; guarded by mu
 	wake   chan struct{}
 	closed chan struct{}
 	once   sync.Once
@@ -95,45 +113,86 @@ func (b *Bus) subscribe(callID string, filter func(Event) bool) *Subscription {
 	return s
 }
 
-// Publish hands e to every subscriber whose filter accepts it.
+// Publish hands e to every subscriber whose filter accepts it, and cuts
+// off those whose queue is full.
 func (b *Bus) Publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.subs {
-		s.offer(e)
+		if !s.offer(e, b.limit) {
+			b.removeLocked(s)
+		}
 	}
 	for _, s := range b.byCall[e.Call.ID] {
-		s.offer(e)
+		if !s.offer(e, b.limit) {
+			b.removeLocked(s)
+		}
 	}
 }
 
-// offer queues e when the filter accepts it.
-func (s *Subscription) offer(e Event) {
+// removeLocked takes s off the bus; b.mu is held.
+func (b *Bus) removeLocked(s *Subscription) {
+	if s.callID == "" {
+		delete(b.subs, s.id)
+	} else if m := b.byCall[s.callID]; m != nil {
+		delete(m, s.id)
+		if len(m) == 0 {
+			delete(b.byCall, s.callID)
+		}
+	}
+}
+
+// offer queues e when the filter accepts it. It reports false when the
+// queue is full: e is not queued, and the subscription is lagging.
+func (s *Subscription) offer(e Event, limit int) bool {
 	if s.filter != nil && !s.filter(e) {
-		return
+		return true
 	}
 	s.mu.Lock()
-	s.queue = append(s.queue, e)
+	full := len(s.queue) >= limit
+	if full {
+		s.lagged = true
+	} else {
+		s.queue = append(s.queue, e)
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	return !full
+}
+
+// Lagged reports whether the subscription was cut off for falling
+// behind: C was closed after the events queued before that, and what
+// was published since is missed.
+func (s *Subscription) Lagged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lagged
 }
 
 func (s *Subscription) pump(c chan<- Event) {
 	defer close(c)
 	for {
 		s.mu.Lock()
-		batch := s.queue
-		s.queue = nil
-		s.mu.Unlock()
-		for _, e := range batch {
+		if len(s.queue) > 0 {
+			// One at a time, so that the queue's length is what waits.
+			e := s.queue[0]
+			s.queue[0] = Event{}
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
 			select {
 			case c <- e:
 			case <-s.closed:
 				return
 			}
+			continue
+		}
+		lagged := s.lagged
+		s.mu.Unlock()
+		if lagged {
+			return // nothing is queued after the cut-off
 		}
 		select {
 		case <-s.wake:
@@ -147,14 +206,7 @@ func (s *Subscription) pump(c chan<- Event) {
 func (s *Subscription) Close() {
 	s.once.Do(func() {
 		s.bus.mu.Lock()
-		if s.callID == "" {
-			delete(s.bus.subs, s.id)
-		} else if m := s.bus.byCall[s.callID]; m != nil {
-			delete(m, s.id)
-			if len(m) == 0 {
-				delete(s.bus.byCall, s.callID)
-			}
-		}
+		s.bus.removeLocked(s)
 		s.bus.mu.Unlock()
 		close(s.closed)
 	})

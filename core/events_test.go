@@ -2,6 +2,7 @@ package core
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -68,5 +69,66 @@ func BenchmarkBusPublishManyTransfers(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		bus.Publish(e)
+	}
+}
+
+// TestSlowSubscriberIsCutOff: a subscriber that stops reading never holds
+// up Publish or the others; at its queue's bound it gets what was queued,
+// then C closes and Lagged says it missed events, and the bus forgets it.
+// It runs on synctest's clock, so that each pump has done what it can
+// after each Publish.
+func TestSlowSubscriberIsCutOff(t *testing.T) {
+	synctest.Test(t, testSlowSubscriberIsCutOff)
+}
+
+func testSlowSubscriberIsCutOff(t *testing.T) {
+	const limit = 4
+	bus := NewBusWithLimit(limit)
+	slow := bus.Subscribe(nil)
+	defer slow.Close()
+	fast := bus.Subscribe(nil)
+	defer fast.Close()
+	const n = 100
+	for i := range n {
+		bus.Publish(Event{Type: EventCallStatus, Call: Call{ID: "c", DurationSeconds: i}})
+		synctest.Wait() // each pump has taken what it can
+		select {
+		case e := <-fast.C:
+			if e.Call.DurationSeconds != i {
+				t.Fatalf("fast subscriber got event %d, want %d", e.Call.DurationSeconds, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fast subscriber did not get event %d", i)
+		}
+	}
+	var got []int
+	for e := range slow.C {
+		got = append(got, e.Call.DurationSeconds)
+	}
+	// The one its pump held, and a full queue behind it: in order, from
+	// the first.
+	if len(got) != limit+1 {
+		t.Errorf("slow subscriber got %v, want the first %d", got, limit+1)
+	}
+	for i, d := range got {
+		if d != i {
+			t.Fatalf("slow subscriber got %v, out of order", got)
+		}
+	}
+	if !slow.Lagged() || fast.Lagged() {
+		t.Errorf("Lagged: slow %v, fast %v", slow.Lagged(), fast.Lagged())
+	}
+	bus.mu.Lock()
+	_, kept := bus.subs[slow.id]
+	bus.mu.Unlock()
+	if kept {
+		t.Error("the bus still offers events to a cut-off subscriber")
+	}
+	// Catching up is subscribing again.
+	again := bus.Subscribe(nil)
+	defer again.Close()
+	bus.Publish(Event{Type: EventCallStatus, Call: Call{ID: "c", DurationSeconds: n}})
+	if e := <-again.C; e.Call.DurationSeconds != n || again.Lagged() {
+		t.Errorf("new subscription got %+v", e)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/voicedock/voicedock/core/numbering"
 )
 
 // FuzzParseTarget feeds free-form transfer destinations. Whatever is
@@ -31,7 +33,7 @@ func FuzzParseTarget(f *testing.F) {
 		}
 		switch d.Type {
 		case DestinationNumber:
-			if !isE164Shape(target) {
+			if !numbering.IsE164Shape(target) {
 				t.Fatalf("accepted number %q is not E.164", target)
 			}
 		case DestinationSIP:

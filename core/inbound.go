@@ -151,7 +151,7 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 			call.AssistantID = current.ID
 		}
 		lc := &liveCall{call: call, webhooks: m.webhookTargets(current), announced: call.Status}
-		if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
+		if err := m.callStore.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 			m.logger.ErrorContext(ctx, "store rejected call", "err", err)
 		}
 		m.bus.Publish(Event{Type: EventCallStatus, At: now, Call: snapshot(call)})
@@ -164,7 +164,7 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 	}
 	call.AssistantID, call.FirstMessage = a.ID, a.FirstMessage
 	lc := &liveCall{call: call, webhooks: m.webhookTargets(a), announced: call.Status, assistant: a}
-	if err := m.calls.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
+	if err := m.callStore.CreateCall(ctx, call, m.deliveries(lc, WebhookStatusUpdate, now, nil)...); err != nil {
 		m.logger.ErrorContext(ctx, "store new call", "err", err)
 		return OfferDecision{RejectStatus: 503, RejectReason: "Service Unavailable"}
 	}

@@ -20,7 +20,7 @@ func digestLine(t *testing.T, host string, cfg core.CallsConfig) *core.Calls {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A"})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func BenchmarkPolicyCheckOwnCountries(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	svc.SetPolicy(p)
 	for i := range 20 {
 		n := "+318508350" + string(rune('1'+i/10)) + string(rune('0'+i%10))

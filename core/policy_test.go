@@ -310,7 +310,7 @@ func TestPolicyDefaultsFromTheStore(t *testing.T) {
 	ctx := t.Context()
 	st := openStore(t)
 	p := mustPolicy(t, core.PolicyConfig{}) // countries and domains unset
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	svc.SetPolicy(p)
 
 	// Nothing registered: no country, no SIP host.
@@ -381,7 +381,7 @@ func TestPolicyDefaultsFromTheStore(t *testing.T) {
 func TestCheckDestinationRoute(t *testing.T) {
 	ctx := t.Context()
 	st := openStore(t)
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	svc.SetPolicy(mustPolicy(t, core.PolicyConfig{}))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: core.ToolTransferCall, Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
@@ -594,12 +594,12 @@ func newFixtureOn(t *testing.T, f *fixture) *fixture {
 
 // TestPolicyFollowsNumberWrites checks that the countries of the
 // deployment's own numbers, which the policy keeps between checks, follow
-// every phone number write made through the Service.
+// every phone number write made through the Configuration.
 func TestPolicyFollowsNumberWrites(t *testing.T) {
 	ctx := t.Context()
 	st := openStore(t)
 	p := mustPolicy(t, core.PolicyConfig{})
-	svc := core.NewService(st, slog.New(slog.DiscardHandler))
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	svc.SetPolicy(p)
 	check := func(dest string, allowed bool) {
 		t.Helper()

@@ -34,13 +34,13 @@ func (m *Calls) greetLocked(lc *liveCall) {
 		return
 	}
 	id, u := lc.call.ID, Utterance{Text: lc.call.FirstMessage, Voice: voiceLocked(lc)}
-	go func() {
+	m.work.Go(func() {
 		ctx, cancel := context.WithTimeout(m.bg, maxPlayback)
 		defer cancel()
 		if err := m.speak(ctx, id, u); err != nil && !HasCode(err, CodeCallNotActive) {
 			m.logger.Warn("first message not played", "call_id", id, "err", err)
 		}
-	}()
+	})
 }
 
 // SayRequest asks for something to be said on a live call.

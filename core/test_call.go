@@ -35,6 +35,10 @@ type TestCallRequest struct {
 	NumberID string
 	// RingTimeout bounds the ringing (DefaultTestRingTimeout when 0).
 	RingTimeout time.Duration
+	// CancelWithContext stops the ringing (CANCEL) when ctx ends, as when
+	// the client cancels the task running the test. Otherwise the test
+	// call is carried out whatever happens to the request.
+	CancelWithContext bool
 }
 
 // TestCallResult is how a test call went. It is not a call record: a test
@@ -112,6 +116,10 @@ func (m *Calls) TestCall(ctx context.Context, req TestCallRequest) (TestCallResu
 	// (answered, ended) find nothing and change nothing.
 	dialCtx, cancel := context.WithTimeout(m.bg, req.RingTimeout)
 	defer cancel()
+	if req.CancelWithContext {
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+	}
 	m.logger.InfoContext(ctx, "test call", "test_call_id", d.CallID, "trunk_id", res.TrunkID)
 	start := time.Now()
 	err = m.sig.Dial(dialCtx, d)

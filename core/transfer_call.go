@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // TransferRequest asks for a live call's caller to be moved.
@@ -84,6 +83,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 		lc.mu.Unlock()
 		yes, why := m.confirm(ctx, req, *q)
 		lc.mu.Lock()
+		if why == askLater {
+			lc.mu.Unlock()
+			return Transfer{}, &Error{Code: CodeDestinationNotAllowed, Param: targetParam(qi), err: ErrAskLater,
+				Message: fmt.Sprintf("the user has not confirmed the transfer to %s yet", q.Destination)}
+		}
 		if !yes {
 			m.logger.InfoContext(ctx, "transfer destination refused", "rule", "user_confirmation", "destination", clip(dests[qi].Target()), "call_id", lc.call.ID, "reason", why)
 			if lc.call.Status == CallInProgress {
@@ -100,19 +104,36 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 	// Subscribe before the REFER leaves so that no step is missed, even
 	// NOTIFYs that overtake the 202.
-	sub := m.bus.SubscribeCall(lc.call.ID, func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == t.ID })
-	defer sub.Close()
+	callID, transferID := lc.call.ID, t.ID
+	steps := func(e Event) bool { return e.Transfer != nil && e.Transfer.ID == transferID }
+	sub := m.bus.SubscribeCall(callID, steps)
+	defer func() { sub.Close() }()
 	last := cloneTransfer(*t)
 	lc.mu.Unlock()
 	if onStep != nil {
 		onStep(last)
 	}
 
-	go m.startAttempt(lc, last.ID, 1)
+	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 
 	for {
 		select {
 		case e, ok := <-sub.C:
+			if !ok && sub.Lagged() {
+				// onStep fell behind (a slow client) and steps were
+				// missed: catch up from the call's record, follow on.
+				sub = m.bus.SubscribeCall(callID, steps)
+				if cur, found := lc.transfer(transferID); found && len(cur.Steps) != len(last.Steps) {
+					last = cur
+					if onStep != nil {
+						onStep(last)
+					}
+				}
+				if last.Final() {
+					return last, transferError(last)
+				}
+				continue
+			}
 			if !ok {
 				return last, nil
 			}
@@ -149,7 +170,7 @@ func transferError(t Transfer) error {
 
 // notLive explains why a call id has no live call.
 func (m *Calls) notLive(ctx context.Context, id string) error {
-	c, err := m.calls.GetCall(ctx, id)
+	c, err := m.callStore.GetCall(ctx, id)
 	if err != nil {
 		if HasCode(err, CodeNotFound) {
 			return FieldError(CodeNotFound, "call_id", "call %q not found", clip(id))
@@ -239,7 +260,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	// started, so nothing is done that is not on record.
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := m.calls.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
+	if err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
 		return nil, nil, 0, Internal("storing the transfer", err)
@@ -252,87 +273,14 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	return t, nil, 0, nil
 }
 
-// configuredDestination finds dest among the transfer destinations of
-// the call's assistant: as the call began (with any assistant-request
-// override), or as stored for a call placed without one.
-func (m *Calls) configuredDestination(ctx context.Context, lc *liveCall, dest Destination) (*Destination, error) {
-	a := lc.assistant
-	if a == nil {
-		if lc.call.AssistantID == "" {
-			return nil, nil
-		}
-		stored, err := m.store.GetAssistant(ctx, lc.call.AssistantID)
-		if HasCode(err, CodeNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		a = &stored
-	}
-	for _, d := range a.TransferDestinations() {
-		if d.Type == dest.Type && strings.EqualFold(d.Target(), dest.Target()) {
-			return &d, nil
-		}
-	}
-	return nil, nil
-}
-
-// routeTrunk picks where a destination is reached: a number goes through
-// the phone number's transfer trunk (returned, for a call the server
-// places itself), or without one back to where the call came from; a SIP
-// URI goes as it is.
-func (m *Calls) routeTrunk(ctx context.Context, c Call, dest Destination) (string, Trunk, error) {
-	if dest.Type == DestinationSIP {
-		return dest.SIPURI, Trunk{}, nil
-	}
-	trunkID := c.TrunkID
-	if trunkID == "" && c.NumberID != "" {
-		n, err := m.store.GetPhoneNumber(ctx, c.NumberID)
-		if err != nil && !HasCode(err, CodeNotFound) {
-			return "", Trunk{}, err
-		}
-		if err == nil && n.TransferTrunkID != nil {
-			trunkID = *n.TransferTrunkID
-		}
-	}
-	if trunkID != "" {
-		t, err := m.store.GetTrunk(ctx, trunkID)
-		if err != nil {
-			return "", Trunk{}, err
-		}
-		return TrunkURI(dest.Number, t), t, nil
-	}
-	if c.RemoteAddr == "" {
-		return "", Trunk{}, FieldError(CodeDestinationNotAllowed, "destination", "no transfer trunk for this call's number")
-	}
-	return "sip:" + dest.Number + "@" + c.RemoteAddr, Trunk{}, nil
-}
-
-// TrunkURI is the SIP URI of a number reached through a trunk.
-func TrunkURI(number string, t Trunk) string {
-	host := t.Host
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	scheme := "sip"
-	if t.Transport == TransportTLS {
-		scheme = "sips"
-	}
-	uri := fmt.Sprintf("%s:%s@%s:%d", scheme, number, host, t.Port)
-	if t.Transport == TransportTCP {
-		uri += ";transport=tcp"
-	}
-	return uri
-}
-
-// refer sends a blind attempt's REFER and applies its answer. It runs on
-// the manager's background context: a cancelled MCP request does not
-// abandon it.
-func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget) {
-	ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
-	defer cancel()
-	status, err := m.sig.ReferTo(ctx, lc.call.ID, target)
+// sendRefer sends an attempt's REFER, blind or warm alike, and applies
+// its answer. It waits in ctx, the transfer's own context: not the MCP
+// request's (a cancelled request does not abandon the transfer), and
+// ended with the transfer or its call, which withdraws the wait.
+func (m *Calls) sendRefer(ctx context.Context, lc *liveCall, transferID string, n int, target ReferTarget) {
+	rctx, cancel := context.WithTimeout(ctx, sipTransactionTimeout)
+	status, err := m.sig.ReferTo(rctx, lc.call.ID, target)
+	cancel()
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) == nil {
@@ -342,12 +290,12 @@ func (m *Calls) refer(lc *liveCall, transferID string, n int, target ReferTarget
 	case callGone(err):
 		m.armTimeoutLocked(lc, transferID, n)
 	case err != nil:
-		m.stepLocked(ctx, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
+		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
 	case status >= 200 && status < 300:
-		m.stepLocked(ctx, lc, TransferAccepted, status, "")
+		m.stepLocked(m.bg, lc, TransferAccepted, status, "")
 		m.armTimeoutLocked(lc, transferID, n)
 	default:
-		m.stepLocked(ctx, lc, TransferFailed, status, referRejectReason(status))
+		m.stepLocked(m.bg, lc, TransferFailed, status, referRejectReason(status))
 	}
 }
 
@@ -357,7 +305,7 @@ func (m *Calls) armTimeoutLocked(lc *liveCall, transferID string, n int) {
 	if lc.timeout != nil {
 		lc.timeout.Stop()
 	}
-	lc.timeout = time.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
+	lc.timeout = m.work.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
 }
 
 func referRejectReason(status int) string {
@@ -404,4 +352,16 @@ func (m *Calls) recordRefusal(ctx context.Context, lc *liveCall, dest Destinatio
 	if err := m.saveTransfer(ctx, lc, &t); err != nil {
 		m.logger.ErrorContext(ctx, "store refused transfer", "call_id", lc.call.ID, "err", err)
 	}
+}
+
+// transfer returns the call's record of a transfer.
+func (lc *liveCall) transfer(id string) (Transfer, bool) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for _, t := range lc.call.Transfers {
+		if t.ID == id {
+			return cloneTransfer(t), true
+		}
+	}
+	return Transfer{}, false
 }

@@ -50,8 +50,9 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 	case ModeWarm:
 		m.warmAttempt(ctx, lc, transferID, n, plan)
 	default:
-		// Each attempt's message is said in full before its REFER goes
-		// (issue 8: the caller hears where they are going, then moves).
+		// Each attempt's message is said in full before its REFER goes:
+		// the caller hears where they are going, then moves, rather than
+		// being cut off mid-sentence by the REFER.
 		err := m.sayUtterance(ctx, lc.call.ID, plan.announcement(m.voice(lc)))
 		if HasCode(err, CodeCallNotActive) {
 			return // the caller hung up during it: CallEnded cancels the transfer
@@ -60,7 +61,7 @@ func (m *Calls) startAttempt(lc *liveCall, transferID string, n int) {
 		gone := lc.current(transferID, n) == nil // the caller hung up meanwhile
 		lc.mu.Unlock()
 		if !gone {
-			m.refer(lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
+			m.sendRefer(ctx, lc, transferID, n, ReferTarget{URI: plan.uri, Headers: plan.headers})
 		}
 	}
 }
@@ -159,25 +160,7 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	t.current().ReferTo = dlg.RemoteTarget
 	t.ReferTo = dlg.RemoteTarget
 	lc.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, 32*time.Second)
-	status, err = m.sig.ReferTo(rctx, callID, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
-	cancel()
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	if lc.current(transferID, n) == nil {
-		return
-	}
-	switch {
-	case callGone(err):
-		m.armTimeoutLocked(lc, transferID, n)
-	case err != nil:
-		m.stepLocked(m.bg, lc, TransferFailed, status, "the REFER was not answered: "+err.Error())
-	case status >= 200 && status < 300:
-		m.stepLocked(m.bg, lc, TransferAccepted, status, "")
-		m.armTimeoutLocked(lc, transferID, n)
-	default:
-		m.stepLocked(m.bg, lc, TransferFailed, status, referRejectReason(status))
-	}
+	m.sendRefer(ctx, lc, transferID, n, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
 }
 
 // callGone reports whether err says the call has ended at the SIP layer
@@ -222,16 +205,16 @@ func (m *Calls) completedLocked(lc *liveCall) {
 	lc.plans = nil
 	if lc.bridged {
 		caller, leg := lc.call.ID, lc.leg
-		go func() {
+		m.work.Go(func() {
 			if stop != nil {
 				stop()
 			}
 			m.startBridge(caller, leg)
-		}()
+		})
 		return
 	}
 	if stop != nil {
-		go stop()
+		m.work.Go(stop)
 	}
 	m.hangupAsync(lc.call.ID)
 	if lc.leg != "" && lc.legUp {
@@ -257,7 +240,7 @@ func (m *Calls) releaseTransferLocked(lc *liveCall) {
 func (m *Calls) dropAttemptLocked(lc *liveCall) {
 	if stop := lc.holdStop; stop != nil {
 		lc.holdStop = nil
-		go stop()
+		m.work.Go(stop)
 	}
 	joined := lc.call.Status == CallTransferred && !lc.bridged
 	if lc.leg != "" && lc.legUp && !joined {
@@ -436,7 +419,7 @@ func (m *Calls) recordLegLocked(ctx context.Context, lc *liveCall, legID, status
 // dropLegLater hangs up a warm transfer's human leg if the Replaces has
 // not ended it within legGrace.
 func (m *Calls) dropLegLater(legID string) {
-	time.AfterFunc(legGrace, func() {
+	m.work.AfterFunc(legGrace, func() {
 		if m.bg.Err() == nil && m.legOwner(legID) != nil {
 			m.logger.Info("the transfer target kept the replaced call; hanging it up", "leg_call_id", legID)
 			m.hangupAsync(legID)
@@ -507,8 +490,8 @@ func (m *Calls) startBridge(a, b string) {
 		m.logger.Debug("no media: not relaying audio", "call_id", a, "leg_call_id", b)
 		return
 	}
-	go func() {
+	m.work.Go(func() {
 		stats, err := m.media.Bridge(m.bg, a, b)
 		m.logger.Info("bridge ended", "call_id", a, "leg_call_id", b, "caller_to_leg", stats.AToB, "leg_to_caller", stats.BToA, "err", err)
-	}()
+	})
 }

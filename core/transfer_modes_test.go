@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
@@ -80,6 +81,10 @@ func modesFixture(t *testing.T, dialStatus int) (*fixture, *recMedia, *[]core.Ou
 }
 
 func TestWarmTransferMediaAndReplaces(t *testing.T) {
+	synctest.Test(t, testWarmTransferMediaAndReplaces)
+}
+
+func testWarmTransferMediaAndReplaces(t *testing.T) {
 	f, media, dials := modesFixture(t, 0)
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
 		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
@@ -141,7 +146,9 @@ func TestWarmTransferBusySaysFallback(t *testing.T) {
 	}
 }
 
-func TestBridgeTransferEndsBothLegs(t *testing.T) {
+func TestBridgeTransferEndsBothLegs(t *testing.T) { synctest.Test(t, testBridgeTransferEndsBothLegs) }
+
+func testBridgeTransferEndsBothLegs(t *testing.T) {
 	f, media, dials := modesFixture(t, 0)
 	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "sip:desk@pbx.example.com", Mode: core.ModeBridge}, nil)
 	if err != nil || tr.Status != core.TransferCompleted || !tr.Attempts[0].Bridged {
@@ -166,6 +173,10 @@ func TestBridgeTransferEndsBothLegs(t *testing.T) {
 }
 
 func TestCallerHangsUpWhileHumanRings(t *testing.T) {
+	synctest.Test(t, testCallerHangsUpWhileHumanRings)
+}
+
+func testCallerHangsUpWhileHumanRings(t *testing.T) {
 	f, media, _ := modesFixture(t, 0)
 	ringing := make(chan struct{})
 	cancelled := make(chan error, 1)
@@ -252,18 +263,20 @@ func TestFallbackAllFail(t *testing.T) {
 	}
 }
 
+// waitFor lets every goroutine of the test's bubble (synctest) run until
+// it is blocked, then checks ok: what the test waits for has happened by
+// then, or never will.
 func waitFor(t *testing.T, ok func() bool, got func() string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out; got %s", got())
-		}
-		time.Sleep(5 * time.Millisecond)
+	synctest.Wait()
+	if !ok() {
+		t.Fatalf("not reached; got %s", got())
 	}
 }
 
-func TestCallerHangsUpBridgedCall(t *testing.T) {
+func TestCallerHangsUpBridgedCall(t *testing.T) { synctest.Test(t, testCallerHangsUpBridgedCall) }
+
+func testCallerHangsUpBridgedCall(t *testing.T) {
 	f, _, dials := modesFixture(t, 0)
 	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeBridge}, nil); err != nil {
 		t.Fatal(err)
@@ -348,6 +361,10 @@ func TestValidateSIPHeaders(t *testing.T) {
 // list Replaces is bridged to the human rather than sent a REFER it might
 // follow with a second call.
 func TestWarmTransferWithoutReplacesSupport(t *testing.T) {
+	synctest.Test(t, testWarmTransferWithoutReplacesSupport)
+}
+
+func testWarmTransferWithoutReplacesSupport(t *testing.T) {
 	f, media, dials := modesFixture(t, 0)
 	f.sip.dialog = func(callID string) (core.SIPDialog, error) {
 		return core.SIPDialog{CallID: "d-" + callID, LocalTag: "a", RemoteTag: "b", RemoteTarget: "sip:x@10.0.0.9"}, nil

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // TransferProgress applies a NOTIFY's sipfrag to the call's transfer.
@@ -144,19 +143,20 @@ func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, 
 	m.saveTransfer(ctx, lc, t)
 	m.logger.InfoContext(ctx, "transfer attempt failed; trying the next destination", "call_id", t.CallID, "transfer_id", t.ID,
 		"failed", clip(a.Destination), "sip_status", sipStatus, "reason", reason, "next", clip(next.Destination), "attempt", t.Attempt)
-	go m.startAttempt(lc, t.ID, t.Attempt)
+	id, attempt := t.ID, t.Attempt
+	m.work.Go(func() { m.startAttempt(lc, id, attempt) })
 }
 
 // hangupAsync sends BYE without holding the call's lock: the SIP layer
 // reports back through CallEnded, which takes it.
 func (m *Calls) hangupAsync(callID string) {
-	go func() {
-		ctx, cancel := context.WithTimeout(m.bg, 32*time.Second)
+	m.work.Go(func() {
+		ctx, cancel := context.WithTimeout(m.bg, sipTransactionTimeout)
 		defer cancel()
 		if err := m.sig.Hangup(ctx, callID); err != nil {
 			m.logger.Warn("hang up", "call_id", callID, "err", err)
 		}
-	}()
+	})
 }
 
 // transferDeliveries announces a transfer step.

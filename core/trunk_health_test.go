@@ -3,12 +3,19 @@ package core_test
 import (
 	"log/slog"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
 )
 
-func TestTrunkMonitor(t *testing.T) {
+// TestTrunkMonitor runs on synctest's clock: a probe's result belongs to
+// the trunk's settings as of their updated_at (a millisecond), so the
+// reconfiguration below comes a moment later, as it would in life; on the
+// wall clock both could fall in one millisecond.
+func TestTrunkMonitor(t *testing.T) { synctest.Test(t, testTrunkMonitor) }
+
+func testTrunkMonitor(t *testing.T) {
 	f := newFixture(t, core.CallsConfig{})
 	ctx := t.Context()
 	trunks, _, err := f.svc.ListTrunks(ctx, core.Page{})
@@ -31,6 +38,7 @@ func TestTrunkMonitor(t *testing.T) {
 		t.Errorf("get_trunk health: %+v", got.Health)
 	}
 	// New settings: the old probe says nothing about them.
+	time.Sleep(time.Second)
 	if _, _, err := f.svc.ConfigureTrunk(ctx, id, core.TrunkConfig{Name: "pbx", Host: "127.0.0.2", Port: 5070, Transport: "tcp"}, false); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
 package core
 
 import (
-	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/voicedock/voicedock/core/numbering"
 )
 
 // Size limits on configuration. They keep one bad request from filling the
@@ -248,7 +249,7 @@ func ValidateTrunk(t *TrunkConfig) error {
 	if t.Host == "" {
 		return FieldError(CodeMissingField, "host", "host is required")
 	}
-	if !isHost(t.Host) {
+	if !numbering.IsHost(t.Host) {
 		return FieldError(CodeInvalidRequest, "host", "host %q is not a hostname or IP address (no scheme, port or path)", clip(t.Host))
 	}
 	t.Transport = strings.ToLower(t.Transport)
@@ -296,28 +297,6 @@ func ValidateTrunk(t *TrunkConfig) error {
 		return FieldError(CodeInvalidRequest, "inbound_auth", "inbound_auth %q is not ip or digest", clip(t.InboundAuth))
 	}
 	return nil
-}
-
-// isHost accepts an IP address or a DNS name of letters, digits, '-' and
-// dots.
-func isHost(s string) bool {
-	if net.ParseIP(strings.Trim(s, "[]")) != nil {
-		return true
-	}
-	if len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // ValidatePhoneNumber checks a phone number's own fields (references are

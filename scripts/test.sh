@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
 # missing (sipp from Debian's sip-tester, Debian's chromium for the console's
-# browser test, the console's npm packages, Node 22 and the MCP conformance
-# suite from npm, staticcheck from the Go module proxy), then runs the
+# browser test, the console's npm packages, and from npm the MCP clients of
+# clients/ with the Node 22 they run on, staticcheck from the Go module proxy), then runs the
 # checks, rebuilds the console and compares it with the committed build, the
 # whole Go test suite, the conformance suite and short fuzz runs.
 set -euo pipefail
@@ -39,6 +39,11 @@ command -v node >/dev/null 2>&1 || { echo "Node.js 20.19 or later is needed on P
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
 	{ echo "Node.js 20.19 or later is needed for the console build (found $(node --version))" >&2; exit 1; }
 (cd console/web && npm ci --no-audit --no-fund --loglevel=error)
+# The MCP clients that are not ours (the official TypeScript SDK clients,
+# MCP Inspector's CLI, the MCP conformance suite) and the Node 22 they run
+# on, pinned in clients/package-lock.json; the Go tests in cmd/voicedock
+# and the conformance step use them.
+(cd clients && npm ci --no-audit --no-fund --loglevel=error)
 
 step "console build (must match the committed console/dist)"
 console_build=$(mktemp -d)
@@ -84,10 +89,13 @@ fuzz ./sip FuzzParseSipfrag 200000x
 fuzz ./sip FuzzSDPAnswer 200000x
 fuzz ./sip FuzzParseDTMFRelay 100000x
 fuzz ./sip FuzzReferToHeaders 100000x
+fuzz ./sip FuzzDigestAuthorize 100000x
 fuzz ./audio FuzzDecodeWAV 1000000x
 fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x
-fuzz ./transport FuzzReadSSE 100000x
+fuzz ./transport/bridge FuzzReadSSE 100000x
+fuzz ./llm FuzzDecodeResponse 100000x
+fuzz ./server FuzzRoundTripState 50000x
 
 echo
 echo "all tests passed"

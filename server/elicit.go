@@ -20,8 +20,8 @@ const ConfirmedByElicitation = "elicitation"
 // ad-hoc transfer destination with elicitation/create, when the session's
 // client declared the elicitation capability at initialize and the
 // transport can send server-to-client requests. Requests of the
-// 2026-07-28 protocol (stateless, multi round-trip input requests instead
-// of server-initiated ones) get none: the transfer policy decides.
+// 2026-07-28 protocol, which has no server-initiated requests, are asked
+// with an input-required round trip instead (roundTripConfirmer).
 func confirmer(ctx context.Context, logger *slog.Logger) (tools.Confirmer, bool) {
 	srv := mcpserver.ServerFromContext(ctx)
 	session := mcpserver.ClientSessionFromContext(ctx)
@@ -38,20 +38,7 @@ func confirmer(ctx context.Context, logger *slog.Logger) (tools.Confirmer, bool)
 	ask := func(ctx context.Context, q core.Confirmation) (bool, error) {
 		req := mcp.ElicitationRequest{
 			Request: mcp.Request{Method: string(mcp.MethodElicitationCreate)},
-			Params: mcp.ElicitationParams{
-				Message: q.Message(),
-				RequestedSchema: map[string]any{
-					"type": "object",
-					"properties": map[string]any{
-						"confirm": map[string]any{
-							"type":        "boolean",
-							"title":       "Transfer the caller",
-							"description": "Yes to transfer the caller to " + q.Destination,
-						},
-					},
-					"required": []string{"confirm"},
-				},
-			},
+			Params:  confirmParams(q),
 		}
 		res, err := srv.RequestElicitation(ctx, req)
 		if err != nil {
@@ -78,4 +65,23 @@ func confirmed(content any) bool {
 	}
 	v, ok := m["confirm"].(bool)
 	return ok && v
+}
+
+// confirmParams is the question put to the user about an ad-hoc
+// destination, in either protocol era.
+func confirmParams(q core.Confirmation) mcp.ElicitationParams {
+	return mcp.ElicitationParams{
+		Message: q.Message(),
+		RequestedSchema: map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"confirm": map[string]any{
+					"type":        "boolean",
+					"title":       "Transfer the caller",
+					"description": "Yes to transfer the caller to " + q.Destination,
+				},
+			},
+			"required": []string{"confirm"},
+		},
+	}
 }

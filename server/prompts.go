@@ -12,7 +12,7 @@ import (
 )
 
 // registerPrompts adds the transfer_policy prompt.
-func registerPrompts(s *mcpserver.MCPServer, config *core.Service) {
+func registerPrompts(s *mcpserver.MCPServer, config *core.Configuration) {
 	s.AddPrompt(mcp.NewPrompt("transfer_policy",
 		mcp.WithPromptDescription("The system-prompt section that tells an assistant's LLM when to transfer a caller to each of its destinations, written from the destinations' descriptions."),
 		mcp.WithArgument("assistant_id", mcp.RequiredArgument(), mcp.ArgumentDescription("The assistant whose transfer_call destinations to describe")),

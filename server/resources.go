@@ -29,7 +29,7 @@ const (
 // session ends.
 type resources struct {
 	calls  *core.Calls
-	config *core.Service
+	config *core.Configuration
 	logger *slog.Logger
 	srv    *mcpserver.MCPServer
 
@@ -38,7 +38,7 @@ type resources struct {
 	sessions map[string]bool            // every registered session
 }
 
-func newResources(calls *core.Calls, config *core.Service, logger *slog.Logger) *resources {
+func newResources(calls *core.Calls, config *core.Configuration, logger *slog.Logger) *resources {
 	return &resources{calls: calls, config: config, logger: logger, subs: map[string]map[string]bool{}, sessions: map[string]bool{}}
 }
 
@@ -194,19 +194,55 @@ func (r *resources) readNumber(ctx context.Context, req mcp.ReadResourceRequest)
 // calls), list_changed when a call starts or ends, and an info log line.
 func (r *resources) forward(ctx context.Context, bus *core.Bus) {
 	sub := bus.Subscribe(nil)
-	defer sub.Close()
+	defer func() { sub.Close() }()
 	live := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case e, ok := <-sub.C:
+			if !ok && sub.Lagged() {
+				// Cut off the bus for falling behind: events were missed.
+				sub = bus.Subscribe(nil)
+				r.resync(ctx, live)
+				continue
+			}
 			if !ok {
 				return
 			}
 			r.announce(e, live)
 		}
 	}
+}
+
+// resync follows missed events: every subscribed resource and the list
+// may have changed, and which calls are live is read from the store.
+func (r *resources) resync(ctx context.Context, live map[string]bool) {
+	r.logger.Warn("resource notifications fell behind the events; telling every subscriber to read again")
+	clear(live)
+	for _, status := range []string{core.CallInProgress, core.CallRinging, core.CallDialing} {
+		list, _, err := r.calls.ListCalls(ctx, core.CallFilter{Status: status, Page: core.Page{Limit: core.MaxPageLimit}})
+		if err != nil {
+			r.logger.Warn("resync live calls", "err", err)
+		}
+		for _, c := range list {
+			live[c.ID] = true
+		}
+	}
+	r.mu.Lock()
+	subs := map[string][]string{}
+	for session, set := range r.subs {
+		for uri := range set {
+			subs[session] = append(subs[session], uri)
+		}
+	}
+	r.mu.Unlock()
+	for session, uris := range subs {
+		for _, uri := range uris {
+			r.send(session, uri)
+		}
+	}
+	r.srv.SendNotificationToAllClients(mcp.MethodNotificationResourcesListChanged, nil)
 }
 
 func (r *resources) announce(e core.Event, live map[string]bool) {

@@ -123,7 +123,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 	req.Params.Arguments = map[string]any{}
 
 	for _, scope := range []string{"read", ""} {
-		st, err := serverTool(list[1], logger, nil)
+		st, err := serverTool(list[1], logger, nil, nil, newStateSigner())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := res.StructuredContent.(map[string]any)["error"].(ErrorBody)
+		body, _ := ErrorOf(res)
 		if !res.IsError || body.Code != core.CodeForbidden {
 			t.Errorf("scope %q: %+v", scope, res)
 		}
@@ -151,7 +151,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 		tool tools.Tool
 		ctx  context.Context
 	}{{list[0], readCtx}, {list[1], writeCtx}} {
-		st, err := serverTool(tc.tool, logger, nil)
+		st, err := serverTool(tc.tool, logger, nil, nil, newStateSigner())
 		if err != nil {
 			t.Fatal(err)
 		}

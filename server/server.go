@@ -24,7 +24,7 @@ type Options struct {
 	// Calls and Config back the resources; without them the server has
 	// tools only.
 	Calls  *core.Calls
-	Config *core.Service
+	Config *core.Configuration
 	// ValidateOutput checks every structured result against its output
 	// schema (mcp-go's output validation); tests turn it on.
 	ValidateOutput bool
@@ -36,7 +36,7 @@ type Options struct {
 
 const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
 Configure assistants (with a transfer_call tool listing the allowed destinations), SIP trunks (where transfers go) and phone numbers (which assistant answers, which trunk transfers go through).
-Every error result carries structuredContent.error {code, message, param}; codes are stable.`
+Every error result has isError set and one line of text "code: message (param)"; its _meta["voicedock/error"] is {code, message, param, retry_after, sip_status}. Codes are stable.`
 
 // Server is the MCP server with what it needs to keep clients informed.
 type Server struct {
@@ -72,17 +72,24 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	if opts.ValidateOutput {
 		serverOpts = append(serverOpts, mcpserver.WithOutputSchemaValidation())
 	}
+	hooks := &mcpserver.Hooks{}
+	// The tools that wait on the phone network run as tasks when the
+	// client asks (tasks/get, tasks/result, tasks/list, tasks/cancel).
+	runs := newTaskRuns()
+	taskHooks := &mcpserver.TaskHooks{}
+	runs.hooks(hooks, taskHooks)
+	serverOpts = append(serverOpts, mcpserver.WithTaskCapabilities(true, true, true), mcpserver.WithTaskHooks(taskHooks))
 	var res *resources
 	if opts.Calls != nil && opts.Config != nil {
 		res = newResources(opts.Calls, opts.Config, logger)
-		hooks := &mcpserver.Hooks{}
 		res.hooks(hooks)
-		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithHooks(hooks),
-			mcpserver.WithPromptCapabilities(false))
+		serverOpts = append(serverOpts, mcpserver.WithResourceCapabilities(true, true), mcpserver.WithPromptCapabilities(false))
 	}
+	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
+	signer := newStateSigner()
 	for _, t := range list {
-		st, err := serverTool(t, logger, opts.OnToolCall)
+		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer)
 		if err != nil {
 			return nil, err
 		}
@@ -106,10 +113,15 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	if err != nil {
 		return mcp.Tool{}, fmt.Errorf("tool %s: %w", t.Name, err)
 	}
+	var execution *mcp.ToolExecution
+	if t.Hints.Waits {
+		execution = &mcp.ToolExecution{TaskSupport: mcp.TaskSupportOptional}
+	}
 	// A struct literal rather than mcp.NewTool: NewTool fills InputSchema,
 	// and InputSchema together with RawInputSchema makes tools/list fail
 	// to encode (an empty answer).
 	return mcp.Tool{
+		Execution:       execution,
 		Name:            t.Name,
 		Title:           t.Title,
 		Description:     t.Description,
@@ -125,7 +137,7 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	}, nil
 }
 
-func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration)) (mcpserver.ServerTool, error) {
+func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns, signer *stateSigner) (mcpserver.ServerTool, error) {
 	def, err := Tool(t)
 	if err != nil {
 		return mcpserver.ServerTool{}, err
@@ -140,12 +152,27 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 		if err != nil {
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
-		ctx = tools.WithProgress(ctx, progressReporter(ctx, req, logger))
+		progress := progressReporter(ctx, req, logger)
+		if run := runs.run(ctx, req); run != nil {
+			ctx = tools.WithTaskRef(tools.WithTask(ctx), run.setRef)
+			notify := progress
+			progress = func(done, total float64, message string) {
+				taskStep(ctx, run, message)
+				notify(done, total, message)
+			}
+		}
+		ctx = tools.WithProgress(ctx, progress)
+		var rt *roundTrip
 		if c, ok := confirmer(ctx, logger); ok {
 			ctx = tools.WithConfirm(ctx, c)
+		} else if c, r, ok := roundTripConfirmer(ctx, req, signer); ok {
+			ctx, rt = tools.WithConfirm(ctx, c), r
 		}
 		res, err := call(ctx, args)
 		waitForProgress(ctx, req)
+		if rt != nil && rt.question != nil && errors.Is(err, core.ErrAskLater) {
+			return rt.inputRequired(), nil
+		}
 		if err != nil {
 			return ErrorResult(ctx, logger, name, err), nil
 		}
@@ -199,15 +226,18 @@ func outcome(res *mcp.CallToolResult, err error) string {
 	if !res.IsError {
 		return "ok"
 	}
-	if m, ok := res.StructuredContent.(map[string]any); ok {
-		if b, ok := m["error"].(ErrorBody); ok {
-			return string(b.Code)
-		}
+	if b, ok := ErrorOf(res); ok {
+		return string(b.Code)
 	}
 	return string(core.CodeInternal)
 }
 
-// ErrorBody is the structuredContent.error of every failed tool call.
+// ErrorMetaKey is the _meta key under which an error result carries its
+// ErrorBody.
+const ErrorMetaKey = "voicedock/error"
+
+// ErrorBody is the coded error of every failed tool call, in the result's
+// _meta under ErrorMetaKey.
 type ErrorBody struct {
 	Code       core.Code `json:"code"`
 	Message    string    `json:"message"`
@@ -216,9 +246,25 @@ type ErrorBody struct {
 	SIPStatus  int       `json:"sip_status,omitempty"`
 }
 
-// ErrorResult turns an error into a tool result with isError set, one line
-// of text and the structured error. Internal errors are logged in full and
-// reported without their details.
+// ErrorOf returns the coded error a result made by ErrorResult carries.
+func ErrorOf(res *mcp.CallToolResult) (ErrorBody, bool) {
+	if res == nil || res.Meta == nil {
+		return ErrorBody{}, false
+	}
+	b, ok := res.Meta.AdditionalFields[ErrorMetaKey].(ErrorBody)
+	return b, ok
+}
+
+// ErrorResult turns an error into a tool result with isError set and one
+// line of text starting with the code. Internal errors are logged in full
+// and reported without their details.
+//
+// An error carries no structuredContent: clients built on the official
+// SDKs validate any structuredContent against the tool's output schema,
+// which describes the success value, and turn a mismatch into a protocol
+// error that hides the tool's answer from the agent. The coded error goes
+// into the text, which every client shows, and into _meta for clients
+// that branch on it.
 func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err error) *mcp.CallToolResult {
 	e := core.AsError(err)
 	if e.Code == core.CodeInternal {
@@ -228,14 +274,10 @@ func ErrorResult(ctx context.Context, logger *slog.Logger, tool string, err erro
 		logger.DebugContext(ctx, "tool refused", "tool", tool, "code", e.Code, "param", e.Param)
 	}
 	body := ErrorBody{Code: e.Code, Message: e.Message, Param: e.Param, RetryAfter: e.RetryAfter, SIPStatus: e.SIPStatus}
-	text := string(e.Code) + ": " + e.Message
-	if e.Param != "" {
-		text += " (" + e.Param + ")"
-	}
 	return &mcp.CallToolResult{
-		IsError:           true,
-		Content:           []mcp.Content{mcp.NewTextContent(text)},
-		StructuredContent: map[string]any{"error": body},
+		Result:  mcp.Result{Meta: &mcp.Meta{AdditionalFields: map[string]any{ErrorMetaKey: body}}},
+		IsError: true,
+		Content: []mcp.Content{mcp.NewTextContent(e.Error())},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
 	"github.com/voicedock/voicedock/core"
@@ -56,32 +57,127 @@ func TestInboundDigestWrongPassword(t *testing.T) {
 }
 
 func TestDigestNonceAndResponse(t *testing.T) {
+	d, err := newDigestAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
-	n := newNonce(now)
-	if ours, fresh := checkNonce(n, now.Add(time.Minute)); !ours || !fresh {
+	n := d.newNonce(now)
+	if ours, fresh := d.checkNonce(n, now.Add(time.Minute)); !ours || !fresh {
 		t.Errorf("fresh nonce: ours %v fresh %v", ours, fresh)
 	}
-	if ours, fresh := checkNonce(n, now.Add(nonceLifetime+time.Second)); !ours || fresh {
+	if ours, fresh := d.checkNonce(n, now.Add(nonceLifetime+time.Second)); !ours || fresh {
 		t.Errorf("old nonce: ours %v fresh %v", ours, fresh)
 	}
 	forged := n[:16] + "00000000000000000000000000000000"
-	if ours, _ := checkNonce(forged, now); ours {
+	if ours, _ := d.checkNonce(forged, now); ours {
 		t.Error("forged nonce accepted")
 	}
-	for _, qop := range []string{"", "auth"} {
-		chal := &digest.Challenge{Realm: digestRealm, Nonce: n, Algorithm: "MD5"}
-		if qop != "" {
-			chal.QOP = []string{qop}
+	other, err := newDigestAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours, _ := other.checkNonce(n, now); ours {
+		t.Error("another user agent's nonce accepted")
+	}
+	for _, alg := range []string{"MD5", "SHA-256", ""} {
+		for _, qop := range []string{"", "auth"} {
+			chal := &digest.Challenge{Realm: digestRealm, Nonce: n, Algorithm: alg}
+			if qop != "" {
+				chal.QOP = []string{qop}
+			}
+			cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: "sip:100@127.0.0.1", Username: "trunk", Password: "s3cret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !verifyDigest(cred, "INVITE", "trunk", "s3cret") {
+				t.Errorf("%s qop %q: right password refused", alg, qop)
+			}
+			if verifyDigest(cred, "INVITE", "trunk", "other") || verifyDigest(cred, "INVITE", "other", "s3cret") || verifyDigest(cred, "BYE", "trunk", "s3cret") {
+				t.Errorf("%s qop %q: wrong credentials or method accepted", alg, qop)
+			}
 		}
-		cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: "sip:100@127.0.0.1", Username: "trunk", Password: "s3cret"})
+	}
+}
+
+// An answer is bound to the Request-URI it was computed for: the same
+// credentials for another URI are not handed to the core to verify.
+func TestDigestAnswerForAnotherURIRefused(t *testing.T) {
+	d, err := newDigestAuth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	chal, err := digest.ParseChallenge(d.challenge(now, false).Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := sip.Uri{Scheme: "sip", User: "31201234567", Host: "127.0.0.1", Port: 5060}
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{target.String(), true},
+		{"sip:31201234567@127.0.0.1:5060;transport=udp", true},
+		{"sip:31209999999@127.0.0.1:5060", false},
+		{"sip:31201234567@127.0.0.9:5060", false},
+		{"sip:31201234567@127.0.0.1", false},
+		{"not a uri", false},
+	} {
+		cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: tc.uri, Username: "trunk", Password: "s3cret"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !verifyDigest(cred, "INVITE", "trunk", "s3cret") {
-			t.Errorf("qop %q: right password refused", qop)
+		req := sip.NewRequest(sip.INVITE, target)
+		req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+		var inv core.InboundInvite
+		if stale := d.authorize(req, &inv, now); stale {
+			t.Errorf("uri %q: stale", tc.uri)
 		}
-		if verifyDigest(cred, "INVITE", "trunk", "other") || verifyDigest(cred, "INVITE", "other", "s3cret") || verifyDigest(cred, "BYE", "trunk", "s3cret") {
-			t.Errorf("qop %q: wrong credentials or method accepted", qop)
+		got := inv.VerifyDigest != nil && inv.VerifyDigest("trunk", "s3cret")
+		if got != tc.want {
+			t.Errorf("uri %q for Request-URI %s: verified %v, want %v", tc.uri, target.String(), got, tc.want)
 		}
 	}
+}
+
+// FuzzDigestAuthorize: whatever a stranger puts in Authorization, the
+// check neither panics nor lets anything through but an answer computed
+// with the password for this Request-URI.
+func FuzzDigestAuthorize(f *testing.F) {
+	d, err := newDigestAuth()
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Now()
+	nonce := d.newNonce(now)
+	target := sip.Uri{Scheme: "sip", User: "31201234567", Host: "127.0.0.1", Port: 5060}
+	good, err := digest.Digest(&digest.Challenge{Realm: digestRealm, Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}},
+		digest.Options{Method: "INVITE", URI: target.String(), Username: "trunk", Password: "s3cret"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.String())
+	f.Add(`Digest username="trunk", realm="voicedock", nonce="` + nonce + `", uri="sip:x@y", response="00", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="a"`)
+	f.Add(`Digest realm=voicedock,nonce=,uri="`)
+	f.Add("Basic dHJ1bms6czNjcmV0")
+	f.Fuzz(func(t *testing.T, header string) {
+		req := sip.NewRequest(sip.INVITE, target)
+		req.AppendHeader(sip.NewHeader("Authorization", header))
+		var inv core.InboundInvite
+		d.authorize(req, &inv, now)
+		if inv.VerifyDigest == nil {
+			return
+		}
+		cred, err := digest.ParseCredentials(header)
+		if err != nil {
+			t.Fatalf("verifiable without parsing: %q", header)
+		}
+		if inv.VerifyDigest("trunk", "s3cret") && !sameRequestURI(cred.URI, target) {
+			t.Fatalf("accepted an answer for another URI: %q", header)
+		}
+		if inv.VerifyDigest("trunk", "wrong") {
+			t.Fatalf("accepted a wrong password: %q", header)
+		}
+	})
 }

@@ -57,6 +57,7 @@ type UA struct {
 	ports  *portPool
 	calls  *registry
 	filter *filter
+	auth   *digestAuth
 
 	// deciding counts the INVITEs admitted under MaxCalls and not yet
 	// registered as calls or refused; admitMu orders admissions.
@@ -106,6 +107,11 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 		calls:   newRegistry(cfg.EndedDialogTTL),
 	}
 	u.filter = newFilter(cfg.RateLimit, cfg.MaxSources, u.log)
+	auth, err := newDigestAuth()
+	if err != nil {
+		return nil, err
+	}
+	u.auth = auth
 	if err := u.configure(); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/voicedock/voicedock/audio"
 	"github.com/voicedock/voicedock/core"
 )
@@ -34,6 +36,7 @@ type Speaker struct {
 	def     Engine
 	engines map[string]Engine
 	cache   *cache
+	flight  singleflight.Group
 	client  *http.Client
 }
 
@@ -84,24 +87,22 @@ func (s *Speaker) Render(ctx context.Context, u core.Utterance) ([]int16, error)
 		return nil, &core.Error{Code: core.CodeUnavailable, Message: "no text-to-speech engine is configured"}
 	}
 	key := fmt.Sprintf("tts\x00%s\x00%s\x00%g\x00%s", eng.Name(), voice, speed, text)
-	if pcm, ok := s.cache.get(key); ok {
-		return pcm, nil
-	}
-	p, err := eng.Synthesize(ctx, text, voice, speed)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.put(key, p.Samples)
-	return p.Samples, nil
+	return s.rendered(ctx, key, func(ctx context.Context) ([]int16, error) {
+		p, err := eng.Synthesize(ctx, text, voice, speed)
+		return p.Samples, err
+	})
 }
 
 // recording fetches, validates and caches a pre-recorded WAV: an https
 // URL or a local file path.
 func (s *Speaker) recording(ctx context.Context, src string) ([]int16, error) {
-	key := "url\x00" + src
-	if pcm, ok := s.cache.get(key); ok {
-		return pcm, nil
-	}
+	return s.rendered(ctx, "url\x00"+src, func(ctx context.Context) ([]int16, error) {
+		return s.load(ctx, src)
+	})
+}
+
+// load reads and decodes the recording at src, resampled to 8 kHz.
+func (s *Speaker) load(ctx context.Context, src string) ([]int16, error) {
 	var b []byte
 	var err error
 	switch {
@@ -119,9 +120,7 @@ func (s *Speaker) recording(ctx context.Context, src string) ([]int16, error) {
 	if err != nil {
 		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%s: %v", clip(src, 80), err)
 	}
-	p = p.To8k()
-	s.cache.put(key, p.Samples)
-	return p.Samples, nil
+	return p.To8k().Samples, nil
 }
 
 func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {

@@ -33,7 +33,7 @@ func (UpdateAssistantInput) JSONSchemaExtend(s *jsonschema.Schema) {
 	s.Required = []string{"id"}
 }
 
-func assistantTools(svc *core.Service) []Tool {
+func assistantTools(svc *core.Configuration) []Tool {
 	return []Tool{
 		define("create_assistant", "Create assistant",
 			"Create a voice assistant: its name, first_message and llm_config (model, system prompt in messages, and tools). "+

@@ -35,7 +35,8 @@ type TransferCallInput struct {
 	Destination string `json:"destination" jsonschema:"required,description=E.164 number (+31612345678) or sip:/sips: URI; one of the assistant's transfer_call destinations unless ad-hoc transfers are on or the user confirms it when asked (MCP elicitation),minLength=3,maxLength=256"`
 	Message     string `json:"message,omitempty" jsonschema:"description=Said to the caller before the transfer (defaults to the destination's configured message),maxLength=1000"`
 
-	// Transfer modes and fallbacks (issue 8b).
+	// How the caller is moved, and where to when the destination fails:
+	// what an assistant's destination may carry, which these override.
 	FallbackDestinations []string          `json:"fallback_destinations,omitempty" jsonschema:"description=Destinations tried in order when destination fails (busy\\, no answer\\, refused\\, timed out); each passes the same policy before the first is tried,maxItems=5"`
 	Mode                 string            `json:"mode,omitempty" jsonschema:"description=blind (SIP REFER\\, the default)\\, warm (the server calls the human first with the caller on hold\\, tells them the summary\\, then joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: trunks without REFER); overrides the destinations' own mode,enum=blind,enum=warm,enum=bridge"`
 	Summary              string            `json:"summary,omitempty" jsonschema:"description=Who is calling and why: told to the human on a warm transfer and sent as X-Transfer-Summary,maxLength=500"`
@@ -141,8 +142,9 @@ func callTools(calls *core.Calls) []Tool {
 			}),
 		define("create_call", "Place call",
 			"Place an outbound call from one of our phone numbers through its trunk (answering digest challenges), and hold it once answered: it can then be transferred or ended like an inbound call.",
-			Hints{OpenWorld: true},
+			Hints{OpenWorld: true, Waits: true},
 			func(ctx context.Context, in CreateCallInput) (CallOutput, string, error) {
+				progressFrom(ctx)(1, 2, "calling "+in.Destination)
 				c, err := calls.Dial(ctx, core.DialRequest{NumberID: in.NumberID, Destination: in.Destination})
 				if err != nil {
 					return CallOutput{}, "", err
@@ -152,9 +154,9 @@ func callTools(calls *core.Calls) []Tool {
 		define("transfer_call", "Transfer call",
 			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI; blind with SIP REFER, warm (the human is told a summary first) or bridged. "+
 				"fallback_destinations are tried in order when one fails. "+
-				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification. "+
+				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification; run as a task, the task's statusMessage shows the current step and cancelling the task cancels the transfer. "+
 				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
-			Hints{Destructive: true, OpenWorld: true},
+			Hints{Destructive: true, OpenWorld: true, Waits: true},
 			func(ctx context.Context, in TransferCallInput) (TransferOutput, string, error) {
 				progress := progressFrom(ctx)
 				requestedBy := ""
@@ -162,6 +164,7 @@ func callTools(calls *core.Calls) []Tool {
 					requestedBy = a.Name
 				}
 				confirm := confirmFrom(ctx)
+				ref := taskRefFrom(ctx)
 				sent := 0.0
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
@@ -172,6 +175,9 @@ func callTools(calls *core.Calls) []Tool {
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.
+					if sent == 0 {
+						ref(map[string]string{"call_id": step.CallID, "transfer_id": step.ID})
+					}
 					done, total := attemptProgress(step)
 					if done <= sent {
 						return
@@ -181,6 +187,14 @@ func callTools(calls *core.Calls) []Tool {
 				})
 				if err != nil {
 					return TransferOutput{}, "", err
+				}
+				if !t.Final() && ctx.Err() != nil && runsAsTask(ctx) {
+					// The client cancelled the task: the transfer stops and
+					// the caller stays with the assistant.
+					if c, cerr := calls.CancelTransfer(context.WithoutCancel(ctx), t.CallID, t.ID, "the MCP client cancelled the task"); cerr == nil {
+						t = c
+					}
+					return TransferOutput{}, "", core.Errorf(core.CodeTransferFailed, "transfer to %s canceled: the MCP client cancelled the task; the caller is still connected", t.Destination)
 				}
 				if !t.Final() {
 					return TransferOutput{t}, fmt.Sprintf("Stopped waiting; %s. get_call shows the outcome.", describeStep(t)), nil

@@ -48,7 +48,7 @@ func checkTools(d Deps) []Tool {
 			"Probe a SIP trunk now with SIP OPTIONS (answering a digest challenge with the trunk's credentials): whether it is reachable, "+
 				"the status it answered, the round-trip time, its User-Agent and Allow header (allows_refer: can it take REFER transfers?). "+
 				"The result is also kept as the trunk's health, which get_trunk shows and background probing refreshes.",
-			Hints{ReadOnly: true, OpenWorld: true},
+			Hints{ReadOnly: true, OpenWorld: true, Waits: true},
 			func(ctx context.Context, in GetInput) (TestTrunkOutput, string, error) {
 				if err := requireID("id", in.ID); err != nil {
 					return TestTrunkOutput{}, "", err
@@ -72,7 +72,7 @@ func checkTools(d Deps) []Tool {
 				"to it through the trunk of phone_number_id (or of the assistant's number): it rings, is hung up the moment it is answered, and never "+
 				"connects a caller. Reports the outcome (answered, busy, no_answer, rejected, unreachable), the SIP status and the ringing time. "+
 				"A destination the policy refuses is never dialled.",
-			Hints{OpenWorld: true},
+			Hints{OpenWorld: true, Waits: true},
 			func(ctx context.Context, in TestDestinationInput) (TestDestinationOutput, string, error) {
 				for _, p := range []struct{ name, v string }{{"assistant_id", in.AssistantID}, {"phone_number_id", in.PhoneNumberID}} {
 					if p.v != "" {
@@ -96,9 +96,13 @@ func checkTools(d Deps) []Tool {
 				if !in.Dial {
 					return out, verdict, nil
 				}
+				// The one step there is to tell: a task's statusMessage, or a
+				// progress notification when the client sent a token.
+				progressFrom(ctx)(1, 2, fmt.Sprintf("test call to %s: dialling", c.Destination))
 				res, err := d.Calls.TestCall(ctx, core.TestCallRequest{
 					Destination: c.Destination, AssistantID: in.AssistantID, NumberID: in.PhoneNumberID,
-					RingTimeout: time.Duration(in.RingTimeoutSeconds) * time.Second,
+					RingTimeout:       time.Duration(in.RingTimeoutSeconds) * time.Second,
+					CancelWithContext: runsAsTask(ctx),
 				})
 				if err != nil {
 					return TestDestinationOutput{}, "", err

@@ -53,7 +53,7 @@ func FuzzToolInputs(f *testing.F) {
 	}
 	f.Cleanup(func() { st.Close() })
 	logger := slog.New(slog.DiscardHandler)
-	svc := core.NewService(st, logger)
+	svc := core.NewConfiguration(st, logger)
 	calls := core.NewCalls(ctx, core.CallsConfig{}, st, st, core.NewBus(), logger)
 	calls.SetSignaling(noSIP{})
 	all := tools.All(tools.Deps{

@@ -73,7 +73,7 @@ func describeNumber(verb string, n core.PhoneNumber) string {
 	return s + "."
 }
 
-func numberTools(svc *core.Service) []Tool {
+func numberTools(svc *core.Configuration) []Tool {
 	return []Tool{
 		defineRaw("create_phone_number", "Register phone number",
 			"Register an E.164 phone number whose calls reach this server, optionally with the assistant that answers them (assistant_id) and the SIP trunk its transfers go through (transfer_trunk_id).",

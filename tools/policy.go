@@ -31,7 +31,7 @@ type CheckDestinationOutput struct {
 	RouteNote   string `json:"route_note" jsonschema:"required,description=How the route was found\\, or why it cannot be told without a call"`
 }
 
-func policyTools(svc *core.Service) []Tool {
+func policyTools(svc *core.Configuration) []Tool {
 	return []Tool{
 		define("check_destination", "Check transfer destination",
 			"Check whether a transfer to a destination (E.164 number or sip: URI) would be allowed, without dialling anything: "+

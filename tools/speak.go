@@ -22,12 +22,12 @@ type SayCallInput struct {
 
 // ControlCommand is one VoiceDock Call Control command.
 type ControlCommand struct {
-	Type            string `json:"type" jsonschema:"required,description=The command,enum=transfer,enum=say,enum=end-call,enum=inject-context"`
+	Type            string `json:"type" jsonschema:"required,description=The command; take-over and hand-back stop and restart the call's language model,enum=transfer,enum=say,enum=end-call,enum=inject-context,enum=take-over,enum=hand-back"`
 	Destination     string `json:"destination,omitempty" jsonschema:"description=transfer: an E.164 number or a sip:/sips: URI,maxLength=256"`
 	Message         string `json:"message,omitempty" jsonschema:"description=transfer: said before the transfer; end-call: said before hanging up,maxLength=1000"`
-	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: the context (unsupported here),maxLength=1000"`
+	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: context added to the model's conversation,maxLength=1000"`
 	EndAfter        *bool  `json:"end_after,omitempty" jsonschema:"description=say: hang up after speaking (required by VoiceDock)"`
-	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context only (unsupported here)"`
+	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context: true makes the model answer at once (required by VoiceDock)"`
 }
 
 // ControlCallInput is a Call Control command for a live call.
@@ -44,7 +44,7 @@ type ControlCallOutput struct {
 	Transfer *core.Transfer `json:"transfer,omitempty" jsonschema:"description=transfer: its outcome"`
 }
 
-func speakTools(calls *core.Calls) []Tool {
+func speakTools(calls *core.Calls, conv *core.Conversations) []Tool {
 	return []Tool{
 		define("say_call", "Say on call",
 			"Speak a message to a live call's caller (text-to-speech with the assistant's voice) and return once it has been played to the end; with end_after, hang up after it.",
@@ -57,16 +57,18 @@ func speakTools(calls *core.Calls) []Tool {
 				return CallOutput{c}, fmt.Sprintf("Said the message on call %s; it is %s.", c.ID, c.Status), nil
 			}),
 		define("control_call", "Control call",
-			"Run a VoiceDock Call Control command on a live call: transfer {destination, message?}, say {content, end_after}, end-call {message?}. "+
-				"inject-context is unsupported: no language model runs in this server.",
+			"Run a VoiceDock Call Control command on a live call: transfer {destination, message?}, say {content, end_after}, end-call {message?}, "+
+				"and for a call whose assistant's language model holds the conversation (VOICEDOCK_LLM_URL set, llm_config on the assistant): "+
+				"inject-context {content, trigger_response} adds context to the model's conversation (answering at once with trigger_response), "+
+				"take-over stops the model for the call so that only you speak, transfer or hang up, hand-back lets it answer the caller's next line again.",
 			Hints{Destructive: true, OpenWorld: true},
 			func(ctx context.Context, in ControlCallInput) (ControlCallOutput, string, error) {
-				return control(ctx, calls, in)
+				return control(ctx, calls, conv, in)
 			}),
 	}
 }
 
-func control(ctx context.Context, calls *core.Calls, in ControlCallInput) (ControlCallOutput, string, error) {
+func control(ctx context.Context, calls *core.Calls, conv *core.Conversations, in ControlCallInput) (ControlCallOutput, string, error) {
 	cmd := in.Command
 	ok := ControlCallOutput{Success: true, Message: "Command sent successfully"}
 	switch cmd.Type {
@@ -105,12 +107,48 @@ func control(ctx context.Context, calls *core.Calls, in ControlCallInput) (Contr
 		}
 		ok.Transfer = &t
 		return ok, "Transfer: " + describeStep(t) + ".", nil
-	case "inject-context":
-		return ControlCallOutput{}, "", core.FieldError(core.CodeUnsupported, "command.type", "inject-context is not supported: no language model runs in this server")
+	case "inject-context", "take-over", "hand-back":
+		return modelControl(ctx, calls, conv, in)
 	case "":
 		return ControlCallOutput{}, "", core.FieldError(core.CodeMissingField, "command.type", "command type is required")
 	}
-	return ControlCallOutput{}, "", core.FieldError(core.CodeInvalidRequest, "command.type", "unknown command %q: transfer, say, end-call or inject-context", clipText(cmd.Type))
+	return ControlCallOutput{}, "", core.FieldError(core.CodeInvalidRequest, "command.type", "unknown command %q: transfer, say, end-call, inject-context, take-over or hand-back", clipText(cmd.Type))
+}
+
+// modelControl runs the commands about the call's language model.
+func modelControl(ctx context.Context, calls *core.Calls, conv *core.Conversations, in ControlCallInput) (ControlCallOutput, string, error) {
+	cmd := in.Command
+	if conv == nil {
+		return ControlCallOutput{}, "", core.FieldError(core.CodeUnsupported, "command.type", "%s is not supported: no language model runs in this server (VOICEDOCK_LLM_URL is not set)", cmd.Type)
+	}
+	var err error
+	var text string
+	switch cmd.Type {
+	case "inject-context":
+		if cmd.TriggerResponse == nil {
+			return ControlCallOutput{}, "", core.FieldError(core.CodeMissingField, "command.trigger_response", "trigger_response is required for inject-context")
+		}
+		err = conv.InjectContext(ctx, in.CallID, cmd.Content, *cmd.TriggerResponse)
+		err = paramPrefix(paramPrefix(err, "content", "command.content"), "trigger_response", "command.trigger_response")
+		text = "Context added to the conversation of call %s."
+		if *cmd.TriggerResponse {
+			text = "Context added to the conversation of call %s; the model answers."
+		}
+	case "take-over":
+		err = conv.TakeOver(ctx, in.CallID)
+		text = "The model is stopped for call %s: only you speak, transfer or hang up until hand-back."
+	case "hand-back":
+		err = conv.HandBack(ctx, in.CallID)
+		text = "The model answers the caller of call %s again from their next line."
+	}
+	if err != nil {
+		return ControlCallOutput{}, "", err
+	}
+	c, err := calls.GetCall(ctx, in.CallID)
+	if err != nil {
+		return ControlCallOutput{}, "", err
+	}
+	return ControlCallOutput{Success: true, Message: "Command sent successfully", Call: &c}, fmt.Sprintf(text, c.ID), nil
 }
 
 // paramPrefix renames an error's param to the command's field.

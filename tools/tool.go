@@ -16,6 +16,9 @@ type Hints struct {
 	Idempotent  bool
 	// OpenWorld is true for tools that reach the phone network.
 	OpenWorld bool
+	// Waits is true for tools that wait on the phone network (a transfer's
+	// outcome, a test call, an answer): a client may run them as tasks.
+	Waits bool
 }
 
 // Tool is one MCP tool, independent of the MCP library.

@@ -80,7 +80,7 @@ func (in ConfigureTrunkInput) config() (core.TrunkConfig, error) {
 	return cfg, nil
 }
 
-func trunkTools(svc *core.Service) []Tool {
+func trunkTools(svc *core.Configuration) []Tool {
 	return []Tool{
 		define("configure_trunk", "Configure SIP trunk",
 			"Create a SIP trunk (your PBX, carrier or contact centre: host, port, transport udp/tcp/tls, digest username and password), "+

@@ -1,8 +1,3 @@
-// Package transport serves an already-built MCP server (mcp-go) to clients:
-// over stdio, or over streamable HTTP at /mcp with API-key authentication,
-// an Origin allow-list, DNS-rebinding protection, request body limits and a
-// /healthz probe. It knows nothing of the tools the server carries; it only
-// tells them who is calling, through [CallerFrom].
 package transport
 
 import (

@@ -69,7 +69,7 @@ func getCallServer(b *testing.B) (post func(session, body string) *httptest.Resp
 	if err := st.CreateCall(ctx, call); err != nil {
 		b.Fatal(err)
 	}
-	svc := core.NewService(st, logger)
+	svc := core.NewConfiguration(st, logger)
 	calls := core.NewCalls(ctx, core.CallsConfig{}, st, st, core.NewBus(), logger)
 	list := tools.All(tools.Deps{Config: svc, Calls: calls, Deliveries: core.NewDeliveries(st, func() {})})
 	srv, err := server.New(list, server.Options{Name: "voicedock", Version: "bench", Logger: logger, Calls: calls, Config: svc})

@@ -398,24 +398,29 @@ func TestServeHTTPConfigErrors(t *testing.T) {
 	}
 }
 
-// A handler without keys mounted on some other server refuses requests that
-// did not arrive on loopback.
+// A handler without keys mounted on some other server refuses requests to
+// every guarded route that did not arrive on loopback.
 func TestHTTPHandlerNoKeysNonLoopback(t *testing.T) {
-	h, err := NewHTTPHandler(newTestMCPServer(), HTTPConfig{}, nil)
+	cfg := guardedConfig()
+	cfg.Keys = nil
+	h, err := NewHTTPHandler(newTestMCPServer(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.Close(context.Background()) })
-	for addr, want := range map[string]int{"10.1.2.3:8080": http.StatusForbidden, "127.0.0.1:8080": http.StatusOK} {
-		req := httptest.NewRequest(http.MethodPost, "http://localhost"+MCPPath, strings.NewReader(initializeBody(legacyVersion)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		tcp, _ := net.ResolveTCPAddr("tcp", addr)
-		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tcp))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("local addr %s: %d %s, want %d", addr, rec.Code, rec.Body, want)
+	for _, rt := range guardedRoutes {
+		for addr, want := range map[string]int{"10.1.2.3:8080": http.StatusForbidden, "127.0.0.1:8080": http.StatusOK} {
+			body, _ := rt.body.(string)
+			req := httptest.NewRequest(rt.method, "http://localhost"+rt.path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			tcp, _ := net.ResolveTCPAddr("tcp", addr)
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tcp))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("%s %s arriving on %s: %d %s, want %d", rt.method, rt.path, addr, rec.Code, rec.Body, want)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -42,22 +43,10 @@ func TestMetricsOpenOnLoopbackWithoutKeys(t *testing.T) {
 }
 
 func TestServeMetrics(t *testing.T) {
-	if err := ServeMetrics(t.Context(), "0.0.0.0:0", fakeMetrics, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "without API keys") {
+	if err := ServeMetrics(t.Context(), HTTPConfig{Addr: "0.0.0.0:0", Metrics: fakeMetrics}, nil, nil); err == nil || !strings.Contains(err.Error(), "without API keys") {
 		t.Errorf("a non-loopback metrics listener without keys: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- ServeMetrics(ctx, "127.0.0.1:0", fakeMetrics, testKeys, nil, func(a net.Addr) { addr <- a })
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatal(err)
-	}
+	base, stop := startMetrics(t, HTTPConfig{Keys: testKeys})
 	if r := do(t, "GET", base+MetricsPath, nil, nil); r.status != http.StatusUnauthorized {
 		t.Errorf("no key: %d", r.status)
 	}
@@ -67,8 +56,35 @@ func TestServeMetrics(t *testing.T) {
 	if r := do(t, "GET", base+MCPPath, bearer(readKey), nil); r.status != http.StatusNotFound {
 		t.Errorf("the metrics listener serves %s: %d", MCPPath, r.status)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("ServeMetrics after cancel: %v", err)
+	stop()
+}
+
+// startMetrics runs ServeMetrics with fakeMetrics on 127.0.0.1:0 and
+// returns its base URL, and a stop that cancels it and checks it returned
+// nil.
+func startMetrics(t *testing.T, cfg HTTPConfig) (string, func()) {
+	t.Helper()
+	cfg.Addr, cfg.Metrics = "127.0.0.1:0", fakeMetrics
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeMetrics(ctx, cfg, nil, func(a net.Addr) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		var once sync.Once
+		return "http://" + a.String(), func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("ServeMetrics after cancel: %v", err)
+				}
+			})
+		}
+	case err := <-done:
+		cancel()
+		t.Fatal(err)
 	}
+	return "", nil
 }

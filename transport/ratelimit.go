@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -31,7 +29,7 @@ const (
 	headerRetryAfter    = "Retry-After"
 )
 
-// rateLimiter limits /mcp requests per client (an API key, or for keyless
+// rateLimiter limits requests per client (an API key, or for keyless
 // loopback use a client address) with one token bucket each
 // (golang.org/x/time/rate):
 //
@@ -191,35 +189,4 @@ func ceilUnix(t time.Time) int64 {
 		s++
 	}
 	return s
-}
-
-// rateClient is the bucket a request draws from: its API key's name, or
-// for keyless (anonymous, loopback-only) use the client's address.
-func (h *HTTPHandler) rateClient(r *http.Request, caller Caller) string {
-	if !h.keys.empty() {
-		return "key:" + caller.KeyName
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "ip:" + host
-}
-
-// checkRate applies the per-client limit: it sets the rate limit headers,
-// and on a refusal writes the 429 and returns false.
-func (h *HTTPHandler) checkRate(w http.ResponseWriter, r *http.Request, caller Caller) bool {
-	if h.limiter == nil {
-		return true
-	}
-	d := h.limiter.allow(h.rateClient(r, caller))
-	d.setHeaders(w.Header())
-	if d.allowed {
-		return true
-	}
-	secs := d.retryAfterSeconds()
-	h.reject(r, "rate limit exceeded", "key", caller.KeyName, "retry_after", secs)
-	writeAPIError(w, http.StatusTooManyRequests, "rate_limit_exceeded",
-		fmt.Sprintf("Too many requests. Please retry after %d seconds.", secs))
-	return false
 }

@@ -3,8 +3,11 @@ package transport
 import (
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"sync"
 
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 	vdserver "github.com/voicedock/voicedock/server"
 )
 
@@ -103,3 +106,36 @@ func (m *sessionManager) count() int {
 	defer m.mu.RUnlock()
 	return len(m.live)
 }
+
+// checkSession applies the session rules to GET (the listening stream) and
+// DELETE (session termination). mcp-go would open a stream with a fresh
+// session for a GET without or with an unknown id, and answer 200 to a
+// DELETE of any id. Requests of the sessionless era fall through to mcp-go,
+// which answers them 405.
+func (h *HTTPHandler) checkSession(w http.ResponseWriter, r *http.Request) bool {
+	if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		return true
+	}
+	return h.requireSession(w, r)
+}
+
+// requireSession answers 400 when the Mcp-Session-Id header is missing and
+// 404 when it names no live session.
+func (h *HTTPHandler) requireSession(w http.ResponseWriter, r *http.Request) bool {
+	id := r.Header.Get(server.HeaderKeySessionID)
+	if id == "" {
+		h.reject(r, "missing session id")
+		writeJSONRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")
+		return false
+	}
+	if !h.sessions.exists(id) {
+		h.reject(r, "unknown or terminated session")
+		writeJSONRPCError(w, http.StatusNotFound, sessionNotFoundCode, "Session not found")
+		return false
+	}
+	return true
+}
+
+// sessionNotFoundCode is the JSON-RPC error code the reference SDK uses for
+// an unknown session.
+const sessionNotFoundCode = -32001

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicedock/voicedock/owner"
 	"github.com/voicedock/voicedock/transport"
+	"github.com/voicedock/voicedock/transport/bridge"
 )
 
 // ownerWait bounds how long a starting process waits for another one that
@@ -42,9 +43,9 @@ func attachLocal(ctx context.Context, dir string, stdin io.Reader, stdout io.Wri
 		return err
 	}
 	logger.Info("attaching to the voicedock process that owns the data directory", "pid", info.PID, "socket", info.Socket)
-	return transport.Bridge(ctx, transport.BridgeConfig{
+	return bridge.Run(ctx, bridge.Config{
 		URL:    ownerURL,
-		Client: transport.UnixClient(info.Socket),
+		Client: bridge.UnixClient(info.Socket),
 		Server: fmt.Sprintf("the voicedock server owning %s (pid %d)", dir, info.PID),
 		Gone:   gone,
 	}, stdin, stdout, logger)
@@ -58,7 +59,7 @@ func attachRemote(ctx context.Context, cfg config, stdin io.Reader, stdout io.Wr
 	}
 	u, _ := url.Parse(cfg.Connect) // checked by loadConfig
 	logger.Info("attaching to a remote voicedock server", "url", u.Redacted())
-	return transport.Bridge(ctx, transport.BridgeConfig{
+	return bridge.Run(ctx, bridge.Config{
 		URL:    cfg.Connect,
 		Client: &http.Client{},
 		Header: header,

@@ -112,6 +112,7 @@ func transferWith(t *testing.T, c *client.Client, args map[string]any) (toolResu
 	if err != nil {
 		t.Fatalf("transfer_call: %v", err)
 	}
+	checkResultShape(t, "transfer_call", res, nil)
 	out := toolResult{raw: res, isError: res.IsError}
 	for _, content := range res.Content {
 		if tc, ok := content.(mcp.TextContent); ok {
@@ -123,6 +124,7 @@ func transferWith(t *testing.T, c *client.Client, args map[string]any) (toolResu
 		out.json, _ = json.Marshal(res.StructuredContent)
 	}
 	json.Unmarshal(out.json, &out.structured)
+	out.structured = withToolError(res, out.structured)
 	mu.Lock()
 	defer mu.Unlock()
 	return out, append([]map[string]any(nil), steps...)

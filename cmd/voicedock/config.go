@@ -79,7 +79,9 @@ type config struct {
 	TrunkProbeInterval time.Duration `env:"VOICEDOCK_TRUNK_PROBE_INTERVAL" envDefault:"60s"`
 	TrunkProbeTimeout  time.Duration `env:"VOICEDOCK_TRUNK_PROBE_TIMEOUT" envDefault:"5s"`
 
-	// Speech and call media (issue 8a).
+	// Speech and call media: the text-to-speech engine the assistant
+	// speaks with (and its cache), and how often an idle call is sent
+	// silence so that carriers and NATs do not drop it.
 	TTSProvider  string        `env:"VOICEDOCK_TTS_PROVIDER" envDefault:"espeak-ng"`
 	TTSVoice     string        `env:"VOICEDOCK_TTS_VOICE"`
 	TTSBaseURL   string        `env:"VOICEDOCK_TTS_BASE_URL" envDefault:"https://api.openai.com/v1"`
@@ -93,6 +95,13 @@ type config struct {
 	STTBaseURL  string `env:"VOICEDOCK_STT_BASE_URL" envDefault:"https://api.openai.com/v1"`
 	STTAPIKey   string `env:"VOICEDOCK_STT_API_KEY"`
 	STTModel    string `env:"VOICEDOCK_STT_MODEL" envDefault:"whisper-1"`
+
+	// The assistants' language model: an OpenAI-compatible chat
+	// completions endpoint; unset, no model runs and MCP clients hold the
+	// conversations.
+	LLMURL     string        `env:"VOICEDOCK_LLM_URL"`
+	LLMKey     string        `env:"VOICEDOCK_LLM_KEY"`
+	LLMTimeout time.Duration `env:"VOICEDOCK_LLM_TIMEOUT" envDefault:"30s"`
 
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
@@ -179,6 +188,9 @@ func loadConfig(environ map[string]string) (config, error) {
 		return cfg, err
 	}
 	if err := cfg.checkSpeech(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.checkLLM(); err != nil {
 		return cfg, err
 	}
 	if cfg.DebugAddr != "" {

@@ -240,7 +240,7 @@ type toolResult struct {
 	json       []byte
 }
 
-// errorCode returns structuredContent.error.code of an error result.
+// errorCode returns the code of an error result.
 func (r toolResult) errorCode() string {
 	e, _ := r.structured["error"].(map[string]any)
 	code, _ := e["code"].(string)
@@ -265,6 +265,7 @@ func call(t *testing.T, c *client.Client, tool, args string) toolResult {
 	if err != nil {
 		t.Fatalf("%s: %v", tool, err)
 	}
+	checkResultShape(t, tool, res, nil)
 	out := toolResult{raw: res, isError: res.IsError}
 	var texts []string
 	for _, content := range res.Content {
@@ -277,9 +278,13 @@ func call(t *testing.T, c *client.Client, tool, args string) toolResult {
 	if len(out.json) == 0 && res.StructuredContent != nil {
 		out.json, _ = json.Marshal(res.StructuredContent)
 	}
-	if err := json.Unmarshal(out.json, &out.structured); err != nil {
-		t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
+	// An error result has no structuredContent.
+	if len(out.json) > 0 {
+		if err := json.Unmarshal(out.json, &out.structured); err != nil {
+			t.Fatalf("%s: structuredContent %q: %v", tool, out.json, err)
+		}
 	}
+	out.structured = withToolError(res, out.structured)
 	return out
 }
 

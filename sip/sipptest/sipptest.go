@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -206,6 +207,7 @@ func Start(t testing.TB, name, remote string, opts Options, args ...string) *Pro
 		"-trace_logs", "-log_file", filepath.Join(p.dir, "logs.log"),
 	}
 	full = append(full, args...)
+	full = append(full, authURI(remote, args)...)
 	if remote != "" {
 		full = append([]string{remote}, full...)
 	}
@@ -232,6 +234,22 @@ func Start(t testing.TB, name, remote string, opts Options, args ...string) *Pro
 		p.waitBound(t)
 	}
 	return p
+}
+
+// authURI is the -auth_uri for a sipp that answers digest challenges (-au)
+// and calls remote: the Request-URI our scenarios send,
+// sip:[service]@[remote_ip]:[remote_port]. Without it sipp computes its
+// answer for sip:[remote_ip]:[remote_port], which RFC 3261 22.4 does not
+// allow and the user agent refuses.
+func authURI(remote string, args []string) []string {
+	if remote == "" || slices.Contains(args, "-auth_uri") || !slices.Contains(args, "-au") {
+		return nil
+	}
+	service := "service" // sipp's default for -s
+	if i := slices.Index(args, "-s"); i >= 0 && i+1 < len(args) {
+		service = args[i+1]
+	}
+	return []string{"-auth_uri", service + "@" + remote}
 }
 
 // Addr is the sipp's SIP address.

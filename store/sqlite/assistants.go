@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,7 +26,7 @@ func (s *Store) CreateAssistant(ctx context.Context, a core.Assistant) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO assistants (id, name, config, webhook_secret, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?)`,
-			a.ID, a.Name, config, secret, formatTime(a.CreatedAt), formatTime(a.UpdatedAt))
+			a.ID, a.Name, config, secret, timestamp(a.CreatedAt), timestamp(a.UpdatedAt))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "assistant %q already exists", a.ID)
 		}
@@ -38,45 +37,14 @@ func (s *Store) CreateAssistant(ctx context.Context, a core.Assistant) error {
 
 // GetAssistant returns the assistant, or CodeNotFound.
 func (s *Store) GetAssistant(ctx context.Context, id string) (core.Assistant, error) {
-	row := s.readStmts[getAssistantSQL].QueryRowContext(ctx, id)
-	a, err := s.scanAssistant(ctx, row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.Assistant{}, core.NotFound("assistant", id)
-	}
-	if err != nil {
-		return core.Assistant{}, wrap(err, "get assistant %s", id)
-	}
-	return a, nil
+	return getOne(s.readStmts[getAssistantSQL].QueryRowContext(ctx, id),
+		func(r rowScanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, "assistant", id)
 }
 
 // ListAssistants returns a page of assistants in creation order, and how
 // many there are in all.
 func (s *Store) ListAssistants(ctx context.Context, p core.Page) ([]core.Assistant, int, error) {
-	p, err := p.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
-	list := []core.Assistant{} // not nil: an empty page is [] in JSON
-	var total int
-	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM assistants").Scan(&total); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx,
-			"SELECT "+assistantColumns+" FROM assistants ORDER BY id LIMIT ? OFFSET ?", p.Limit, p.Offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := s.scanAssistant(ctx, rows)
-			if err != nil {
-				return err
-			}
-			list = append(list, a)
-		}
-		return rows.Err()
-	})
+	list, total, err := listPage(ctx, s, pageQuery{columns: assistantColumns, from: "assistants", order: "id"}, p, func(r rowScanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list assistants")
 	}
@@ -93,7 +61,7 @@ func (s *Store) UpdateAssistant(ctx context.Context, a core.Assistant) error {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE assistants SET name = ?, config = ?, webhook_secret = ?, updated_at = ? WHERE id = ?`,
-			a.Name, config, secret, formatTime(a.UpdatedAt), a.ID)
+			a.Name, config, secret, timestamp(a.UpdatedAt), a.ID)
 		if err != nil {
 			return err
 		}
@@ -157,24 +125,19 @@ func (s *Store) encodeAssistant(a core.Assistant) (string, []byte, error) {
 // decrypt is an internal error, logged with its cause.
 func (s *Store) scanAssistant(ctx context.Context, row rowScanner) (core.Assistant, error) {
 	var (
-		id, config, created, updated string
-		secret                       []byte
+		id, config       string
+		secret           []byte
+		created, updated time.Time
 	)
-	if err := row.Scan(&id, &config, &secret, &created, &updated); err != nil {
+	if err := row.Scan(&id, &config, &secret, (*timestamp)(&created), (*timestamp)(&updated)); err != nil {
 		return core.Assistant{}, err
 	}
 	var a core.Assistant
 	if err := json.Unmarshal([]byte(config), &a); err != nil {
 		return core.Assistant{}, fmt.Errorf("decode config of assistant %s: %w", id, err)
 	}
-	a.ID = id
+	a.ID, a.CreatedAt, a.UpdatedAt = id, created, updated
 	var err error
-	if a.CreatedAt, err = parseTime(created); err != nil {
-		return core.Assistant{}, fmt.Errorf("assistant %s created_at: %w", id, err)
-	}
-	if a.UpdatedAt, err = parseTime(updated); err != nil {
-		return core.Assistant{}, fmt.Errorf("assistant %s updated_at: %w", id, err)
-	}
 	if a.WebhookSecret, err = s.secrets.open(secret, assistantSecretColumn, id); err != nil {
 		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
 		return core.Assistant{}, core.Internal("reading assistant "+id, err)

@@ -78,8 +78,8 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 			updated = created
 		}
 		_, err := stmt.ExecContext(ctx, d.ID, nullString(d.CallID), nullString(d.AssistantID), d.URL,
-			d.EventType, string(d.Body), core.DeliveryPending, formatTime(next), formatTime(created),
-			formatTime(updated))
+			d.EventType, string(d.Body), core.DeliveryPending, timestamp(next), timestamp(created),
+			timestamp(updated))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "webhook delivery %q already exists", d.ID)
 		}
@@ -104,11 +104,12 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		if err != nil {
 			return err
 		}
-		rows, err := st.QueryContext(ctx, formatTime(now), limit)
+		rows, err := st.QueryContext(ctx, timestamp(now), limit)
 		if err != nil {
 			return err
 		}
-		return scanDeliveries(rows, &list, true)
+		list, err = scanAll(rows, scanDeliveryWithBody)
+		return err
 	})
 	if err != nil {
 		return nil, wrap(err, "due webhook deliveries")
@@ -121,19 +122,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 // delivery waiting behind an older one of its call is not counted: its
 // time is the older one's to set.
 func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
-	var next string
-	err := s.readStmts[nextDueQuery].QueryRowContext(ctx).Scan(&next)
+	var next time.Time
+	err := s.readStmts[nextDueQuery].QueryRowContext(ctx).Scan((*timestamp)(&next))
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next webhook delivery: %w", err)
 	}
-	t, err := parseTime(next)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next webhook delivery: %w", err)
-	}
-	return t, true, nil
+	return next, true, nil
 }
 
 // UpdateDelivery records an attempt's outcome: status, attempts, next
@@ -159,8 +156,8 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 			return err
 		}
 		res, err := st.ExecContext(ctx,
-			d.Status, d.Attempts, formatTime(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
-			nullTime(d.DeliveredAt), formatTime(updated), d.ID)
+			d.Status, d.Attempts, timestamp(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
+			nullTime(d.DeliveredAt), timestamp(updated), d.ID)
 		if err != nil {
 			return err
 		}
@@ -187,7 +184,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, until, now ti
 		if err != nil {
 			return err
 		}
-		rows, err := st.QueryContext(ctx, formatTime(until), formatTime(now), string(list))
+		rows, err := st.QueryContext(ctx, timestamp(until), timestamp(now), string(list))
 		if err != nil {
 			return err
 		}
@@ -209,36 +206,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, until, now ti
 
 // GetDelivery returns one delivery with its body, or CodeNotFound.
 func (s *Store) GetDelivery(ctx context.Context, id string) (core.WebhookDelivery, error) {
-	d, err := scanDelivery(s.read.QueryRowContext(ctx,
-		"SELECT "+deliveryColumns+withBody+" FROM webhook_deliveries WHERE id = ?", id), true)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.WebhookDelivery{}, core.NotFound("webhook delivery", id)
-	}
-	if err != nil {
-		return core.WebhookDelivery{}, wrap(err, "get webhook delivery %s", id)
-	}
-	return d, nil
+	return getOne(s.read.QueryRowContext(ctx, "SELECT "+deliveryColumns+withBody+" FROM webhook_deliveries WHERE id = ?", id),
+		scanDeliveryWithBody, "webhook delivery", id)
 }
 
 // ListDeliveries returns a page of deliveries, newest first, without
 // their bodies (GetDelivery has them), and how many match the filter in
 // all. An empty CallID or Status matches every delivery.
 func (s *Store) ListDeliveries(ctx context.Context, f core.DeliveryFilter) ([]core.WebhookDelivery, int, error) {
-	p, err := f.Page.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
 	where, args := deliveryFilter(f)
-	list := []core.WebhookDelivery{} // not nil: an empty page is [] in JSON
-	var total int
-	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhook_deliveries"+where, args...).Scan(&total); err != nil {
-			return err
-		}
-		return listDeliveries(ctx, tx, &list, false,
-			"SELECT "+deliveryColumns+" FROM webhook_deliveries"+where+" ORDER BY id DESC LIMIT ? OFFSET ?",
-			append(args, p.Limit, p.Offset)...)
-	})
+	q := pageQuery{columns: deliveryColumns, from: "webhook_deliveries" + where, args: args, order: "id DESC"}
+	list, total, err := listPage(ctx, s, q, f.Page, scanDeliveryWithoutBody, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list webhook deliveries")
 	}
@@ -261,28 +239,6 @@ func deliveryFilter(f core.DeliveryFilter) (string, []any) {
 	return "", nil
 }
 
-// listDeliveries appends the deliveries query returns to list.
-func listDeliveries(ctx context.Context, tx *sql.Tx, list *[]core.WebhookDelivery, body bool, query string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	return scanDeliveries(rows, list, body)
-}
-
-// scanDeliveries appends the deliveries of rows to list and closes rows.
-func scanDeliveries(rows *sql.Rows, list *[]core.WebhookDelivery, body bool) error {
-	defer rows.Close()
-	for rows.Next() {
-		d, err := scanDelivery(rows, body)
-		if err != nil {
-			return err
-		}
-		*list = append(*list, d)
-	}
-	return rows.Err()
-}
-
 // scanDelivery reads a row of deliveryColumns, and the body after them
 // when body is set.
 func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
@@ -290,11 +246,11 @@ func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
 		d                              core.WebhookDelivery
 		callID, assistantID, lastError sql.NullString
 		lastStatus                     sql.NullInt64
-		next, created, updated, doc    string
-		delivered                      sql.NullString
+		doc                            string
 	)
-	dest := []any{&d.ID, &callID, &assistantID, &d.URL, &d.EventType, &d.Status, &d.Attempts, &next,
-		&lastStatus, &lastError, &created, &updated, &delivered}
+	dest := []any{&d.ID, &callID, &assistantID, &d.URL, &d.EventType, &d.Status, &d.Attempts,
+		(*timestamp)(&d.NextAttemptAt), &lastStatus, &lastError, (*timestamp)(&d.CreatedAt),
+		(*timestamp)(&d.UpdatedAt), nullTimestamp{&d.DeliveredAt}}
 	if body {
 		dest = append(dest, &doc)
 	}
@@ -306,18 +262,15 @@ func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
 	if body {
 		d.Body = json.RawMessage(doc)
 	}
-	var err error
-	if d.NextAttemptAt, err = parseTime(next); err != nil {
-		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s next_attempt_at: %w", d.ID, err)
-	}
-	if d.CreatedAt, err = parseTime(created); err != nil {
-		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s created_at: %w", d.ID, err)
-	}
-	if d.UpdatedAt, err = parseTime(updated); err != nil {
-		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s updated_at: %w", d.ID, err)
-	}
-	if d.DeliveredAt, err = parseNullTime(delivered); err != nil {
-		return core.WebhookDelivery{}, fmt.Errorf("webhook delivery %s delivered_at: %w", d.ID, err)
-	}
 	return d, nil
+}
+
+// scanDeliveryWithBody reads a row of deliveryColumns and withBody.
+func scanDeliveryWithBody(row rowScanner) (core.WebhookDelivery, error) {
+	return scanDelivery(row, true)
+}
+
+// scanDeliveryWithoutBody reads a row of deliveryColumns.
+func scanDeliveryWithoutBody(row rowScanner) (core.WebhookDelivery, error) {
+	return scanDelivery(row, false)
 }

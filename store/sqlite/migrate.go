@@ -128,7 +128,7 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration, latest int, no
 	}
 	if _, err := tx.ExecContext(ctx,
 		"INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-		m.version, m.name, formatTime(now())); err != nil {
+		m.version, m.name, timestamp(now())); err != nil {
 		return false, fmt.Errorf("migration %s: record: %w", m.name, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -25,7 +25,7 @@ func (s *Store) CreatePhoneNumber(ctx context.Context, n core.PhoneNumber) error
 			`INSERT INTO phone_numbers (id, phone_number, name, assistant_id, transfer_trunk_id, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			n.ID, n.PhoneNumber, n.Name, n.AssistantID, n.TransferTrunkID,
-			formatTime(n.CreatedAt), formatTime(n.UpdatedAt))
+			timestamp(n.CreatedAt), timestamp(n.UpdatedAt))
 		return numberConstraint(err, n)
 	})
 	return wrap(err, "create phone number %s", n.ID)
@@ -33,15 +33,7 @@ func (s *Store) CreatePhoneNumber(ctx context.Context, n core.PhoneNumber) error
 
 // GetPhoneNumber returns the number, or CodeNotFound.
 func (s *Store) GetPhoneNumber(ctx context.Context, id string) (core.PhoneNumber, error) {
-	row := s.readStmts[getNumberSQL].QueryRowContext(ctx, id)
-	n, err := scanNumber(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.PhoneNumber{}, core.NotFound("phone number", id)
-	}
-	if err != nil {
-		return core.PhoneNumber{}, wrap(err, "get phone number %s", id)
-	}
-	return n, nil
+	return getOne(s.readStmts[getNumberSQL].QueryRowContext(ctx, id), scanNumber, "phone number", id)
 }
 
 // FindPhoneNumber looks a number up by its E.164 form; an unknown number is
@@ -61,31 +53,7 @@ func (s *Store) FindPhoneNumber(ctx context.Context, e164 string) (core.PhoneNum
 // ListPhoneNumbers returns a page of numbers in creation order, and how
 // many there are in all.
 func (s *Store) ListPhoneNumbers(ctx context.Context, p core.Page) ([]core.PhoneNumber, int, error) {
-	p, err := p.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
-	list := []core.PhoneNumber{} // not nil: an empty page is [] in JSON
-	var total int
-	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM phone_numbers").Scan(&total); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx,
-			"SELECT "+numberColumns+" FROM phone_numbers ORDER BY id LIMIT ? OFFSET ?", p.Limit, p.Offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			n, err := scanNumber(rows)
-			if err != nil {
-				return err
-			}
-			list = append(list, n)
-		}
-		return rows.Err()
-	})
+	list, total, err := listPage(ctx, s, pageQuery{columns: numberColumns, from: "phone_numbers", order: "id"}, p, scanNumber, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list phone numbers")
 	}
@@ -109,7 +77,7 @@ func (s *Store) UpdatePhoneNumber(ctx context.Context, n core.PhoneNumber) error
 		res, err := tx.ExecContext(ctx,
 			`UPDATE phone_numbers SET phone_number = ?, name = ?, assistant_id = ?, transfer_trunk_id = ?, updated_at = ?
 			 WHERE id = ?`,
-			n.PhoneNumber, n.Name, n.AssistantID, n.TransferTrunkID, formatTime(n.UpdatedAt), n.ID)
+			n.PhoneNumber, n.Name, n.AssistantID, n.TransferTrunkID, timestamp(n.UpdatedAt), n.ID)
 		if err := numberConstraint(err, n); err != nil {
 			return err
 		}
@@ -198,7 +166,7 @@ func (s *Store) releaseNumbers(ctx context.Context, tx *sql.Tx, kind, column, id
 	if force {
 		res, err := tx.ExecContext(ctx,
 			"UPDATE phone_numbers SET "+column+" = NULL, updated_at = ? WHERE "+column+" = ?",
-			formatTime(s.now()), id)
+			timestamp(s.now()), id)
 		if err != nil {
 			return fmt.Errorf("detach phone numbers: %w", err)
 		}
@@ -256,9 +224,9 @@ func scanNumber(row rowScanner) (core.PhoneNumber, error) {
 	var (
 		n                core.PhoneNumber
 		assistant, trunk sql.NullString
-		created, updated string
 	)
-	if err := row.Scan(&n.ID, &n.PhoneNumber, &n.Name, &assistant, &trunk, &created, &updated); err != nil {
+	if err := row.Scan(&n.ID, &n.PhoneNumber, &n.Name, &assistant, &trunk,
+		(*timestamp)(&n.CreatedAt), (*timestamp)(&n.UpdatedAt)); err != nil {
 		return core.PhoneNumber{}, err
 	}
 	if assistant.Valid {
@@ -266,13 +234,6 @@ func scanNumber(row rowScanner) (core.PhoneNumber, error) {
 	}
 	if trunk.Valid {
 		n.TransferTrunkID = &trunk.String
-	}
-	var err error
-	if n.CreatedAt, err = parseTime(created); err != nil {
-		return core.PhoneNumber{}, fmt.Errorf("phone number %s created_at: %w", n.ID, err)
-	}
-	if n.UpdatedAt, err = parseTime(updated); err != nil {
-		return core.PhoneNumber{}, fmt.Errorf("phone number %s updated_at: %w", n.ID, err)
 	}
 	return n, nil
 }

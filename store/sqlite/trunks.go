@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/voicedock/voicedock/core"
@@ -26,7 +25,7 @@ func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
 			`INSERT INTO trunks (id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth,
-			formatTime(t.CreatedAt), formatTime(t.UpdatedAt))
+			timestamp(t.CreatedAt), timestamp(t.UpdatedAt))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "trunk %q already exists", t.ID)
 		}
@@ -37,45 +36,14 @@ func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
 
 // GetTrunk returns the trunk, or CodeNotFound.
 func (s *Store) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
-	row := s.readStmts[getTrunkSQL].QueryRowContext(ctx, id)
-	t, err := s.scanTrunk(ctx, row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return core.Trunk{}, core.NotFound("trunk", id)
-	}
-	if err != nil {
-		return core.Trunk{}, wrap(err, "get trunk %s", id)
-	}
-	return t, nil
+	return getOne(s.readStmts[getTrunkSQL].QueryRowContext(ctx, id),
+		func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, "trunk", id)
 }
 
 // ListTrunks returns a page of trunks in creation order, and how many there
 // are in all.
 func (s *Store) ListTrunks(ctx context.Context, p core.Page) ([]core.Trunk, int, error) {
-	p, err := p.Normalize()
-	if err != nil {
-		return nil, 0, err
-	}
-	list := []core.Trunk{} // not nil: an empty page is [] in JSON
-	var total int
-	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM trunks").Scan(&total); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx,
-			"SELECT "+trunkColumns+" FROM trunks ORDER BY id LIMIT ? OFFSET ?", p.Limit, p.Offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := s.scanTrunk(ctx, rows)
-			if err != nil {
-				return err
-			}
-			list = append(list, t)
-		}
-		return rows.Err()
-	})
+	list, total, err := listPage(ctx, s, pageQuery{columns: trunkColumns, from: "trunks", order: "id"}, p, func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list trunks")
 	}
@@ -94,7 +62,7 @@ func (s *Store) UpdateTrunk(ctx context.Context, t core.Trunk) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE trunks SET name = ?, host = ?, port = ?, transport = ?, username = ?, password = ?, inbound_auth = ?, updated_at = ?
 			 WHERE id = ?`,
-			t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth, formatTime(t.UpdatedAt), t.ID)
+			t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth, timestamp(t.UpdatedAt), t.ID)
 		if err != nil {
 			return err
 		}
@@ -124,20 +92,14 @@ func (s *Store) DeleteTrunk(ctx context.Context, id string, force bool) error {
 // is an internal error, logged with its cause.
 func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, error) {
 	var (
-		t                core.Trunk
-		created, updated string
-		password         []byte
+		t        core.Trunk
+		password []byte
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &t.InboundAuth, &created, &updated); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &t.InboundAuth,
+		(*timestamp)(&t.CreatedAt), (*timestamp)(&t.UpdatedAt)); err != nil {
 		return core.Trunk{}, err
 	}
 	var err error
-	if t.CreatedAt, err = parseTime(created); err != nil {
-		return core.Trunk{}, fmt.Errorf("trunk %s created_at: %w", t.ID, err)
-	}
-	if t.UpdatedAt, err = parseTime(updated); err != nil {
-		return core.Trunk{}, fmt.Errorf("trunk %s updated_at: %w", t.ID, err)
-	}
 	if t.Password, err = s.secrets.open(password, trunkPasswordColumn, t.ID); err != nil {
 		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
 		return core.Trunk{}, core.Internal("reading trunk "+t.ID, err)

@@ -165,8 +165,11 @@ export class Mcp {
       const res = await client.callTool({ name, arguments: args });
       const structured = res.structuredContent as Record<string, unknown> | undefined;
       if (res.isError) {
-        const err = structured?.error as { message?: string } | undefined;
-        return { ok: false, error: err?.message ?? 'the tool failed' };
+        // The coded error is in _meta (an error has no structuredContent:
+        // it would not match the tool's output schema), and in the text.
+        const err = res._meta?.['voicedock/error'] as { message?: string } | undefined;
+        const text = (res.content as { type: string; text?: string }[] | undefined)?.find((c) => c.type === 'text')?.text;
+        return { ok: false, error: err?.message ?? text ?? 'the tool failed' };
       }
       return { ok: true, data: structured as T };
     } catch (err) {

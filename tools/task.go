@@ -1,0 +1,38 @@
+package tools
+
+import "context"
+
+type taskKey struct{}
+
+// WithTask marks ctx as running a tool call the client asked to run as a
+// task: when ctx ends, the client cancelled the task (or it expired), and
+// the tool stops what it started, where it can, instead of only no longer
+// waiting for it as it does when a plain request is cancelled.
+func WithTask(ctx context.Context) context.Context {
+	return context.WithValue(ctx, taskKey{}, true)
+}
+
+// runsAsTask reports whether ctx carries a task (see WithTask).
+func runsAsTask(ctx context.Context) bool {
+	v, _ := ctx.Value(taskKey{}).(bool)
+	return v
+}
+
+// TaskRef tells the task running a tool call which object it works on
+// (for a transfer: call_id and transfer_id), so that a client holding only
+// the task can find the object, and its stored outcome, with get_call.
+type TaskRef func(ref map[string]string)
+
+type taskRefKey struct{}
+
+// WithTaskRef returns ctx carrying the task's TaskRef.
+func WithTaskRef(ctx context.Context, fn TaskRef) context.Context {
+	return context.WithValue(ctx, taskRefKey{}, fn)
+}
+
+func taskRefFrom(ctx context.Context) TaskRef {
+	if fn, ok := ctx.Value(taskRefKey{}).(TaskRef); ok {
+		return fn
+	}
+	return func(map[string]string) {}
+}
