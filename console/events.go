@@ -199,6 +199,16 @@ func (s *stream) event(ev core.Event) error {
 			return nil
 		}
 		return s.send("transfer", map[string]any{"call": ev.Call, "transfer": ev.Transfer})
+	case core.EventTranscript:
+		if ev.Line == nil {
+			return nil
+		}
+		return s.send("line", map[string]any{"line": ev.Line})
+	case core.EventDigit:
+		if ev.Digit == nil {
+			return nil
+		}
+		return s.send("digit", map[string]any{"digit": ev.Digit})
 	}
 	return nil
 }

@@ -150,6 +150,20 @@ func TestEventsSnapshotThenChanges(t *testing.T) {
 		t.Errorf("call event %+v", status)
 	}
 
+	// What the caller says and presses is shown live.
+	bus.Publish(core.Event{Type: core.EventTranscript, At: base, Call: live, Line: &core.TranscriptLine{ID: "l-1", CallID: live.ID, Role: core.RoleUser, Content: "a human please"}})
+	bus.Publish(core.Event{Type: core.EventDigit, At: base, Call: live, Digit: &core.Digit{ID: "d-1", CallID: live.ID, Digit: "5", Source: core.DigitRFC4733}})
+	var line struct{ Line core.TranscriptLine }
+	sse.expect("line", &line)
+	if line.Line.Content != "a human please" || line.Line.Role != core.RoleUser || line.Line.CallID != live.ID {
+		t.Errorf("line event %+v", line)
+	}
+	var digit struct{ Digit core.Digit }
+	sse.expect("digit", &digit)
+	if digit.Digit.Digit != "5" || digit.Digit.CallID != live.ID {
+		t.Errorf("digit event %+v", digit)
+	}
+
 	// A server going down ends the stream.
 	close(done)
 	if ev, ok := sse.next(); ok {

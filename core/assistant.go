@@ -17,18 +17,19 @@ type Assistant struct {
 // AssistantConfig is what a client sets on an assistant. Field names follow
 // the VoiceDock API so that an existing configuration works unchanged.
 type AssistantConfig struct {
-	Name               string          `json:"name" jsonschema:"required,description=Display name,minLength=1,maxLength=100"`
-	BusinessName       string          `json:"business_name,omitempty" jsonschema:"description=Business name shown in call records,maxLength=100"`
-	FirstMessage       string          `json:"first_message,omitempty" jsonschema:"description=What the assistant says when it answers a call,maxLength=1000"`
-	IsActive           *bool           `json:"is_active,omitempty" jsonschema:"description=Whether the assistant answers calls (default true)"`
-	MaxDurationSeconds int             `json:"max_duration_seconds,omitempty" jsonschema:"description=Hard cap on a call's length in seconds,minimum=0,maximum=43200"`
-	LLMConfig          *LLMConfig      `json:"llm_config,omitempty" jsonschema:"description=The language model\\, its system prompt and its tools (transfer_call and end_call among them)"`
-	STTConfig          *STTConfig      `json:"stt_config,omitempty" jsonschema:"description=Speech-to-text settings"`
-	TTSConfig          *TTSConfig      `json:"tts_config,omitempty" jsonschema:"description=Text-to-speech settings"`
-	WebhookURL         string          `json:"webhook_url,omitempty" jsonschema:"description=Where this assistant's events are POSTed (https or http),maxLength=2048"`
-	WebhookSecret      string          `json:"webhook_secret,omitempty" jsonschema:"description=Write-only HMAC-SHA256 key for signing webhooks; never returned,maxLength=256"`
-	WebhookEvents      []string        `json:"webhook_events,omitempty" jsonschema:"description=Events sent to webhook_url,maxItems=10,enum=assistant-request,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=tool-calls"`
-	TransferPolicy     *TransferPolicy `json:"transfer_policy,omitempty" jsonschema:"description=This assistant's own transfer rules; they can only narrow the deployment's"`
+	Name               string            `json:"name" jsonschema:"required,description=Display name,minLength=1,maxLength=100"`
+	BusinessName       string            `json:"business_name,omitempty" jsonschema:"description=Business name shown in call records,maxLength=100"`
+	FirstMessage       string            `json:"first_message,omitempty" jsonschema:"description=What the assistant says when it answers a call,maxLength=1000"`
+	IsActive           *bool             `json:"is_active,omitempty" jsonschema:"description=Whether the assistant answers calls (default true)"`
+	MaxDurationSeconds int               `json:"max_duration_seconds,omitempty" jsonschema:"description=Hard cap on a call's length in seconds,minimum=0,maximum=43200"`
+	LLMConfig          *LLMConfig        `json:"llm_config,omitempty" jsonschema:"description=The language model\\, its system prompt and its tools (transfer_call and end_call among them)"`
+	STTConfig          *STTConfig        `json:"stt_config,omitempty" jsonschema:"description=Speech-to-text settings"`
+	TTSConfig          *TTSConfig        `json:"tts_config,omitempty" jsonschema:"description=Text-to-speech settings"`
+	WebhookURL         string            `json:"webhook_url,omitempty" jsonschema:"description=Where this assistant's events are POSTed (https or http),maxLength=2048"`
+	WebhookSecret      string            `json:"webhook_secret,omitempty" jsonschema:"description=Write-only HMAC-SHA256 key for signing webhooks; never returned,maxLength=256"`
+	WebhookEvents      []string          `json:"webhook_events,omitempty" jsonschema:"description=Events sent to webhook_url,maxItems=10,enum=assistant-request,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=tool-calls,enum=conversation-update,enum=dtmf"`
+	RecordingConsent   *RecordingConsent `json:"recording_consent,omitempty" jsonschema:"description=Ask inbound callers to agree to recording first (press 1) or decline (press 2: the call ends); until they agree nothing they say is transcribed"`
+	TransferPolicy     *TransferPolicy   `json:"transfer_policy,omitempty" jsonschema:"description=This assistant's own transfer rules; they can only narrow the deployment's"`
 }
 
 // LLMConfig is the assistant's language model, prompt and tools.

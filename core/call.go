@@ -49,6 +49,9 @@ type Call struct {
 	CreatedAt       time.Time  `json:"created_at" jsonschema:"required"`
 	UpdatedAt       time.Time  `json:"updated_at" jsonschema:"required"`
 	Transfers       []Transfer `json:"transfers,omitempty"`
+	// Messages is the conversation (get_call): what the caller said and
+	// what the server said, oldest first; get_transcript has the times.
+	Messages []Message `json:"messages,omitempty" jsonschema:"description=The conversation so far: role user is the caller\\, assistant the server's speech (get_transcript pages it with times)"`
 
 	// Signalling facts the routing rules need; not shown to clients.
 	SIPCallID  string `json:"-"`

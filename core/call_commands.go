@@ -19,11 +19,15 @@ func (m *Calls) GetCall(ctx context.Context, id string) (Call, error) {
 			c.Transfers[i] = cloneTransfer(t)
 		}
 		lc.mu.Unlock()
+		c.Messages = m.messagesOf(id)
 		return c, nil
 	}
 	c, err := m.callStore.GetCall(ctx, id)
 	if HasCode(err, CodeNotFound) {
 		return Call{}, FieldError(CodeNotFound, "id", "call %q not found", clip(id))
+	}
+	if err == nil {
+		c.Messages = m.storedMessages(ctx, id)
 	}
 	return c, err
 }

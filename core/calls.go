@@ -39,6 +39,9 @@ type CallsConfig struct {
 	// ad-hoc transfer destination (VOICEDOCK_ELICITATION_TIMEOUT);
 	// DefaultConfirmTimeout when 0.
 	ConfirmTimeout time.Duration
+	// ConsentTimeout is how long a caller asked for recording consent has
+	// to press a key (DefaultConsentTimeout when 0).
+	ConsentTimeout time.Duration
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -60,6 +63,7 @@ type Calls struct {
 	bus       *Bus
 	resolver  Resolver
 	requester AssistantRequester
+	hear      *hearing // the conversation: nil records none
 	logger    *slog.Logger
 	now       func() time.Time
 
@@ -169,6 +173,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 		out = append(out, m.deliveries(lc, WebhookEndOfCallReport, lc.call.UpdatedAt, map[string]any{
 			"duration_seconds": lc.call.DurationSeconds, "end_reason": lc.call.EndReason,
 			"started_at": lc.call.StartedAt, "ended_at": lc.call.EndedAt, "transfers": nonNil(lc.call.Transfers),
+			"messages": orEmpty(m.messagesOf(lc.call.ID)),
 		})...)
 	}
 	err := m.callStore.UpdateCall(sctx, lc.call, out...)
@@ -289,5 +294,6 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	m.mu.Lock()
 	delete(m.live, lc.call.ID)
 	m.mu.Unlock()
+	m.forgetLines(lc.call.ID)
 	m.logger.InfoContext(ctx, "call ended", "call_id", lc.call.ID, "status", lc.call.Status, "reason", reason)
 }

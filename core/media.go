@@ -12,6 +12,9 @@ type Utterance struct {
 	// Voice is the speaking assistant's tts_config; nil for the server's
 	// default voice.
 	Voice *TTSConfig
+	// BargeIn lets the caller talking stop it: set for what is said to a
+	// caller, not to the human on a transfer's own call.
+	BargeIn bool
 }
 
 // BridgeStats counts the RTP packets a bridge relayed each way.

@@ -24,14 +24,20 @@ func voiceLocked(lc *liveCall) *TTSConfig {
 // greetLocked says an inbound call's first_message once it is answered,
 // on the manager's background context; lc.mu is held.
 func (m *Calls) greetLocked(lc *liveCall) {
-	if m.media == nil || lc.call.Direction != DirectionInbound || strings.TrimSpace(lc.call.FirstMessage) == "" {
+	if m.media == nil || lc.call.Direction != DirectionInbound {
+		return
+	}
+	if m.askConsentLocked(lc) {
+		return
+	}
+	if strings.TrimSpace(lc.call.FirstMessage) == "" {
 		return
 	}
 	id, u := lc.call.ID, Utterance{Text: lc.call.FirstMessage, Voice: voiceLocked(lc)}
 	m.work.Go(func() {
 		ctx, cancel := context.WithTimeout(m.bg, maxPlayback)
 		defer cancel()
-		if err := m.media.Say(ctx, id, u); err != nil && !HasCode(err, CodeCallNotActive) {
+		if err := m.speak(ctx, id, u); err != nil && !HasCode(err, CodeCallNotActive) {
 			m.logger.Warn("first message not played", "call_id", id, "err", err)
 		}
 	})
@@ -87,7 +93,7 @@ func (m *Calls) sayOn(ctx context.Context, lc *liveCall, message string) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, maxPlayback)
 	defer cancel()
-	return m.media.Say(pctx, lc.call.ID, u)
+	return m.speak(pctx, lc.call.ID, u)
 }
 
 // EndCallSaying hangs up a live call after saying message ("" for none).

@@ -455,7 +455,7 @@ func (m *Calls) sayUtterance(ctx context.Context, callID string, u Utterance) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, maxPlayback)
 	defer cancel()
-	err := m.media.Say(ctx, callID, u)
+	err := m.speak(ctx, callID, u)
 	if err != nil {
 		m.logger.WarnContext(ctx, "say", "call_id", callID, "err", err)
 	}

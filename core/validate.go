@@ -24,7 +24,7 @@ const (
 
 // WebhookEvents are the event types an assistant may subscribe to.
 func WebhookEvents() []string {
-	return []string{"assistant-request", "status-update", "transfer-update", "end-of-call-report", "tool-calls"}
+	return []string{"assistant-request", "status-update", "transfer-update", "end-of-call-report", "tool-calls", WebhookConversationUpdate, WebhookDTMF}
 }
 
 func validateName(param, s string, required bool) error {
@@ -102,6 +102,11 @@ func ValidateAssistant(a *AssistantConfig) error {
 	}
 	if a.LLMConfig != nil {
 		if err := validateLLMConfig(a.LLMConfig); err != nil {
+			return err
+		}
+	}
+	if c := a.RecordingConsent; c != nil {
+		if err := maxLen("recording_consent.message", c.Message, maxFirstMessageLen); err != nil {
 			return err
 		}
 	}

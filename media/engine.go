@@ -27,6 +27,14 @@ type Config struct {
 	// DefaultKeepaliveInterval, negative: none.
 	KeepaliveInterval time.Duration
 	Logger            *slog.Logger
+	// Hearing, when set, is handed the callers' utterances (found by
+	// voice activity detection tuned by VAD) and DTMF keys; the caller
+	// talking also stops what the server is saying (barge-in).
+	Hearing Hearing
+	VAD     VADConfig
+	// Context is the lifetime of the work handed to Hearing (default
+	// context.Background()).
+	Context context.Context
 }
 
 // Engine holds the RTP sessions of the calls and implements core.Media.
@@ -86,7 +94,15 @@ func (e *Engine) Run(ctx context.Context) {
 // Open starts the media of an answered call on conn, which the caller
 // owns (and closes after Close).
 func (e *Engine) Open(callID string, conn *net.UDPConn, p Params) *Session {
-	s := newSession(callID, conn, p, e.log)
+	var hear *ear
+	if e.cfg.Hearing != nil {
+		hear = newEar(e.cfg.Hearing, e.cfg.VAD)
+	}
+	bg := e.cfg.Context
+	if bg == nil {
+		bg = context.Background()
+	}
+	s := newSession(callID, conn, p, e.log, hear, bg)
 	e.mu.Lock()
 	old := e.sessions[callID]
 	e.sessions[callID] = s
@@ -168,9 +184,24 @@ func (e *Engine) Say(ctx context.Context, callID string, u core.Utterance) error
 		}
 		return err
 	}
-	if err := s.playLocked(ctx, pcm); err != nil {
+	pctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if u.BargeIn {
+		s.mu.Lock()
+		s.bargeIn = stop
+		s.mu.Unlock()
+	}
+	err = s.playLocked(pctx, pcm)
+	s.mu.Lock()
+	s.bargeIn = nil
+	s.mu.Unlock()
+	if err != nil {
 		if errors.Is(err, errSessionClosed) {
 			return endedError(callID)
+		}
+		if errors.Is(context.Cause(pctx), errBargeIn) && ctx.Err() == nil {
+			e.log.Info("barge-in: the caller talked over the server", "call_id", callID)
+			return nil
 		}
 		return err
 	}

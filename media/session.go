@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -60,13 +61,18 @@ type Session struct {
 	relayed  *atomic.Int64
 	relaying sync.WaitGroup // packets being relayed to peer; Add under mu
 	buf      []byte
+	// bargeIn stops the playback of a Say when the caller starts to
+	// talk; nil while nothing is said.
+	bargeIn context.CancelCauseFunc
+	ear     *ear            // nil: the caller is not listened to
+	bg      context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
 	lastDTMF             uint32 // timestamp of the last DTMF event counted
 	closed               atomic.Bool
 }
 
-func newSession(callID string, conn *net.UDPConn, p Params, log *slog.Logger) *Session {
+func newSession(callID string, conn *net.UDPConn, p Params, log *slog.Logger, hear *ear, bg context.Context) *Session {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	s := &Session{
@@ -77,6 +83,7 @@ func newSession(callID string, conn *net.UDPConn, p Params, log *slog.Logger) *S
 		buf:  make([]byte, 12+frameSamples),
 	}
 	s.setParams(p)
+	s.ear, s.bg = hear, bg
 	s.recvWG.Add(1)
 	go s.receive()
 	return s
@@ -241,6 +248,10 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 		s.onDTMF(pkt)
 		return
 	}
+	if s.ear != nil && peer == nil && len(pkt.Payload) > 0 {
+		// A bridged caller talks to the human, not to us.
+		s.hearFrame(p.Codec, pkt.Payload, time.Now())
+	}
 	if peer != nil && len(pkt.Payload) == frameSamples {
 		payload := append([]byte(nil), pkt.Payload...)
 		transcode(p.Codec, peer.Params().Codec, payload)
@@ -264,6 +275,9 @@ func (s *Session) onDTMF(pkt *rtp.Packet) {
 	}
 	s.dtmf.Add(1)
 	s.log.Info("DTMF", "call_id", s.callID, "event", dtmfName(pkt.Payload[0]))
+	if s.ear != nil && pkt.Payload[0] < 16 {
+		s.hearDigit(dtmfName(pkt.Payload[0]), "rfc4733")
+	}
 }
 
 func dtmfName(e byte) string {

@@ -22,9 +22,10 @@ as_root() {
 }
 
 step "test dependencies"
-if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then
+if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 ||
+	! command -v pocketsphinx_continuous >/dev/null 2>&1 || [ ! -d /usr/share/pocketsphinx/model/en-us ]; then
 	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng >/dev/null
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng pocketsphinx pocketsphinx-en-us >/dev/null
 fi
 sipp -v 2>&1 | grep -m1 -i sipp || true
 # The console's browser test drives Debian's Chromium, never a browser
@@ -86,6 +87,7 @@ fuzz ./core FuzzAssistantReply 80000x
 fuzz ./sip FuzzSIPMessage 200000x
 fuzz ./sip FuzzParseSipfrag 200000x
 fuzz ./sip FuzzSDPAnswer 200000x
+fuzz ./sip FuzzParseDTMFRelay 100000x
 fuzz ./sip FuzzReferToHeaders 100000x
 fuzz ./sip FuzzDigestAuthorize 100000x
 fuzz ./audio FuzzDecodeWAV 1000000x

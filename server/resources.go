@@ -103,7 +103,7 @@ func (r *resources) register(s *mcpserver.MCPServer) {
 		mcp.WithResourceDescription("The calls held now (ringing, dialing or in progress), newest first. Subscribe to hear of every change."),
 		mcp.WithMIMEType("application/json")), r.readLiveCalls)
 	s.AddResourceTemplate(mcp.NewResourceTemplate(callURIPrefix+"{id}", "Call",
-		mcp.WithTemplateDescription("One call with its transfers and their steps. Subscribe to hear of every status change and transfer step."),
+		mcp.WithTemplateDescription("One call with its transfers and their steps and its conversation (messages). Subscribe to hear of every status change, transfer step, line of the transcript and key the caller presses."),
 		mcp.WithTemplateMIMEType("application/json")), r.readCall)
 	s.AddResourceTemplate(mcp.NewResourceTemplate(assistantPrefix+"{id}", "Assistant",
 		mcp.WithTemplateDescription("An assistant's configuration (without its webhook secret)."),
@@ -287,6 +287,14 @@ func (r *resources) log(e core.Event) {
 			data["sip_status"] = e.Transfer.SIPStatus
 		}
 		msg = fmt.Sprintf("transfer of call %s to %s: %s", e.Call.ID, e.Transfer.Destination, e.Transfer.Status)
+	}
+	if l := e.Line; l != nil {
+		data["line_id"], data["role"], data["content"] = l.ID, l.Role, l.Content
+		msg = fmt.Sprintf("call %s, %s: %s", e.Call.ID, l.Role, l.Content)
+	}
+	if d := e.Digit; d != nil {
+		data["digit_id"], data["digit"], data["source"] = d.ID, d.Digit, d.Source
+		msg = fmt.Sprintf("call %s: the caller pressed %s", e.Call.ID, d.Digit)
 	}
 	data["message"] = msg
 	n := mcp.NewLoggingMessageNotification(mcp.LoggingLevelInfo, "voicedock", data)

@@ -68,9 +68,11 @@ func (u *UA) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	)
 }
 
-// onInfo accepts INFO (e.g. DTMF) in a dialog.
+// onInfo accepts INFO in a dialog; one carrying a DTMF key (SIP INFO
+// application/dtmf-relay) is handed on as a key press.
 func (u *UA) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	u.inDialogOnly(req, tx, sip.StatusOK, "OK")
+	u.infoDigit(req)
 }
 
 // onRefer declines being transferred: we transfer, we are not transferred.

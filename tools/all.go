@@ -24,6 +24,7 @@ func All(d Deps) []Tool {
 	all = append(all, numberTools(d.Config)...)
 	all = append(all, callTools(d.Calls)...)
 	all = append(all, speakTools(d.Calls, d.Conversations)...)
+	all = append(all, conversationTools(d.Calls)...)
 	all = append(all, policyTools(d.Config)...)
 	all = append(all, webhookTools(d.Deliveries)...)
 	all = append(all, checkTools(d)...)

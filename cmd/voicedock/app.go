@@ -69,7 +69,8 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 		return nil, err
 	}
 	a.newWebhooks()
-	a.media = cfg.media(logger)
+	a.calls.SetConversation(a.store, cfg.transcriber(logger))
+	a.media = cfg.media(logger, a.calls)
 	a.calls.SetMedia(a.media)
 	if a.conversations, err = newConversations(cfg, a.calls, logger); err != nil {
 		return nil, fmt.Errorf("VOICEDOCK_LLM_URL: %w", err)

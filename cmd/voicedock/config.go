@@ -90,6 +90,12 @@ type config struct {
 	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
 	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
 
+	// Speech-to-text of the callers (hearing.go).
+	STTProvider string `env:"VOICEDOCK_STT_PROVIDER" envDefault:"pocketsphinx"`
+	STTBaseURL  string `env:"VOICEDOCK_STT_BASE_URL" envDefault:"https://api.openai.com/v1"`
+	STTAPIKey   string `env:"VOICEDOCK_STT_API_KEY"`
+	STTModel    string `env:"VOICEDOCK_STT_MODEL" envDefault:"whisper-1"`
+
 	// The assistants' language model: an OpenAI-compatible chat
 	// completions endpoint; unset, no model runs and MCP clients hold the
 	// conversations.
@@ -177,6 +183,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	}
 	if cfg.TrunkProbeTimeout < 100*time.Millisecond || cfg.TrunkProbeTimeout > time.Minute {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_TIMEOUT must be between 100ms and 1m")
+	}
+	if err := cfg.checkHearing(); err != nil {
+		return cfg, err
 	}
 	if err := cfg.checkSpeech(); err != nil {
 		return cfg, err

@@ -31,7 +31,8 @@ func (c config) checkSpeech() error {
 // media builds the calls' media engine with its speech engines: the
 // configured default, and the other one for assistants whose tts_config
 // names it.
-func (c config) media(logger *slog.Logger) *media.Engine {
+// hear, when set, is handed what callers say and press.
+func (c config) media(logger *slog.Logger, hear media.Hearing) *media.Engine {
 	espeak := &speech.ESpeak{}
 	openai := &speech.OpenAI{BaseURL: c.TTSBaseURL, APIKey: c.TTSAPIKey, Model: c.TTSModel}
 	var def speech.Engine = espeak
@@ -52,5 +53,6 @@ func (c config) media(logger *slog.Logger) *media.Engine {
 		Speech:            speech.NewSpeaker(def, c.TTSCacheMB<<20, nil, openai, espeak),
 		KeepaliveInterval: keepalive,
 		Logger:            logger,
+		Hearing:           hear,
 	})
 }

@@ -2,7 +2,7 @@ import { EventSource } from 'eventsource';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CfWorkerJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/cfworker';
-import type { Call, Transfer } from './model';
+import type { Call, Digit, Line, Transfer } from './model';
 
 // The key lives in this tab's sessionStorage only: it is gone when the tab
 // closes, and other sites cannot read it.
@@ -36,6 +36,8 @@ export interface StreamHandlers {
   snapshot(calls: Call[]): void;
   call(c: Call): void;
   transfer(c: Call, t: Transfer): void;
+  line(l: Line): void;
+  digit(d: Digit): void;
 }
 
 // openStream follows /console/events. The eventsource package (not the
@@ -74,6 +76,8 @@ export function openStream(key: string, h: StreamHandlers): () => void {
     source.addEventListener('transfer', (ev) =>
       parse<{ call: Call; transfer: Transfer }>(ev, (v) => h.transfer(v.call, v.transfer)),
     );
+    source.addEventListener('line', (ev) => parse<{ line: Line }>(ev, (v) => h.line(v.line)));
+    source.addEventListener('digit', (ev) => parse<{ digit: Digit }>(ev, (v) => h.digit(v.digit)));
     source.addEventListener('error', (err) => {
       if (err.code === 401) {
         source.close();

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Mcp, openStream, storeKey, storedKey, type StreamState } from './api';
-import { CallBook, millis } from './calls';
+import { CallBook, millis, type Heard } from './calls';
 import { TransferChart, type Bar } from './chart';
 import {
   callLabel,
@@ -60,6 +60,14 @@ export function App() {
       },
       call: (c) => {
         book.current.putCall(c);
+        bump();
+      },
+      line: (l) => {
+        book.current.putHeard({ kind: 'line', at: l.started_at, line: l });
+        bump();
+      },
+      digit: (d) => {
+        book.current.putHeard({ kind: 'digit', at: d.at, digit: d });
         bump();
       },
       transfer: (c, t) => {
@@ -161,7 +169,7 @@ export function App() {
           ) : (
             <ul class="call-list">
               {board.map((c) => (
-                <CallCard key={c.id} call={c} transfers={book.current.transfersOf(c.id)} now={now} assistant={names[c.assistant_id ?? '']} />
+                <CallCard key={c.id} call={c} transfers={book.current.transfersOf(c.id)} heard={book.current.heardOf(c.id)} now={now} assistant={names[c.assistant_id ?? '']} />
               ))}
             </ul>
           )}
@@ -259,7 +267,7 @@ function Empty({ text }: { text: string }) {
   return <p class="empty">{text}</p>;
 }
 
-function CallCard({ call, transfers, now, assistant }: { call: Call; transfers: Transfer[]; now: number; assistant?: string }) {
+function CallCard({ call, transfers, heard, now, assistant }: { call: Call; transfers: Transfer[]; heard: Heard[]; now: number; assistant?: string }) {
   const up = isLive(call);
   const since = millis(call.started_at ?? call.created_at);
   const secs = up ? (now - since) / 1000 : (call.duration_seconds ?? 0);
@@ -287,8 +295,33 @@ function CallCard({ call, transfers, now, assistant }: { call: Call; transfers: 
         {!up && call.end_reason && <span>ended: {call.end_reason.replace(/_/g, ' ')}</span>}
         {earlier > 0 && <span>{earlier} earlier transfer{earlier > 1 ? 's' : ''}</span>}
       </div>
+      {heard.length > 0 && <Conversation heard={heard.slice(-6)} />}
       {current && <Stepper transfer={current} />}
     </li>
+  );
+}
+
+// Conversation shows the last things said on a call, live: the caller's
+// words (speech-to-text), the server's, and the keys pressed.
+function Conversation({ heard }: { heard: Heard[] }) {
+  return (
+    <ol class="conversation" aria-label="Conversation">
+      {heard.map((h) =>
+        h.kind === 'line' ? (
+          <li key={h.line.id} class={`said ${h.line.role}`} data-role={h.line.role}>
+            <span class="who">{h.line.role === 'user' ? 'Caller' : 'Assistant'}</span>
+            <span class="words">{h.line.content}</span>
+          </li>
+        ) : (
+          <li key={h.digit.id} class="said key" data-role="digit">
+            <span class="who">Key</span>
+            <span class="words">
+              {h.digit.digit} <small>({h.digit.source === 'sip-info' ? 'SIP INFO' : 'RFC 4733'})</small>
+            </span>
+          </li>
+        ),
+      )}
+    </ol>
   );
 }
 

@@ -1,4 +1,10 @@
-import { type Call, type Transfer } from './model';
+import { type Call, type Digit, type Line, type Transfer } from './model';
+
+// Heard is one item of a call's conversation as the console shows it.
+export type Heard = { kind: 'line'; at: string; line: Line } | { kind: 'digit'; at: string; digit: Digit };
+
+// maxHeard bounds the conversation kept per call.
+const maxHeard = 50;
 
 function millis(ts: string | undefined): number {
   const n = ts ? Date.parse(ts) : NaN;
@@ -13,12 +19,14 @@ function millis(ts: string | undefined): number {
 export class CallBook {
   private calls = new Map<string, Call>();
   private transfers = new Map<string, Transfer>();
+  private heard = new Map<string, Map<string, Heard>>();
 
   // reset replaces everything with a snapshot.
   reset(calls: Call[]): void {
     this.calls.clear();
     this.transfers.clear();
     for (const c of calls) this.putCall(c);
+    // What was heard stays: the snapshot carries none of it.
   }
 
   putCall(c: Call): void {
@@ -35,6 +43,24 @@ export class CallBook {
     if (!known || (t.steps?.length ?? 0) >= (known.steps?.length ?? 0)) {
       this.transfers.set(t.id, { ...t, steps: t.steps ?? [] });
     }
+  }
+
+  // putHeard adds a transcript line or a key press (once, by id).
+  putHeard(h: Heard): void {
+    const callID = h.kind === 'line' ? h.line.call_id : h.digit.call_id;
+    const id = h.kind === 'line' ? h.line.id : h.digit.id;
+    let m = this.heard.get(callID);
+    if (!m) {
+      m = new Map();
+      this.heard.set(callID, m);
+    }
+    m.set(id, h);
+    if (m.size > maxHeard) m.delete(m.keys().next().value as string);
+  }
+
+  // heardOf returns the call's conversation, oldest first.
+  heardOf(callID: string): Heard[] {
+    return [...(this.heard.get(callID)?.values() ?? [])].sort((a, b) => millis(a.at) - millis(b.at));
   }
 
   call(id: string): Call | undefined {

@@ -101,3 +101,23 @@ export function isLive(c: Call): boolean {
 export function isFinal(t: Transfer): boolean {
   return finalTransferStatuses.has(t.status);
 }
+
+// Line is one line of a call's conversation: what the caller said (role
+// user) or what the server said (assistant).
+export interface Line {
+  id: string;
+  call_id: string;
+  role: string;
+  content: string;
+  started_at: string;
+  ended_at: string;
+}
+
+// Digit is a key the caller pressed.
+export interface Digit {
+  id: string;
+  call_id: string;
+  digit: string;
+  source: string;
+  at: string;
+}
