@@ -39,6 +39,10 @@ type CallsConfig struct {
 	// ad-hoc transfer destination (VOICEDOCK_ELICITATION_TIMEOUT);
 	// DefaultConfirmTimeout when 0.
 	ConfirmTimeout time.Duration
+	// MaxTransfersInFlight caps the transfers started and not yet final;
+	// one beyond it is refused with CodeOverloaded before anything is
+	// stored or sent. 0 means no limit.
+	MaxTransfersInFlight int
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -69,6 +73,8 @@ type Calls struct {
 	// bg is the lifetime of work that must outlive the request that
 	// started it (a transfer whose MCP request was cancelled).
 	bg context.Context
+	// slots counts the transfers in flight (capacity.go).
+	slots *transferSlots
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -112,6 +118,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 		cfg: cfg, store: store, calls: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg,
+		slots: newTransferSlots(cfg.MaxTransfersInFlight),
 	}
 }
 

@@ -113,13 +113,14 @@ func (a *app) newCore() error {
 	a.configuration = core.NewService(a.store, a.logger)
 	a.configuration.SetPolicy(policy)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
-		TransferTimeout:     cfg.TransferTimeout,
-		AllowAdhocTransfers: cfg.AllowAdhoc,
-		Policy:              policy,
-		AllowedSources:      sources,
-		DefaultWebhookURL:   cfg.WebhookURL,
-		CommandsPerMinute:   cfg.CallCommands,
-		ConfirmTimeout:      cfg.ElicitationTimeout,
+		TransferTimeout:      cfg.TransferTimeout,
+		AllowAdhocTransfers:  cfg.AllowAdhoc,
+		Policy:               policy,
+		AllowedSources:       sources,
+		DefaultWebhookURL:    cfg.WebhookURL,
+		CommandsPerMinute:    cfg.CallCommands,
+		ConfirmTimeout:       cfg.ElicitationTimeout,
+		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, a.store, a.store, core.NewBus(), a.logger)
 	a.metrics = metrics.New(metrics.Sources{
 		LiveCalls: a.calls.LiveCount,
