@@ -78,11 +78,28 @@ func (c Config) withDefaults() Config {
 // httpClient returns the client to send with: c.Client's settings, or a
 // client of its own, that never follows a redirect.
 func (c Config) httpClient() *http.Client {
-	client := &http.Client{}
+	client := &http.Client{Transport: c.transport()}
 	if c.Client != nil {
 		copied := *c.Client
 		client = &copied
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return client
+}
+
+// idleConnTimeout is how long a receiver's unused connection is kept.
+const idleConnTimeout = 90 * time.Second
+
+// transport is the dispatcher's own HTTP transport: http.DefaultTransport
+// keeps 2 idle connections per host, so with more deliveries in flight to
+// one receiver (the usual case: one backend's URL) most requests opened a
+// new TCP (and TLS) connection and closed it after. This one keeps as many
+// idle connections per receiver as deliveries may be in flight, so each is
+// reused.
+func (c Config) transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = c.Concurrency
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*c.Concurrency)
+	t.IdleConnTimeout = idleConnTimeout
+	return t
 }
