@@ -74,13 +74,20 @@ func benchmarkDispatch(b *testing.B, perCall int) {
 	}
 	b.ReportMetric(float64(b.N)/took.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(conns.Load()), "connections")
+	b.ReportMetric(float64(b.N)/float64(c.claims.Load()), "deliveries/claim")
 }
 
 // countDelivered closes done once left deliveries are recorded delivered.
 type countDelivered struct {
 	*sqlite.Store
-	left atomic.Int64
-	done chan struct{}
+	left   atomic.Int64
+	claims atomic.Int64
+	done   chan struct{}
+}
+
+func (c *countDelivered) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimDeliveries(ctx, ids, until, now)
 }
 
 func (c *countDelivered) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
