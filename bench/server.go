@@ -65,6 +65,7 @@ func serverEnv(dataDir, webhookURL string, extra ...string) []string {
 		"VOICEDOCK_CALL_COMMANDS_PER_MINUTE=0",
 		"VOICEDOCK_SIP_RATE_LIMIT=0",
 		"VOICEDOCK_MAX_CALLS=0",
+		"VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=0",
 		// The outbox dispatcher sends 32 deliveries at a time (default 8),
 		// so that its backlog of ~9 deliveries per call drains within the run.
 		"VOICEDOCK_WEBHOOK_CONCURRENCY=32",
