@@ -78,7 +78,7 @@ func (b *bench) loadPhases(ctx context.Context, bin string, hooks *webhookCounte
 		return err
 	}
 	res.Steady = steady
-	over, err := b.overload(ctx, bin, hooks, best, overDur)
+	over, err := b.overload(ctx, bin, hooks, best, overDur, sip.DefaultMaxCalls, core.DefaultMaxTransfersInFlight)
 	if err != nil {
 		return err
 	}
@@ -181,8 +181,9 @@ func (b *bench) steadyState(ctx context.Context, bin string, hooks *webhookCount
 // callers wait 30 s for their REFER.
 const overloadRetryFor = 25 * time.Second
 
-func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter, best int, dur time.Duration) (overloadResult, error) {
-	r := overloadResult{Rate: 2 * best, Best: best, Dur: dur, MaxCalls: sip.DefaultMaxCalls, MaxTransfers: core.DefaultMaxTransfersInFlight}
+// overload calls a fresh server with the given capacity at twice best.
+func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter, best int, dur time.Duration, maxCalls, maxTransfers int) (overloadResult, error) {
+	r := overloadResult{Rate: 2 * best, Best: best, Dur: dur, MaxCalls: maxCalls, MaxTransfers: maxTransfers}
 	r.BudgetMiB = 300 + 30*float64(r.MaxCalls)/1024
 	m, err := b.freshServer(ctx, bin, "overload", hooks,
 		"VOICEDOCK_MAX_CALLS="+strconv.Itoa(r.MaxCalls), "VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT="+strconv.Itoa(r.MaxTransfers))
