@@ -47,7 +47,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeUnauthorized, "no valid API key"},
 		{CodeForbidden, "the API key may not do this"},
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
-		{CodeOverloaded, "the server is at capacity (transfers in flight); nothing was started and the call is untouched; retry after `retry_after` seconds"},
+		{CodeOverloaded, "the server is at capacity (calls held or transfers in flight); nothing was started and the call is untouched; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
 		{CodeInternal, "an unexpected server error; the log has the details"},
