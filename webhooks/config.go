@@ -14,7 +14,8 @@ type Config struct {
 	// MaxAge is how long a delivery is retried: one whose next attempt
 	// would fall later than this after its creation is dead. Default 24h.
 	MaxAge time.Duration
-	// Concurrency bounds the deliveries in flight at once. Default 8.
+	// Concurrency bounds the deliveries in flight at once (one per call
+	// at a time, so that a call's events arrive in order). Default 32.
 	Concurrency int
 	// Timeout bounds one attempt: the secret's look-up, the request and
 	// reading the response. Default 10s.
@@ -44,7 +45,7 @@ type SecretSource func(ctx context.Context, assistantID string) (string, error)
 // Defaults.
 const (
 	DefaultMaxAge      = 24 * time.Hour
-	DefaultConcurrency = 8
+	DefaultConcurrency = 32
 	DefaultTimeout     = 10 * time.Second
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 10 * time.Minute
