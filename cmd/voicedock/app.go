@@ -123,7 +123,8 @@ func (a *app) newCore() error {
 		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, a.store, a.store, core.NewBus(), a.logger)
 	a.metrics = metrics.New(metrics.Sources{
-		LiveCalls: a.calls.LiveCount,
+		LiveCalls:         a.calls.LiveCount,
+		TransfersInFlight: a.calls.TransfersInFlight,
 		WebhookQueue: func(ctx context.Context) (int, error) {
 			_, n, err := a.store.ListDeliveries(ctx, core.DeliveryFilter{Status: core.DeliveryPending, Page: core.Page{Limit: 1}})
 			return n, err
