@@ -121,6 +121,10 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string, runs in
 	if err := b.serverRuns(ctx, bin, hooks, held, &res); err != nil {
 		return err
 	}
+	// Webhooks at the best rate, and overload at twice it.
+	if err := b.loadPhases(ctx, bin, hooks, &res); err != nil {
+		return err
+	}
 	// 2. The core in process: transfers without MCP, arrival to REFER,
 	// MCP throughput against plain net/http.
 	if err := b.embeddedRuns(ctx, &res); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -104,6 +105,8 @@ type webhookCounter struct {
 	changed   chan struct{}
 	url       string
 	srv       *http.Server
+	// received counts every delivery received, whatever its event.
+	received atomic.Int64
 }
 
 func startWebhooks() (*webhookCounter, error) {
@@ -119,6 +122,7 @@ func startWebhooks() (*webhookCounter, error) {
 }
 
 func (w *webhookCounter) serve(rw http.ResponseWriter, r *http.Request) {
+	w.received.Add(1)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(rw, err.Error(), 400)

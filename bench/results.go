@@ -36,6 +36,8 @@ type results struct {
 	ToRefer      []referResult
 	HTTP         map[string][2]rpsResult // tool -> MCP, plain
 	Stdio        map[string]rpsResult
+	Steady       steadyResult
+	Overload     overloadResult
 }
 
 // summary is the median over the runs at the best rate.
@@ -113,6 +115,8 @@ func (r *results) write(path string) error {
 		"the server's outbox then held %d pending and %d dead deliveries (pending ones are not lost: they are stored and sent on).\n\n",
 		r.Events.Transfers, r.Events.MissingCompleted, r.Events.MissingReports, r.Events.Pending, r.Events.Dead)
 
+	r.writeLoad(&b)
+
 	h := r.Held
 	fmt.Fprintf(&b, "## Calls held at once\n\n")
 	fmt.Fprintf(&b, "sipp callers set up %d calls (500/s) that wait for a REFER; once all are answered the server's RSS and goroutines "+
@@ -174,12 +178,6 @@ func loadNow() string {
 // is held to (transfers/s, memory and goroutines per held call, MCP
 // overhead, REFER latency, no lost event).
 func (r *results) writeTargets(b *strings.Builder) {
-	met := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "**no**"
-	}
 	h := r.Held
 	perCall := func(a, z float64) float64 {
 		if h.Held == 0 {
@@ -209,8 +207,18 @@ func (r *results) writeTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| p99 transfer_call arrival to REFER < 2 ms | %.2f ms (worst p99 of the rates below) | %s |\n", ms(refP99), met(referMeasured && refP99 < 2*time.Millisecond))
 	missing := r.Events.MissingCompleted + r.Events.MissingReports
 	hMissing := h.MissingCompleted + h.MissingReports
-	fmt.Fprintf(b, "| No event lost under load | ramp: %d transfers, %d deliveries not received, outbox %d pending / %d dead; held: %d transfers, %d not received, outbox %d pending / %d dead | %s |\n\n",
+	fmt.Fprintf(b, "| No event lost under load | ramp: %d transfers, %d deliveries not received, outbox %d pending / %d dead; held: %d transfers, %d not received, outbox %d pending / %d dead | %s |\n",
 		r.Events.Transfers, missing, r.Events.Pending, r.Events.Dead, h.Held-h.TransferErrors, hMissing, h.Pending, h.Dead,
 		met(r.Events.Transfers > 0 && r.Events.Dead == 0 && h.Dead == 0 && missing <= r.Events.Pending && hMissing <= h.Pending))
+	r.writeLoadTargets(b)
+	fmt.Fprintf(b, "\n")
 	fmt.Fprintf(b, "What bounds the targets missed, with the profiles that show it: bench/NOTES.md.\n\n")
+}
+
+// met is a target's verdict.
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
 }

@@ -42,6 +42,10 @@ type CallsConfig struct {
 	// ConsentTimeout is how long a caller asked for recording consent has
 	// to press a key (DefaultConsentTimeout when 0).
 	ConsentTimeout time.Duration
+	// MaxTransfersInFlight caps the transfers started and not yet final;
+	// one beyond it is refused with CodeOverloaded before anything is
+	// stored or sent. 0 means no limit.
+	MaxTransfersInFlight int
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -78,6 +82,8 @@ type Calls struct {
 	bg   context.Context
 	stop context.CancelFunc
 	work workers
+	// slots counts the transfers in flight (capacity.go).
+	slots *transferSlots
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -122,6 +128,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
+		slots: newTransferSlots(cfg.MaxTransfersInFlight),
 	}
 }
 

@@ -84,6 +84,9 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 			m.endLocked(ctx, lc, EndFailed)
 		}
 		lc.mu.Unlock()
+		if e.Code == CodeOverloaded {
+			return Call{}, e // nothing was sent: the client may retry after e.RetryAfter
+		}
 		return Call{}, &Error{Code: CodeUnavailable, Message: "the call was not answered: " + e.Message, SIPStatus: e.SIPStatus, err: err}
 	}
 	m.CallAnswered(ctx, id) // no-op when the SIP layer reported it already

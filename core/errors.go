@@ -21,6 +21,7 @@ const (
 	CodeUnauthorized          Code = "unauthorized"
 	CodeForbidden             Code = "forbidden"
 	CodeRateLimitExceeded     Code = "rate_limit_exceeded"
+	CodeOverloaded            Code = "overloaded"
 	CodeUnsupported           Code = "unsupported"
 	CodeUnavailable           Code = "unavailable"
 	CodeInternal              Code = "internal"
@@ -46,6 +47,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeUnauthorized, "no valid API key"},
 		{CodeForbidden, "the API key may not do this"},
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
+		{CodeOverloaded, "the server is at capacity (calls held or transfers in flight); nothing was started and the call is untouched; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
 		{CodeInternal, "an unexpected server error; the log has the details"},
@@ -59,7 +61,8 @@ type Error struct {
 	Message string
 	// Param names the offending input field, in the caller's spelling.
 	Param string
-	// RetryAfter is set on CodeRateLimitExceeded, in whole seconds.
+	// RetryAfter is set on CodeRateLimitExceeded and CodeOverloaded, in
+	// whole seconds.
 	RetryAfter int
 	// SIPStatus is the far side's final SIP status, when one explains it.
 	SIPStatus int

@@ -66,6 +66,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	if err := m.allowCommand(lc); err != nil {
 		return Transfer{}, err
 	}
+	// Refused before the policy and routing reads: at capacity a refusal
+	// must cost less than the work it declines.
+	if m.slots.full() {
+		return Transfer{}, overloaded(req.CallID, m.slots.max)
+	}
 
 	lc.mu.Lock()
 	confirmed := make([]bool, len(dests))
@@ -254,6 +259,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 			t.ConfirmedBy = ConfirmedByUser
 		}
 	}
+	if err := m.slots.take(lc.call.ID, t.ID); err != nil {
+		return nil, nil, 0, err
+	}
 	lc.call.Transfers = append(lc.call.Transfers, cloneTransfer(*t))
 	lc.active = t
 	// The first write decides: a transfer the store cannot record is not
@@ -263,6 +271,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	if err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
+		m.slots.release(t.ID)
 		return nil, nil, 0, Internal("storing the transfer", err)
 	}
 	lc.plans = plans

@@ -93,6 +93,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	t.Steps = append(t.Steps, TransferStep{Status: status, Attempt: t.Attempt, SIPStatus: sipStatus, Reason: reason, At: now})
 	if t.Final() {
 		t.EndedAt = &now
+		m.slots.release(t.ID)
 		if lc.timeout != nil {
 			lc.timeout.Stop()
 			lc.timeout = nil

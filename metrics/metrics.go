@@ -19,6 +19,9 @@ const namespace = "voicedock"
 type Sources struct {
 	// LiveCalls returns the calls held now.
 	LiveCalls func() int
+	// TransfersInFlight returns the transfers started and not yet final,
+	// to set beside their cap (VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT).
+	TransfersInFlight func() int
 	// WebhookQueue returns the deliveries pending in the outbox.
 	WebhookQueue func(ctx context.Context) (int, error)
 	// TrunkHealth returns the last probe of each trunk, by trunk id.
@@ -95,6 +98,11 @@ func New(src Sources) *Metrics {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "calls_live", Help: "Calls held now (ringing, dialing or in progress).",
 		}, func() float64 { return float64(src.LiveCalls()) }))
+	}
+	if src.TransfersInFlight != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "transfers_in_flight", Help: "Transfers started and not yet at a final status (capped by VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT).",
+		}, func() float64 { return float64(src.TransfersInFlight()) }))
 	}
 	if src.WebhookQueue != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -66,9 +66,10 @@ func TestLabelsAreBounded(t *testing.T) {
 func TestScrape(t *testing.T) {
 	health := map[string]core.TrunkHealth{"trunk-1": {Reachable: true, Status: 200, RTTMS: 12.5, CheckedAt: time.Unix(1700000000, 0)}}
 	m := New(Sources{
-		LiveCalls:    func() int { return 3 },
-		WebhookQueue: func(context.Context) (int, error) { return 7, nil },
-		TrunkHealth:  func() map[string]core.TrunkHealth { return health },
+		LiveCalls:         func() int { return 3 },
+		TransfersInFlight: func() int { return 2 },
+		WebhookQueue:      func(context.Context) (int, error) { return 7, nil },
+		TrunkHealth:       func() map[string]core.TrunkHealth { return health },
 	})
 	bus := core.NewBus()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -80,7 +81,7 @@ func TestScrape(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		"voicedock_calls_live 3", "voicedock_webhook_queue_depth 7", `voicedock_trunk_up{trunk_id="trunk-1"} 1`,
+		"voicedock_calls_live 3", "voicedock_transfers_in_flight 2", "voicedock_webhook_queue_depth 7", `voicedock_trunk_up{trunk_id="trunk-1"} 1`,
 		`voicedock_trunk_probe_rtt_seconds{trunk_id="trunk-1"} 0.0125`, `voicedock_mcp_tool_calls_total{outcome="ok",tool="get_call"} 1`,
 		`voicedock_webhook_attempts_total{outcome="dead"} 1`, "go_goroutines",
 	} {

@@ -77,7 +77,9 @@ type Config struct {
 	MaxSources int
 	// MaxCalls caps the calls held at once, inbound and outbound: an
 	// INVITE beyond it is refused 503 with Retry-After (RetryAfter, else
-	// 5 s) before the core is asked. Default 1000; negative: no cap.
+	// 5 s) before the core is asked, and a Dial beyond it returns
+	// core.CodeOverloaded before anything is sent. Default 1000; negative:
+	// no cap.
 	MaxCalls int
 
 	// OnMessage, when set, is told of every SIP message received (after

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -53,6 +54,18 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 		return &core.Error{Code: core.CodeUnavailable, Message: fmt.Sprintf("transport %s is not enabled", strings.ToLower(tp)), SIPStatus: sip.StatusServiceUnavailable}
 	}
 
+	// An outbound call counts against MaxCalls as an inbound one does: at
+	// the cap nothing is sent and the caller is told when to retry.
+	if !u.admit() {
+		secs := u.busyRetryAfter()
+		u.log.Info("outbound call refused: at the maximum of calls", "max_calls", u.cfg.MaxCalls, "call_id", d.CallID)
+		return &core.Error{Code: core.CodeOverloaded, RetryAfter: secs,
+			Message: fmt.Sprintf("the server holds its maximum of %d calls (VOICEDOCK_MAX_CALLS); no call was placed; retry after %d seconds", u.cfg.MaxCalls, secs)}
+	}
+	var admitDone sync.Once
+	admitted := func() { admitDone.Do(u.admitted) }
+	defer admitted()
+
 	c := newCall(d.CallID, false, tp, stateDialing)
 	defer close(c.setupDone)
 	rtp, err := u.ports.acquire()
@@ -66,7 +79,9 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 		sipCallID = randomHex(16)
 	}
 	c.key = dialogKey(sipCallID, fromTag)
-	if !u.register(c) {
+	registered := u.register(c)
+	admitted() // the call counts itself from here on, or was refused
+	if !registered {
 		u.ports.release(rtp)
 		return core.Errorf(core.CodeConflict, "call %s is already live", d.CallID)
 	}

@@ -145,3 +145,34 @@ func TestDialRefused(t *testing.T) {
 	}
 	rec.expectQuiet(t, 50*time.Millisecond)
 }
+
+// TestDialAtMaxCalls: with MaxCalls 1 and a call up, Dial is refused
+// overloaded with a retry hint before anything is sent, and the call that
+// is up stays up; once it has ended there is room again.
+func TestDialAtMaxCalls(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	h := startUA(t, rec, func(c *Config) { c.MaxCalls = 1 })
+	trunk := startSipp(t, "uas_trunk_digest.xml", "")
+	if err := h.ua.Dial(context.Background(), outbound("cap-1", trunk, "voicedock", "secret")); err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	rec.expect(t, "answered")
+	err := h.ua.Dial(context.Background(), outbound("cap-2", trunk, "voicedock", "secret"))
+	var e *core.Error
+	if !errors.As(err, &e) || e.Code != core.CodeOverloaded || e.RetryAfter < 1 {
+		t.Fatalf("Dial beyond MaxCalls = %v (%#v), want overloaded with retry_after", err, e)
+	}
+	if n := h.ua.calls.count(); n != 1 {
+		t.Fatalf("%d calls held after the refusal, want the one up", n)
+	}
+	if err := h.ua.Hangup(context.Background(), "cap-1"); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, "cap-1", core.EndAssistantHangup)
+	trunk.Wait(t)
+	if !h.ua.admit() {
+		t.Fatal("no room for a call after the only one ended")
+	}
+	h.ua.admitted()
+}

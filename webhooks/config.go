@@ -14,7 +14,8 @@ type Config struct {
 	// MaxAge is how long a delivery is retried: one whose next attempt
 	// would fall later than this after its creation is dead. Default 24h.
 	MaxAge time.Duration
-	// Concurrency bounds the deliveries in flight at once. Default 8.
+	// Concurrency bounds the deliveries in flight at once (one per call
+	// at a time, so that a call's events arrive in order). Default 32.
 	Concurrency int
 	// Timeout bounds one attempt: the secret's look-up, the request and
 	// reading the response. Default 10s.
@@ -44,7 +45,7 @@ type SecretSource func(ctx context.Context, assistantID string) (string, error)
 // Defaults.
 const (
 	DefaultMaxAge      = 24 * time.Hour
-	DefaultConcurrency = 8
+	DefaultConcurrency = 32
 	DefaultTimeout     = 10 * time.Second
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 10 * time.Minute
@@ -78,11 +79,28 @@ func (c Config) withDefaults() Config {
 // httpClient returns the client to send with: c.Client's settings, or a
 // client of its own, that never follows a redirect.
 func (c Config) httpClient() *http.Client {
-	client := &http.Client{}
+	client := &http.Client{Transport: c.transport()}
 	if c.Client != nil {
 		copied := *c.Client
 		client = &copied
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return client
+}
+
+// idleConnTimeout is how long a receiver's unused connection is kept.
+const idleConnTimeout = 90 * time.Second
+
+// transport is the dispatcher's own HTTP transport: http.DefaultTransport
+// keeps 2 idle connections per host, so with more deliveries in flight to
+// one receiver (the usual case: one backend's URL) most requests opened a
+// new TCP (and TLS) connection and closed it after. This one keeps as many
+// idle connections per receiver as deliveries may be in flight, so each is
+// reused.
+func (c Config) transport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = c.Concurrency
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*c.Concurrency)
+	t.IdleConnTimeout = idleConnTimeout
+	return t
 }

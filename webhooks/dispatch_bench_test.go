@@ -2,6 +2,8 @@ package webhooks
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -13,16 +15,40 @@ import (
 )
 
 // BenchmarkDispatch is the dispatcher draining an outbox of b.N due
-// deliveries (each of its own call) to a receiver that answers 200 at
-// once, 32 in flight, over a real SQLite store: per delivery, the rounds'
-// due queries and claims, the POST and the outcome write.
+// deliveries to a local receiver that answers 200 at once, 32 in flight,
+// over a real SQLite store: per delivery, the rounds' due queries and
+// claims, the POST and the outcome write. "own-call" gives every delivery
+// a call of its own; "9-per-call" is a transfer's shape (~9 deliveries per
+// transferred call, sent in order, one at a time per call). It reports
+// deliveries/s.
 func BenchmarkDispatch(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	for _, perCall := range []int{1, 9} {
+		name := "own-call"
+		if perCall > 1 {
+			name = fmt.Sprintf("%d-per-call", perCall)
+		}
+		b.Run(name, func(b *testing.B) { benchmarkDispatch(b, perCall) })
+	}
+}
+
+func benchmarkDispatch(b *testing.B, perCall int) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
 	b.Cleanup(srv.Close)
 	s := openStore(b)
 	ds := make([]core.WebhookDelivery, b.N)
+	callID := ""
 	for i := range ds {
-		ds[i] = event(b, "", srv.URL, "")
+		if perCall > 1 && i%perCall == 0 {
+			callID = newID(b)
+		}
+		ds[i] = event(b, callID, srv.URL, "")
 	}
 	write(b, s, ds...)
 	cfg := fast()
@@ -32,6 +58,7 @@ func BenchmarkDispatch(b *testing.B) {
 	d := NewDispatcher(c, nil, cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.ResetTimer()
+	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	select {
@@ -39,18 +66,28 @@ func BenchmarkDispatch(b *testing.B) {
 	case <-time.After(time.Minute):
 		b.Fatalf("%d deliveries not delivered after a minute", c.left.Load())
 	}
+	took := time.Since(start)
 	b.StopTimer()
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(float64(b.N)/took.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(conns.Load()), "connections")
+	b.ReportMetric(float64(b.N)/float64(c.claims.Load()), "deliveries/claim")
 }
 
 // countDelivered closes done once left deliveries are recorded delivered.
 type countDelivered struct {
 	*sqlite.Store
-	left atomic.Int64
-	done chan struct{}
+	left   atomic.Int64
+	claims atomic.Int64
+	done   chan struct{}
+}
+
+func (c *countDelivered) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimDeliveries(ctx, ids, until, now)
 }
 
 func (c *countDelivered) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {

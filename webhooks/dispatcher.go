@@ -135,6 +135,13 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	now := d.now()
 	busy, expired := d.inFlightClaims(now)
 	free := d.cfg.Concurrency - busy
+	if busy > 0 && free < d.minRound() {
+		// Each delivery that ends frees a slot and wakes Run: a round per
+		// slot was a due query and a claim write per delivery. Waiting
+		// for a few slots makes each round's query and claim serve
+		// several; the deliveries in flight end (or time out) and wake Run.
+		return -1, nil
+	}
 	started := 0
 	if free > 0 {
 		var due []core.WebhookDelivery
@@ -243,6 +250,10 @@ func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.Web
 		d.deliver(ctx, del)
 	})
 }
+
+// minRound is the fewest free slots a round starts with while deliveries
+// are in flight: a quarter of Concurrency.
+func (d *Dispatcher) minRound() int { return max(1, d.cfg.Concurrency/4) }
 
 func (d *Dispatcher) isInFlight(id string) bool {
 	d.mu.Lock()

@@ -120,16 +120,18 @@ func (a *app) newCore() error {
 	a.configuration = core.NewConfiguration(a.store, a.logger)
 	a.configuration.SetPolicy(policy)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
-		TransferTimeout:     cfg.TransferTimeout,
-		AllowAdhocTransfers: cfg.AllowAdhoc,
-		Policy:              policy,
-		AllowedSources:      sources,
-		DefaultWebhookURL:   cfg.WebhookURL,
-		CommandsPerMinute:   cfg.CallCommands,
-		ConfirmTimeout:      cfg.ElicitationTimeout,
+		TransferTimeout:      cfg.TransferTimeout,
+		AllowAdhocTransfers:  cfg.AllowAdhoc,
+		Policy:               policy,
+		AllowedSources:       sources,
+		DefaultWebhookURL:    cfg.WebhookURL,
+		CommandsPerMinute:    cfg.CallCommands,
+		ConfirmTimeout:       cfg.ElicitationTimeout,
+		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, a.store, a.store, core.NewBus(), a.logger)
 	a.metrics = metrics.New(metrics.Sources{
-		LiveCalls: a.calls.LiveCount,
+		LiveCalls:         a.calls.LiveCount,
+		TransfersInFlight: a.calls.TransfersInFlight,
 		WebhookQueue: func(ctx context.Context) (int, error) {
 			_, n, err := a.store.ListDeliveries(ctx, core.DeliveryFilter{Status: core.DeliveryPending, Page: core.Page{Limit: 1}})
 			return n, err

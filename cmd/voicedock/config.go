@@ -37,6 +37,8 @@ type config struct {
 	SIPRateLimit int `env:"VOICEDOCK_SIP_RATE_LIMIT" envDefault:"20"`
 	// MaxCalls caps the calls held at once; 0 is no cap.
 	MaxCalls int `env:"VOICEDOCK_MAX_CALLS" envDefault:"1000"`
+	// MaxTransfers caps the transfers in flight at once; 0 is no cap.
+	MaxTransfers int `env:"VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT" envDefault:"256"`
 
 	SIPAddr         string        `env:"VOICEDOCK_SIP_ADDR" envDefault:"127.0.0.1:5060"`
 	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
@@ -68,7 +70,7 @@ type config struct {
 	WebhookURL         string        `env:"VOICEDOCK_WEBHOOK_URL"`
 	WebhookSecret      string        `env:"VOICEDOCK_WEBHOOK_SECRET"`
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
-	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"8"`
+	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"32"`
 	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
 
 	// MetricsAddr is a listener of its own for /metrics (the HTTP
@@ -175,8 +177,8 @@ func loadConfig(environ map[string]string) (config, error) {
 	if cfg.RateLimit < 0 || cfg.CallCommands < 0 {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_RATE_LIMIT_PER_MINUTE and VOICEDOCK_CALL_COMMANDS_PER_MINUTE must be 0 (no limit) or more")
 	}
-	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 {
-		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT and VOICEDOCK_MAX_CALLS must be 0 (no limit) or more")
+	if cfg.SIPRateLimit < 0 || cfg.MaxCalls < 0 || cfg.MaxTransfers < 0 {
+		return cfg, fmt.Errorf("configuration: VOICEDOCK_SIP_RATE_LIMIT, VOICEDOCK_MAX_CALLS and VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT must be 0 (no limit) or more")
 	}
 	if cfg.TrunkProbeInterval < 0 || (cfg.TrunkProbeInterval > 0 && cfg.TrunkProbeInterval < time.Second) {
 		return cfg, fmt.Errorf("configuration: VOICEDOCK_TRUNK_PROBE_INTERVAL must be 0 (off) or at least 1s")
