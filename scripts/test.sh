@@ -8,9 +8,10 @@
 #
 # The Go test suite runs in the background from the start, since its
 # end-to-end tests mostly wait on the network and on audio played in real
-# time; everything else runs beside it at a lower CPU priority, so that it
-# takes the idle CPU without slowing the tests that measure time. The
-# suite's output is shown when it ends. Each step says when it started.
+# time; everything else runs beside it, at a lower CPU priority while it
+# runs, so that it takes the idle CPU without slowing the tests that
+# measure time. The suite's output is shown when it ends. Each step says
+# when it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
@@ -58,13 +59,15 @@ trap cleanup EXIT
 step "go test (in the background; its output follows when it ends)"
 setsid go test -race -count=1 -timeout 12m ./... >"$work/go-test.log" 2>&1 &
 go_test_pid=$!
-# Everything from here on yields the CPU to the test suite.
-renice -n 10 -p $$ >/dev/null
+# beside runs a command at a lower CPU priority while the suite runs.
+beside() {
+	if kill -0 "$go_test_pid" 2>/dev/null; then nice -n 10 "$@"; else "$@"; fi
+}
 
 step "console build (must match the committed console/dist)"
 console_build="$work/console"
 mkdir "$console_build"
-(cd console/web && npx --no-install tsc --noEmit && npx --no-install vite build --logLevel warn --outDir "$console_build/dist" --emptyOutDir)
+(cd console/web && beside npx --no-install tsc --noEmit && beside npx --no-install vite build --logLevel warn --outDir "$console_build/dist" --emptyOutDir)
 if ! diff -r console/dist "$console_build/dist" >/dev/null; then
 	diff -r console/dist "$console_build/dist" | head -20 || true
 	echo "console/dist differs from a fresh build of console/web: run 'npm ci && npm run build' in console/web and commit console/dist" >&2
@@ -79,13 +82,13 @@ if [ -n "$unformatted" ]; then
 fi
 
 step "go vet"
-go vet ./...
+beside go vet ./...
 
 step "staticcheck"
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+beside go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 step "MCP conformance"
-scripts/conformance-server.sh
+beside scripts/conformance-server.sh
 
 step "fuzz (short runs)"
 # Each target gets a number of executions (about 10 s of it here), not a
@@ -93,7 +96,7 @@ step "fuzz (short runs)"
 # deadline as a failure when a worker is mid-input at the end
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
 # every budget.
-fuzz() { go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}"; }
+fuzz() { beside go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}"; }
 fuzz ./core FuzzParseTarget 100000x
 fuzz ./core FuzzDecodeAssistant 20000x
 fuzz ./core FuzzAssistantReply 80000x
