@@ -171,7 +171,10 @@ func TestProgressOverHTTP(t *testing.T) {
 		t.Run("protocol="+version, func(t *testing.T) {
 			t.Parallel()
 			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: n, Timeout: 120e9}, "-set", "ring_ms", "20")
-			url, logs := httpServer(t, t.TempDir())
+			// Each transfer costs a few requests (the helpers look the
+			// call up with list_calls): more than the default 100 a
+			// minute, which TestRateLimitOverHTTP is about, not this.
+			url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_RATE_LIMIT_PER_MINUTE=0")
 			m, off := logs.waitFor(t, sipListening, 0, 20e9)
 			c := httpClientVersion(t, url, version, nil)
 			line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
