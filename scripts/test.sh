@@ -61,7 +61,7 @@ setsid go test -race -count=1 -timeout 12m ./... >"$work/go-test.log" 2>&1 &
 go_test_pid=$!
 # beside runs a command at a lower CPU priority while the suite runs.
 beside() {
-	if kill -0 "$go_test_pid" 2>/dev/null; then nice -n 10 "$@"; else "$@"; fi
+	if kill -0 "$go_test_pid" 2>/dev/null; then nice -n 19 "$@"; else "$@"; fi
 }
 
 step "console build (must match the committed console/dist)"
