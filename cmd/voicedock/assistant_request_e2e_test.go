@@ -33,6 +33,7 @@ func replier(t *testing.T, reply string) (*httptest.Server, chan map[string]any)
 // TestAssistantRequestPicksTheAssistant: a number with no assistant asks
 // the deployment webhook, whose reply picks one; the call is answered.
 func TestAssistantRequestPicksTheAssistant(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c0, _ := stdioServerVersion(t, "2025-11-25", dir)
 	a := mustCall(t, c0, "create_assistant", `{"name":"Picked","first_message":"Picked by the webhook"}`)
@@ -60,6 +61,7 @@ func TestAssistantRequestPicksTheAssistant(t *testing.T) {
 // assistant-request gets its first_message overridden for the call, and a
 // reply with an error rejects the next call with 603, on record.
 func TestAssistantRequestOverridesAndRejects(t *testing.T) {
+	t.Parallel()
 	srv, _ := replier(t, `{"assistant":{"first_message":"Hello VIP"}}`)
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)

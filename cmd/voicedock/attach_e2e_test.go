@@ -155,6 +155,7 @@ func (n *notifications) waitFor(t *testing.T, s string) {
 // VOICEDOCK_KEEP_RUNNING the call stays up; a transfer started from the
 // attached client reports its progress to that client.
 func TestTwoStdioClientsShareOneOwner(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	own := startOwner(t, dir, "VOICEDOCK_KEEP_RUNNING=true")
@@ -213,6 +214,7 @@ func TestTwoStdioClientsShareOneOwner(t *testing.T) {
 // when its client leaves (its calls ended with BYE, exit 0), and the
 // attached bridge says the owner is gone and exits rather than hang.
 func TestOwnerLeavesWithoutKeepRunning(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	own := startOwner(t, dir)
 	second, secondLogs := attached(t, "2025-11-25", dir)
@@ -243,6 +245,7 @@ func TestOwnerLeavesWithoutKeepRunning(t *testing.T) {
 // and the next start takes the lock (and the stale socket) over, with the
 // store intact.
 func TestOwnerKilled(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	own := startOwner(t, dir, "VOICEDOCK_TRANSFER_TIMEOUT=60s")
 	second, secondLogs := attached(t, "2025-11-25", dir)
@@ -296,6 +299,7 @@ func TestOwnerKilled(t *testing.T) {
 // Mcp-Method and Mcp-Name headers) works through the bridge: transfers and
 // their progress, and a subscriptions/listen stream.
 func TestAttachModernProtocol(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "50")
 	own := startOwner(t, dir)
@@ -326,6 +330,7 @@ func TestAttachModernProtocol(t *testing.T) {
 // voicedock HTTP server, with VOICEDOCK_CONNECT_KEY as its bearer key; a
 // wrong key is refused with a clear error.
 func TestConnectRemoteWithKey(t *testing.T) {
+	t.Parallel()
 	url, _ := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+testKey)
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir(), "VOICEDOCK_CONNECT="+url, "VOICEDOCK_CONNECT_KEY="+testKey)
 	res, err := c.ListTools(t.Context(), mcp.ListToolsRequest{})
@@ -369,11 +374,13 @@ func TestConnectRemoteWithKey(t *testing.T) {
 // session's streams reads first; the owner's per-session delivery tracker
 // holds the result until they are written.
 func TestProgressThroughBridge(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		version string
 		n       int
 	}{{"2025-11-25", 30}, {"", 15}} {
 		t.Run("protocol="+tc.version, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: tc.n, Timeout: 120e9}, "-set", "ring_ms", "20")
 			own := startOwner(t, dir)
@@ -401,6 +408,7 @@ func TestProgressThroughBridge(t *testing.T) {
 // request on the POST's stream); the client's answer goes back through the
 // bridge and the transfer goes ahead.
 func TestElicitationThroughBridge(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "50")
 	own := startOwner(t, dir)
@@ -441,6 +449,7 @@ func TestElicitationThroughBridge(t *testing.T) {
 // socket (no API key: the socket is the user's own); a second http server
 // on it refuses to start.
 func TestAttachToHTTPOwner(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, logs := httpServer(t, dir, "VOICEDOCK_API_KEYS=ops:"+testKey)
 	logs.waitFor(t, socketListening, 0, 20*time.Second)

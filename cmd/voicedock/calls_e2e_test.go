@@ -22,10 +22,7 @@ const (
 	salesNumber = "+31612345678"
 )
 
-var (
-	sipListening = regexp.MustCompile(`msg="sip listening" addr=(\S+)`)
-	callAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
-)
+var sipListening = regexp.MustCompile(`msg="sip listening" addr=(\S+)`)
 
 // phoneLine is a running server with one phone number whose assistant may
 // transfer to salesNumber, through a trunk at the transfer target sipp.
@@ -34,6 +31,7 @@ type phoneLine struct {
 	logs    *syncBuffer
 	sipAddr string
 	offset  int
+	watch   *callWatch // made by the first answered or ended
 }
 
 func newPhoneLine(t *testing.T, targetPort int, env ...string) *phoneLine {
@@ -62,20 +60,27 @@ func (p *phoneLine) configureMessage(t *testing.T, targetPort int, message strin
 	mustCall(t, p.c, "create_phone_number", `{"phone_number":"`+ourNumber+`","assistant_id":"`+field(a, "assistant", "id")+`","transfer_trunk_id":"`+field(tr, "trunk", "id")+`"}`)
 }
 
-// answered waits for the server to answer the next call and returns its id.
+// answered waits for the server to answer the next call and returns its
+// id, learnt from list_calls.
 func (p *phoneLine) answered(t *testing.T) string {
 	t.Helper()
-	m, off := p.logs.waitFor(t, callAnswered, p.offset, 30*time.Second)
-	p.offset = off
-	return m[1]
+	return p.calls(t).nextAnswered(t, 30*time.Second)
 }
 
-// ended waits for the call to end and returns its status and reason.
+// ended waits for the call to end and returns its status and reason, from
+// get_call.
 func (p *phoneLine) ended(t *testing.T, callID string) (string, string) {
 	t.Helper()
-	re := regexp.MustCompile(`msg="call ended" call_id=` + regexp.QuoteMeta(callID) + ` status=(\S+) reason=(\S+)`)
-	m, _ := p.logs.waitFor(t, re, 0, 30*time.Second)
-	return m[1], m[2]
+	return p.calls(t).ended(t, callID, 30*time.Second)
+}
+
+// calls is the line's watch on its calls, subscribed on first use.
+func (p *phoneLine) calls(t *testing.T) *callWatch {
+	t.Helper()
+	if p.watch == nil {
+		p.watch = watchCalls(t, p.c, p.logs)
+	}
+	return p.watch
 }
 
 // transfer calls transfer_call with a progress token and returns the
@@ -159,6 +164,7 @@ func progressMessages(steps []map[string]any) []string {
 }
 
 func TestInboundCallListedAndTransferred(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
 	line := newPhoneLine(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", strings.TrimPrefix(ourNumber, "+"))
@@ -193,6 +199,7 @@ func TestInboundCallListedAndTransferred(t *testing.T) {
 }
 
 func TestUnknownNumberAndForbiddenSource(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t))
 	unknown := sipptest.Start(t, "uac_expect_404.xml", line.sipAddr, sipptest.Options{}, "-s", "31201234567")
 	unknown.Wait(t)

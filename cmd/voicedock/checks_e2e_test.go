@@ -39,6 +39,7 @@ func health(r toolResult, path ...string) map[string]any {
 // TestTestTrunk probes a sipp trunk that challenges the OPTIONS with a
 // digest, and a port where nothing listens.
 func TestTestTrunk(t *testing.T) {
+	t.Parallel()
 	c, logs := stdioServer(t, t.TempDir(), "VOICEDOCK_TRUNK_PROBE_TIMEOUT=400ms")
 	logs.waitFor(t, sipListening, 0, 20*time.Second)
 	trunk := sipptest.Start(t, "uas_options.xml", "", sipptest.Options{}, "-set", "user", "acme", "-set", "pass", "opt-s3cret")
@@ -83,6 +84,7 @@ func TestTestTrunk(t *testing.T) {
 // TestTrunkProbedInBackground: with a probe interval the trunk's health
 // appears without anyone asking.
 func TestTrunkProbedInBackground(t *testing.T) {
+	t.Parallel()
 	c, logs := stdioServer(t, t.TempDir(), "VOICEDOCK_TRUNK_PROBE_INTERVAL=1s")
 	logs.waitFor(t, sipListening, 0, 20*time.Second)
 	trunk := sipptest.Start(t, "uas_options.xml", "", sipptest.Options{}, "-set", "auth", "none")
@@ -100,6 +102,7 @@ func TestTrunkProbedInBackground(t *testing.T) {
 // once: the target sees our BYE), one busy; a refused destination is not
 // dialled.
 func TestTestDestinationDial(t *testing.T) {
+	t.Parallel()
 	t.Run("answered", func(t *testing.T) {
 		target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "300")
 		line := newPhoneLine(t, target.Port())
@@ -193,6 +196,7 @@ func waitMetrics(t *testing.T, url string, want ...string) string {
 // sipp (two completed, one busy, one REFER declined) and checks
 // transfer_stats and /metrics against them.
 func TestTransferStatsAndMetrics(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: 2}, "-set", "ring_ms", "100")
 	url, logs := httpServer(t, t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
@@ -302,6 +306,7 @@ func TestTransferStatsAndMetrics(t *testing.T) {
 // TestMetricsListener serves /metrics on a listener of its own, and with
 // API keys configured asks scrapers for one.
 func TestMetricsListener(t *testing.T) {
+	t.Parallel()
 	_, logs := stdioServer(t, t.TempDir(), "VOICEDOCK_METRICS_ADDR=127.0.0.1:0", "VOICEDOCK_API_KEYS=ops:"+testKey)
 	m, _ := logs.waitFor(t, regexp.MustCompile(`msg="metrics listening" addr=(\S+)`), 0, 20*time.Second)
 	url := "http://" + m[1] + "/metrics"

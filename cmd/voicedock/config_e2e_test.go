@@ -19,6 +19,7 @@ func wantTools() []string {
 }
 
 func TestToolsListOverStdio(t *testing.T) {
+	t.Parallel()
 	c, _ := stdioServer(t, t.TempDir())
 	res, err := c.ListTools(t.Context(), mcp.ListToolsRequest{})
 	if err != nil {
@@ -63,6 +64,7 @@ func TestToolsListOverStdio(t *testing.T) {
 // TestSeedExampleRoundTrips: the product page's "Complete Transfer Setup"
 // is accepted as it stands and comes back the same.
 func TestSeedExampleRoundTrips(t *testing.T) {
+	t.Parallel()
 	seed, err := os.ReadFile("../../testdata/seed-assistant.json")
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +98,7 @@ func TestSeedExampleRoundTrips(t *testing.T) {
 
 // TestTransferPolicyPrompt renders the seed assistant's transfer section.
 func TestTransferPolicyPrompt(t *testing.T) {
+	t.Parallel()
 	seed, err := os.ReadFile("../../testdata/seed-assistant.json")
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ func browserTool(t *testing.T, path, what string) string {
 // as they happened. The screenshot stays in
 // console/web/artifacts/ (or $VOICEDOCK_ARTIFACTS_DIR) for people to look at.
 func TestConsoleInBrowser(t *testing.T) {
+	// Not parallel: Chromium takes a core of its own.
 	chromium := browserTool(t, cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium"), "Debian's chromium")
 	web, err := filepath.Abs(filepath.Join("..", "..", "console", "web"))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestDebugAddrLoopbackOnly(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"127.0.0.1:6060", "127.0.0.1:0", "[::1]:6060", "localhost:6060"} {
 		if err := checkDebugAddr(addr); err != nil {
 			t.Errorf("%s refused: %v", addr, err)
@@ -25,6 +26,7 @@ func TestDebugAddrLoopbackOnly(t *testing.T) {
 }
 
 func TestDebugHandler(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(debugHandler())
 	defer srv.Close()
 	for _, path := range []string{"/debug/goroutines", "/debug/pprof/", "/debug/pprof/goroutine?debug=1"} {

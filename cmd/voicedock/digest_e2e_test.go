@@ -13,6 +13,7 @@ import (
 // answered with the trunk's credentials and the call is answered. A wrong
 // password is refused with 403 and leaves no record.
 func TestInboundDigestAuthTrunk(t *testing.T) {
+	t.Parallel()
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
 	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
@@ -43,6 +44,7 @@ func TestInboundDigestAuthTrunk(t *testing.T) {
 }
 
 func TestDigestTrunkNeedsPassword(t *testing.T) {
+	t.Parallel()
 	c, _ := stdioServer(t, t.TempDir())
 	r := call(t, c, "configure_trunk", `{"name":"Carrier","host":"192.0.2.10","username":"carrier","inbound_auth":"digest"}`)
 	if r.errorCode() != "missing_field" || r.errorParam() != "password" {

@@ -87,6 +87,7 @@ func lastTransfer(t *testing.T, line *phoneLine, callID string) map[string]any {
 // TestAdhocTransferConfirmedByElicitation: ad-hoc transfers are off, the
 // user says yes, and the REFER goes out and is followed to the target.
 func TestAdhocTransferConfirmedByElicitation(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true})}
 	line := elicitingPhoneLine(t, target.Port(), e)
@@ -125,6 +126,7 @@ func TestAdhocTransferConfirmedByElicitation(t *testing.T) {
 // says no (or cancels, or unticks confirm): refused, and nothing reaches
 // the wire.
 func TestAdhocTransferDeclinedByElicitation(t *testing.T) {
+	t.Parallel()
 	target := sipptest.FreePort(t)
 	answers := []func(mcp.ElicitationParams) (*mcp.ElicitationResult, error){
 		answerWith(mcp.ElicitationResponseActionDecline, nil),
@@ -172,6 +174,7 @@ func TestAdhocTransferDeclinedByElicitation(t *testing.T) {
 // TestAdhocWithoutElicitationIsThePolicys: a client without the capability
 // is never asked; the policy decides (ad-hoc transfers off: refused).
 func TestAdhocWithoutElicitationIsThePolicys(t *testing.T) {
+	t.Parallel()
 	target := sipptest.FreePort(t)
 	line := newPhoneLine(t, target)
 	caller := sipptest.Start(t, "uac_call_hangup.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser, "-d", "3000")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +26,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	defaultParallel()
 	dir, err := os.MkdirTemp("", "voicedock-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

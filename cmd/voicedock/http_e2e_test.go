@@ -14,6 +14,7 @@ const testKey = "k-3f9a7c1e5b2d8f40a6"
 // TestHTTPWithKey drives the built binary over streamable HTTP: a client
 // with the key lists and calls tools; without it the server answers 401.
 func TestHTTPWithKey(t *testing.T) {
+	t.Parallel()
 	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+testKey)
 	c := httpClient(t, url, map[string]string{"Authorization": "Bearer " + testKey})
 	res, err := c.ListTools(t.Context(), mcp.ListToolsRequest{})
@@ -54,6 +55,7 @@ func TestHTTPWithKey(t *testing.T) {
 // TestHTTPRefusesOpenAddressWithoutKeys: the server will not listen beyond
 // loopback unless API keys are set (it only checks; nothing listens).
 func TestHTTPRefusesOpenAddressWithoutKeys(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(binary, "serve", "--transport", "http", "--http-addr", "0.0.0.0:0")
 	cmd.Env = baseEnv(t.TempDir())
 	out, err := cmd.CombinedOutput()

@@ -205,6 +205,7 @@ func newSpeakingLine(t *testing.T, targetPort int) *phoneLine {
 // The caller hears the first message on answer, then the destination's
 // message, all of it, before the REFER goes.
 func TestMessagesPlayedBeforeRefer(t *testing.T) {
+	t.Parallel()
 	needESpeak(t)
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	line := newSpeakingLine(t, target.Port())
@@ -251,6 +252,7 @@ func TestMessagesPlayedBeforeRefer(t *testing.T) {
 // say_call and control_call's say are heard in full; end_call's message
 // is played before the BYE; inject-context is unsupported.
 func TestSayAndGoodbye(t *testing.T) {
+	t.Parallel()
 	needESpeak(t)
 	line := newSpeakingLine(t, sipptest.FreePort(t))
 	ear := listenRTP(t)
@@ -304,6 +306,9 @@ func (e *rtpEar) count() int {
 // A caller who puts the server on hold (a=sendonly) hears nothing, not
 // even keepalives, until the call ends: the media follows the direction.
 func TestHoldStopsMedia(t *testing.T) {
+	// Not parallel: sipp sends its re-INVITE right behind its ACK, and a
+	// server slowed by other tests may take the re-INVITE first and
+	// answer it 491, which the scenario does not retry.
 	needESpeak(t)
 	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_RTP_KEEPALIVE=200ms")
 	ear := listenRTP(t)
@@ -322,6 +327,7 @@ func TestHoldStopsMedia(t *testing.T) {
 // A caller who hangs up while the transfer's message plays ends the call:
 // the transfer is canceled and no REFER is sent.
 func TestHangupDuringTransferMessage(t *testing.T) {
+	t.Parallel()
 	needESpeak(t)
 	const long = "Please hold on while I connect you to our sales team. They will be with you in just a moment. Thank you for your patience."
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
@@ -354,6 +360,7 @@ func TestHangupDuringTransferMessage(t *testing.T) {
 // An outbound call create_call places has media too: say_call is heard
 // at the address of the far end's SDP answer, in the codec it chose.
 func TestOutboundCallSpeaks(t *testing.T) {
+	t.Parallel()
 	needESpeak(t)
 	ear := listenRTP(t)
 	far := sipptest.Start(t, "uas_media_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100", "-set", "rtpport", ear.port())
@@ -382,6 +389,7 @@ func TestOutboundCallSpeaks(t *testing.T) {
 // Without espeak-ng the server starts, answers and transfers calls, warns
 // once, and what it is asked to say is unavailable, with the call left up.
 func TestWithoutESpeak(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	line := newPhoneLine(t, target.Port(), "PATH="+t.TempDir())
 	if !strings.Contains(line.logs.String(), "espeak-ng is not installed") {

@@ -16,6 +16,7 @@ import (
 // sends nothing. The caller is a sipp that talks for 3 s and hangs up; a
 // REFER in its dialog would be an unexpected message and fail it.
 func TestRefusedTransfersNeverReachTheWire(t *testing.T) {
+	t.Parallel()
 	target := sipptest.FreePort(t)
 	// No policy settings: the defaults. Nine refusals on one call stay
 	// within the per-call command limit, but need not depend on it.
@@ -88,6 +89,7 @@ func TestRefusedTransfersNeverReachTheWire(t *testing.T) {
 
 // TestCheckDestination asks the policy without dialling.
 func TestCheckDestination(t *testing.T) {
+	t.Parallel()
 	target := sipptest.FreePort(t)
 	line := newPhoneLine(t, target)
 	assistants := mustCall(t, line.c, "list_assistants", `{}`)
@@ -152,6 +154,7 @@ func TestCheckDestination(t *testing.T) {
 // TestBadPolicyConfigurationStopsStartup: a typo in the policy is an error
 // at start, not a silently wider policy.
 func TestBadPolicyConfigurationStopsStartup(t *testing.T) {
+	t.Parallel()
 	for _, env := range []string{
 		"VOICEDOCK_TRANSFER_DENIED_TYPES=premium",
 		"VOICEDOCK_TRANSFER_ALLOWED_COUNTRIES=NL,Netherlands",

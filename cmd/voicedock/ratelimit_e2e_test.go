@@ -22,6 +22,7 @@ const readOnlyKey = "r-8c2e6a4f1d9b7305e1"
 // and its transfer_call is a 403 that sends nothing; the write key's
 // transfer goes through and get_call shows who asked for it.
 func TestReadKeyCannotTransfer(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
 	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+testKey+",viewer:"+readOnlyKey+":read")
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
@@ -81,6 +82,7 @@ func TestReadKeyCannotTransfer(t *testing.T) {
 // sixth request in a minute is a 429 with the reference's headers and
 // body; another key and /healthz are unaffected.
 func TestRateLimitOverHTTP(t *testing.T) {
+	t.Parallel()
 	url, _ := httpServer(t, t.TempDir(), "VOICEDOCK_RATE_LIMIT_PER_MINUTE=5",
 		"VOICEDOCK_API_KEYS=ops:"+testKey+",viewer:"+readOnlyKey+":read")
 	post := func(key string) *http.Response {
@@ -142,6 +144,7 @@ func TestRateLimitOverHTTP(t *testing.T) {
 // (VOICEDOCK_CALL_COMMANDS_PER_MINUTE=1): after one transfer, the next
 // command on the call is rate_limit_exceeded with retry_after.
 func TestCallCommandLimitOverStdio(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_CALL_COMMANDS_PER_MINUTE=1")
 	sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)

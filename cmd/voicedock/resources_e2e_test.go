@@ -14,6 +14,7 @@ import (
 // TestSubscribedClientHearsEveryTransferStep subscribes to a live call's
 // resource and counts resources/updated through a transfer driven by sipp.
 func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	line := newPhoneLine(t, target.Port())
 

@@ -13,6 +13,7 @@ import (
 // TestShutdownEndsCallsWithBye: SIGINT makes the server BYE its live
 // calls (the sipp caller waits for that BYE) and record them as ended.
 func TestShutdownEndsCallsWithBye(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	url, logs, cmd := httpServerProcess(t, dir)
 	c := httpClient(t, url, nil)
@@ -36,6 +37,7 @@ func TestShutdownEndsCallsWithBye(t *testing.T) {
 // TestDeadReceiverDoesNotSlowATransfer: with a webhook receiver that
 // never answers, a transfer completes as fast as the SIP exchange allows.
 func TestDeadReceiverDoesNotSlowATransfer(t *testing.T) {
+	// Not parallel: it bounds the transfer's wall time.
 	block := make(chan struct{})
 	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
 	t.Cleanup(func() { close(block); dead.Close() })

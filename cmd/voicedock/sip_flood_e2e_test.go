@@ -29,6 +29,7 @@ var (
 // 403. The flood's sipp sends each INVITE once and counts a call that got
 // its 403 as successful, one that got nothing within a second as failed.
 func TestCallTransferredDuringFlood(t *testing.T) {
+	// Not parallel: its 1,000 INVITEs a second would starve the other tests.
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
 	line := newPhoneLine(t, target.Port())
 
@@ -100,6 +101,7 @@ func TestCallTransferredDuringFlood(t *testing.T) {
 // call is up gets 503 with Retry-After and leaves no record; once the call
 // ends there is room again.
 func TestMaxCallsOverSIP(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_MAX_CALLS=1")
 	first := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)

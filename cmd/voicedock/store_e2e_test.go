@@ -17,6 +17,7 @@ const (
 // kept but never shown: not in a result, not in a log line, not in the
 // database file in the clear.
 func TestConfigurationSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, stderr1 := stdioServer(t, dir)
 	a := mustCall(t, c, "create_assistant", `{"name":"Front desk","first_message":"Hello","webhook_url":"https://hooks.example.com/vd","webhook_secret":"`+webhookSecret+`","webhook_events":["status-update"]}`)
@@ -91,6 +92,7 @@ func TestConfigurationSurvivesRestart(t *testing.T) {
 // TestSecretKeyFromEnvironment: with VOICEDOCK_SECRET_KEY set no key file
 // is written, and another key cannot read the secrets.
 func TestSecretKeyFromEnvironment(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := "VOICEDOCK_SECRET_KEY=" + strings.Repeat("ab", 32)
 	c, _ := stdioServer(t, dir, key)

@@ -96,6 +96,7 @@ func referSent(t *testing.T, line *phoneLine, callID string) time.Time {
 // human hears the summary, all of it, before the REFER with Replaces goes
 // to the caller.
 func TestWarmTransferAudio(t *testing.T) {
+	// Not parallel: it measures gaps in audio played in real time.
 	needESpeak(t)
 	const notice, summary = "Please hold while I connect you.", "Customer asks about a refund"
 	callerEar, humanEar := listenRTP(t), listenRTP(t)
@@ -167,6 +168,7 @@ func TestWarmTransferAudio(t *testing.T) {
 // the fallback message, and the call stays with the assistant (what it
 // says next is heard, with no hold audio in between).
 func TestWarmNoAnswerAudio(t *testing.T) {
+	// Not parallel: it measures how long hold audio plays.
 	needESpeak(t)
 	const sorry, still = "Sorry, nobody in sales is free.", "Are you still there?"
 	ear := listenRTP(t)
@@ -210,6 +212,7 @@ func TestWarmNoAnswerAudio(t *testing.T) {
 // between the caller's PCMA and the leg's PCMU; 50 packets are sent each
 // way.
 func TestBridgeRelaysAudio(t *testing.T) {
+	// Not parallel: it paces RTP and checks what arrives in time.
 	for _, mode := range []string{"bridge", "warm"} {
 		t.Run(mode, func(t *testing.T) { testBridgeRelaysAudio(t, mode) })
 	}

@@ -54,6 +54,7 @@ func callTransfers(t *testing.T, r toolResult) (string, []transferRecord) {
 // and the caller reaches it. Both attempts are on the record, in the
 // store, and the progress only grows across them.
 func TestFallbackAfterBusy(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	rcv := newReceiver(t, "")
 	line := newPhoneLine(t, target.Port(), "VOICEDOCK_WEBHOOK_URL="+rcv.srv.URL)
@@ -118,6 +119,7 @@ func TestFallbackAfterBusy(t *testing.T) {
 // TestFallbackPolicyFirst: a fallback the policy refuses stops the whole
 // transfer before anything is sent, and names the field.
 func TestFallbackPolicyFirst(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t))
 	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -151,6 +153,7 @@ func TestFallbackPolicyFirst(t *testing.T) {
 // side in the Refer-To URI, escaped; the caller follows the URI without
 // them (uac_transfer_headers.xml checks each).
 func TestBlindTransferHeaders(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	line := newPhoneLine(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_headers.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -191,6 +194,7 @@ func newModesLine(t *testing.T, targetPort int, mode string, env ...string) *pho
 // both legs as a transferred call, and when the human hangs up it hangs up
 // the caller; the record shows both legs.
 func TestBridgeTransfer(t *testing.T) {
+	t.Parallel()
 	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "hangup", "leg")
 	line := newModesLine(t, leg.Port(), "bridge")
 	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -221,6 +225,7 @@ func TestBridgeTransfer(t *testing.T) {
 // media is on), and the transfer fails with the reason while the call
 // stays with the assistant.
 func TestWarmTransferBusy(t *testing.T) {
+	t.Parallel()
 	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{}, "-set", "answer", "busy")
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -251,6 +256,7 @@ func TestWarmTransferBusy(t *testing.T) {
 // that call; the caller's INVITE with Replaces reaches the human's phone,
 // which checks it names the consult call. The server ends both its legs.
 func TestWarmTransferReplaces(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_warm_target.xml", "", sipptest.Options{Calls: 2})
 	line := newModesLine(t, target.Port(), "warm")
 	caller := sipptest.Start(t, "uac_transfer_replaces.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -266,7 +272,13 @@ func TestWarmTransferReplaces(t *testing.T) {
 	if status, reason := line.ended(t, callID); status != "transferred" || reason != "transferred" {
 		t.Errorf("call ended %s/%s", status, reason)
 	}
-	_, transfers := callTransfers(t, mustCall(t, line.c, "get_call", `{"id":"`+callID+`"}`))
+	// The consult call's end is recorded once our BYE on it is answered,
+	// which may be just after the target's sipp exits.
+	got := line.calls(t).getCallUntil(t, callID, "for the consult call to end", 10*time.Second, func(r toolResult) bool {
+		_, trs := callTransfers(t, r)
+		return len(trs) > 0 && len(trs[0].Attempts) > 0 && trs[0].Attempts[0].LegStatus != "answered"
+	})
+	_, transfers := callTransfers(t, got)
 	a := transfers[0].Attempts[0]
 	if a.Mode != "warm" || a.Bridged || a.Status != "completed" || a.LegCallID == "" || a.LegStatus != "ended" ||
 		a.ReferTo != "sip:human@127.0.0.1:"+strconv.Itoa(target.Port()) {
@@ -281,6 +293,7 @@ func TestWarmTransferReplaces(t *testing.T) {
 // plays would fail the attempt, and TestBridgeTransfer has the human
 // hang up a bridge.)
 func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
+	t.Parallel()
 	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{})
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -309,6 +322,7 @@ func TestWarmTransferBridgedWhenReferRefused(t *testing.T) {
 // server CANCELs its call, the caller comes off hold, and the transfer
 // fails saying so while the call stays with the assistant.
 func TestWarmTransferNoAnswer(t *testing.T) {
+	t.Parallel()
 	leg := sipptest.Start(t, "uas_ring_cancel.xml", "", sipptest.Options{})
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -331,6 +345,7 @@ func TestWarmTransferNoAnswer(t *testing.T) {
 // the server bridges the caller to the call it has with them (ended from
 // the caller's side here, which hangs up the human's leg).
 func TestWarmTransferBridgedWithoutReplaces(t *testing.T) {
+	t.Parallel()
 	leg := sipptest.Start(t, "uas_transfer_leg.xml", "", sipptest.Options{})
 	line := newModesLine(t, leg.Port(), "warm")
 	caller := sipptest.Start(t, "uac_wait_bye.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)

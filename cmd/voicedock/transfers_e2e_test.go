@@ -18,6 +18,7 @@ func callStatus(t *testing.T, c *client.Client, callID string) string {
 }
 
 func TestBusyTargetThenSecondTransfer(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	line := newPhoneLine(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -49,6 +50,7 @@ func TestBusyTargetThenSecondTransfer(t *testing.T) {
 }
 
 func TestReferRejected(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t))
 	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -67,6 +69,7 @@ func TestReferRejected(t *testing.T) {
 }
 
 func TestNoFinalNotifyTimesOut(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_TRANSFER_TIMEOUT=1s")
 	caller := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -83,6 +86,7 @@ func TestNoFinalNotifyTimesOut(t *testing.T) {
 }
 
 func TestCallerHangsUpMidTransfer(t *testing.T) {
+	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t))
 	caller := sipptest.Start(t, "uac_hangup_mid_transfer.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
@@ -106,6 +110,7 @@ func TestCallerHangsUpMidTransfer(t *testing.T) {
 }
 
 func TestCreateCallThroughDigestTrunk(t *testing.T) {
+	t.Parallel()
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
 	logs.waitFor(t, sipListening, 0, 20e9)
 	trunk := sipptest.Start(t, "uas_trunk_digest.xml", "", sipptest.Options{}, "-set", "user", "acme", "-set", "pass", "s3cret-digest")
@@ -130,11 +135,13 @@ func TestCreateCallThroughDigestTrunk(t *testing.T) {
 // and checks every transfer's progress notifications reached the client
 // before its result.
 func TestProgressArrivesEveryTime(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		version string
 		n       int
 	}{{"2025-11-25", 100}, {"", 30}} {
 		t.Run("protocol="+tc.version, func(t *testing.T) {
+			t.Parallel()
 			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: tc.n, Timeout: 240e9}, "-set", "ring_ms", "20")
 			c, logs := stdioServerVersion(t, tc.version, t.TempDir())
 			m, off := logs.waitFor(t, sipListening, 0, 20e9)
@@ -158,11 +165,16 @@ func TestProgressArrivesEveryTime(t *testing.T) {
 // TestProgressOverHTTP runs transfers over streamable HTTP, where mcp-go
 // streams a request's notifications on its POST before the result.
 func TestProgressOverHTTP(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	for _, version := range []string{"", "2025-11-25"} {
 		t.Run("protocol="+version, func(t *testing.T) {
+			t.Parallel()
 			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Calls: n, Timeout: 120e9}, "-set", "ring_ms", "20")
-			url, logs := httpServer(t, t.TempDir())
+			// Each transfer costs a few requests (the helpers look the
+			// call up with list_calls): more than the default 100 a
+			// minute, which TestRateLimitOverHTTP is about, not this.
+			url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_RATE_LIMIT_PER_MINUTE=0")
 			m, off := logs.waitFor(t, sipListening, 0, 20e9)
 			c := httpClientVersion(t, url, version, nil)
 			line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}

@@ -9,6 +9,7 @@ import (
 // the MCP interface: the result is an error with the documented code and
 // param, and the stored configuration is exactly as before.
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	c, _ := stdioServer(t, t.TempDir())
 	a := mustCall(t, c, "create_assistant", `{"name":"A","llm_config":{"tools":[{"type":"transfer_call","destinations":[{"type":"number","number":"+31612345678","description":"human"}]}]}}`)
 	tr := mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"pbx.example.com"}`)
@@ -87,6 +88,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 // TestDeleteInUseIsConflictUnlessForced covers the reference's 409 on
 // deleting what a number still uses.
 func TestDeleteInUseIsConflictUnlessForced(t *testing.T) {
+	t.Parallel()
 	c, _ := stdioServer(t, t.TempDir())
 	aID := field(mustCall(t, c, "create_assistant", `{"name":"A"}`), "assistant", "id")
 	trID := field(mustCall(t, c, "configure_trunk", `{"name":"PBX","host":"pbx.example.com"}`), "trunk", "id")
@@ -114,6 +116,7 @@ func TestDeleteInUseIsConflictUnlessForced(t *testing.T) {
 
 // TestUpdateChangesOnlyFieldsSent checks the merge-patch semantics.
 func TestUpdateChangesOnlyFieldsSent(t *testing.T) {
+	t.Parallel()
 	c, _ := stdioServer(t, t.TempDir())
 	a := mustCall(t, c, "create_assistant", `{"name":"A","first_message":"Hi","llm_config":{"provider":"openai","model":"gpt-4o-mini","temperature":0.5,"tools":[{"type":"end_call"}]}}`)
 	id := field(a, "assistant", "id")

@@ -112,6 +112,7 @@ func hasEvent(event, status string) func([]receivedEvent) bool {
 // TestWebhooksFollowATransfer: an assistant's webhook hears the call's
 // status changes, every transfer step and the end-of-call report, signed.
 func TestWebhooksFollowATransfer(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec-e2e-7Hq2"
 	rcv := newReceiver(t, secret)
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
@@ -170,6 +171,7 @@ func TestWebhooksFollowATransfer(t *testing.T) {
 // TestWebhooksSurviveAKill: events written while the receiver fails are
 // delivered after the server is killed with SIGKILL and started again.
 func TestWebhooksSurviveAKill(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t, "")
 	rcv.failNext = 1 << 30 // down until further notice
 	dir := t.TempDir()
