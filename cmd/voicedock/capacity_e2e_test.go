@@ -16,6 +16,7 @@ import (
 // followed until its call ends), and once it has ended, the refused call
 // can be transferred.
 func TestTransfersBeyondCapacity(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "50")
 	line := newPhoneLine(t, target.Port(), "VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=1", "VOICEDOCK_TRANSFER_TIMEOUT=60s")
 

@@ -34,6 +34,7 @@ func needPocketSphinx(t *testing.T) {
 // then each key, in order; the transcript, get_call and the call's
 // resource carry them too.
 func TestCallerIsHeardByTheAgent(t *testing.T) {
+	t.Parallel()
 	needPocketSphinx(t)
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir())
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)

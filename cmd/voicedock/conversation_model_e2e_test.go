@@ -115,6 +115,7 @@ func callerSpeaks(t *testing.T, ear *rtpEar, server netip.AddrPort, pt uint8, te
 // model's line to what was stored as the caller's transcript, not to the
 // words spoken.
 func TestModelTransfersTheCallerToAHuman(t *testing.T) {
+	t.Parallel()
 	needESpeak(t)
 	var gotMu sync.Mutex
 	var modelGot string // the caller's line as the model got it

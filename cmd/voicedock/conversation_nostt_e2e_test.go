@@ -19,6 +19,7 @@ import (
 // the server says so at start; calls are still answered and the keys the
 // caller presses still reach the agent, the speech untranscribed.
 func TestNoSpeechEngineCallsStillWork(t *testing.T) {
+	t.Parallel()
 	// A PATH with espeak-ng and nothing else.
 	bin := t.TempDir()
 	espeak, err := exec.LookPath("espeak-ng")
@@ -62,6 +63,7 @@ func TestNoSpeechEngineCallsStillWork(t *testing.T) {
 
 // A speech-to-text setting that makes no sense stops the server at start.
 func TestBadSpeechToTextSettingRefused(t *testing.T) {
+	t.Parallel()
 	for _, env := range []string{"VOICEDOCK_STT_PROVIDER=deepgram", "VOICEDOCK_STT_BASE_URL=ftp://x"} {
 		cmd := exec.Command(binary, "serve", "--transport", "stdio")
 		cmd.Env = baseEnv(t.TempDir(), env)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestLLMConfiguration(t *testing.T) {
+	t.Parallel()
 	for _, env := range []map[string]string{
 		{"VOICEDOCK_LLM_URL": "localhost:8000/v1"},
 		{"VOICEDOCK_LLM_URL": "ftp://example.com/v1"},

@@ -27,6 +27,7 @@ func docFile(t *testing.T, path string) string {
 // every tool; docs/configuration.md has every VOICEDOCK_* variable and
 // docs/tools.md every tool.
 func TestREADMEIsTrue(t *testing.T) {
+	t.Parallel()
 	readme := docFile(t, "README.md")
 	configDoc := docFile(t, "docs/configuration.md")
 	reference := docFile(t, "docs/tools.md")
@@ -61,6 +62,7 @@ var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 // and docs/ names a file of the repository, and an anchor a heading of
 // its file, so a newcomer following one never lands nowhere.
 func TestReadmeLinksStayInTheRepository(t *testing.T) {
+	t.Parallel()
 	files := []string{"README.md"}
 	docs, err := filepath.Glob("../../docs/*.md")
 	if err != nil {

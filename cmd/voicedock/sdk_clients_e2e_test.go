@@ -75,6 +75,7 @@ func errorCodeList() string {
 // as the protocol error the SDK raises for a result that does not match
 // the tool's output schema.
 func TestSDKTypeScriptClients(t *testing.T) {
+	t.Parallel()
 	for _, sdk := range []string{"v1", "v2"} {
 		for _, tr := range []string{"stdio", "http"} {
 			t.Run(sdk+"/"+tr, func(t *testing.T) {
@@ -114,6 +115,7 @@ func TestSDKTypeScriptClients(t *testing.T) {
 // portability check, which exits non-zero on an error-severity problem)
 // and calls list_assistants.
 func TestSDKInspectorCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	url, _ := httpServer(t, dir)
 	stdioDir := t.TempDir()

@@ -46,6 +46,7 @@ func modernPhoneLine(t *testing.T, targetPort int, e *elicitor, env ...string) *
 // off, so only the user's yes allows it); they say yes, and the REFER goes
 // out and is followed to the target.
 func TestSDKRoundTripConfirmAccepted(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true})}
 	line := modernPhoneLine(t, target.Port(), e)
@@ -72,6 +73,7 @@ func TestSDKRoundTripConfirmAccepted(t *testing.T) {
 // without the answer, refuses with destination_not_allowed, and no REFER
 // is sent; the question itself records nothing.
 func TestSDKRoundTripConfirmRefused(t *testing.T) {
+	t.Parallel()
 	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionDecline, nil)}
 	line := modernPhoneLine(t, sipptest.FreePort(t), e, "VOICEDOCK_ALLOW_ADHOC_TRANSFERS=true")
 	caller := sipptest.Start(t, "uac_call_hangup.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser, "-d", "4000")
@@ -107,6 +109,7 @@ func TestSDKRoundTripConfirmRefused(t *testing.T) {
 // TestSDKRoundTripWithoutElicitationIsThePolicys: a 2026-07-28 client
 // without the elicitation capability is never asked; the policy decides.
 func TestSDKRoundTripWithoutElicitationIsThePolicys(t *testing.T) {
+	t.Parallel()
 	line := modernPhoneLine(t, sipptest.FreePort(t), nil)
 	caller := sipptest.Start(t, "uac_call_hangup.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser, "-d", "3000")
 	callID := line.answered(t)

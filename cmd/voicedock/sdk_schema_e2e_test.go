@@ -189,6 +189,7 @@ func servedOutputSchemas(t *testing.T, c *client.Client) map[string]*jsonschema.
 // SDKs do: mcp-go's client does not, so without this a result that SDK
 // clients refuse goes unnoticed.
 func TestSDKSchemaEveryToolResult(t *testing.T) {
+	t.Parallel()
 	table := loadToolCalls(t)
 	for _, tc := range []struct{ transport, version string }{
 		// Each transport and each protocol once; the TypeScript SDK test

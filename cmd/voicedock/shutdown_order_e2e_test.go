@@ -16,6 +16,7 @@ import (
 // workers, and the store last, once nothing can write to it. The process
 // exits 0.
 func TestShutdownOrderOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	url, logs, cmd := httpServerProcess(t, t.TempDir(), "VOICEDOCK_METRICS_ADDR=127.0.0.1:0", "VOICEDOCK_DEBUG_ADDR=127.0.0.1:0")
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
 	line := &phoneLine{c: httpClient(t, url, nil), logs: logs, sipAddr: m[1], offset: off}

@@ -10,6 +10,7 @@ import (
 // TestShutdownStageWaitsForItsGoroutines: stop returns only once every
 // goroutine of the stage has returned.
 func TestShutdownStageWaitsForItsGoroutines(t *testing.T) {
+	t.Parallel()
 	// synctest.Wait returns once every goroutine of the bubble is durably
 	// blocked, so "stop has not returned" is a fact, not a guess after a
 	// pause.
@@ -46,6 +47,7 @@ func TestShutdownStageWaitsForItsGoroutines(t *testing.T) {
 // ready fails its start; one that stops by itself later ends the run with
 // its reason; one stopped by stop ends nothing.
 func TestShutdownStageServiceEndsTheRun(t *testing.T) {
+	t.Parallel()
 	s := newStage(context.Background(), func(error) {})
 	boom := errors.New("boom")
 	if err := s.service("SIP", "the user agent", func(context.Context, func()) error { return boom }); !errors.Is(err, boom) || err.Error() != "SIP: boom" {

@@ -149,6 +149,7 @@ func getTask(t *testing.T, c *client.Client, id string) mcp.Task {
 // also notifications/tasks/status), and tasks/result gives the transfer,
 // which validates against the tool's output schema.
 func TestTaskTransferCompletes(t *testing.T) {
+	t.Parallel()
 	for _, version := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(version, func(t *testing.T) {
 			target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "1000")
@@ -240,6 +241,7 @@ func TestTaskTransferCompletes(t *testing.T) {
 // transfer is recorded as canceled, the caller stays on the call with the
 // assistant (in progress, no BYE), and only end_call hangs up.
 func TestTaskTransferCancelKeepsCaller(t *testing.T) {
+	t.Parallel()
 	for _, version := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(version, func(t *testing.T) {
 			line := taskLine(t, version, sipptest.FreePort(t))
@@ -283,6 +285,7 @@ func TestTaskTransferCancelKeepsCaller(t *testing.T) {
 // dialling step, and tasks/cancel stops the test call (the phone gets a
 // CANCEL, which ends its sipp scenario).
 func TestTaskTestDestinationDialCancelled(t *testing.T) {
+	t.Parallel()
 	target := sipptest.Start(t, "uas_ring_cancel.xml", "", sipptest.Options{})
 	line := newPhoneLine(t, target.Port())
 	assistant := firstID(t, line.c, "list_assistants", "assistants")
