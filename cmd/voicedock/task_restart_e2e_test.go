@@ -150,3 +150,92 @@ func TestTaskOverHTTPNewSessionAndRestart(t *testing.T) {
 		t.Errorf("another key read the task after the restart: %+v %v", got, err)
 	}
 }
+
+// TestTaskRestartMidTransfer stops the server while a transfer task waits
+// on the phone network (the transferee reported only 100 Trying): the
+// shutdown ends the call and its transfer, and a new client reads the
+// task as ended with that stored outcome (the transfer canceled, the
+// tool's coded error), not as working forever or unknown.
+func TestTaskRestartMidTransfer(t *testing.T) {
+	dir := t.TempDir()
+	c, logs := stdioServerVersion(t, "2025-11-25", dir)
+	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
+	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	line.configure(t, sipptest.FreePort(t))
+	sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	task := callAsTask(t, c, "2025-11-25", "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	waitForStep(t, c, task.TaskId, "transfer to "+salesNumber+": trying")
+	c.Close()
+
+	c2, _ := stdioServerVersion(t, "2025-11-25", dir)
+	got, err := tryGetTask(t, c2, task.TaskId)
+	if err != nil {
+		t.Fatalf("tasks/get: %v", err)
+	}
+	if got.Status != mcp.TaskStatusCompleted || !strings.HasPrefix(got.StatusMessage, "transfer to "+salesNumber+": canceled") {
+		t.Errorf("tasks/get after the restart: %+v", got.Task)
+	}
+	res, err := taskResult(t, c2, task.TaskId)
+	if err != nil {
+		t.Fatalf("tasks/result: %v", err)
+	}
+	text := ""
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(mcp.TextContent); ok {
+			text = tc.Text
+		}
+	}
+	if !res.IsError || !strings.Contains(text, "transfer canceled: the server stopped during the transfer") {
+		t.Errorf("tasks/result after the restart: %v %q", res.IsError, text)
+	}
+	checkResultShape(t, "transfer_call", &mcp.CallToolResult{Content: res.Content, StructuredContent: res.StructuredContent, IsError: true}, nil)
+}
+
+// TestTaskKilledMidTransferHTTP kills the server process (no shutdown)
+// while a transfer task started over HTTP waits on the phone network: the
+// tool never returned, so after the restart the task answers from the
+// transfer alone, which the restart's recovery ended: the task completed
+// with transfer_call's transfer_failed error for the canceled transfer.
+func TestTaskKilledMidTransferHTTP(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"VOICEDOCK_API_KEYS=ops:" + testKey, "VOICEDOCK_RATE_LIMIT_PER_MINUTE=0"}
+	ops := map[string]string{"Authorization": "Bearer " + testKey}
+	url, logs, proc := httpServerProcess(t, dir, env...)
+	c := httpClientVersion(t, url, "2025-11-25", ops)
+	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
+	line := &phoneLine{c: c, logs: logs, sipAddr: m[1], offset: off}
+	line.configure(t, sipptest.FreePort(t))
+	sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+	task := callAsTask(t, c, "2025-11-25", "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	waitForStep(t, c, task.TaskId, "transfer to "+salesNumber+": trying")
+	if err := proc.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	proc.Wait()
+
+	url2, _, _ := httpServerProcess(t, dir, env...)
+	c2 := httpClientVersion(t, url2, "2025-11-25", ops)
+	got, err := tryGetTask(t, c2, task.TaskId)
+	if err != nil {
+		t.Fatalf("tasks/get: %v", err)
+	}
+	if got.Status != mcp.TaskStatusCompleted || !strings.HasPrefix(got.StatusMessage, "transfer to "+salesNumber+": canceled") {
+		t.Errorf("tasks/get after the restart: %+v", got.Task)
+	}
+	res, err := taskResult(t, c2, task.TaskId)
+	if err != nil {
+		t.Fatalf("tasks/result: %v", err)
+	}
+	text := ""
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(mcp.TextContent); ok {
+			text = tc.Text
+		}
+	}
+	if !res.IsError || !strings.HasPrefix(text, "transfer_failed: transfer to "+salesNumber+" canceled") {
+		t.Errorf("tasks/result after the restart: %v %q", res.IsError, text)
+	}
+	checkResultShape(t, "transfer_call", &mcp.CallToolResult{Content: res.Content, StructuredContent: res.StructuredContent, IsError: true}, nil)
+}
