@@ -289,6 +289,11 @@ func TestTaskTestDestinationDialCancelled(t *testing.T) {
 	task := callAsTask(t, line.c, "2025-11-25", "test_destination",
 		map[string]any{"destination": salesNumber, "assistant_id": assistant, "dial": true, "ring_timeout_seconds": 60})
 	waitForStep(t, line.c, task.TaskId, "test call to "+salesNumber+": dialling")
+	// "dialling" is reported before the INVITE is built and sent; a task
+	// cancelled before it is sent places no call at all (right, but then
+	// the phone never rings and its scenario waits for an INVITE until it
+	// times out). Cancel once the phone rings: the server got its 180.
+	line.logs.waitFor(t, regexp.MustCompile(`msg="INVITE response" .*call_id=test-.* status=180`), line.offset, 20*time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	req := mcp.CancelTaskRequest{}
