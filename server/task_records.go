@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -66,6 +67,11 @@ type taskRequest struct {
 func (s *Server) AnswerStoredTask(ctx context.Context, body []byte, sessionID string) ([]byte, bool) {
 	st := s.stored
 	if st == nil {
+		return nil, false
+	}
+	// Every message passes here: those that cannot be a tasks/* request
+	// skip the JSON decode (the decode below decides for the others).
+	if !bytes.Contains(body, []byte("tasks")) {
 		return nil, false
 	}
 	var req taskRequest
