@@ -32,6 +32,10 @@ type Options struct {
 	// outcome ("ok" or the error code) and how long it took. Metrics
 	// count with it.
 	OnToolCall func(tool, outcome string, d time.Duration)
+	// Tasks keeps the tool calls run as tasks, so that a task answers
+	// tasks/get and tasks/result from another session and after a restart
+	// (see Server.AnswerStoredTask); nil keeps them in memory only.
+	Tasks core.TaskRecords
 }
 
 const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
@@ -43,6 +47,7 @@ type Server struct {
 	// MCP is what the transports serve.
 	MCP       *mcpserver.MCPServer
 	resources *resources
+	stored    *storedTasks
 }
 
 // Run forwards domain events to the clients (resource updates, list
@@ -76,6 +81,11 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	// The tools that wait on the phone network run as tasks when the
 	// client asks (tasks/get, tasks/result, tasks/list, tasks/cancel).
 	runs := newTaskRuns()
+	var stored *storedTasks
+	if opts.Tasks != nil {
+		stored = &storedTasks{records: opts.Tasks, calls: opts.Calls, runs: runs, logger: logger}
+		runs.store = stored.save
+	}
 	taskHooks := &mcpserver.TaskHooks{}
 	runs.hooks(hooks, taskHooks)
 	serverOpts = append(serverOpts, mcpserver.WithTaskCapabilities(true, true, true), mcpserver.WithTaskHooks(taskHooks))
@@ -99,7 +109,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 		res.register(s)
 		registerPrompts(s, opts.Config)
 	}
-	return &Server{MCP: s, resources: res}, nil
+	return &Server{MCP: s, resources: res, stored: stored}, nil
 }
 
 // Tool returns the MCP definition of t: its schemas generated from its Go
@@ -144,7 +154,7 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 	}
 	call := t.Call
 	name := t.Name
-	handler := func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	handler := func(ctx context.Context, req mcp.CallToolRequest) (out *mcp.CallToolResult, _ error) {
 		if err := forbidWrite(ctx, t); err != nil {
 			return ErrorResult(ctx, logger, name, err), nil
 		}
@@ -153,7 +163,8 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
 		progress := progressReporter(ctx, req, logger)
-		if run := runs.run(ctx, req); run != nil {
+		run := runs.run(ctx, req)
+		if run != nil {
 			ctx = tools.WithTaskRef(tools.WithTask(ctx), run.setRef)
 			notify := progress
 			progress = func(done, total float64, message string) {
@@ -170,6 +181,9 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 		}
 		res, err := call(ctx, args)
 		waitForProgress(ctx, req)
+		if run != nil {
+			defer func() { run.finish(out, ctx.Err() != nil) }()
+		}
 		if rt != nil && rt.question != nil && errors.Is(err, core.ErrAskLater) {
 			return rt.inputRequired(), nil
 		}

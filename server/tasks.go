@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -33,17 +34,50 @@ type taskRun struct {
 	key   string
 	ready chan struct{} // closed once taskID is set
 
+	owner string        // who started it (core.Actor name)
+	tool  string        // the tool it runs
+	ttl   time.Duration // the TTL the client asked for; 0: none
+	done  chan struct{} // closed once the tool returned
+
 	mu        sync.Mutex
 	taskID    string
+	sessionID string // mcp-go's session holding the task; "" sessionless
 	createdAt time.Time
 	message   string
 	ref       map[string]string
+	status    mcp.TaskStatus
+	result    []byte // the tool's CallToolResult, once it returned
+
+	// store keeps the run's record (see storedTasks.save); nil: none.
+	store func(*taskRun)
 }
 
 func (r *taskRun) setRef(ref map[string]string) {
 	r.mu.Lock()
 	r.ref = ref
 	r.mu.Unlock()
+	if r.store != nil {
+		r.store(r)
+	}
+}
+
+// finish records the tool's result (or that the task was cancelled) and
+// stores it, so that the task answers after a restart too.
+func (r *taskRun) finish(res *mcp.CallToolResult, cancelled bool) {
+	var body []byte
+	if res != nil {
+		body, _ = json.Marshal(res)
+	}
+	r.mu.Lock()
+	r.status, r.result = mcp.TaskStatusCompleted, body
+	if cancelled {
+		r.status, r.result = mcp.TaskStatusCancelled, nil
+	}
+	r.mu.Unlock()
+	if r.store != nil {
+		r.store(r)
+	}
+	close(r.done)
 }
 
 func (r *taskRun) setMessage(m string) {
@@ -60,6 +94,9 @@ func (r *taskRun) snapshot() (string, string) {
 
 // taskRuns are the runs of the server's tasks.
 type taskRuns struct {
+	// store keeps a run's record; nil when the server has no TaskRecords.
+	store func(*taskRun)
+
 	mu      sync.Mutex
 	pending map[context.Context]*taskRun
 	byKey   map[string]*taskRun
@@ -79,7 +116,12 @@ func (tr *taskRuns) hooks(h *mcpserver.Hooks, th *mcpserver.TaskHooks) {
 		if req.Params.Task == nil {
 			return
 		}
-		run := &taskRun{key: uuid.NewString(), ready: make(chan struct{})}
+		run := &taskRun{key: uuid.NewString(), ready: make(chan struct{}), done: make(chan struct{}),
+			tool: req.Params.Name, status: mcp.TaskStatusWorking, store: tr.store}
+		run.owner = taskOwner(ctx)
+		if req.Params.Task.TTL != nil {
+			run.ttl = time.Duration(*req.Params.Task.TTL) * time.Millisecond
+		}
 		tr.mu.Lock()
 		tr.pending[ctx] = run
 		tr.byKey[run.key] = run
@@ -102,8 +144,11 @@ func (tr *taskRuns) hooks(h *mcpserver.Hooks, th *mcpserver.TaskHooks) {
 		tr.mu.Unlock()
 		if run != nil {
 			run.mu.Lock()
-			run.taskID, run.createdAt = m.TaskID, m.CreatedAt
+			run.taskID, run.createdAt, run.sessionID = m.TaskID, m.CreatedAt, m.SessionID
 			run.mu.Unlock()
+			if run.store != nil {
+				run.store(run)
+			}
 			close(run.ready)
 		}
 	})
@@ -132,6 +177,17 @@ func (tr *taskRuns) hooks(h *mcpserver.Hooks, th *mcpserver.TaskHooks) {
 			tr.mu.Unlock()
 		})
 	}
+	th.AddOnTaskCancelled(func(_ context.Context, m mcpserver.TaskMetrics) {
+		tr.mu.Lock()
+		run := tr.byTask[m.TaskID]
+		tr.mu.Unlock()
+		if run != nil && run.store != nil {
+			run.mu.Lock()
+			run.status = mcp.TaskStatusCancelled
+			run.mu.Unlock()
+			run.store(run)
+		}
+	})
 	th.AddOnTaskCompleted(ended)
 	th.AddOnTaskFailed(ended)
 	th.AddOnTaskCancelled(ended)

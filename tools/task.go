@@ -1,6 +1,11 @@
 package tools
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
 
 type taskKey struct{}
 
@@ -35,4 +40,24 @@ func taskRefFrom(ctx context.Context) TaskRef {
 		return fn
 	}
 	return func(map[string]string) {}
+}
+
+// DescribeTransfer is the step a transfer task shows as its statusMessage
+// (the text of transfer_call's progress notifications).
+func DescribeTransfer(t core.Transfer) string { return describeStep(t) }
+
+// TransferResult is what transfer_call returns for the transfer t once it
+// ended, built from the transfer alone: the stored outcome answers for a
+// task whose own result was lost (a restart while it ran).
+func TransferResult(t core.Transfer) (Result, error) {
+	if t.Status == core.TransferCompleted {
+		return Result{Summary: "Transferred: " + describeStep(t) + ".", Structured: TransferOutput{t}}, nil
+	}
+	if t.Status == core.TransferCanceled {
+		return Result{}, core.Errorf(core.CodeTransferFailed, "transfer to %s canceled: %s; the caller is still connected", t.Destination, t.Reason)
+	}
+	if t.Final() {
+		return Result{}, &core.Error{Code: core.CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller is still connected", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
+	}
+	return Result{Summary: fmt.Sprintf("Stopped waiting; %s. get_call shows the outcome.", describeStep(t)), Structured: TransferOutput{t}}, nil
 }

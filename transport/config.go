@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"net/http"
 	"time"
 )
@@ -57,7 +58,17 @@ type HTTPConfig struct {
 	// /mcp is. Prometheus sends the key with its scrape config's
 	// authorization: {credentials: ...}.
 	Metrics http.Handler
+	// AnswerStored, when set, may answer a POST /mcp message before
+	// mcp-go does (see [StoredAnswerer]).
+	AnswerStored StoredAnswerer
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time
 }
+
+// StoredAnswerer answers a JSON-RPC message (body) that mcp-go cannot,
+// from what the server stored (a task after a restart or from another
+// session: server.Server.AnswerStoredTask), with the response to write;
+// false leaves the message to mcp-go. ctx carries the [Caller]; sessionID
+// is the request's MCP session, "" without one.
+type StoredAnswerer func(ctx context.Context, body []byte, sessionID string) ([]byte, bool)

@@ -34,7 +34,9 @@ type HTTPHandler struct {
 	sessions *sessionManager
 	guard    *guard
 	maxBody  int64
-	logger   *slog.Logger
+	// answerStored is HTTPConfig.AnswerStored.
+	answerStored StoredAnswerer
+	logger       *slog.Logger
 	// writeTools are HTTPConfig.WriteTools (see checkScope).
 	writeTools map[string]bool
 	// root is the Origin check in front of the routes.
@@ -89,6 +91,8 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 		maxBody:    maxBody,
 		logger:     logger,
 		writeTools: writeTools,
+
+		answerStored: cfg.AnswerStored,
 	}
 	if mcpServer != nil {
 		h.mcp = newStreamableServer(mcpServer, h.sessions, cfg.SessionIdleTTL, logger, srv)

@@ -28,6 +28,13 @@ func (h *HTTPHandler) servePost(w http.ResponseWriter, r *http.Request) {
 	if !h.checkScope(w, r, caller, body) {
 		return
 	}
+	if h.answerStored != nil {
+		if resp, ok := h.answerStored(r.Context(), body, r.Header.Get(server.HeaderKeySessionID)); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(resp)
+			return
+		}
+	}
 	h.mcp.ServeHTTP(w, r)
 }
 

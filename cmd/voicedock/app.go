@@ -197,7 +197,7 @@ func (a *app) newMCP() error {
 	})
 	srv, err := server.New(a.tools, server.Options{
 		Name: "voicedock", Version: version(), Logger: a.logger, Calls: a.calls, Config: a.configuration,
-		OnToolCall: a.metrics.ToolCall,
+		OnToolCall: a.metrics.ToolCall, Tasks: a.store,
 	})
 	if err != nil {
 		return err

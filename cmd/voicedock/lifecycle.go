@@ -140,7 +140,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 	cfg := a.cfg
 	var err error
 	if a.mode == "stdio" {
-		err = transport.ServeStdio(ctx, a.mcp.MCP, stdin, stdout, a.logger)
+		err = transport.ServeStdioAnswering(ctx, a.mcp.MCP, a.mcp.AnswerStoredTask, stdin, stdout, a.logger)
 	} else {
 		err = transport.ServeHTTP(ctx, a.mcp.MCP, transport.HTTPConfig{
 			Addr:           cfg.HTTPAddr,
@@ -153,6 +153,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			ConsolePage:        console.NewPage(transport.ConsolePath),
 			ConsoleEvents:      console.NewEvents(ctx.Done(), a.calls.Bus(), a.calls, console.EventsConfig{}, a.logger),
 			Metrics:            a.metrics.Handler(),
+			AnswerStored:       a.mcp.AnswerStoredTask,
 		}, a.logger, func(addr net.Addr) {
 			a.logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MCPPath)
 			a.logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

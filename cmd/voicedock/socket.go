@@ -32,6 +32,7 @@ func (a *app) serveOwnerSocket(s *stage) {
 			// stdio client: no per-client request limit (the per-call
 			// command limit still applies).
 			RateLimitPerMinute: -1,
+			AnswerStored:       a.mcp.AnswerStoredTask,
 		}, a.logger, func(net.Addr) {
 			ready = true
 			info.Socket, info.URL = path, ownerURL

@@ -121,6 +121,25 @@ func waitForStep(t *testing.T, c *client.Client, id, step string) mcp.Task {
 	}
 }
 
+// waitForStatus polls tasks/get until the task has the status, within a
+// deadline.
+func waitForStatus(t *testing.T, c *client.Client, id string, status mcp.TaskStatus) mcp.Task {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		task := getTask(t, c, id)
+		if task.Status == status {
+			return task
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task never became %s: %+v", status, task)
+		}
+		<-tick.C
+	}
+}
+
 // taskLine is a phone line on the given protocol version.
 func taskLine(t *testing.T, version string, targetPort int) *phoneLine {
 	t.Helper()
@@ -192,8 +211,10 @@ func TestTaskTransferCompletes(t *testing.T) {
 				// tasks extension moved the result into tasks/get, which
 				// mcp-go v1.6.0 does not fill): the final statusMessage and
 				// get_call tell the outcome.
-				got := waitForStep(t, line.c, task.TaskId, "transfer to "+salesNumber+": completed (SIP 200)")
-				if got.Status != mcp.TaskStatusCompleted {
+				waitForStep(t, line.c, task.TaskId, "transfer to "+salesNumber+": completed (SIP 200)")
+				// The task completes once the tool returned, after its last step.
+				got := waitForStatus(t, line.c, task.TaskId, mcp.TaskStatusCompleted)
+				if !strings.Contains(got.StatusMessage, "completed (SIP 200)") {
 					t.Errorf("finished task: %+v", got)
 				}
 				if tr := lastTransfer(t, line, callID); tr["status"] != "completed" || tr["id"] != obj["transfer_id"] {
@@ -292,6 +313,11 @@ func TestTaskTestDestinationDialCancelled(t *testing.T) {
 	task := callAsTask(t, line.c, "2025-11-25", "test_destination",
 		map[string]any{"destination": salesNumber, "assistant_id": assistant, "dial": true, "ring_timeout_seconds": 60})
 	waitForStep(t, line.c, task.TaskId, "test call to "+salesNumber+": dialling")
+	// "dialling" is reported before the INVITE is built and sent; a task
+	// cancelled before it is sent places no call at all (right, but then
+	// the phone never rings and its scenario waits for an INVITE until it
+	// times out). Cancel once the phone rings: the server got its 180.
+	line.logs.waitFor(t, regexp.MustCompile(`msg="INVITE response" .*call_id=test-.* status=180`), line.offset, 20*time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	req := mcp.CancelTaskRequest{}
