@@ -19,6 +19,8 @@ type Service struct {
 	policy *Policy
 	// health adds the trunks' last probe results; see SetTrunkHealth.
 	health TrunkHealthSource
+	// audio resolves local message_audio_url paths; see SetAudioFiles.
+	audio AudioFiles
 }
 
 // SetTrunkHealth makes GetTrunk and ListTrunks show each trunk's last
@@ -55,6 +57,9 @@ func (s *Service) CreateAssistant(ctx context.Context, cfg AssistantConfig) (Ass
 		return Assistant{}, err
 	}
 	if err := s.checkDestinations(ctx, &cfg); err != nil {
+		return Assistant{}, err
+	}
+	if err := s.checkAudioFiles(ctx, &cfg); err != nil {
 		return Assistant{}, err
 	}
 	id, err := NewID()
@@ -110,6 +115,9 @@ func (s *Service) UpdateAssistant(ctx context.Context, id string, patch json.Raw
 		return Assistant{}, err
 	}
 	if err := s.checkDestinations(ctx, &next.AssistantConfig); err != nil {
+		return Assistant{}, err
+	}
+	if err := s.checkAudioFiles(ctx, &next.AssistantConfig); err != nil {
 		return Assistant{}, err
 	}
 	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, s.timestamp()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -35,7 +34,19 @@ type Speaker struct {
 	engines map[string]Engine
 	cache   *cache
 	client  *http.Client
+	// local reads recordings named by a path; nil refuses every path.
+	local LocalAudio
 }
+
+// LocalAudio reads the recordings message_audio_url names by a path, from
+// the one folder the operator configured (audiodir.Dir).
+type LocalAudio interface {
+	ReadFile(ref string) ([]byte, error)
+}
+
+// SetLocalAudio lets message_audio_url name files that local has; without
+// it, only https URLs play.
+func (s *Speaker) SetLocalAudio(local LocalAudio) { s.local = local }
 
 var _ core.Speech = (*Speaker)(nil)
 
@@ -108,7 +119,7 @@ func (s *Speaker) recording(ctx context.Context, src string) ([]int16, error) {
 	case strings.HasPrefix(src, "https://"):
 		b, err = s.fetch(ctx, src)
 	case strings.HasPrefix(src, "/"):
-		b, err = readFile(src)
+		return s.localRecording(src, key)
 	default:
 		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%q is neither an https URL nor an absolute file path", clip(src, 80))
 	}
@@ -140,13 +151,25 @@ func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {
 	return readLimited(res.Body)
 }
 
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
+// localRecording reads a recording from the audio folder. Whatever goes
+// wrong, the error says the same, so that a client cannot tell a missing
+// file from an unreadable one or one outside the folder.
+func (s *Speaker) localRecording(ref, key string) ([]int16, error) {
+	if s.local == nil {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "local audio files are off (no audio folder is configured); use an https URL")
 	}
-	defer f.Close()
-	return readLimited(f)
+	notReadable := core.FieldError(core.CodeInvalidRequest, "message_audio_url", "not found or not a readable WAV in the audio folder")
+	b, err := s.local.ReadFile(ref)
+	if err != nil {
+		return nil, notReadable
+	}
+	p, err := audio.DecodeWAV(b, maxSpeech)
+	if err != nil {
+		return nil, notReadable
+	}
+	p = p.To8k()
+	s.cache.put(key, p.Samples)
+	return p.Samples, nil
 }
 
 func readLimited(r io.Reader) ([]byte, error) {

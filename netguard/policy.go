@@ -1,0 +1,142 @@
+package netguard
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// ErrRefused is wrapped by every refusal of an address.
+var ErrRefused = errors.New("the address is internal and outbound requests may not reach it")
+
+// RefusedError is a refused connection. It names the host as the URL gave
+// it, not the address it resolved to, so that a caller cannot map the
+// internal network through the error text.
+type RefusedError struct {
+	Host string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s: %v", e.Host, ErrRefused)
+}
+
+func (e *RefusedError) Unwrap() error { return ErrRefused }
+
+// Policy says which addresses a client may connect to: public ones always,
+// internal ones when AllowPrivate is set or an Allowed prefix holds them.
+type Policy struct {
+	AllowPrivate bool
+	Allowed      []netip.Prefix
+	// TrustedHosts are host names (as in the URL, case-insensitive) the
+	// operator configured, not a tool: they may resolve anywhere.
+	TrustedHosts []string
+}
+
+// internalPrefixes are the special-purpose ranges (RFC 6890 and its
+// successors) besides those netip.Addr's methods recognise.
+var internalPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // CGNAT (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and the broadcast address
+	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001:10::/28"),    // deprecated ORCHID
+	netip.MustParsePrefix("ff00::/8"),        // all IPv6 multicast
+	netip.MustParsePrefix("224.0.0.0/4"),     // all IPv4 multicast
+	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, the cloud metadata address among them
+	netip.MustParsePrefix("fe80::/10"),       // IPv6 link-local
+	netip.MustParsePrefix("fc00::/7"),        // IPv6 unique local
+	netip.MustParsePrefix("::/128"),          // unspecified
+	netip.MustParsePrefix("::1/128"),         // loopback
+	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
+	netip.MustParsePrefix("10.0.0.0/8"),      // private
+	netip.MustParsePrefix("172.16.0.0/12"),   // private
+	netip.MustParsePrefix("192.168.0.0/16"),  // private
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+}
+
+// nat64 embeds an IPv4 address in its last 32 bits (RFC 6052).
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// Internal reports whether a is not a public unicast address.
+func Internal(a netip.Addr) bool {
+	if !a.IsValid() {
+		return true
+	}
+	a = a.Unmap().WithZone("")
+	if nat64.Contains(a) {
+		b := a.As16()
+		return Internal(netip.AddrFrom4([4]byte(b[12:16])))
+	}
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range internalPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether the policy lets a connection reach a.
+func (p Policy) Allows(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, pre := range p.Allowed {
+		if pre.Contains(a) {
+			return true
+		}
+	}
+	if !Internal(a) {
+		return true
+	}
+	return p.AllowPrivate && !a.IsUnspecified() && !a.IsMulticast()
+}
+
+func (p Policy) trusts(host string) bool {
+	for _, h := range p.TrustedHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseCIDRs reads a list of CIDRs (or bare addresses, each a single
+// host), as the VOICEDOCK_*_ALLOWED_CIDRS variables carry them. name is
+// the variable, for the error.
+func ParseCIDRs(name string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a CIDR or address", name, s)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a CIDR", name, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
