@@ -23,6 +23,7 @@ const (
 	CodeRateLimitExceeded     Code = "rate_limit_exceeded"
 	CodeUnsupported           Code = "unsupported"
 	CodeUnavailable           Code = "unavailable"
+	CodeAddressNotAllowed     Code = "address_not_allowed"
 	CodeInternal              Code = "internal"
 )
 
@@ -48,6 +49,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
+		{CodeAddressNotAllowed, "a URL from a tool (message audio, webhook) leads to an internal address (loopback, private, link-local, ...) the server may not reach; see `VOICEDOCK_FETCH_ALLOWED_CIDRS` and `VOICEDOCK_WEBHOOK_ALLOWED_CIDRS`"},
 		{CodeInternal, "an unexpected server error; the log has the details"},
 	}
 }

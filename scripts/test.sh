@@ -86,6 +86,7 @@ fuzz ./audio FuzzDecodeWAV 1000000x
 fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x
 fuzz ./transport FuzzReadSSE 100000x
+fuzz ./audiodir FuzzRel 50000x
 
 echo
 echo "all tests passed"

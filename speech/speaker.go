@@ -2,6 +2,7 @@ package speech
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/voicedock/voicedock/audio"
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/netguard"
 )
 
 // Limits on what is played.
@@ -52,13 +54,14 @@ var _ core.Speech = (*Speaker)(nil)
 
 // NewSpeaker speaks with def unless an utterance's tts_config names
 // another of engines; cacheBytes bounds the cache (default 64 MiB).
-// client fetches message_audio_url (http.DefaultClient when nil).
+// client fetches message_audio_url; nil is a netguard client that
+// refuses internal addresses.
 func NewSpeaker(def Engine, cacheBytes int, client *http.Client, engines ...Engine) *Speaker {
 	if cacheBytes <= 0 {
 		cacheBytes = 64 << 20
 	}
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		client = netguard.NewClient(netguard.Config{HTTPSOnly: true, Timeout: 15 * time.Second})
 	}
 	s := &Speaker{def: def, engines: map[string]Engine{}, cache: newCache(cacheBytes), client: client}
 	for _, e := range append([]Engine{def}, engines...) {
@@ -141,6 +144,9 @@ func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {
 		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
 	}
 	res, err := s.client.Do(req)
+	if errors.Is(err, netguard.ErrRefused) {
+		return nil, core.FieldError(core.CodeAddressNotAllowed, "message_audio_url", "the audio URL leads to an internal address, which the server does not fetch from")
+	}
 	if err != nil {
 		return nil, &core.Error{Code: core.CodeUnavailable, Message: "fetching the message audio: " + err.Error()}
 	}

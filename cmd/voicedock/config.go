@@ -88,6 +88,13 @@ type config struct {
 	TTSCacheMB   int           `env:"VOICEDOCK_TTS_CACHE_MB" envDefault:"64"`
 	RTPKeepalive time.Duration `env:"VOICEDOCK_RTP_KEEPALIVE" envDefault:"1s"`
 
+	// What a tool's input may reach: local recordings only in AudioDir,
+	// and URLs only on public addresses unless opened (see guards).
+	AudioDir            string   `env:"VOICEDOCK_AUDIO_DIR"`
+	FetchAllowPrivate   bool     `env:"VOICEDOCK_FETCH_ALLOW_PRIVATE"`
+	FetchAllowedCIDRs   []string `env:"VOICEDOCK_FETCH_ALLOWED_CIDRS" envSeparator:","`
+	WebhookAllowedCIDRs []string `env:"VOICEDOCK_WEBHOOK_ALLOWED_CIDRS" envSeparator:"," envDefault:"127.0.0.0/8,::1"`
+
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
 }

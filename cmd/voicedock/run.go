@@ -178,8 +178,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	grd, err := cfg.guards()
+	if err != nil {
+		return err
+	}
+	defer grd.Close()
 	svc := core.NewService(store, logger)
 	svc.SetPolicy(policy)
+	svc.SetAudioFiles(grd.audioFiles())
 	calls := core.NewCalls(bg, core.CallsConfig{
 		TransferTimeout:     cfg.TransferTimeout,
 		AllowAdhocTransfers: cfg.AllowAdhoc,
@@ -212,6 +218,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		Timeout:       cfg.WebhookTimeout,
 		UserAgent:     "voicedock/" + version(),
 		OnAttempt:     mets.WebhookAttempt,
+		Client:        grd.webhooks,
 	}, logger)
 	calls.SetAssistantRequester(dispatcher)
 	dispatcherDone := make(chan error, 1)
@@ -225,7 +232,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 	}()
 	defer wake.Close()
-	mediaEngine := cfg.media(logger)
+	mediaEngine := cfg.media(logger, grd)
 	calls.SetMedia(mediaEngine)
 	go mediaEngine.Run(bg)
 	ua, err := sip.New(sip.Config{

@@ -31,7 +31,7 @@ func (c config) checkSpeech() error {
 // media builds the calls' media engine with its speech engines: the
 // configured default, and the other one for assistants whose tts_config
 // names it.
-func (c config) media(logger *slog.Logger) *media.Engine {
+func (c config) media(logger *slog.Logger, grd *guards) *media.Engine {
 	espeak := &speech.ESpeak{}
 	openai := &speech.OpenAI{BaseURL: c.TTSBaseURL, APIKey: c.TTSAPIKey, Model: c.TTSModel}
 	var def speech.Engine = espeak
@@ -48,8 +48,12 @@ func (c config) media(logger *slog.Logger) *media.Engine {
 	if keepalive == 0 {
 		keepalive = -1
 	}
+	speaker := speech.NewSpeaker(def, c.TTSCacheMB<<20, grd.fetch, openai, espeak)
+	if grd.audio != nil {
+		speaker.SetLocalAudio(grd.audio)
+	}
 	return media.NewEngine(media.Config{
-		Speech:            speech.NewSpeaker(def, c.TTSCacheMB<<20, nil, openai, espeak),
+		Speech:            speaker,
 		KeepaliveInterval: keepalive,
 		Logger:            logger,
 	})

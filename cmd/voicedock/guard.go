@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/voicedock/voicedock/audiodir"
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/netguard"
+)
+
+// guards are what keeps a tool's input from reaching the server's files
+// and network: the audio folder and the clients for URLs tools set.
+type guards struct {
+	// audio is nil when VOICEDOCK_AUDIO_DIR is unset: no local paths.
+	audio *audiodir.Dir
+	// fetch fetches message_audio_url; webhooks delivers the webhooks.
+	fetch    *http.Client
+	webhooks *http.Client
+}
+
+// guards builds the guards of c. Close releases the audio folder.
+func (c config) guards() (*guards, error) {
+	g := &guards{}
+	fetchAllowed, err := netguard.ParseCIDRs("VOICEDOCK_FETCH_ALLOWED_CIDRS", c.FetchAllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	hookAllowed, err := netguard.ParseCIDRs("VOICEDOCK_WEBHOOK_ALLOWED_CIDRS", c.WebhookAllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	g.fetch = netguard.NewClient(netguard.Config{
+		Policy:    netguard.Policy{AllowPrivate: c.FetchAllowPrivate, Allowed: fetchAllowed},
+		HTTPSOnly: true,
+		Timeout:   15 * time.Second,
+	})
+	// VOICEDOCK_WEBHOOK_URL is the operator's, not a tool's: its host
+	// may be anywhere, as before.
+	var trusted []string
+	if u, err := url.Parse(c.WebhookURL); err == nil && c.WebhookURL != "" {
+		trusted = append(trusted, u.Hostname())
+	}
+	// The dispatcher bounds each attempt itself (VOICEDOCK_WEBHOOK_TIMEOUT).
+	g.webhooks = netguard.NewClient(netguard.Config{
+		Policy:       netguard.Policy{Allowed: hookAllowed, TrustedHosts: trusted},
+		MaxRedirects: -1,
+		Timeout:      max(c.WebhookTimeout, time.Second),
+	})
+	if c.AudioDir != "" {
+		g.audio, err = audiodir.Open(c.AudioDir)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: VOICEDOCK_AUDIO_DIR: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// audioFiles is the audio folder for core, nil (not a nil *Dir) when
+// there is none.
+func (g *guards) audioFiles() core.AudioFiles {
+	if g.audio == nil {
+		return nil
+	}
+	return g.audio
+}
+
+// Close releases the audio folder.
+func (g *guards) Close() error {
+	if g.audio == nil {
+		return nil
+	}
+	return g.audio.Close()
+}
