@@ -68,16 +68,6 @@ func checkNonce(nonce string, now time.Time) (ours, fresh bool) {
 	return true, age >= -nonceClockSkew && age <= nonceLifetime
 }
 
-// digestChallenge is the WWW-Authenticate header of a 401; stale when the
-// INVITE answered a challenge of ours that has expired.
-func digestChallenge(now time.Time, stale bool) sip.Header {
-	v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, digestRealm, newNonce(now))
-	if stale {
-		v += ", stale=true"
-	}
-	return sip.NewHeader("WWW-Authenticate", v)
-}
-
 // authorize fills in inv's Authorization and VerifyDigest when req
 // carries a digest answer to a fresh challenge of ours; it reports a
 // stale answer, which the next challenge says so.

@@ -57,6 +57,7 @@ type UA struct {
 	ports  *portPool
 	calls  *registry
 	filter *filter
+	nonces *nonceGuard // digest answers bound to their source, used once
 
 	// deciding counts the INVITEs admitted under MaxCalls and not yet
 	// registered as calls or refused; admitMu orders admissions.
@@ -104,6 +105,7 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 		log:     logger.With("component", "sip"),
 		stopped: make(chan struct{}),
 		calls:   newRegistry(cfg.EndedDialogTTL),
+		nonces:  newNonceGuard(),
 	}
 	u.filter = newFilter(cfg.RateLimit, cfg.MaxSources, u.log)
 	if err := u.configure(); err != nil {
