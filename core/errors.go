@@ -44,7 +44,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeDestinationNotAllowed, "the transfer destination is refused by policy (not configured, premium-rate, ...); nothing was dialled"},
 		{CodeCallNotActive, "the call is not live (ended, failed or not yet answered)"},
 		{CodeTransferFailed, "the transfer was attempted and failed; the caller is still connected"},
-		{CodeUnauthorized, "no valid API key"},
+		{CodeUnauthorized, "no valid API key or OAuth access token"},
 		{CodeForbidden, "the API key may not do this"},
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},

@@ -87,6 +87,7 @@ fuzz ./tools FuzzToolInputs 40000x
 fuzz ./webhooks FuzzVerify 100000x
 fuzz ./transport FuzzReadSSE 100000x
 fuzz ./audiodir FuzzRel 50000x
+fuzz ./oauth FuzzVerify 20000x
 
 echo
 echo "all tests passed"

@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/voicedock/voicedock/oauth"
 	vdserver "github.com/voicedock/voicedock/server"
 )
 
@@ -90,6 +91,9 @@ type HTTPConfig struct {
 	// Metrics, when set, is served at GET /metrics with the same
 	// authentication as /mcp (see serveMetrics).
 	Metrics http.Handler
+	// OAuth, when set, also accepts OAuth access tokens besides Keys and
+	// serves the Protected Resource Metadata (see oauth.go).
+	OAuth *oauth.Verifier
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time
@@ -112,6 +116,7 @@ type HTTPHandler struct {
 	consolePage   http.Handler
 	consoleEvents http.Handler
 	metrics       http.Handler
+	oauth         *oauth.Verifier
 }
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
@@ -172,6 +177,7 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 		consolePage:   cfg.ConsolePage,
 		consoleEvents: cfg.ConsoleEvents,
 		metrics:       cfg.Metrics,
+		oauth:         cfg.OAuth,
 	}
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(MCPPath),
@@ -227,6 +233,9 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve routes and checks the request; it returns the caller, if any, for
 // the access log.
 func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request) Caller {
+	if h.serveOAuthMetadata(w, r) { // public, for any origin
+		return Caller{}
+	}
 	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
 		h.reject(r, "origin not allowed", "origin", origin)
 		writeAPIError(w, http.StatusForbidden, "forbidden", "Origin not allowed")
@@ -283,11 +292,10 @@ func (h *HTTPHandler) serveConsoleEvents(w http.ResponseWriter, r *http.Request)
 	caller, ok := h.authenticate(r)
 	if !ok {
 		h.reject(r, "missing or invalid API key")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
-		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+		h.unauthorized(w, r)
 		return Caller{}
 	}
-	if h.keys.empty() && !arrivedOnLoopback(r) {
+	if h.open() && !arrivedOnLoopback(r) {
 		h.reject(r, "no API keys configured and request did not arrive on loopback")
 		writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
 		return caller
@@ -308,11 +316,10 @@ func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 	caller, ok := h.authenticate(r)
 	if !ok {
 		h.reject(r, "missing or invalid API key")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
-		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+		h.unauthorized(w, r)
 		return Caller{}
 	}
-	if h.keys.empty() && !arrivedOnLoopback(r) {
+	if h.open() && !arrivedOnLoopback(r) {
 		// ServeHTTP refuses such a configuration; this guards handlers
 		// mounted on other servers.
 		h.reject(r, "no API keys configured and request did not arrive on loopback")
@@ -346,7 +353,7 @@ func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 // authenticate returns the caller for the request's bearer key, or the
 // anonymous caller when no keys are configured.
 func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
-	if h.keys.empty() {
+	if h.open() {
 		if arrivedOnUnixSocket(r) {
 			return socketCaller, true
 		}
@@ -358,7 +365,7 @@ func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
 	}
 	k, ok := h.keys.match(token)
 	if !ok {
-		return Caller{}, false
+		return h.tokenCaller(r, token)
 	}
 	return Caller{KeyName: k.Name, Scope: k.Scope, Transport: TransportHTTP}, true
 }
@@ -544,7 +551,7 @@ func (s *statusWriter) status() int {
 // is called with the bound address once the listener is open (Addr may use
 // port 0). It returns nil after a shutdown caused by ctx.
 func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
-	if len(cfg.Keys) == 0 && !isLoopbackListenAddr(cfg.Addr) {
+	if len(cfg.Keys) == 0 && cfg.OAuth == nil && !isLoopbackListenAddr(cfg.Addr) {
 		return fmt.Errorf("transport: refusing to listen on %q without API keys: set VOICEDOCK_API_KEYS or listen on a loopback address such as 127.0.0.1", cfg.Addr)
 	}
 	var lc net.ListenConfig
@@ -596,7 +603,7 @@ func serveListener(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPCon
 	}
 	srv.Handler = h
 
-	if len(cfg.Keys) == 0 && ln.Addr().Network() != "unix" {
+	if len(cfg.Keys) == 0 && cfg.OAuth == nil && ln.Addr().Network() != "unix" {
 		logger.Warn("serving MCP over HTTP without API keys; any local process can call it", "addr", ln.Addr().String())
 	}
 	logger.Info("serving MCP over HTTP", "addr", ln.Addr().String(), "path", MCPPath, "keys", len(cfg.Keys))

@@ -29,11 +29,10 @@ func (h *HTTPHandler) serveMetrics(w http.ResponseWriter, r *http.Request) Calle
 	caller, ok := h.authenticate(r)
 	if !ok {
 		h.reject(r, "missing or invalid API key")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
-		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+		h.unauthorized(w, r)
 		return Caller{}
 	}
-	if h.keys.empty() && !arrivedOnLoopback(r) {
+	if h.open() && !arrivedOnLoopback(r) {
 		writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
 		return caller
 	}

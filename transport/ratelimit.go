@@ -196,7 +196,7 @@ func ceilUnix(t time.Time) int64 {
 // rateClient is the bucket a request draws from: its API key's name, or
 // for keyless (anonymous, loopback-only) use the client's address.
 func (h *HTTPHandler) rateClient(r *http.Request, caller Caller) string {
-	if !h.keys.empty() {
+	if !h.open() {
 		return "key:" + caller.KeyName
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -94,6 +94,10 @@ type config struct {
 	FetchAllowPrivate   bool     `env:"VOICEDOCK_FETCH_ALLOW_PRIVATE"`
 	FetchAllowedCIDRs   []string `env:"VOICEDOCK_FETCH_ALLOWED_CIDRS" envSeparator:","`
 	WebhookAllowedCIDRs []string `env:"VOICEDOCK_WEBHOOK_ALLOWED_CIDRS" envSeparator:"," envDefault:"127.0.0.0/8,::1"`
+	// OAuth access tokens on HTTP, besides the API keys (oauth package).
+	OAuthIssuer   string `env:"VOICEDOCK_OAUTH_ISSUER"`
+	OAuthJWKSURL  string `env:"VOICEDOCK_OAUTH_JWKS_URL"`
+	OAuthResource string `env:"VOICEDOCK_OAUTH_RESOURCE"`
 
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/voicedock/voicedock/audiodir"
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/netguard"
+	"github.com/voicedock/voicedock/oauth"
 )
 
 // guards are what keeps a tool's input from reaching the server's files
@@ -19,10 +22,14 @@ type guards struct {
 	// fetch fetches message_audio_url; webhooks delivers the webhooks.
 	fetch    *http.Client
 	webhooks *http.Client
+	// oauth checks OAuth access tokens on HTTP; nil when
+	// VOICEDOCK_OAUTH_ISSUER is unset (API keys only).
+	oauth *oauth.Verifier
 }
 
-// guards builds the guards of c. Close releases the audio folder.
-func (c config) guards() (*guards, error) {
+// guards builds the guards of c; ctx ends the refresh of the OAuth
+// issuer's keys. Close releases the audio folder.
+func (c config) guards(ctx context.Context, logger *slog.Logger) (*guards, error) {
 	g := &guards{}
 	fetchAllowed, err := netguard.ParseCIDRs("VOICEDOCK_FETCH_ALLOWED_CIDRS", c.FetchAllowedCIDRs)
 	if err != nil {
@@ -49,6 +56,12 @@ func (c config) guards() (*guards, error) {
 		MaxRedirects: -1,
 		Timeout:      max(c.WebhookTimeout, time.Second),
 	})
+	if c.OAuthIssuer != "" || c.OAuthJWKSURL != "" || c.OAuthResource != "" {
+		g.oauth, err = oauth.New(ctx, oauth.Config{Issuer: c.OAuthIssuer, JWKSURL: c.OAuthJWKSURL, Resource: c.OAuthResource}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: VOICEDOCK_OAUTH_*: %w", err)
+		}
+	}
 	if c.AudioDir != "" {
 		g.audio, err = audiodir.Open(c.AudioDir)
 		if err != nil {

@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	grd, err := cfg.guards()
+	grd, err := cfg.guards(bg, logger)
 	if err != nil {
 		return err
 	}
@@ -345,6 +345,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			ConsolePage:        console.NewPage(transport.ConsolePath),
 			ConsoleEvents:      console.NewEvents(mcpCtx.Done(), calls.Bus(), calls, console.EventsConfig{}, logger),
 			Metrics:            mets.Handler(),
+			OAuth:              grd.oauth,
 		}, logger, func(addr net.Addr) {
 			logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+"/mcp")
 			logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

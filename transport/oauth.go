@@ -1,0 +1,110 @@
+package transport
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/voicedock/voicedock/oauth"
+)
+
+// OAuth access tokens, beside the static API keys: HTTPConfig.OAuth
+// makes the transport a resource server for an external authorization
+// server (the MCP authorization specification). A bearer that is not one
+// of the keys is checked as an access token.
+
+// maxSubjectLength bounds the part of a token's subject that names the
+// caller in logs, audit records and rate-limit buckets.
+const maxSubjectLength = 48
+
+// open reports whether HTTP needs no credentials at all (loopback only).
+func (h *HTTPHandler) open() bool { return h.keys.empty() && h.oauth == nil }
+
+// tokenCaller is the caller an OAuth access token speaks for. The token
+// goes no further: it is removed from the request, so that nothing the
+// MCP server runs can read it or send it on.
+func (h *HTTPHandler) tokenCaller(r *http.Request, token string) (Caller, bool) {
+	if h.oauth == nil {
+		return Caller{}, false
+	}
+	p, err := h.oauth.Verify(r.Context(), token)
+	if err != nil {
+		h.logger.Debug("access token refused", "err", err, "remote", r.RemoteAddr)
+		return Caller{}, false
+	}
+	r.Header.Del("Authorization")
+	c := Caller{KeyName: "oauth:" + callerName(p), Scope: ScopeRead, Transport: TransportHTTP}
+	if p.Write {
+		c.Scope = ScopeWrite
+	}
+	return c, true
+}
+
+// callerName names a token's principal in the key-name alphabet:
+// subject, else client, cut short.
+func callerName(p oauth.Principal) string {
+	name := p.Subject
+	if name == "" {
+		name = p.ClientID
+	}
+	name = strings.Map(func(c rune) rune {
+		if isNameChar(c) || c == '@' || c == '|' || c == ':' {
+			return c
+		}
+		return '_'
+	}, name)
+	if len(name) > maxSubjectLength {
+		name = name[:maxSubjectLength]
+	}
+	if name == "" {
+		name = "token"
+	}
+	return name
+}
+
+// unauthorized answers a request without valid credentials: with OAuth,
+// the challenge points the client at the Protected Resource Metadata
+// (RFC 9728 §5.1) and says why a token was refused; a valid token
+// without either scope gets 403 insufficient_scope.
+func (h *HTTPHandler) unauthorized(w http.ResponseWriter, r *http.Request) {
+	token, sent := bearerToken(r.Header.Get("Authorization"))
+	if h.oauth == nil {
+		h.reject(r, "missing or invalid API key")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
+		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+		return
+	}
+	var err error
+	if sent {
+		// Checked again to say why: a refusal is rare next to the
+		// requests that pass, and this keeps the reason out of the
+		// path every request takes.
+		if _, err = h.oauth.Verify(r.Context(), token); err == nil {
+			err = oauth.ErrInvalidToken // a key-shaped bearer that is no key
+		}
+	}
+	challenge, status := h.oauth.Challenge(err)
+	w.Header().Set("WWW-Authenticate", challenge)
+	if status == http.StatusForbidden {
+		h.reject(r, "access token without a voicedock scope")
+		writeAPIError(w, status, "forbidden", "The access token grants neither "+oauth.ScopeRead+" nor "+oauth.ScopeWrite)
+		return
+	}
+	h.reject(r, "missing or invalid API key or access token")
+	msg := "Invalid or missing API key or access token"
+	if errors.Is(err, oauth.ErrInvalidToken) {
+		msg = "Invalid access token"
+	}
+	writeAPIError(w, status, "unauthorized", msg)
+}
+
+// serveOAuthMetadata serves the Protected Resource Metadata, without
+// credentials, and reports whether the request was for it.
+func (h *HTTPHandler) serveOAuthMetadata(w http.ResponseWriter, r *http.Request) bool {
+	if h.oauth == nil || !slices.Contains(h.oauth.MetadataPaths(), r.URL.Path) {
+		return false
+	}
+	h.oauth.ServeMetadata(w, r)
+	return true
+}
