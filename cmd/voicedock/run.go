@@ -161,12 +161,6 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	// Calls a previous process held are over: it is gone, and so are they.
-	if n, err := store.EndLiveCalls(ctx, core.EndShutdown, time.Now().UTC()); err != nil {
-		return fmt.Errorf("close calls of the previous run: %w", err)
-	} else if n > 0 {
-		logger.Warn("calls of a previous run recorded as ended", "calls", n)
-	}
 
 	// Work that must outlive a request (a transfer whose MCP request was
 	// cancelled, the BYE after a completed transfer) runs on this context,
@@ -195,6 +189,13 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		CommandsPerMinute:   cfg.CallCommands,
 		ConfirmTimeout:      cfg.ElicitationTimeout,
 	}, store, store, core.NewBus(), logger)
+	// Calls a previous process held are over: it is gone, and so are
+	// they. Each is ended as any call ends, with its webhooks.
+	if n, err := calls.RecoverAfterRestart(ctx); err != nil {
+		return fmt.Errorf("close calls of the previous run: %w", err)
+	} else if n > 0 {
+		logger.Warn("calls of a previous run recorded as ended", "calls", n)
+	}
 
 	// The metrics read the trunk monitor, made once the SIP user agent is.
 	var monitor *core.TrunkMonitor
