@@ -24,6 +24,7 @@ const (
 	CodeUnsupported           Code = "unsupported"
 	CodeUnavailable           Code = "unavailable"
 	CodeAddressNotAllowed     Code = "address_not_allowed"
+	CodeTLSCertificate        Code = "tls_certificate_invalid"
 	CodeInternal              Code = "internal"
 )
 
@@ -49,6 +50,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
+		{CodeTLSCertificate, "a trunk called over TLS presented a certificate that was refused (untrusted, for another host, expired); the message says which. `VOICEDOCK_SIP_TLS_CA` adds a trusted CA"},
 		{CodeAddressNotAllowed, "a URL from a tool (message audio, webhook) leads to an internal address (loopback, private, link-local, ...) the server may not reach; see `VOICEDOCK_FETCH_ALLOWED_CIDRS` and `VOICEDOCK_WEBHOOK_ALLOWED_CIDRS`"},
 		{CodeInternal, "an unexpected server error; the log has the details"},
 	}

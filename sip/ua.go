@@ -127,10 +127,14 @@ func (u *UA) buildStack() error {
 	// sipgo's layers log through stackLog, which keeps what strangers send
 	// out of the error log.
 	stackLog := slog.New(stackLogHandler{Handler: u.log.Handler(), malformed: &u.filter.malformed})
+	clientTLS, err := clientTLSConfig(u.cfg.TLSCAFile)
+	if err != nil {
+		return err
+	}
 	stack, err := sipgo.NewUA(
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(u.pubHost),
-		sipgo.WithUserAgenTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
+		sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(stackLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {

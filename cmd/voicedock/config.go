@@ -42,6 +42,7 @@ type config struct {
 	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
 	SIPTLSCert      string        `env:"VOICEDOCK_SIP_TLS_CERT"`
 	SIPTLSKey       string        `env:"VOICEDOCK_SIP_TLS_KEY"`
+	SIPTLSCA        string        `env:"VOICEDOCK_SIP_TLS_CA"`
 	SIPPublicAddr   string        `env:"VOICEDOCK_SIP_PUBLIC_ADDR"`
 	SIPAllowedCIDRs []string      `env:"VOICEDOCK_SIP_ALLOWED_CIDRS" envSeparator:","`
 	RTPPortMin      int           `env:"VOICEDOCK_RTP_PORT_MIN" envDefault:"10000"`

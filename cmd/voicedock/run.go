@@ -241,6 +241,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		Transports: cfg.SIPTransports,
 		TLSCert:    cfg.SIPTLSCert,
 		TLSKey:     cfg.SIPTLSKey,
+		TLSCAFile:  cfg.SIPTLSCA,
 		PublicAddr: cfg.SIPPublicAddr,
 		RTPPortMin: cfg.RTPPortMin,
 		RTPPortMax: cfg.RTPPortMax,
