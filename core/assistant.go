@@ -75,7 +75,7 @@ type Destination struct {
 	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 
 	// Pre-recorded announcement (issue 8a).
-	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL or an absolute path on the server,maxLength=2048"`
+	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL (on a public address) or an absolute path inside the server's audio folder (VOICEDOCK_AUDIO_DIR),maxLength=2048"`
 }
 
 // Target returns the number or SIP URI of the destination.

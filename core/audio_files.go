@@ -25,6 +25,46 @@ const (
 // (the default) refuses every local path.
 func (s *Service) SetAudioFiles(files AudioFiles) { s.audio = files }
 
+// WebhookGuard checks a webhook URL a tool sets against the addresses
+// outbound requests may reach; it returns an error whose text may be
+// shown. The deliveries are checked again on every connection (netguard):
+// this only refuses early what can be told from the URL alone.
+type WebhookGuard func(ctx context.Context, rawURL string) error
+
+// SetWebhookGuard makes saved webhook URLs pass g; nil checks nothing.
+func (s *Service) SetWebhookGuard(g WebhookGuard) { s.webhookGuard = g }
+
+// checkReferences checks what an assistant points the server at, beyond
+// the form ValidateAssistant checks: local recordings and webhook URLs.
+func (s *Service) checkReferences(ctx context.Context, a *AssistantConfig) error {
+	if err := s.checkAudioFiles(ctx, a); err != nil {
+		return err
+	}
+	if s.webhookGuard == nil {
+		return nil
+	}
+	check := func(param, u string) error {
+		if u == "" {
+			return nil
+		}
+		if err := s.webhookGuard(ctx, u); err != nil {
+			return FieldError(CodeAddressNotAllowed, param, "%v", err)
+		}
+		return nil
+	}
+	if err := check("webhook_url", a.WebhookURL); err != nil {
+		return err
+	}
+	if a.LLMConfig != nil {
+		for i, t := range a.LLMConfig.Tools {
+			if err := check(indexed("llm_config.tools", i)+".url", t.URL); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkAudioFiles checks every local message_audio_url of a's transfer
 // destinations, so that a bad one is refused when it is saved, not when a
 // caller is waiting for it.

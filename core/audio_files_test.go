@@ -67,3 +67,31 @@ func TestLocalAudioIsCheckedWhenSaved(t *testing.T) {
 		t.Fatalf("after a refused update: %+v %v", got.LLMConfig, err)
 	}
 }
+
+// TestWebhookGuardOnSave: a webhook URL the guard refuses is
+// address_not_allowed when saved, naming the field; nothing is stored.
+func TestWebhookGuardOnSave(t *testing.T) {
+	ctx := t.Context()
+	svc := core.NewService(openStore(t), slog.New(slog.DiscardHandler))
+	svc.SetWebhookGuard(func(_ context.Context, u string) error {
+		if strings.Contains(u, "169.254.169.254") {
+			return errors.New("169.254.169.254: the address is internal")
+		}
+		return nil
+	})
+	_, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", WebhookURL: "http://169.254.169.254/latest"})
+	if !core.HasCode(err, core.CodeAddressNotAllowed) || core.AsError(err).Param != "webhook_url" {
+		t.Fatalf("webhook_url: %v", err)
+	}
+	fn := core.AssistantConfig{Name: "B", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{Type: "function", Name: "lookup",
+		Description: "look up", URL: "http://169.254.169.254/x"}}}}
+	if _, err := svc.CreateAssistant(ctx, fn); !core.HasCode(err, core.CodeAddressNotAllowed) || core.AsError(err).Param != "llm_config.tools[0].url" {
+		t.Fatalf("function url: %v", err)
+	}
+	if list, total, _ := svc.ListAssistants(ctx, core.Page{}); total != 0 {
+		t.Fatalf("stored %v", list)
+	}
+	if _, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "C", WebhookURL: "https://hooks.example.com/x"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -21,6 +21,9 @@ type Service struct {
 	health TrunkHealthSource
 	// audio resolves local message_audio_url paths; see SetAudioFiles.
 	audio AudioFiles
+	// webhookGuard refuses webhook URLs at internal addresses; see
+	// SetWebhookGuard.
+	webhookGuard WebhookGuard
 }
 
 // SetTrunkHealth makes GetTrunk and ListTrunks show each trunk's last
@@ -59,7 +62,7 @@ func (s *Service) CreateAssistant(ctx context.Context, cfg AssistantConfig) (Ass
 	if err := s.checkDestinations(ctx, &cfg); err != nil {
 		return Assistant{}, err
 	}
-	if err := s.checkAudioFiles(ctx, &cfg); err != nil {
+	if err := s.checkReferences(ctx, &cfg); err != nil {
 		return Assistant{}, err
 	}
 	id, err := NewID()
@@ -117,7 +120,7 @@ func (s *Service) UpdateAssistant(ctx context.Context, id string, patch json.Raw
 	if err := s.checkDestinations(ctx, &next.AssistantConfig); err != nil {
 		return Assistant{}, err
 	}
-	if err := s.checkAudioFiles(ctx, &next.AssistantConfig); err != nil {
+	if err := s.checkReferences(ctx, &next.AssistantConfig); err != nil {
 		return Assistant{}, err
 	}
 	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, s.timestamp()

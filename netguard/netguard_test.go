@@ -157,3 +157,20 @@ func TestParseCIDRs(t *testing.T) {
 		t.Fatal("accepted nope")
 	}
 }
+
+func TestCheckLiteral(t *testing.T) {
+	p := netguard.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://10.0.0.1:8080/x", "http://[::ffff:192.168.1.1]/", "https://[fe80::1%25eth0]/"} {
+		if err := p.CheckLiteral(u); !errors.Is(err, netguard.ErrRefused) {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:9000/hook", "http://localhost/hook", "https://hooks.example.com/x", "https://8.8.8.8/"} {
+		if err := p.CheckLiteral(u); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if err := (netguard.Policy{}).CheckLiteral("http://localhost:8080/"); !errors.Is(err, netguard.ErrRefused) {
+		t.Errorf("localhost without loopback allowed: %v", err)
+	}
+}

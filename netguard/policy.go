@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -139,4 +140,28 @@ func ParseCIDRs(name string, list []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// CheckLiteral refuses rawURL when its host is an address (not a name)
+// the policy does not allow: what can be told before any lookup, so that
+// a tool setting such a URL hears of it at once. A name is left to the
+// check on every connection.
+func (p Policy) CheckLiteral(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil // the form is checked elsewhere
+	}
+	host := u.Hostname()
+	if p.trusts(host) {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && !p.Allows(a) {
+		return &RefusedError{Host: host}
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		if !p.Allows(netip.MustParseAddr("127.0.0.1")) {
+			return &RefusedError{Host: host}
+		}
+	}
+	return nil
 }

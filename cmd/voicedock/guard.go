@@ -22,6 +22,9 @@ type guards struct {
 	// fetch fetches message_audio_url; webhooks delivers the webhooks.
 	fetch    *http.Client
 	webhooks *http.Client
+	// webhookPolicy refuses, when an assistant is saved, a webhook URL
+	// whose host is an address the deliveries could not reach.
+	webhookPolicy netguard.Policy
 	// oauth checks OAuth access tokens on HTTP; nil when
 	// VOICEDOCK_OAUTH_ISSUER is unset (API keys only).
 	oauth *oauth.Verifier
@@ -51,6 +54,7 @@ func (c config) guards(ctx context.Context, logger *slog.Logger) (*guards, error
 		trusted = append(trusted, u.Hostname())
 	}
 	// The dispatcher bounds each attempt itself (VOICEDOCK_WEBHOOK_TIMEOUT).
+	g.webhookPolicy = netguard.Policy{Allowed: hookAllowed}
 	g.webhooks = netguard.NewClient(netguard.Config{
 		Policy:       netguard.Policy{Allowed: hookAllowed, TrustedHosts: trusted},
 		MaxRedirects: -1,
@@ -78,6 +82,14 @@ func (g *guards) audioFiles() core.AudioFiles {
 		return nil
 	}
 	return g.audio
+}
+
+// webhookGuard is core's early check of webhook URLs set by tools.
+func (g *guards) webhookGuard(_ context.Context, rawURL string) error {
+	if err := g.webhookPolicy.CheckLiteral(rawURL); err != nil {
+		return fmt.Errorf("%w; VOICEDOCK_WEBHOOK_ALLOWED_CIDRS opens it", err)
+	}
+	return nil
 }
 
 // Close releases the audio folder.

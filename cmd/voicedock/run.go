@@ -180,6 +180,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	svc := core.NewService(store, logger)
 	svc.SetPolicy(policy)
 	svc.SetAudioFiles(grd.audioFiles())
+	svc.SetWebhookGuard(grd.webhookGuard)
 	calls := core.NewCalls(bg, core.CallsConfig{
 		TransferTimeout:     cfg.TransferTimeout,
 		AllowAdhocTransfers: cfg.AllowAdhoc,
