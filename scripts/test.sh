@@ -27,10 +27,12 @@ if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; 
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng >/dev/null
 fi
 sipp -v 2>&1 | grep -m1 -i sipp || true
-# baresip calls the server over SIP/TLS in the TLS end-to-end test.
-if ! command -v baresip >/dev/null 2>&1; then
+# baresip calls the server over SIP/TLS, and Kamailio relays to its sips:
+# URI, in the TLS end-to-end tests.
+if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1 ||
+	[ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ]; then
 	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core >/dev/null
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
 fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
