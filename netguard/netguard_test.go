@@ -148,6 +148,26 @@ func TestHTTPSOnlyRefusesADowngrade(t *testing.T) {
 	}
 }
 
+// TestAllowPrivateKeepsMetadataClosed: AllowPrivate opens loopback,
+// private and CGNAT networks, never link-local, multicast or unspecified.
+func TestAllowPrivateKeepsMetadataClosed(t *testing.T) {
+	p := netguard.Policy{AllowPrivate: true}
+	for _, s := range []string{"127.0.0.1", "10.1.2.3", "192.168.0.10", "fd00::1", "100.64.1.1", "::1"} {
+		if !p.Allows(netip.MustParseAddr(s)) {
+			t.Errorf("%s refused", s)
+		}
+	}
+	for _, s := range []string{"169.254.169.254", "fe80::1", "224.0.0.1", "0.0.0.0", "::"} {
+		if p.Allows(netip.MustParseAddr(s)) {
+			t.Errorf("%s allowed", s)
+		}
+	}
+	p.Allowed = []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}
+	if !p.Allows(netip.MustParseAddr("169.254.169.254")) {
+		t.Error("an explicit prefix does not open link-local")
+	}
+}
+
 func TestParseCIDRs(t *testing.T) {
 	got, err := netguard.ParseCIDRs("X", []string{"10.0.0.0/8", " 192.168.1.5 ", "", "::ffff:10.1.1.1", "fd00::/8"})
 	if err != nil || len(got) != 4 || got[1].Bits() != 32 || got[2].String() != "10.1.1.1/32" {

@@ -25,7 +25,8 @@ func (e *RefusedError) Error() string {
 func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // Policy says which addresses a client may connect to: public ones always,
-// internal ones when AllowPrivate is set or an Allowed prefix holds them.
+// internal ones when an Allowed prefix holds them, and loopback, private
+// and CGNAT ones when AllowPrivate is set.
 type Policy struct {
 	AllowPrivate bool
 	Allowed      []netip.Prefix
@@ -102,8 +103,15 @@ func (p Policy) Allows(a netip.Addr) bool {
 	if !Internal(a) {
 		return true
 	}
-	return p.AllowPrivate && !a.IsUnspecified() && !a.IsMulticast()
+	// AllowPrivate opens the networks a self-hosted setup keeps its
+	// servers on; link-local stays closed (the cloud metadata address,
+	// 169.254.169.254, lives there), as do multicast and unspecified:
+	// only an Allowed prefix opens those.
+	return p.AllowPrivate && (a.IsPrivate() || a.IsLoopback() || cgnat.Contains(a))
 }
+
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 func (p Policy) trusts(host string) bool {
 	for _, h := range p.TrustedHosts {

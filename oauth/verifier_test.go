@@ -144,6 +144,7 @@ func TestConfigIsChecked(t *testing.T) {
 		{},
 		{Issuer: "https://a.example.com", JWKSURL: "http://a.example.com/jwks", Resource: resource},
 		{Issuer: "https://a.example.com", JWKSURL: "https://a.example.com/jwks", Resource: "mcp"},
+		{Issuer: "https://a.example.com", JWKSURL: "http://127.evil.example/jwks", Resource: resource},
 	} {
 		if _, err := oauth.New(t.Context(), c, nil); err == nil {
 			t.Errorf("%+v accepted", c)
