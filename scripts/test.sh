@@ -95,6 +95,7 @@ fuzz ./webhooks FuzzVerify 100000x
 fuzz ./transport FuzzReadSSE 100000x
 fuzz ./audiodir FuzzRel 50000x
 fuzz ./oauth FuzzVerify 20000x
+fuzz ./transport FuzzAuthorizationHeader 20000x
 
 echo
 echo "all tests passed"
