@@ -122,7 +122,7 @@ func (d *dialer) dial(ctx context.Context, network, address string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	trusted := d.policy.trusts(host)
+	trusted := d.policy.trusts(address)
 	if trusted {
 		ctx = context.WithValue(ctx, trustedKey{}, true)
 	}

@@ -126,11 +126,14 @@ func TestRefusesANameResolvingInside(t *testing.T) {
 	if err := get(c, "http://loopback.example.com:"+port+"/"); err != nil {
 		t.Fatalf("allowlisted: %v", err)
 	}
-	// A trusted host (the operator's own configuration) may resolve
-	// anywhere.
-	c = netguard.NewClient(netguard.Config{Resolver: res, Policy: netguard.Policy{TrustedHosts: []string{"LOOPBACK.example.com"}}})
+	// A trusted host and port (the operator's own configuration) may
+	// resolve anywhere; the host's other ports may not.
+	c = netguard.NewClient(netguard.Config{Resolver: res, Policy: netguard.Policy{Trusted: []string{"LOOPBACK.example.com:" + port}}})
 	if err := get(c, "http://loopback.example.com:"+port+"/"); err != nil {
 		t.Fatalf("trusted host: %v", err)
+	}
+	if err := get(c, "http://loopback.example.com:1/"); !errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("another port of the trusted host: %v", err)
 	}
 	if err := get(c, "http://audio.example.com:"+port+"/"); !errors.Is(err, netguard.ErrRefused) {
 		t.Fatalf("untrusted host with a trusted one configured: %v", err)

@@ -3,6 +3,7 @@ package netguard
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -30,9 +31,11 @@ func (e *RefusedError) Unwrap() error { return ErrRefused }
 type Policy struct {
 	AllowPrivate bool
 	Allowed      []netip.Prefix
-	// TrustedHosts are host names (as in the URL, case-insensitive) the
-	// operator configured, not a tool: they may resolve anywhere.
-	TrustedHosts []string
+	// Trusted are host:port pairs (the host as in the URL, compared
+	// without regard to case) the operator configured, not a tool: they
+	// may resolve anywhere. The port is part of it, so that trusting one
+	// receiver does not open the other services of its host.
+	Trusted []string
 }
 
 // internalPrefixes are the special-purpose ranges (RFC 6890 and its
@@ -113,9 +116,9 @@ func (p Policy) Allows(a netip.Addr) bool {
 // cgnat is the shared address space of carrier-grade NAT (RFC 6598).
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-func (p Policy) trusts(host string) bool {
-	for _, h := range p.TrustedHosts {
-		if strings.EqualFold(h, host) {
+func (p Policy) trusts(hostport string) bool {
+	for _, h := range p.Trusted {
+		if strings.EqualFold(h, hostport) {
 			return true
 		}
 	}
@@ -160,7 +163,7 @@ func (p Policy) CheckLiteral(rawURL string) error {
 		return nil // the form is checked elsewhere
 	}
 	host := u.Hostname()
-	if p.trusts(host) {
+	if p.trusts(HostPort(u)) {
 		return nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil && !p.Allows(a) {
@@ -172,4 +175,17 @@ func (p Policy) CheckLiteral(rawURL string) error {
 		}
 	}
 	return nil
+}
+
+// HostPort is u's host and port, the port defaulted by the scheme, as
+// Policy.Trusted lists them.
+func HostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -47,16 +47,16 @@ func (c config) guards(ctx context.Context, logger *slog.Logger) (*guards, error
 		HTTPSOnly: true,
 		Timeout:   15 * time.Second,
 	})
-	// VOICEDOCK_WEBHOOK_URL is the operator's, not a tool's: its host
-	// may be anywhere, as before.
+	// VOICEDOCK_WEBHOOK_URL is the operator's, not a tool's: it may be
+	// anywhere, as before (that host and port only).
 	var trusted []string
 	if u, err := url.Parse(c.WebhookURL); err == nil && c.WebhookURL != "" {
-		trusted = append(trusted, u.Hostname())
+		trusted = append(trusted, netguard.HostPort(u))
 	}
 	// The dispatcher bounds each attempt itself (VOICEDOCK_WEBHOOK_TIMEOUT).
 	g.webhookPolicy = netguard.Policy{Allowed: hookAllowed}
 	g.webhooks = netguard.NewClient(netguard.Config{
-		Policy:       netguard.Policy{Allowed: hookAllowed, TrustedHosts: trusted},
+		Policy:       netguard.Policy{Allowed: hookAllowed, Trusted: trusted},
 		MaxRedirects: -1,
 		Timeout:      max(c.WebhookTimeout, time.Second),
 	})
