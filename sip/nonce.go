@@ -35,6 +35,10 @@ const maxUsedNonces = 100_000
 type nonceGuard struct {
 	key []byte
 	now func() time.Time
+	// check is the stateless check of an answer (authorize), nonce makes
+	// a fresh nonce (newNonce): the guard adds to them.
+	check func(req *sip.Request, inv *core.InboundInvite, now time.Time) (stale bool)
+	nonce func(now time.Time) string
 
 	mu   sync.Mutex
 	used map[string]usedNonce
@@ -45,12 +49,13 @@ type usedNonce struct {
 	expires time.Time
 }
 
-func newNonceGuard() *nonceGuard {
+// newNonceGuard guards the answers check accepts, on nonces nonce makes.
+func newNonceGuard(check func(*sip.Request, *core.InboundInvite, time.Time) bool, nonce func(time.Time) string) (*nonceGuard, error) {
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
-		panic(fmt.Sprintf("sip: nonce binding key: %v", err)) // the system's randomness is broken
+		return nil, fmt.Errorf("sip: nonce binding key: %w", err)
 	}
-	return &nonceGuard{key: k, now: time.Now, used: map[string]usedNonce{}}
+	return &nonceGuard{key: k, now: time.Now, check: check, nonce: nonce, used: map[string]usedNonce{}}, nil
 }
 
 // opaque binds nonce to the source address.
@@ -64,7 +69,7 @@ func (g *nonceGuard) opaque(nonce string, src netip.Addr) string {
 
 // challenge is the WWW-Authenticate header of a 401 to src.
 func (g *nonceGuard) challenge(now time.Time, stale bool, src netip.AddrPort) sip.Header {
-	nonce := newNonce(now)
+	nonce := g.nonce(now)
 	v := fmt.Sprintf(`Digest realm="%s", nonce="%s", opaque="%s", algorithm=MD5, qop="auth"`,
 		digestRealm, nonce, g.opaque(nonce, src.Addr()))
 	if stale {
@@ -73,7 +78,7 @@ func (g *nonceGuard) challenge(now time.Time, stale bool, src netip.AddrPort) si
 	return sip.NewHeader("WWW-Authenticate", v)
 }
 
-// authorize is authorize (inbound_auth.go) for answers bound to the
+// authorize is the check (authorize, inbound_auth.go) for answers bound to the
 // INVITE's source and not seen before: an answer that is not is treated
 // as none (the INVITE is challenged afresh), and the password check
 // records the nonce's use.
@@ -86,7 +91,7 @@ func (g *nonceGuard) authorize(req *sip.Request, inv *core.InboundInvite, now ti
 	if err != nil || !hmac.Equal([]byte(cred.Opaque), []byte(g.opaque(cred.Nonce, inv.Source.Addr()))) {
 		return false
 	}
-	stale = authorize(req, inv, now)
+	stale = g.check(req, inv, now)
 	if verify := inv.VerifyDigest; verify != nil {
 		nonce, nc, qop := cred.Nonce, uint32(cred.Nc), cred.QOP
 		inv.VerifyDigest = func(username, password string) bool {

@@ -46,7 +46,10 @@ func TestDigestReplayRefused(t *testing.T) {
 // TestNonceCountsMustRise: an answer may reuse its nonce only with a
 // higher nc; one without qop may not reuse it at all.
 func TestNonceCountsMustRise(t *testing.T) {
-	g := newNonceGuard()
+	g, err := newNonceGuard(authorize, newNonce)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !g.use("n1", 1, true) || g.use("n1", 1, true) || !g.use("n1", 2, true) || g.use("n1", 1, true) {
 		t.Error("nc on n1")
 	}

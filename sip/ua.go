@@ -105,7 +105,10 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 		log:     logger.With("component", "sip"),
 		stopped: make(chan struct{}),
 		calls:   newRegistry(cfg.EndedDialogTTL),
-		nonces:  newNonceGuard(),
+	}
+	var err error
+	if u.nonces, err = newNonceGuard(authorize, newNonce); err != nil {
+		return nil, err
 	}
 	u.filter = newFilter(cfg.RateLimit, cfg.MaxSources, u.log)
 	if err := u.configure(); err != nil {
