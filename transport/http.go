@@ -233,7 +233,7 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve routes and checks the request; it returns the caller, if any, for
 // the access log.
 func (h *HTTPHandler) serve(w http.ResponseWriter, r *http.Request) Caller {
-	if h.serveOAuthMetadata(w, r) { // public, for any origin
+	if serveOAuthMetadata(h.oauth, w, r) { // public, for any origin
 		return Caller{}
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
@@ -291,7 +291,6 @@ func (h *HTTPHandler) serveConsoleEvents(w http.ResponseWriter, r *http.Request)
 	}
 	caller, ok := h.authenticate(r)
 	if !ok {
-		h.reject(r, "missing or invalid API key")
 		h.unauthorized(w, r)
 		return Caller{}
 	}
@@ -315,7 +314,6 @@ func (h *HTTPHandler) serveConsoleEvents(w http.ResponseWriter, r *http.Request)
 func (h *HTTPHandler) serveMCP(w http.ResponseWriter, r *http.Request) Caller {
 	caller, ok := h.authenticate(r)
 	if !ok {
-		h.reject(r, "missing or invalid API key")
 		h.unauthorized(w, r)
 		return Caller{}
 	}
@@ -365,7 +363,7 @@ func (h *HTTPHandler) authenticate(r *http.Request) (Caller, bool) {
 	}
 	k, ok := h.keys.match(token)
 	if !ok {
-		return h.tokenCaller(r, token)
+		return tokenCaller(h.oauth, h.logger, r, token)
 	}
 	return Caller{KeyName: k.Name, Scope: k.Scope, Transport: TransportHTTP}, true
 }

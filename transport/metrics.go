@@ -28,7 +28,6 @@ func (h *HTTPHandler) serveMetrics(w http.ResponseWriter, r *http.Request) Calle
 	}
 	caller, ok := h.authenticate(r)
 	if !ok {
-		h.reject(r, "missing or invalid API key")
 		h.unauthorized(w, r)
 		return Caller{}
 	}

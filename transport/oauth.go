@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,7 +13,8 @@ import (
 // OAuth access tokens, beside the static API keys: HTTPConfig.OAuth
 // makes the transport a resource server for an external authorization
 // server (the MCP authorization specification). A bearer that is not one
-// of the keys is checked as an access token.
+// of the keys is checked as an access token. The functions take the
+// verifier (nil: no OAuth) so that whatever holds the checks calls them.
 
 // maxSubjectLength bounds the part of a token's subject that names the
 // caller in logs, audit records and rate-limit buckets.
@@ -24,13 +26,13 @@ func (h *HTTPHandler) open() bool { return h.keys.empty() && h.oauth == nil }
 // tokenCaller is the caller an OAuth access token speaks for. The token
 // goes no further: it is removed from the request, so that nothing the
 // MCP server runs can read it or send it on.
-func (h *HTTPHandler) tokenCaller(r *http.Request, token string) (Caller, bool) {
-	if h.oauth == nil {
+func tokenCaller(v *oauth.Verifier, logger *slog.Logger, r *http.Request, token string) (Caller, bool) {
+	if v == nil {
 		return Caller{}, false
 	}
-	p, err := h.oauth.Verify(r.Context(), token)
+	p, err := v.Verify(r.Context(), token)
 	if err != nil {
-		h.logger.Debug("access token refused", "err", err, "remote", r.RemoteAddr)
+		logger.Debug("access token refused", "err", err, "remote", r.RemoteAddr)
 		return Caller{}, false
 	}
 	r.Header.Del("Authorization")
@@ -63,48 +65,51 @@ func callerName(p oauth.Principal) string {
 	return name
 }
 
-// unauthorized answers a request without valid credentials: with OAuth,
-// the challenge points the client at the Protected Resource Metadata
-// (RFC 9728 §5.1) and says why a token was refused; a valid token
-// without either scope gets 403 insufficient_scope.
-func (h *HTTPHandler) unauthorized(w http.ResponseWriter, r *http.Request) {
-	token, sent := bearerToken(r.Header.Get("Authorization"))
-	if h.oauth == nil {
-		h.reject(r, "missing or invalid API key")
+// writeUnauthorized answers a request without valid credentials. With
+// OAuth (v not nil) the challenge points the client at the Protected
+// Resource Metadata (RFC 9728 §5.1) and says why a token was refused; a
+// valid token without either scope gets 403 insufficient_scope. It
+// returns the reason for the rejection log.
+func writeUnauthorized(w http.ResponseWriter, r *http.Request, v *oauth.Verifier) string {
+	if v == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
-		return
+		return "missing or invalid API key"
 	}
 	var err error
-	if sent {
+	if token, sent := bearerToken(r.Header.Get("Authorization")); sent {
 		// Checked again to say why: a refusal is rare next to the
 		// requests that pass, and this keeps the reason out of the
 		// path every request takes.
-		if _, err = h.oauth.Verify(r.Context(), token); err == nil {
+		if _, err = v.Verify(r.Context(), token); err == nil {
 			err = oauth.ErrInvalidToken // a key-shaped bearer that is no key
 		}
 	}
-	challenge, status := h.oauth.Challenge(err)
+	challenge, status := v.Challenge(err)
 	w.Header().Set("WWW-Authenticate", challenge)
 	if status == http.StatusForbidden {
-		h.reject(r, "access token without a voicedock scope")
 		writeAPIError(w, status, "forbidden", "The access token grants neither "+oauth.ScopeRead+" nor "+oauth.ScopeWrite)
-		return
+		return "access token without a voicedock scope"
 	}
-	h.reject(r, "missing or invalid API key or access token")
 	msg := "Invalid or missing API key or access token"
 	if errors.Is(err, oauth.ErrInvalidToken) {
 		msg = "Invalid access token"
 	}
 	writeAPIError(w, status, "unauthorized", msg)
+	return "missing or invalid API key or access token"
+}
+
+// unauthorized is writeUnauthorized with the rejection logged.
+func (h *HTTPHandler) unauthorized(w http.ResponseWriter, r *http.Request) {
+	h.reject(r, writeUnauthorized(w, r, h.oauth))
 }
 
 // serveOAuthMetadata serves the Protected Resource Metadata, without
 // credentials, and reports whether the request was for it.
-func (h *HTTPHandler) serveOAuthMetadata(w http.ResponseWriter, r *http.Request) bool {
-	if h.oauth == nil || !slices.Contains(h.oauth.MetadataPaths(), r.URL.Path) {
+func serveOAuthMetadata(v *oauth.Verifier, w http.ResponseWriter, r *http.Request) bool {
+	if v == nil || !slices.Contains(v.MetadataPaths(), r.URL.Path) {
 		return false
 	}
-	h.oauth.ServeMetadata(w, r)
+	v.ServeMetadata(w, r)
 	return true
 }
