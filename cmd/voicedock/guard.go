@@ -55,11 +55,20 @@ func (c config) guards(ctx context.Context, logger *slog.Logger) (*guards, error
 	}
 	// The dispatcher bounds each attempt itself (VOICEDOCK_WEBHOOK_TIMEOUT).
 	g.webhookPolicy = netguard.Policy{Allowed: hookAllowed}
+	hookTimeout := max(c.WebhookTimeout, time.Second)
 	g.webhooks = netguard.NewClient(netguard.Config{
-		Policy:       netguard.Policy{Allowed: hookAllowed, Trusted: trusted},
-		MaxRedirects: -1,
-		Timeout:      max(c.WebhookTimeout, time.Second),
+		Policy:        netguard.Policy{Allowed: hookAllowed, Trusted: trusted},
+		MaxRedirects:  -1,
+		HeaderTimeout: hookTimeout,
+		Timeout:       hookTimeout,
 	})
+	// As the dispatcher's own transport would (webhooks.Config): one idle
+	// connection per delivery that may be in flight to a receiver, so
+	// that each is reused rather than opened and closed per delivery.
+	if t, ok := g.webhooks.Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = max(c.WebhookConcurrency, 1)
+		t.MaxIdleConns = max(t.MaxIdleConns, 4*c.WebhookConcurrency)
+	}
 	if c.OAuthIssuer != "" || c.OAuthJWKSURL != "" || c.OAuthResource != "" {
 		g.oauth, err = oauth.New(ctx, oauth.Config{Issuer: c.OAuthIssuer, JWKSURL: c.OAuthJWKSURL, Resource: c.OAuthResource}, logger)
 		if err != nil {
