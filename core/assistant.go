@@ -78,7 +78,7 @@ type Destination struct {
 
 	// A recording played instead of a synthesised message: a brand's
 	// own voice, or a deployment without a speech engine.
-	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL or an absolute path on the server,maxLength=2048"`
+	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL (on a public address) or an absolute path inside the server's audio folder (VOICEDOCK_AUDIO_DIR),maxLength=2048"`
 }
 
 // Target returns the number or SIP URI of the destination.

@@ -270,7 +270,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
-	case reason == EndShutdown:
+	case reason == EndShutdown, reason == EndServerRestart:
 		// Whatever the call was doing, the server stopped it: recorded as
 		// a restart records a stopped process's calls (Call.EndStopped),
 		// not as failed, which says the far side or the network did not
@@ -288,7 +288,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	}
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
-		if reason == EndShutdown {
+		if reason == EndShutdown || reason == EndServerRestart {
 			why = TransferStoppedReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)

@@ -21,6 +21,11 @@ type Configuration struct {
 	policy *Policy
 	// health adds the trunks' last probe results; see SetTrunkHealth.
 	health TrunkHealthSource
+	// audio resolves local message_audio_url paths; see SetAudioFiles.
+	audio AudioFiles
+	// webhookGuard refuses webhook URLs at internal addresses; see
+	// SetWebhookGuard.
+	webhookGuard WebhookGuard
 }
 
 // NewConfiguration returns the configuration kept in store.

@@ -13,6 +13,9 @@ func (c *Configuration) CreateAssistant(ctx context.Context, cfg AssistantConfig
 	if err := c.checkDestinations(ctx, &cfg); err != nil {
 		return Assistant{}, err
 	}
+	if err := c.checkReferences(ctx, &cfg); err != nil {
+		return Assistant{}, err
+	}
 	id, err := NewID()
 	if err != nil {
 		return Assistant{}, Internal("creating an assistant", err)
@@ -66,6 +69,9 @@ func (c *Configuration) UpdateAssistant(ctx context.Context, id string, patch js
 		return Assistant{}, err
 	}
 	if err := c.checkDestinations(ctx, &next.AssistantConfig); err != nil {
+		return Assistant{}, err
+	}
+	if err := c.checkReferences(ctx, &next.AssistantConfig); err != nil {
 		return Assistant{}, err
 	}
 	next.ID, next.CreatedAt, next.UpdatedAt = cur.ID, cur.CreatedAt, c.timestamp()

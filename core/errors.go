@@ -24,6 +24,8 @@ const (
 	CodeOverloaded            Code = "overloaded"
 	CodeUnsupported           Code = "unsupported"
 	CodeUnavailable           Code = "unavailable"
+	CodeAddressNotAllowed     Code = "address_not_allowed"
+	CodeTLSCertificate        Code = "tls_certificate_invalid"
 	CodeInternal              Code = "internal"
 )
 
@@ -44,12 +46,14 @@ func ErrorCodes() []CodeInfo {
 		{CodeDestinationNotAllowed, "the transfer destination is refused by policy (not configured, premium-rate, ...); nothing was dialled"},
 		{CodeCallNotActive, "the call is not live (ended, failed or not yet answered)"},
 		{CodeTransferFailed, "the transfer was attempted and failed; the caller is still connected"},
-		{CodeUnauthorized, "no valid API key"},
+		{CodeUnauthorized, "no valid API key or OAuth access token"},
 		{CodeForbidden, "the API key may not do this"},
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
 		{CodeOverloaded, "the server is at capacity (calls held or transfers in flight); nothing was started and the call is untouched; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
+		{CodeTLSCertificate, "a trunk called over TLS presented a certificate that was refused (untrusted, for another host, expired); the message says which. `VOICEDOCK_SIP_TLS_CA` adds a trusted CA"},
+		{CodeAddressNotAllowed, "a URL from a tool (message audio, webhook) leads to an internal address (loopback, private, link-local, ...) the server may not reach; see `VOICEDOCK_FETCH_ALLOWED_CIDRS` and `VOICEDOCK_WEBHOOK_ALLOWED_CIDRS`"},
 		{CodeInternal, "an unexpected server error; the log has the details"},
 	}
 }

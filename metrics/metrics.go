@@ -266,7 +266,7 @@ func callStatus(s string) string {
 func endReason(r string) string {
 	switch r {
 	case core.EndCallerHangup, core.EndAssistantHangup, core.EndTransferred, core.EndCanceled,
-		core.EndShutdown, core.EndFailed, core.EndRejected, core.EndNoAnswer:
+		core.EndShutdown, core.EndServerRestart, core.EndFailed, core.EndRejected, core.EndNoAnswer:
 		return r
 	case "":
 		return "none"

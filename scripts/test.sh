@@ -35,6 +35,13 @@ if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 |
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng pocketsphinx pocketsphinx-en-us >/dev/null
 fi
 sipp -v 2>&1 | grep -m1 -i sipp || true
+# baresip calls the server over SIP/TLS, and Kamailio relays to its sips:
+# URI, in the TLS end-to-end tests.
+if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1 ||
+	[ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ]; then
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
+fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
 if [ ! -x /usr/bin/chromium ]; then
@@ -118,6 +125,9 @@ fuzz ./webhooks FuzzVerify 100000x
 fuzz ./transport/bridge FuzzReadSSE 100000x
 fuzz ./llm FuzzDecodeResponse 100000x
 fuzz ./server FuzzRoundTripState 50000x
+fuzz ./audiodir FuzzRel 50000x
+fuzz ./oauth FuzzVerify 20000x
+fuzz ./transport FuzzAuthorizationHeader 20000x
 
 step "go test (its output)"
 go_test_status=0

@@ -39,6 +39,9 @@ type Config struct {
 	Transports []string
 	// TLSCert and TLSKey are PEM files for the TLS listener.
 	TLSCert, TLSKey string
+	// TLSCAFile is a PEM file of CAs trusted, besides the system's, for
+	// the certificates of trunks called over TLS (see tls_trust.go).
+	TLSCAFile string
 	// PublicAddr is the host[:port] to advertise in Contact, Via and SDP
 	// when it differs from Addr (NAT). Required when Addr's host is a
 	// wildcard (0.0.0.0, ::).

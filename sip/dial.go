@@ -174,6 +174,11 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 // dialFailed classifies a failed dial, reports the call ended and returns
 // the error for the core.
 func (u *UA) dialFailed(c *call, dialCtx context.Context, err error, log *slog.Logger) error {
+	if e := certificateError(err); e != nil {
+		log.Warn("dial failed: the trunk's TLS certificate was refused", "err", err)
+		u.finish(c, core.EndFailed)
+		return e
+	}
 	status, reason, code := sip.StatusServiceUnavailable, core.EndFailed, core.CodeUnavailable
 	msg := "the call could not be placed: " + err.Error()
 	var byUs errEndedByUs

@@ -64,7 +64,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	stale := u.auth.authorize(req, &inv, time.Now())
+	stale := u.nonces.authorize(req, &inv, time.Now())
 	// The core decides with a context that a CANCEL cancels.
 	ctx, cancel := context.WithCancel(reportCtx())
 	defer cancel()
@@ -73,7 +73,7 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if decision.CallID == "" {
 		if decision.Challenge {
 			u.log.Info("inbound call challenged", "called", inv.Called, "source", inv.Source.String(), "stale", stale)
-			u.reply(req, tx, sip.StatusUnauthorized, "Unauthorized", u.auth.challenge(time.Now(), stale))
+			u.reply(req, tx, sip.StatusUnauthorized, "Unauthorized", u.nonces.challenge(time.Now(), stale, inv.Source))
 			return
 		}
 		u.rejectOffer(req, tx, inv, decision)

@@ -80,19 +80,6 @@ func (d *digestAuth) checkNonce(nonce string, now time.Time) (ours, fresh bool) 
 	return true, age >= -nonceClockSkew && age <= nonceLifetime
 }
 
-// challenge is the WWW-Authenticate header of a 401; stale when the
-// INVITE answered a challenge of ours that has expired.
-func (d *digestAuth) challenge(now time.Time, stale bool) sip.Header {
-	c := digest.Challenge{
-		Realm:     digestRealm,
-		Nonce:     d.newNonce(now),
-		Algorithm: digestChallengeAlgorithm,
-		QOP:       []string{"auth"},
-		Stale:     stale,
-	}
-	return sip.NewHeader("WWW-Authenticate", c.String())
-}
-
 // authorize fills in inv's Authorization and VerifyDigest when req
 // carries a digest answer to a fresh challenge of ours, computed for
 // this request's Request-URI; it reports a stale answer, which the next

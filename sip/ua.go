@@ -57,7 +57,9 @@ type UA struct {
 	ports  *portPool
 	calls  *registry
 	filter *filter
-	auth   *digestAuth
+	// nonces checks digest answers (digestAuth's check, bound to their
+	// source and used once) and makes the challenges.
+	nonces *nonceGuard
 
 	// deciding counts the INVITEs admitted under MaxCalls and not yet
 	// registered as calls or refused; admitMu orders admissions.
@@ -111,7 +113,9 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 	if err != nil {
 		return nil, err
 	}
-	u.auth = auth
+	if u.nonces, err = newNonceGuard(auth.authorize, auth.newNonce); err != nil {
+		return nil, err
+	}
 	if err := u.configure(); err != nil {
 		return nil, err
 	}
@@ -131,10 +135,14 @@ func (u *UA) buildStack() error {
 	// sipgo's layers log through stackLog, which keeps what strangers send
 	// out of the error log.
 	stackLog := slog.New(stackLogHandler{Handler: u.log.Handler(), malformed: &u.filter.malformed})
+	clientTLS, err := clientTLSConfig(u.cfg.TLSCAFile)
+	if err != nil {
+		return err
+	}
 	stack, err := sipgo.NewUA(
 		sipgo.WithUserAgent(u.cfg.UserAgent),
 		sipgo.WithUserAgentHostname(u.pubHost),
-		sipgo.WithUserAgenTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}),
+		sipgo.WithUserAgenTLSConfig(clientTLS),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(stackLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {

@@ -2,10 +2,10 @@ package speech
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicedock/voicedock/audio"
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/netguard"
 )
 
 // Limits on what is played.
@@ -38,19 +39,32 @@ type Speaker struct {
 	cache   *cache
 	flight  singleflight.Group
 	client  *http.Client
+	// local reads recordings named by a path; nil refuses every path.
+	local LocalAudio
 }
+
+// LocalAudio reads the recordings message_audio_url names by a path, from
+// the one folder the operator configured (audiodir.Dir).
+type LocalAudio interface {
+	ReadFile(ref string) ([]byte, error)
+}
+
+// SetLocalAudio lets message_audio_url name files that local has; without
+// it, only https URLs play.
+func (s *Speaker) SetLocalAudio(local LocalAudio) { s.local = local }
 
 var _ core.Speech = (*Speaker)(nil)
 
 // NewSpeaker speaks with def unless an utterance's tts_config names
 // another of engines; cacheBytes bounds the cache (default 64 MiB).
-// client fetches message_audio_url (http.DefaultClient when nil).
+// client fetches message_audio_url; nil is a netguard client that
+// refuses internal addresses.
 func NewSpeaker(def Engine, cacheBytes int, client *http.Client, engines ...Engine) *Speaker {
 	if cacheBytes <= 0 {
 		cacheBytes = 64 << 20
 	}
 	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+		client = netguard.NewClient(netguard.Config{HTTPSOnly: true, Timeout: 15 * time.Second})
 	}
 	s := &Speaker{def: def, engines: map[string]Engine{}, cache: newCache(cacheBytes), client: client}
 	for _, e := range append([]Engine{def}, engines...) {
@@ -109,7 +123,7 @@ func (s *Speaker) load(ctx context.Context, src string) ([]int16, error) {
 	case strings.HasPrefix(src, "https://"):
 		b, err = s.fetch(ctx, src)
 	case strings.HasPrefix(src, "/"):
-		b, err = readFile(src)
+		return s.localRecording(src)
 	default:
 		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%q is neither an https URL nor an absolute file path", clip(src, 80))
 	}
@@ -129,6 +143,9 @@ func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {
 		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
 	}
 	res, err := s.client.Do(req)
+	if errors.Is(err, netguard.ErrRefused) {
+		return nil, core.FieldError(core.CodeAddressNotAllowed, "message_audio_url", "the audio URL leads to an internal address, which the server does not fetch from")
+	}
 	if err != nil {
 		return nil, &core.Error{Code: core.CodeUnavailable, Message: "fetching the message audio: " + err.Error()}
 	}
@@ -139,13 +156,23 @@ func (s *Speaker) fetch(ctx context.Context, url string) ([]byte, error) {
 	return readLimited(res.Body)
 }
 
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "%v", err)
+// localRecording reads a recording from the audio folder. Whatever goes
+// wrong, the error says the same, so that a client cannot tell a missing
+// file from an unreadable one or one outside the folder.
+func (s *Speaker) localRecording(ref string) ([]int16, error) {
+	if s.local == nil {
+		return nil, core.FieldError(core.CodeInvalidRequest, "message_audio_url", "local audio files are off (no audio folder is configured); use an https URL")
 	}
-	defer f.Close()
-	return readLimited(f)
+	notReadable := core.FieldError(core.CodeInvalidRequest, "message_audio_url", "not found or not a readable WAV in the audio folder")
+	b, err := s.local.ReadFile(ref)
+	if err != nil {
+		return nil, notReadable
+	}
+	p, err := audio.DecodeWAV(b, maxSpeech)
+	if err != nil {
+		return nil, notReadable
+	}
+	return p.To8k().Samples, nil
 }
 
 func readLimited(r io.Reader) ([]byte, error) {

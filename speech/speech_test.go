@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/audio"
+	"github.com/voicedock/voicedock/audiodir"
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/speech"
 )
@@ -124,11 +126,33 @@ func TestRecordings(t *testing.T) {
 		_, _ = w.Write(wav)
 	}))
 	defer srv.Close()
-	path := filepath.Join(t.TempDir(), "hello.wav")
+	folder := t.TempDir()
+	path := filepath.Join(folder, "hello.wav")
 	if err := os.WriteFile(path, wav, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	outside := filepath.Join(t.TempDir(), "outside.wav")
+	if err := os.WriteFile(outside, wav, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := speech.NewSpeaker(nil, 0, srv.Client())
+	// Without an audio folder, no path plays.
+	if _, err := s.Render(t.Context(), core.Utterance{AudioURL: path}); !core.HasCode(err, core.CodeInvalidRequest) || !strings.Contains(err.Error(), "local audio files are off") {
+		t.Fatalf("no folder: %v", err)
+	}
+	dir, err := audiodir.Open(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	s.SetLocalAudio(dir)
+	// A file outside the folder and a missing one read the same.
+	for _, p := range []string{outside, filepath.Join(folder, "missing.wav")} {
+		_, err := s.Render(t.Context(), core.Utterance{AudioURL: p})
+		if !core.HasCode(err, core.CodeInvalidRequest) || core.AsError(err).Message != "not found or not a readable WAV in the audio folder" {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
 	for _, src := range []string{srv.URL + "/hello.wav", srv.URL + "/hello.wav", path} {
 		pcm, err := s.Render(context.Background(), core.Utterance{AudioURL: src})
 		if err != nil || len(pcm) != 4000 {
@@ -142,5 +166,18 @@ func TestRecordings(t *testing.T) {
 		if _, err := s.Render(context.Background(), core.Utterance{AudioURL: bad}); !core.HasCode(err, core.CodeInvalidRequest) {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+}
+
+// TestRecordingFetchRefusesInternalAddresses: the default client will not
+// fetch message audio from the server's own network.
+func TestRecordingFetchRefusesInternalAddresses(t *testing.T) {
+	var gets atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gets.Add(1) }))
+	defer srv.Close()
+	s := speech.NewSpeaker(nil, 0, nil)
+	_, err := s.Render(t.Context(), core.Utterance{AudioURL: srv.URL + "/hello.wav"})
+	if !core.HasCode(err, core.CodeAddressNotAllowed) || gets.Load() != 0 {
+		t.Fatalf("a loopback URL: %v, %d requests", err, gets.Load())
 	}
 }

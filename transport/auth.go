@@ -5,22 +5,27 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+
+	"github.com/voicedock/voicedock/oauth"
 )
 
 // guard is the one check in front of every route that serves data (/mcp,
 // /metrics, /console/events), whichever listener serves it:
 //
-//  1. the caller: a bearer API key (any scope) when keys are configured;
-//     without keys the anonymous caller (the socket caller on the Unix
-//     socket), but
+//  1. the caller: a bearer API key (any scope), or an OAuth access token
+//     when a verifier is configured (see oauth.go); with neither keys nor
+//     OAuth the anonymous caller (the socket caller on the Unix socket),
+//     but
 //  2. only on a loopback address or the Unix socket: ServeHTTP refuses to
-//     listen elsewhere without keys, and this refuses requests to a
-//     keyless handler mounted on some other server;
+//     listen elsewhere without credentials, and this refuses requests to
+//     an open handler mounted on some other server;
 //  3. the per-client rate limit (see rateLimiter), when there is one.
 //
 // The Origin check comes before it, on every route (see allowedOrigins).
 type guard struct {
 	keys *keyring
+	// oauth checks OAuth access tokens; nil accepts API keys only.
+	oauth *oauth.Verifier
 	// limiter is nil when rate limiting is off.
 	limiter *rateLimiter
 	logger  *slog.Logger
@@ -32,13 +37,11 @@ func (g *guard) protect(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, ok := g.authenticate(r)
 		if !ok {
-			logRejected(g.logger, r, "missing or invalid API key")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="voicedock"`)
-			writeAPIError(w, http.StatusUnauthorized, "unauthorized", "Invalid or missing API key")
+			logRejected(g.logger, r, writeUnauthorized(w, r, g.oauth))
 			return
 		}
 		noteCaller(w, caller)
-		if g.keys.empty() && !arrivedOnLoopback(r) {
+		if g.open() && !arrivedOnLoopback(r) {
 			logRejected(g.logger, r, "no API keys configured and request did not arrive on loopback")
 			writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
 			return
@@ -50,10 +53,14 @@ func (g *guard) protect(next http.HandlerFunc) http.Handler {
 	})
 }
 
-// authenticate returns the caller for the request's bearer key, or the
-// anonymous caller when no keys are configured.
+// open reports whether the guard asks for no credentials at all (no keys,
+// no OAuth): loopback only.
+func (g *guard) open() bool { return g.keys.empty() && g.oauth == nil }
+
+// authenticate returns the caller for the request's bearer key or access
+// token, or the anonymous caller when the guard is open.
 func (g *guard) authenticate(r *http.Request) (Caller, bool) {
-	if g.keys.empty() {
+	if g.open() {
 		if arrivedOnUnixSocket(r) {
 			return socketCaller, true
 		}
@@ -65,7 +72,7 @@ func (g *guard) authenticate(r *http.Request) (Caller, bool) {
 	}
 	k, ok := g.keys.match(token)
 	if !ok {
-		return Caller{}, false
+		return tokenCaller(g.oauth, g.logger, r, token)
 	}
 	return Caller{KeyName: k.Name, Scope: k.Scope, Transport: TransportHTTP}, true
 }
@@ -88,10 +95,11 @@ func (g *guard) allowRate(w http.ResponseWriter, r *http.Request, caller Caller)
 	return false
 }
 
-// rateClient is the bucket a request draws from: its API key's name, or
-// for keyless (anonymous, loopback-only) use the client's address.
+// rateClient is the bucket a request draws from: its API key's (or
+// token's) name, or for open (anonymous, loopback-only) use the client's
+// address.
 func (g *guard) rateClient(r *http.Request, caller Caller) string {
-	if !g.keys.empty() {
+	if !g.open() {
 		return "key:" + caller.KeyName
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/voicedock/voicedock/oauth"
 )
 
 // Paths served by the HTTP handler.
@@ -28,8 +30,8 @@ const (
 type HTTPConfig struct {
 	// Addr is the listen address, e.g. 127.0.0.1:8080 (port 0 picks one).
 	Addr string
-	// Keys are the accepted bearer keys. Empty means no authentication,
-	// which ServeHTTP allows on loopback addresses only.
+	// Keys are the accepted bearer keys. Empty, without OAuth, means no
+	// authentication, which ServeHTTP allows on loopback addresses only.
 	Keys []APIKey
 	// AllowedOrigins are extra allowed Origin values, exactly
 	// scheme://host[:port] (see allowedOrigins).
@@ -61,6 +63,9 @@ type HTTPConfig struct {
 	// AnswerStored, when set, may answer a POST /mcp message before
 	// mcp-go does (see [StoredAnswerer]).
 	AnswerStored StoredAnswerer
+	// OAuth, when set, also accepts OAuth access tokens besides Keys and
+	// serves the Protected Resource Metadata (see oauth.go).
+	OAuth *oauth.Verifier
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time

@@ -87,7 +87,7 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 	}
 	h := &HTTPHandler{
 		sessions:   newSessionManager(),
-		guard:      &guard{keys: keys, limiter: newRateLimiter(rateLimit, cfg.now), logger: logger},
+		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: newRateLimiter(rateLimit, cfg.now), logger: logger},
 		maxBody:    maxBody,
 		logger:     logger,
 		writeTools: writeTools,
@@ -99,7 +99,7 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 	} else {
 		h.srv = srv
 	}
-	h.root = origins.check(logger, h.routes(cfg))
+	h.root = withOAuthMetadata(cfg.OAuth, origins.check(logger, h.routes(cfg)))
 	return h, nil
 }
 

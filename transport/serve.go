@@ -28,7 +28,7 @@ const (
 // ServeHTTP listens on cfg.Addr and serves the MCP server until ctx is done,
 // then shuts down gracefully: sessions and their streams are closed and
 // in-flight requests get up to 5 s before connections are cut. It refuses to
-// start on a non-loopback address when cfg.Keys is empty. ready, if not nil,
+// start on a non-loopback address when cfg.Keys is empty and cfg.OAuth nil. ready, if not nil,
 // is called with the bound address once the listener is open (Addr may use
 // port 0). It returns nil after a shutdown caused by ctx.
 func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
@@ -88,7 +88,7 @@ func ServeMetrics(ctx context.Context, cfg HTTPConfig, logger *slog.Logger, read
 // listenTCP opens cfg.Addr to do what says, refusing an address that is
 // not loopback when there are no keys: the guard would let anyone in.
 func listenTCP(ctx context.Context, cfg HTTPConfig, what string) (net.Listener, error) {
-	if len(cfg.Keys) == 0 && !isLoopbackListenAddr(cfg.Addr) {
+	if len(cfg.Keys) == 0 && cfg.OAuth == nil && !isLoopbackListenAddr(cfg.Addr) {
 		return nil, fmt.Errorf("transport: refusing to %s on %q without API keys: set VOICEDOCK_API_KEYS or use a loopback address such as 127.0.0.1", what, cfg.Addr)
 	}
 	var lc net.ListenConfig
@@ -122,7 +122,7 @@ func serveListener(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPCon
 	if mcpServer == nil {
 		logger.Info("serving metrics", "addr", addr, "path", MetricsPath)
 	} else {
-		if len(cfg.Keys) == 0 && ln.Addr().Network() != "unix" {
+		if len(cfg.Keys) == 0 && cfg.OAuth == nil && ln.Addr().Network() != "unix" {
 			logger.Warn("serving MCP over HTTP without API keys; any local process can call it", "addr", addr)
 		}
 		logger.Info("serving MCP over HTTP", "addr", addr, "path", MCPPath, "keys", len(cfg.Keys))

@@ -111,6 +111,9 @@ func (d *Dispatcher) attempt(ctx context.Context, del core.WebhookDelivery) resu
 		req.Header.Set("X-Webhook-Signature", Sign(secret, ts, del.Body))
 	}
 	resp, err := d.client.Do(req)
+	if r, refused := refusedAddress(err); refused {
+		return r
+	}
 	if err != nil {
 		return result{reason: requestError(err, d.cfg.Timeout)}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/media"
@@ -37,6 +36,10 @@ type app struct {
 	// transfer). It stops after the calls have ended.
 	background *stage
 
+	// guards keep a tool's input from the server's files and internal
+	// network, and check OAuth access tokens.
+	guards *guards
+
 	configuration *core.Configuration
 	calls         *core.Calls
 	// conversations is the assistants' language model holding calls; nil
@@ -65,12 +68,15 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 	if err := a.openStore(ctx); err != nil {
 		return nil, err
 	}
-	if err := a.newCore(); err != nil {
+	if a.guards, err = cfg.guards(a.background.ctx, logger); err != nil {
+		return nil, err
+	}
+	if err := a.newCore(ctx); err != nil {
 		return nil, err
 	}
 	a.newWebhooks()
 	a.calls.SetConversation(a.store, cfg.transcriber(logger))
-	a.media = cfg.media(logger, a.calls)
+	a.media = cfg.media(logger, a.calls, a.guards)
 	a.calls.SetMedia(a.media)
 	if a.conversations, err = newConversations(cfg, a.calls, logger); err != nil {
 		return nil, fmt.Errorf("VOICEDOCK_LLM_URL: %w", err)
@@ -84,8 +90,7 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 	return a, nil
 }
 
-// openStore opens the SQLite store and records the calls a previous
-// process held as ended: it is gone, and so are they.
+// openStore opens the SQLite store.
 func (a *app) openStore(ctx context.Context) error {
 	key, err := sqlite.LoadOrCreateKey(a.cfg.DataDir, a.cfg.SecretKey)
 	if err != nil {
@@ -95,19 +100,12 @@ func (a *app) openStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	n, err := a.store.EndLiveCalls(ctx, core.EndShutdown, time.Now().UTC())
-	if err != nil {
-		return fmt.Errorf("close calls of the previous run: %w", err)
-	}
-	if n > 0 {
-		a.logger.Warn("calls of a previous run recorded as ended", "calls", n)
-	}
 	return nil
 }
 
 // newCore builds the configuration service, the call manager and the
-// metrics that read it.
-func (a *app) newCore() error {
+// metrics that read it, and ends the calls a previous process held.
+func (a *app) newCore(ctx context.Context) error {
 	cfg := a.cfg
 	sources, err := cfg.allowedSources()
 	if err != nil {
@@ -119,6 +117,8 @@ func (a *app) newCore() error {
 	}
 	a.configuration = core.NewConfiguration(a.store, a.logger)
 	a.configuration.SetPolicy(policy)
+	a.configuration.SetAudioFiles(a.guards.audioFiles())
+	a.configuration.SetWebhookGuard(a.guards.webhookGuard)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
 		TransferTimeout:      cfg.TransferTimeout,
 		AllowAdhocTransfers:  cfg.AllowAdhoc,
@@ -129,6 +129,16 @@ func (a *app) newCore() error {
 		ConfirmTimeout:       cfg.ElicitationTimeout,
 		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, a.store, a.store, core.NewBus(), a.logger)
+	// Calls a previous process held are over: it is gone, and so are
+	// they. Each is ended as any call ends, with its webhooks, before SIP
+	// serves and a new call could arrive.
+	n, err := a.calls.RecoverAfterRestart(ctx)
+	if err != nil {
+		return fmt.Errorf("close calls of the previous run: %w", err)
+	}
+	if n > 0 {
+		a.logger.Warn("calls of a previous run recorded as ended", "calls", n)
+	}
 	a.metrics = metrics.New(metrics.Sources{
 		LiveCalls:         a.calls.LiveCount,
 		TransfersInFlight: a.calls.TransfersInFlight,
@@ -155,6 +165,7 @@ func (a *app) newWebhooks() {
 		Timeout:       cfg.WebhookTimeout,
 		UserAgent:     "voicedock/" + version(),
 		OnAttempt:     a.metrics.WebhookAttempt,
+		Client:        a.guards.webhooks,
 	}, a.logger)
 	a.calls.SetAssistantRequester(a.dispatcher)
 }
@@ -168,6 +179,7 @@ func (a *app) newSIP() error {
 		Transports: cfg.SIPTransports,
 		TLSCert:    cfg.SIPTLSCert,
 		TLSKey:     cfg.SIPTLSKey,
+		TLSCAFile:  cfg.SIPTLSCA,
 		PublicAddr: cfg.SIPPublicAddr,
 		RTPPortMin: cfg.RTPPortMin,
 		RTPPortMax: cfg.RTPPortMax,
@@ -216,6 +228,11 @@ func (a *app) close() {
 			a.logger.Warn("close store", "err", err)
 		}
 		a.logger.Info("shutdown: stopped", "component", "store")
+	}
+	if a.guards != nil {
+		if err := a.guards.Close(); err != nil {
+			a.logger.Warn("close audio folder", "err", err)
+		}
 	}
 	a.lock.Release()
 }

@@ -44,6 +44,7 @@ type config struct {
 	SIPTransports   []string      `env:"VOICEDOCK_SIP_TRANSPORTS" envSeparator:"," envDefault:"udp,tcp"`
 	SIPTLSCert      string        `env:"VOICEDOCK_SIP_TLS_CERT"`
 	SIPTLSKey       string        `env:"VOICEDOCK_SIP_TLS_KEY"`
+	SIPTLSCA        string        `env:"VOICEDOCK_SIP_TLS_CA"`
 	SIPPublicAddr   string        `env:"VOICEDOCK_SIP_PUBLIC_ADDR"`
 	SIPAllowedCIDRs []string      `env:"VOICEDOCK_SIP_ALLOWED_CIDRS" envSeparator:","`
 	RTPPortMin      int           `env:"VOICEDOCK_RTP_PORT_MIN" envDefault:"10000"`
@@ -104,6 +105,17 @@ type config struct {
 	LLMURL     string        `env:"VOICEDOCK_LLM_URL"`
 	LLMKey     string        `env:"VOICEDOCK_LLM_KEY"`
 	LLMTimeout time.Duration `env:"VOICEDOCK_LLM_TIMEOUT" envDefault:"30s"`
+
+	// What a tool's input may reach: local recordings only in AudioDir,
+	// and URLs only on public addresses unless opened (see guards).
+	AudioDir            string   `env:"VOICEDOCK_AUDIO_DIR"`
+	FetchAllowPrivate   bool     `env:"VOICEDOCK_FETCH_ALLOW_PRIVATE"`
+	FetchAllowedCIDRs   []string `env:"VOICEDOCK_FETCH_ALLOWED_CIDRS" envSeparator:","`
+	WebhookAllowedCIDRs []string `env:"VOICEDOCK_WEBHOOK_ALLOWED_CIDRS" envSeparator:"," envDefault:"127.0.0.0/8,::1"`
+	// OAuth access tokens on HTTP, besides the API keys (oauth package).
+	OAuthIssuer   string `env:"VOICEDOCK_OAUTH_ISSUER"`
+	OAuthJWKSURL  string `env:"VOICEDOCK_OAUTH_JWKS_URL"`
+	OAuthResource string `env:"VOICEDOCK_OAUTH_RESOURCE"`
 
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`

@@ -154,6 +154,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			ConsoleEvents:      console.NewEvents(ctx.Done(), a.calls.Bus(), a.calls, console.EventsConfig{}, a.logger),
 			Metrics:            a.metrics.Handler(),
 			AnswerStored:       a.mcp.AnswerStoredTask,
+			OAuth:              a.guards.oauth,
 		}, a.logger, func(addr net.Addr) {
 			a.logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MCPPath)
 			a.logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

@@ -31,8 +31,9 @@ func (c config) checkSpeech() error {
 // media builds the calls' media engine with its speech engines: the
 // configured default, and the other one for assistants whose tts_config
 // names it.
-// hear, when set, is handed what callers say and press.
-func (c config) media(logger *slog.Logger, hear media.Hearing) *media.Engine {
+// hear, when set, is handed what callers say and press; grd gives the
+// client that fetches message audio and the folder of local recordings.
+func (c config) media(logger *slog.Logger, hear media.Hearing, grd *guards) *media.Engine {
 	espeak := &speech.ESpeak{}
 	openai := &speech.OpenAI{BaseURL: c.TTSBaseURL, APIKey: c.TTSAPIKey, Model: c.TTSModel}
 	var def speech.Engine = espeak
@@ -49,8 +50,12 @@ func (c config) media(logger *slog.Logger, hear media.Hearing) *media.Engine {
 	if keepalive == 0 {
 		keepalive = -1
 	}
+	speaker := speech.NewSpeaker(def, c.TTSCacheMB<<20, grd.fetch, openai, espeak)
+	if grd.audio != nil {
+		speaker.SetLocalAudio(grd.audio)
+	}
 	return media.NewEngine(media.Config{
-		Speech:            speech.NewSpeaker(def, c.TTSCacheMB<<20, nil, openai, espeak),
+		Speech:            speaker,
 		KeepaliveInterval: keepalive,
 		Logger:            logger,
 		Hearing:           hear,
