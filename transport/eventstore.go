@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // eventStore keeps the last few SSE events of each session so that a
@@ -40,7 +40,7 @@ func newEventStore(perSession int) *eventStore {
 	return &eventStore{perSess: perSession, sessions: map[string]*sessionEvents{}}
 }
 
-var _ server.EventStore = (*eventStore)(nil)
+var _ mcpserver.EventStore = (*eventStore)(nil)
 
 func (s *eventStore) StoreEvent(_ context.Context, sessionID, streamID string, message json.RawMessage) (string, error) {
 	s.mu.Lock()
@@ -62,7 +62,7 @@ func (s *eventStore) StoreEvent(_ context.Context, sessionID, streamID string, m
 func (s *eventStore) ReplayEventsAfter(_ context.Context, sessionID, lastEventID string, send func(eventID string, message json.RawMessage) error) (string, error) {
 	last, err := strconv.ParseInt(lastEventID, 10, 64)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s", server.ErrUnknownEventID, lastEventID)
+		return "", fmt.Errorf("%w: %s", mcpserver.ErrUnknownEventID, lastEventID)
 	}
 	s.mu.Lock()
 	se := s.sessions[sessionID]
@@ -83,7 +83,7 @@ func (s *eventStore) ReplayEventsAfter(_ context.Context, sessionID, lastEventID
 	}
 	s.mu.Unlock()
 	if stream == "" {
-		return "", fmt.Errorf("%w: %s", server.ErrUnknownEventID, lastEventID)
+		return "", fmt.Errorf("%w: %s", mcpserver.ErrUnknownEventID, lastEventID)
 	}
 	for _, e := range tail {
 		if err := send(strconv.FormatInt(e.id, 10), e.msg); err != nil {

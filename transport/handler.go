@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
-	vdserver "github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/server"
 )
 
 const (
@@ -30,7 +30,7 @@ const (
 // idle-session sweeper.
 type HTTPHandler struct {
 	// mcp is nil on a handler that serves the metrics alone (ServeMetrics).
-	mcp      *server.StreamableHTTPServer
+	mcp      *mcpserver.StreamableHTTPServer
 	sessions *sessionManager
 	guard    *guard
 	maxBody  int64
@@ -48,7 +48,7 @@ type HTTPHandler struct {
 
 // NewHTTPHandler returns the handler serving mcpServer at /mcp and
 // GET /healthz, with the checks described in the package documentation.
-func NewHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger) (*HTTPHandler, error) {
+func NewHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog.Logger) (*HTTPHandler, error) {
 	if mcpServer == nil {
 		return nil, errors.New("transport: nil MCP server")
 	}
@@ -58,7 +58,7 @@ func NewHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 // newHTTPHandler builds the handler; srv, when not nil, is the server it
 // will run on, which Close shuts down. Without an MCP server it serves
 // cfg.Metrics alone.
-func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, srv *http.Server) (*HTTPHandler, error) {
+func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog.Logger, srv *http.Server) (*HTTPHandler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,25 +105,25 @@ func newHTTPHandler(mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Lo
 
 // newStreamableServer is mcp-go's streamable HTTP server with this
 // package's sessions, event store and caller context.
-func newStreamableServer(mcpServer *server.MCPServer, sessions *sessionManager, ttl time.Duration, logger *slog.Logger, srv *http.Server) *server.StreamableHTTPServer {
+func newStreamableServer(mcpServer *mcpserver.MCPServer, sessions *sessionManager, ttl time.Duration, logger *slog.Logger, srv *http.Server) *mcpserver.StreamableHTTPServer {
 	if ttl == 0 {
 		ttl = DefaultSessionIdleTTL
 	}
-	opts := []server.StreamableHTTPOption{
-		server.WithEndpointPath(MCPPath),
-		server.WithSessionIdManager(sessions),
-		server.WithHTTPContextFunc(callerContext),
-		server.WithStreamableHTTPLogger(logger),
-		server.WithHeartbeatInterval(heartbeatInterval),
-		server.WithEventStore(newEventStore(eventsPerSession)),
+	opts := []mcpserver.StreamableHTTPOption{
+		mcpserver.WithEndpointPath(MCPPath),
+		mcpserver.WithSessionIdManager(sessions),
+		mcpserver.WithHTTPContextFunc(callerContext),
+		mcpserver.WithStreamableHTTPLogger(logger),
+		mcpserver.WithHeartbeatInterval(heartbeatInterval),
+		mcpserver.WithEventStore(newEventStore(eventsPerSession)),
 	}
 	if ttl > 0 {
-		opts = append(opts, server.WithSessionIdleTTL(ttl))
+		opts = append(opts, mcpserver.WithSessionIdleTTL(ttl))
 	}
 	if srv != nil {
-		opts = append(opts, server.WithStreamableHTTPServer(srv))
+		opts = append(opts, mcpserver.WithStreamableHTTPServer(srv))
 	}
-	return server.NewStreamableHTTPServer(mcpServer, opts...)
+	return mcpserver.NewStreamableHTTPServer(mcpServer, opts...)
 }
 
 // routes maps each path and method to its handler. The routes with data
@@ -191,9 +191,9 @@ func consoleRoutes(mux *http.ServeMux, page http.Handler, protect func(http.Hand
 // ServeHTTP implements http.Handler: it routes the request and logs it.
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	tracker := h.sessions.tracker(r.Header.Get(server.HeaderKeySessionID))
+	tracker := h.sessions.tracker(r.Header.Get(mcpserver.HeaderKeySessionID))
 	sw := &statusWriter{ResponseWriter: w, tracker: tracker}
-	h.root.ServeHTTP(sw, r.WithContext(vdserver.WithDeliveryTracker(r.Context(), tracker)))
+	h.root.ServeHTTP(sw, r.WithContext(server.WithDeliveryTracker(r.Context(), tracker)))
 	// Asked first: the line's arguments cost allocations on every request
 	// (BenchmarkGetCallHTTP) even when the handler would drop it.
 	if h.logger.Enabled(r.Context(), slog.LevelDebug) {
@@ -219,8 +219,8 @@ func (h *HTTPHandler) Close(ctx context.Context) error {
 // callerContext carries the caller that the guard authenticated from the
 // HTTP request's context into the context mcp-go hands to tool handlers.
 func callerContext(ctx context.Context, r *http.Request) context.Context {
-	if t := vdserver.DeliveryTrackerFrom(r.Context()); t != nil {
-		ctx = vdserver.WithDeliveryTracker(ctx, t)
+	if t := server.DeliveryTrackerFrom(r.Context()); t != nil {
+		ctx = server.WithDeliveryTracker(ctx, t)
 	}
 	if c, ok := CallerFrom(r.Context()); ok {
 		return WithCaller(ctx, c)

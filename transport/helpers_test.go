@@ -17,7 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 const (
@@ -34,10 +34,10 @@ var testKeys = []APIKey{
 
 // newTestMCPServer returns a tiny MCP server with one tool, echo, that
 // answers its message and, as a second text, the caller the transport set.
-func newTestMCPServer() *server.MCPServer {
-	s := server.NewMCPServer("voicedock-test", "0.0.1",
-		server.WithToolCapabilities(false),
-		server.WithLogging(),
+func newTestMCPServer() *mcpserver.MCPServer {
+	s := mcpserver.NewMCPServer("voicedock-test", "0.0.1",
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithLogging(),
 	)
 	echo := mcp.NewTool("echo",
 		mcp.WithDescription("Echo a message back"),
@@ -101,7 +101,7 @@ func startHTTP(t *testing.T, cfg HTTPConfig) *testServer {
 }
 
 // startHTTPServer is startHTTP with a given MCP server.
-func startHTTPServer(t *testing.T, s *server.MCPServer, cfg HTTPConfig) *testServer {
+func startHTTPServer(t *testing.T, s *mcpserver.MCPServer, cfg HTTPConfig) *testServer {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -293,7 +293,7 @@ func openSession(t *testing.T, url string, auth map[string]string) string {
 	if r.status != http.StatusOK {
 		t.Fatalf("initialize: %d %s", r.status, r.body)
 	}
-	id := r.header.Get(server.HeaderKeySessionID)
+	id := r.header.Get(mcpserver.HeaderKeySessionID)
 	if id == "" {
 		t.Fatalf("initialize returned no session id")
 	}
@@ -305,7 +305,7 @@ func openSession(t *testing.T, url string, auth map[string]string) string {
 }
 
 func sessionHeaders(base map[string]string, id string) map[string]string {
-	h := map[string]string{server.HeaderKeySessionID: id, mcp.HeaderProtocolVersion: legacyVersion}
+	h := map[string]string{mcpserver.HeaderKeySessionID: id, mcp.HeaderProtocolVersion: legacyVersion}
 	for k, v := range base {
 		h[k] = v
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // The mcp-go client over both protocol eras: the session-based one
@@ -442,7 +442,7 @@ func TestCallerContext(t *testing.T) {
 
 func TestSessionManager(t *testing.T) {
 	m := newSessionManager()
-	var _ server.SessionIdManager = m
+	var _ mcpserver.SessionIdManager = m
 	a, b := m.Generate(), m.Generate()
 	if a == b || !strings.HasPrefix(a, sessionPrefix) || len(a) < len(sessionPrefix)+26 {
 		t.Errorf("ids %q %q", a, b)

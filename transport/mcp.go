@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // bodyReadTimeout bounds reading a request body (see serve.go: the server
@@ -29,7 +29,7 @@ func (h *HTTPHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.answerStored != nil {
-		if resp, ok := h.answerStored(r.Context(), body, r.Header.Get(server.HeaderKeySessionID)); ok {
+		if resp, ok := h.answerStored(r.Context(), body, r.Header.Get(mcpserver.HeaderKeySessionID)); ok {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(resp)
 			return
@@ -89,7 +89,7 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byt
 	// A request on a live session passes whatever the message is, so the
 	// body is parsed only for the others: a JSON decode saved on nearly
 	// every request (BenchmarkGetCallHTTP).
-	if h.sessions.exists(r.Header.Get(server.HeaderKeySessionID)) {
+	if h.sessions.exists(r.Header.Get(mcpserver.HeaderKeySessionID)) {
 		return body, true
 	}
 	msg, ok := parseMessage(body)

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 
-	vdserver "github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/server"
 )
 
 // noteProgressWritten tells the tracker about every progress notification
 // in b, which is one JSON-RPC message (stdio) or SSE frames whose data
 // lines are messages (HTTP).
-func noteProgressWritten(tracker *vdserver.DeliveryTracker, b []byte) {
+func noteProgressWritten(tracker *server.DeliveryTracker, b []byte) {
 	if tracker == nil || !bytes.Contains(b, []byte(`"notifications/progress"`)) {
 		return
 	}
@@ -31,7 +31,7 @@ func noteProgressWritten(tracker *vdserver.DeliveryTracker, b []byte) {
 		}
 		var token any
 		if json.Unmarshal(msg.Params.ProgressToken, &token) == nil {
-			tracker.Written(vdserver.TokenKey(token))
+			tracker.Written(server.TokenKey(token))
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	vdserver "github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/server"
 )
 
 // writeAPIError writes the transport's own JSON error body.
@@ -64,7 +64,7 @@ type statusWriter struct {
 	// tracker hears of the progress notifications written on this
 	// response, so the request's result waits for them (see
 	// server.DeliveryTracker).
-	tracker *vdserver.DeliveryTracker
+	tracker *server.DeliveryTracker
 }
 
 // noteCaller tells the access log who the guard let in. It is a field on

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
-	vdserver "github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/tools"
 )
 
@@ -23,7 +23,7 @@ type thingOutput struct {
 
 // scopedServer is the real voicedock MCP server (its scope filter and tool
 // wrapper) with a read-only tool and a writing one that count their runs.
-func scopedServer(t *testing.T) (*server.MCPServer, []tools.Tool, *atomic.Int32) {
+func scopedServer(t *testing.T) (*mcpserver.MCPServer, []tools.Tool, *atomic.Int32) {
 	t.Helper()
 	runs := &atomic.Int32{}
 	call := func(context.Context, json.RawMessage) (tools.Result, error) {
@@ -34,7 +34,7 @@ func scopedServer(t *testing.T) (*server.MCPServer, []tools.Tool, *atomic.Int32)
 		{Name: "get_thing", Hints: tools.Hints{ReadOnly: true}, Input: &struct{}{}, Output: &thingOutput{}, Call: call},
 		{Name: "change_thing", Hints: tools.Hints{Destructive: true}, Input: &struct{}{}, Output: &thingOutput{}, Call: call},
 	}
-	s, err := vdserver.New(list, vdserver.Options{Name: "voicedock-test", Version: "0.0.1"})
+	s, err := server.New(list, server.Options{Name: "voicedock-test", Version: "0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func callThing(c interface {
 // writing tool is a 403 before the server; a write key does everything.
 func TestHTTPReadKeyScope(t *testing.T) {
 	s, list, runs := scopedServer(t)
-	ts := startHTTPServer(t, s, HTTPConfig{Keys: testKeys, WriteTools: vdserver.WriteTools(list)})
+	ts := startHTTPServer(t, s, HTTPConfig{Keys: testKeys, WriteTools: server.WriteTools(list)})
 	for _, version := range []string{legacyVersion, ""} {
 		t.Run("protocol="+version, func(t *testing.T) {
 			reader, _, err := newHTTPClient(t, ts.url, readKey, version)
@@ -99,7 +99,7 @@ func TestHTTPReadKeyScope(t *testing.T) {
 // keys (encoding/json keeps the last, as mcp-go does).
 func TestHTTPReadKeyForbiddenBody(t *testing.T) {
 	s, list, runs := scopedServer(t)
-	ts := startHTTPServer(t, s, HTTPConfig{Keys: testKeys, WriteTools: vdserver.WriteTools(list)})
+	ts := startHTTPServer(t, s, HTTPConfig{Keys: testKeys, WriteTools: server.WriteTools(list)})
 	h := sessionHeaders(bearer(readKey), openSession(t, ts.url, bearer(readKey)))
 	call := func(id int, name any) map[string]any {
 		return map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": map[string]any{"name": name, "arguments": map[string]any{}}}
@@ -172,7 +172,7 @@ func TestHTTPReadKeyServerDefence(t *testing.T) {
 }
 
 func TestScopeNamesAgree(t *testing.T) {
-	if vdserver.ScopeWrite != ScopeWrite {
-		t.Fatalf("server.ScopeWrite %q != transport.ScopeWrite %q", vdserver.ScopeWrite, ScopeWrite)
+	if server.ScopeWrite != ScopeWrite {
+		t.Fatalf("mcpserver.ScopeWrite %q != transport.ScopeWrite %q", server.ScopeWrite, ScopeWrite)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // Server timeouts. There is deliberately no WriteTimeout (it would cut SSE
@@ -31,7 +31,7 @@ const (
 // start on a non-loopback address when cfg.Keys is empty and cfg.OAuth nil. ready, if not nil,
 // is called with the bound address once the listener is open (Addr may use
 // port 0). It returns nil after a shutdown caused by ctx.
-func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
+func ServeHTTP(ctx context.Context, mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
 	if mcpServer == nil {
 		return errors.New("transport: nil MCP server")
 	}
@@ -48,7 +48,7 @@ func ServeHTTP(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig,
 // The socket is made mode 0600, so only processes of the same user can
 // connect; they could read the data directory anyway, so the socket asks
 // for no API key, like stdio. cfg.Addr is ignored.
-func ServeUnix(ctx context.Context, mcpServer *server.MCPServer, path string, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
+func ServeUnix(ctx context.Context, mcpServer *mcpserver.MCPServer, path string, cfg HTTPConfig, logger *slog.Logger, ready func(net.Addr)) error {
 	if mcpServer == nil {
 		return errors.New("transport: nil MCP server")
 	}
@@ -101,7 +101,7 @@ func listenTCP(ctx context.Context, cfg HTTPConfig, what string) (net.Listener, 
 
 // serveListener serves on ln until ctx is done: MCP (and what cfg adds to
 // it) when mcpServer is set, else cfg.Metrics alone.
-func serveListener(ctx context.Context, mcpServer *server.MCPServer, cfg HTTPConfig, logger *slog.Logger, ln net.Listener, ready func(net.Addr)) error {
+func serveListener(ctx context.Context, mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog.Logger, ln net.Listener, ready func(net.Addr)) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

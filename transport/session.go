@@ -7,8 +7,8 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
-	vdserver "github.com/voicedock/voicedock/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+	"github.com/voicedock/voicedock/server"
 )
 
 // sessionPrefix marks the session ids this package mints.
@@ -16,7 +16,7 @@ const sessionPrefix = "vd-"
 
 var errUnknownSession = errors.New("unknown session")
 
-// sessionManager is the server.SessionIdManager behind /mcp. It mints
+// sessionManager is the mcpserver.SessionIdManager behind /mcp. It mints
 // session ids of 128 random bits from crypto/rand and remembers the live
 // ones, so that requests naming an id it never issued, or one that was
 // terminated (DELETE, idle expiry, shutdown), are refused. Terminated ids
@@ -31,17 +31,17 @@ var errUnknownSession = errors.New("unknown session")
 type sessionManager struct {
 	mu       sync.RWMutex
 	live     map[string]struct{}
-	trackers map[string]*vdserver.DeliveryTracker
+	trackers map[string]*server.DeliveryTracker
 }
 
 func newSessionManager() *sessionManager {
-	return &sessionManager{live: map[string]struct{}{}, trackers: map[string]*vdserver.DeliveryTracker{}}
+	return &sessionManager{live: map[string]struct{}{}, trackers: map[string]*server.DeliveryTracker{}}
 }
 
 // tracker returns the delivery tracker of the live session id, or a fresh
 // one for a request outside a session (initialize, the sessionless
 // protocol, an unknown id).
-func (m *sessionManager) tracker(id string) *vdserver.DeliveryTracker {
+func (m *sessionManager) tracker(id string) *server.DeliveryTracker {
 	// Every request asks; a session's tracker exists from its second
 	// request on, so a shared lock finds it without serialising them.
 	m.mu.RLock()
@@ -53,11 +53,11 @@ func (m *sessionManager) tracker(id string) *vdserver.DeliveryTracker {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.live[id]; !ok || id == "" {
-		return vdserver.NewDeliveryTracker()
+		return server.NewDeliveryTracker()
 	}
 	t = m.trackers[id]
 	if t == nil {
-		t = vdserver.NewDeliveryTracker()
+		t = server.NewDeliveryTracker()
 		m.trackers[id] = t
 	}
 	return t
@@ -72,7 +72,7 @@ func (m *sessionManager) Generate() string {
 	return id
 }
 
-// Validate implements server.SessionIdManager: an id it does not hold is an
+// Validate implements mcpserver.SessionIdManager: an id it does not hold is an
 // error, which mcp-go answers with 404.
 func (m *sessionManager) Validate(id string) (isTerminated bool, err error) {
 	if !m.exists(id) {
@@ -81,7 +81,7 @@ func (m *sessionManager) Validate(id string) (isTerminated bool, err error) {
 	return false, nil
 }
 
-// Terminate implements server.SessionIdManager. Clients may always end
+// Terminate implements mcpserver.SessionIdManager. Clients may always end
 // their own session.
 func (m *sessionManager) Terminate(id string) (isNotAllowed bool, err error) {
 	m.mu.Lock()
@@ -122,7 +122,7 @@ func (h *HTTPHandler) checkSession(w http.ResponseWriter, r *http.Request) bool 
 // requireSession answers 400 when the Mcp-Session-Id header is missing and
 // 404 when it names no live session.
 func (h *HTTPHandler) requireSession(w http.ResponseWriter, r *http.Request) bool {
-	id := r.Header.Get(server.HeaderKeySessionID)
+	id := r.Header.Get(mcpserver.HeaderKeySessionID)
 	if id == "" {
 		h.reject(r, "missing session id")
 		writeJSONRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
-	vdserver "github.com/voicedock/voicedock/server"
+	"github.com/voicedock/voicedock/server"
 )
 
 // ServeStdio serves the MCP server on in (requests, one JSON-RPC message a
@@ -22,24 +22,24 @@ import (
 // mcp-go keeps the stdio session in a package-level variable, so only one
 // ServeStdio may run in a process at a time. When ctx ends first, a
 // goroutine stays blocked reading in until in is closed.
-func ServeStdio(ctx context.Context, mcpServer *server.MCPServer, in io.Reader, out io.Writer, logger *slog.Logger) error {
+func ServeStdio(ctx context.Context, mcpServer *mcpserver.MCPServer, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	return ServeStdioAnswering(ctx, mcpServer, nil, in, out, logger)
 }
 
 // ServeStdioAnswering is ServeStdio with answer, when not nil, asked
 // first about each message (see [StoredAnswerer]; stdio has no session).
-func ServeStdioAnswering(ctx context.Context, mcpServer *server.MCPServer, answer StoredAnswerer, in io.Reader, out io.Writer, logger *slog.Logger) error {
+func ServeStdioAnswering(ctx context.Context, mcpServer *mcpserver.MCPServer, answer StoredAnswerer, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	if mcpServer == nil {
 		return errors.New("transport: nil MCP server")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := server.NewStdioServer(mcpServer)
+	s := mcpserver.NewStdioServer(mcpServer)
 	s.SetErrorLogger(slog.NewLogLogger(logger.Handler(), slog.LevelError))
-	tracker := vdserver.NewDeliveryTracker()
+	tracker := server.NewDeliveryTracker()
 	s.SetContextFunc(func(ctx context.Context) context.Context {
-		return vdserver.WithDeliveryTracker(WithCaller(ctx, stdioCaller), tracker)
+		return server.WithDeliveryTracker(WithCaller(ctx, stdioCaller), tracker)
 	})
 	logger.Info("serving MCP over stdio")
 	w := &progressWatcher{w: out, tracker: tracker}
@@ -64,7 +64,7 @@ func ServeStdioAnswering(ctx context.Context, mcpServer *server.MCPServer, answe
 type progressWatcher struct {
 	mu      sync.Mutex // mcp-go's writes and answeringReader's, one message each
 	w       io.Writer
-	tracker *vdserver.DeliveryTracker
+	tracker *server.DeliveryTracker
 }
 
 func (p *progressWatcher) Write(b []byte) (int, error) {

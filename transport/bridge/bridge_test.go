@@ -13,14 +13,14 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/voicedock/voicedock/transport"
 )
 
 // startBridge serves s on a Unix socket and connects an mcp-go stdio
 // client to it through Run. It returns the client and Run's result.
-func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*client.Client, <-chan error) {
+func startBridge(t testing.TB, s *mcpserver.MCPServer, keepAlive time.Duration) (*client.Client, <-chan error) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,7 +61,7 @@ func startBridge(t testing.TB, s *server.MCPServer, keepAlive time.Duration) (*c
 // not ended as idle, and the pings' answers do not reach the client.
 func TestBridgeKeepAlive(t *testing.T) {
 	pings := make(chan struct{}, 16)
-	hooks := &server.Hooks{}
+	hooks := &mcpserver.Hooks{}
 	hooks.AddBeforePing(func(context.Context, any, *mcp.PingRequest) {
 		select {
 		case pings <- struct{}{}:
@@ -69,7 +69,7 @@ func TestBridgeKeepAlive(t *testing.T) {
 		}
 	})
 	s := newEchoServer()
-	server.WithHooks(hooks)(s)
+	mcpserver.WithHooks(hooks)(s)
 	c, _ := startBridge(t, s, 10*time.Millisecond)
 	unexpected := make(chan mcp.JSONRPCNotification, 1)
 	c.OnNotification(func(n mcp.JSONRPCNotification) { unexpected <- n })

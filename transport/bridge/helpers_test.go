@@ -9,15 +9,15 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 
 	"github.com/voicedock/voicedock/transport"
 )
 
 // newEchoServer returns an MCP server with one tool, echo, that answers
 // its message and, as a second text, the caller the transport set.
-func newEchoServer() *server.MCPServer {
-	s := server.NewMCPServer("bridge-test", "1", server.WithToolCapabilities(false), server.WithLogging())
+func newEchoServer() *mcpserver.MCPServer {
+	s := mcpserver.NewMCPServer("bridge-test", "1", mcpserver.WithToolCapabilities(false), mcpserver.WithLogging())
 	echo := mcp.NewTool("echo", mcp.WithString("message", mcp.Required()))
 	s.AddTool(echo, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		who := "none"

@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 // send forwards one line from the client. It returns once the request is
@@ -80,7 +80,7 @@ func (b *bridge) send(line []byte) {
 		}
 		defer resp.Body.Close()
 		if initialize && resp.StatusCode == http.StatusOK {
-			if id := resp.Header.Get(server.HeaderKeySessionID); id != "" {
+			if id := resp.Header.Get(mcpserver.HeaderKeySessionID); id != "" {
 				b.mu.Lock()
 				b.session = id
 				b.mu.Unlock()
@@ -140,7 +140,7 @@ func (b *bridge) header(h http.Header, env envelope, modern bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.session != "" && env.Method != string(mcp.MethodInitialize) {
-		h.Set(server.HeaderKeySessionID, b.session)
+		h.Set(mcpserver.HeaderKeySessionID, b.session)
 	}
 	if b.version != "" {
 		h.Set(mcp.HeaderProtocolVersion, b.version)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	mcpserver "github.com/mark3labs/mcp-go/server"
 )
 
 func (b *bridge) hasSession() bool {
@@ -32,7 +32,7 @@ func (b *bridge) endSession() {
 	for k, v := range b.cfg.Header {
 		req.Header[k] = v
 	}
-	req.Header.Set(server.HeaderKeySessionID, session)
+	req.Header.Set(mcpserver.HeaderKeySessionID, session)
 	if version != "" {
 		req.Header.Set(mcp.HeaderProtocolVersion, version)
 	}
