@@ -24,8 +24,8 @@ func docFile(t *testing.T, path string) string {
 
 // TestREADMEIsTrue keeps the README and docs/ in step with the code: the
 // README's error table has every code with its meaning and its tool list
-// every tool; docs/configuration.md has every VOICEDOCK_* variable and
-// docs/tools.md every tool.
+// every tool and names every VOICEDOCK_* variable; docs/configuration.md
+// has each one's default and meaning, and docs/tools.md every tool.
 func TestREADMEIsTrue(t *testing.T) {
 	t.Parallel()
 	readme := docFile(t, "README.md")
@@ -42,6 +42,9 @@ func TestREADMEIsTrue(t *testing.T) {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("env"), ",")
 		if !strings.Contains(configDoc, "| `"+name+"`") {
 			t.Errorf("docs/configuration.md lacks %s", name)
+		}
+		if !strings.Contains(readme, "`"+name+"`") {
+			t.Errorf("README's configuration list lacks %s", name)
 		}
 	}
 	for _, tool := range tools.All(tools.Deps{}) {
