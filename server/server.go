@@ -50,7 +50,7 @@ type Server struct {
 	stored    *storedTasks
 	runs      *taskRuns
 	// taskTools are the tools that run as tasks when the client asks.
-	taskTools map[string]bool
+	taskTools map[string]tools.Hints
 }
 
 // Run forwards domain events to the clients (resource updates, list
@@ -101,9 +101,11 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	signer := newStateSigner()
-	taskTools := map[string]bool{}
+	taskTools := map[string]tools.Hints{}
 	for _, t := range list {
-		taskTools[t.Name] = t.Hints.Waits
+		if t.Hints.Waits {
+			taskTools[t.Name] = t.Hints
+		}
 		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer)
 		if err != nil {
 			return nil, err

@@ -78,8 +78,12 @@ func (s *Server) answerV2(ctx context.Context, body []byte) ([]byte, bool) {
 	}
 	switch m.Method {
 	case string(mcp.MethodToolsCall):
-		if _, asks := m.Params.Meta.ClientCapabilities.Extensions[tasksExtension]; !asks || !s.taskTools[m.Params.Name] {
+		hints, waits := s.taskTools[m.Params.Name]
+		if _, asks := m.Params.Meta.ClientCapabilities.Extensions[tasksExtension]; !asks || !waits {
 			return nil, false // an ordinary call: mcp-go answers it
+		}
+		if readOnlyActor(ctx) && !hints.ReadOnly {
+			return nil, false // mcp-go refuses it at once (scopeFilter)
 		}
 		return s.startV2(ctx, m, body), true
 	case string(mcp.MethodTasksGet):
