@@ -1,15 +1,18 @@
-// Runs transfer_call as a task of the 2026-07-28 tasks extension with the
-// official client (@modelcontextprotocol/client pinned to 2026-07-28) and
-// the extension's own client (@modelcontextprotocol/ext-tasks), over
-// streamable HTTP:
+// Runs a tool (transfer_call, test_destination with dial) as a task of the
+// 2026-07-28 tasks extension with the official client
+// (@modelcontextprotocol/client pinned to 2026-07-28) and the extension's
+// own client (@modelcontextprotocol/ext-tasks), over streamable HTTP:
 //
-//   node ext-tasks-client.mjs --url http://127.0.0.1:PORT/mcp --call CALL_ID \
-//     --destination +1... [--cancel-at "trying"]
+//   node ext-tasks-client.mjs --url http://127.0.0.1:PORT/mcp --tool NAME \
+//     --args '{"call_id": ...}' [--cancel-at "trying" [--cancel-when-file PATH]]
 //
-// Prints one JSON line per event: {"task": {...}} for each state of the
-// task the client saw, {"outcome": ...} when it ended, and with
-// --cancel-at, once a statusMessage contains that text, {"cancelled": ...}
+// Prints one JSON line per event: {"execution": ...} (TaskExecution when
+// the call became a task), {"task": {...}} for each state of the task the
+// client saw, {"outcome": ...} when it ended, and with --cancel-at, once a
+// statusMessage contains that text (and the file PATH exists, which the
+// test creates when the phone network got that far), {"cancelled": ...}
 // and the server's tasks/get after the cancel ({"after_cancel": ...}).
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createTaskSessionFromClient } from '@modelcontextprotocol/ext-tasks/client';
@@ -17,9 +20,10 @@ import { createTaskSessionFromClient } from '@modelcontextprotocol/ext-tasks/cli
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
-    call: { type: 'string' },
-    destination: { type: 'string' },
+    tool: { type: 'string' },
+    args: { type: 'string' },
     'cancel-at': { type: 'string' },
+    'cancel-when-file': { type: 'string' },
   },
 });
 
@@ -66,13 +70,15 @@ const session = createTaskSessionFromClient(client, {
 
 let exitCode = 0;
 try {
-  const execution = await session.callTool('transfer_call', { call_id: args.call, destination: args.destination }, { task: { preference: 'require' } });
+  const execution = await session.callTool(args.tool, JSON.parse(args.args), { task: { preference: 'require' } });
   print({ execution: execution.constructor.name });
   for await (const ev of execution.updates()) {
     if (ev.type === 'task') {
       print({ task: ev.task });
       const msg = ev.task.statusMessage || '';
       if (args['cancel-at'] && msg.includes(args['cancel-at'])) {
+        const file = args['cancel-when-file'];
+        while (file && !existsSync(file)) await new Promise((r) => setTimeout(r, 20));
         await execution.cancel();
         print({ cancelled: ev.task.taskId });
         const after = await rawDispatch({ method: 'tasks/get', params: { taskId: ev.task.taskId, _meta: { 'io.modelcontextprotocol/protocolVersion': version, 'io.modelcontextprotocol/clientCapabilities': {} } } });

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,11 +46,23 @@ func httpPhoneLine(t *testing.T, targetPort int) (*phoneLine, string) {
 	return line, url
 }
 
-// runExtTasks runs clients/ext-tasks-client.mjs and returns its events.
-func runExtTasks(t *testing.T, url, callID string, extra ...string) []extTaskEvent {
+// runExtTasks runs clients/ext-tasks-client.mjs with the tool and its
+// arguments and returns its events.
+func runExtTasks(t *testing.T, url, tool string, args map[string]any, extra ...string) []extTaskEvent {
 	t.Helper()
+	events, out, err := extTasksClient(t, url, tool, args, extra...)
+	if err != nil {
+		t.Fatalf("ext-tasks-client: %v\n%s", err, out)
+	}
+	return events
+}
+
+// extTasksClient is runExtTasks returning the failure (safe to call from
+// any goroutine).
+func extTasksClient(t *testing.T, url, tool string, args map[string]any, extra ...string) ([]extTaskEvent, []byte, error) {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	out, err := runNode(t, env, append([]string{"ext-tasks-client.mjs", "--url", url, "--call", callID, "--destination", salesNumber}, extra...)...)
+	body, _ := json.Marshal(args)
+	out, err := runNode(t, env, append([]string{"ext-tasks-client.mjs", "--url", url, "--tool", tool, "--args", string(body)}, extra...)...)
 	var events []extTaskEvent
 	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
 		var ev extTaskEvent
@@ -56,11 +70,8 @@ func runExtTasks(t *testing.T, url, callID string, extra ...string) []extTaskEve
 			events = append(events, ev)
 		}
 	}
-	if err != nil {
-		t.Fatalf("ext-tasks-client: %v\n%s", err, out)
-	}
 	t.Logf("ext-tasks-client:\n%s", out)
-	return events
+	return events, out, err
 }
 
 // TestSDKExtTasksTransferCompletes runs transfer_call as a task of the
@@ -76,7 +87,7 @@ func TestSDKExtTasksTransferCompletes(t *testing.T) {
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 
-	events := runExtTasks(t, url, callID)
+	events := runExtTasks(t, url, "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
 	if len(events) == 0 || events[0].Execution != "TaskExecution" {
 		t.Fatalf("transfer_call did not run as a task: %+v", events)
 	}
@@ -127,12 +138,15 @@ func TestSDKExtTasksTransferCancelKeepsCaller(t *testing.T) {
 	caller := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 
-	events := runExtTasks(t, url, callID, "--cancel-at", "trying")
+	events := runExtTasks(t, url, "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber}, "--cancel-at", "trying")
 	var after *extTaskEvent
 	for i := range events {
 		if events[i].AfterCancel != nil {
 			after = &events[i]
 		}
+	}
+	if len(events) == 0 || events[0].Execution != "TaskExecution" {
+		t.Fatalf("transfer_call did not run as a task: %+v", events)
 	}
 	if after == nil || after.AfterCancel.Kind != "result" || after.AfterCancel.Result.ResultType != "complete" || after.AfterCancel.Result.Status != "cancelled" {
 		t.Fatalf("tasks/get after tasks/cancel: %+v", after)
@@ -152,4 +166,53 @@ func TestSDKExtTasksTransferCancelKeepsCaller(t *testing.T) {
 		t.Errorf("end_call: %s", ended.json)
 	}
 	caller.Wait(t)
+}
+
+// TestSDKExtTasksTestDestinationDialCancelled runs test_destination with
+// dial as a task of the 2026-07-28 tasks extension (official client and
+// ext-tasks) against a phone that rings until cancelled: the task shows
+// the dialling step, and tasks/cancel, sent once the phone rings, stops
+// the test call (the phone gets a CANCEL, which ends its sipp scenario).
+func TestSDKExtTasksTestDestinationDialCancelled(t *testing.T) {
+	t.Parallel()
+	target := sipptest.Start(t, "uas_ring_cancel.xml", "", sipptest.Options{})
+	line, url := httpPhoneLine(t, target.Port())
+	assistant := firstID(t, line.c, "list_assistants", "assistants")
+	ringing := filepath.Join(t.TempDir(), "ringing")
+	type run struct {
+		events []extTaskEvent
+		out    []byte
+		err    error
+	}
+	done := make(chan run, 1)
+	go func() {
+		events, out, err := extTasksClient(t, url, "test_destination",
+			map[string]any{"destination": salesNumber, "assistant_id": assistant, "dial": true, "ring_timeout_seconds": 60},
+			"--cancel-at", "test call to "+salesNumber+": dialling", "--cancel-when-file", ringing)
+		done <- run{events, out, err}
+	}()
+	// "dialling" is reported before the INVITE is sent: the client cancels
+	// once the phone rings (the server got its 180), as a person would.
+	line.logs.waitFor(t, regexp.MustCompile(`msg="INVITE response" .*call_id=test-.* status=180`), line.offset, 60*time.Second)
+	if err := os.WriteFile(ringing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("ext-tasks-client: %v\n%s", r.err, r.out)
+	}
+	events := r.events
+	if len(events) == 0 || events[0].Execution != "TaskExecution" {
+		t.Fatalf("test_destination did not run as a task: %+v", events)
+	}
+	var after *extTaskEvent
+	for i := range events {
+		if events[i].AfterCancel != nil {
+			after = &events[i]
+		}
+	}
+	if after == nil || after.AfterCancel.Result.Status != "cancelled" {
+		t.Fatalf("tasks/get after tasks/cancel: %+v", after)
+	}
+	target.Wait(t) // CANCEL, 487, ACK: long before the 60 s ring timeout
 }
