@@ -60,6 +60,15 @@ type v2Task struct {
 	PollIntervalMs int64           `json:"pollIntervalMs,omitempty"`
 	Result         json.RawMessage `json:"result,omitempty"`
 	Error          *v2Error        `json:"error,omitempty"`
+	// Meta names what the task works on (taskRefMetaKey), as on 2025-11-25.
+	Meta map[string]any `json:"_meta,omitempty"`
+}
+
+// withRef sets t's _meta to name the call and transfer it works on.
+func (t *v2Task) withRef(ref map[string]string) {
+	if ref["call_id"] != "" {
+		t.Meta = map[string]any{taskRefMetaKey: ref}
+	}
 }
 
 type v2Error struct {
@@ -86,15 +95,29 @@ func (s *Server) answerV2(ctx context.Context, body []byte) ([]byte, bool) {
 			return nil, false // mcp-go refuses it at once (scopeFilter)
 		}
 		return s.startV2(ctx, m, body), true
-	case string(mcp.MethodTasksGet):
-		return s.getV2(ctx, m), true
-	case string(mcp.MethodTasksCancel):
+	case string(mcp.MethodTasksGet), string(mcp.MethodTasksCancel):
+		if s.mcpGoTask(m.Params.TaskID) {
+			return nil, false // a task mcp-go runs (params.task): mcp-go answers
+		}
+		if m.Method == string(mcp.MethodTasksGet) {
+			return s.getV2(ctx, m), true
+		}
 		return s.cancelV2(ctx, m), true
 	case "tasks/update":
 		// No tool of this server asks for input while it runs as a task.
 		return rpcError(m.ID, mcp.INVALID_PARAMS, "task takes no input"), true
 	}
 	return nil, false
+}
+
+// mcpGoTask reports whether mcp-go runs the task id in this process: one
+// a client started with params.task (2025-11-25's way, which mcp-go also
+// serves on 2026-07-28), not through the extension.
+func (s *Server) mcpGoTask(id string) bool {
+	s.runs.mu.Lock()
+	run := s.runs.byTask[id]
+	s.runs.mu.Unlock()
+	return run != nil && run.cancel == nil
 }
 
 // startV2 runs the tools/call body as a task and answers with the task.
@@ -160,7 +183,9 @@ func (s *Server) getV2(ctx context.Context, m v2Message) []byte {
 }
 
 // cancelV2 answers tasks/cancel: the transfer (or test call) the task
-// runs stops, and the caller stays with the assistant.
+// runs stops, and the caller stays with the assistant. After a restart a
+// task reads as ended (the restart's recovery ended its call and
+// transfer), and is refused as such.
 func (s *Server) cancelV2(ctx context.Context, m v2Message) []byte {
 	t, errResp := s.v2Lookup(ctx, m)
 	if errResp != nil {
@@ -183,28 +208,9 @@ func (s *Server) cancelV2(ctx context.Context, m v2Message) []byte {
 		}
 		return rpcResult(m.ID, map[string]any{"resultType": "complete"})
 	}
-	// No process runs it (a restart): cancel what it worked on.
-	if err := s.cancelStoredV2(ctx, m.Params.TaskID); err != nil {
-		return rpcError(m.ID, mcp.INTERNAL_ERROR, "task could not be cancelled: "+err.Error())
-	}
-	return rpcResult(m.ID, map[string]any{"resultType": "complete"})
-}
-
-// cancelStoredV2 cancels the transfer of a stored task no process runs
-// and records the task cancelled.
-func (s *Server) cancelStoredV2(ctx context.Context, id string) error {
-	st := s.stored
-	rec, err := st.records.TaskRecord(ctx, id)
-	if err != nil {
-		return err
-	}
-	if t, ok := st.transfer(ctx, rec); ok && !t.Final() && st.calls != nil {
-		if _, err := st.calls.CancelTransfer(ctx, t.CallID, t.ID, "the MCP client cancelled the task"); err != nil {
-			return err
-		}
-	}
-	rec.Status, rec.UpdatedAt = string(mcp.TaskStatusCancelled), time.Now().UTC()
-	return st.records.SaveTaskRecord(ctx, rec)
+	// Not run by this process: a task read from the store reads as ended
+	// (see storedTasks.answer), so this is one another process runs.
+	return rpcError(m.ID, mcp.INVALID_PARAMS, "task is not running in this server process")
 }
 
 // v2Lookup finds the task m names for ctx's caller, or the error response.
@@ -242,6 +248,7 @@ func (s *Server) v2Lookup(ctx context.Context, m v2Message) (v2Task, []byte) {
 		TaskID: task.TaskId, Status: task.Status, StatusMessage: task.StatusMessage,
 		CreatedAt: task.CreatedAt, LastUpdatedAt: task.LastUpdatedAt, TTLMs: task.TTL,
 	}
+	out.withRef(map[string]string{"call_id": rec.CallID, "transfer_id": rec.TransferID})
 	setV2Outcome(&out, result)
 	return out, nil
 }
@@ -260,6 +267,7 @@ func (s *Server) v2FromRun(r *taskRun) v2Task {
 	if r.ttl == 0 {
 		t.TTLMs = nil
 	}
+	t.withRef(r.ref)
 	setV2Outcome(&t, r.result)
 	return t
 }

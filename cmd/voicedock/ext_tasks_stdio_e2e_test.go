@@ -49,7 +49,10 @@ type extTask struct {
 	TaskID        string `json:"taskId"`
 	Status        string `json:"status"`
 	StatusMessage string `json:"statusMessage"`
-	Result        struct {
+	Meta          struct {
+		Object map[string]string `json:"voicedock/task-object"`
+	} `json:"_meta"`
+	Result struct {
 		ResultType        string `json:"resultType"`
 		IsError           bool   `json:"isError"`
 		StructuredContent struct {
@@ -115,7 +118,8 @@ func TestTaskExtensionOverStdioAndRestart(t *testing.T) {
 		t.Helper()
 		tr := task.Result.StructuredContent.Transfer
 		if task.Status != "completed" || task.StatusMessage != "transfer to "+salesNumber+": completed (SIP 200)" ||
-			task.Result.ResultType != "complete" || task.Result.IsError || tr.Status != "completed" || tr.SIPStatus != 200 {
+			task.Result.ResultType != "complete" || task.Result.IsError || tr.Status != "completed" || tr.SIPStatus != 200 ||
+			task.Meta.Object["call_id"] != callID || task.Meta.Object["transfer_id"] != tr.ID {
 			t.Fatalf("%s: %+v", when, task)
 		}
 	}
