@@ -48,6 +48,9 @@ type Server struct {
 	MCP       *mcpserver.MCPServer
 	resources *resources
 	stored    *storedTasks
+	runs      *taskRuns
+	// taskTools are the tools that run as tasks when the client asks.
+	taskTools map[string]tools.Hints
 }
 
 // Run forwards domain events to the clients (resource updates, list
@@ -88,7 +91,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	}
 	taskHooks := &mcpserver.TaskHooks{}
 	runs.hooks(hooks, taskHooks)
-	serverOpts = append(serverOpts, mcpserver.WithTaskCapabilities(true, true, true), mcpserver.WithTaskHooks(taskHooks))
+	serverOpts = append(serverOpts, mcpserver.WithTaskCapabilities(true, true, true), mcpserver.WithTaskHooks(taskHooks), listTasksExtension(hooks))
 	var res *resources
 	if opts.Calls != nil && opts.Config != nil {
 		res = newResources(opts.Calls, opts.Config, logger)
@@ -98,7 +101,11 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	signer := newStateSigner()
+	taskTools := map[string]tools.Hints{}
 	for _, t := range list {
+		if t.Hints.Waits {
+			taskTools[t.Name] = t.Hints
+		}
 		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer)
 		if err != nil {
 			return nil, err
@@ -109,7 +116,7 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 		res.register(s)
 		registerPrompts(s, opts.Config)
 	}
-	return &Server{MCP: s, resources: res, stored: stored}, nil
+	return &Server{MCP: s, resources: res, stored: stored, runs: runs, taskTools: taskTools}, nil
 }
 
 // Tool returns the MCP definition of t: its schemas generated from its Go

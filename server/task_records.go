@@ -64,14 +64,21 @@ type taskRequest struct {
 // false to leave the message to mcp-go. Only the task's owner (the
 // core.Actor in ctx) reads it; anyone else gets "task not found", as for
 // an unknown id.
+//
+// On protocol 2026-07-28 it also answers the messages of the tasks
+// extension (see answerV2): a task-augmented tools/call, tasks/get,
+// tasks/cancel and tasks/update, for tasks running here or stored.
 func (s *Server) AnswerStoredTask(ctx context.Context, body []byte, sessionID string) ([]byte, bool) {
-	st := s.stored
-	if st == nil {
+	// Every message passes here: those that cannot be a task's skip the
+	// JSON decodes below.
+	if !bytes.Contains(body, []byte("tasks")) {
 		return nil, false
 	}
-	// Every message passes here: those that cannot be a tasks/* request
-	// skip the JSON decode (the decode below decides for the others).
-	if !bytes.Contains(body, []byte("tasks")) {
+	if resp, ok := s.answerV2(ctx, body); ok {
+		return resp, true
+	}
+	st := s.stored
+	if st == nil {
 		return nil, false
 	}
 	var req taskRequest

@@ -43,6 +43,7 @@ type taskRun struct {
 	taskID    string
 	sessionID string // mcp-go's session holding the task; "" sessionless
 	createdAt time.Time
+	updatedAt time.Time
 	message   string
 	ref       map[string]string
 	status    mcp.TaskStatus
@@ -50,6 +51,9 @@ type taskRun struct {
 
 	// store keeps the run's record (see storedTasks.save); nil: none.
 	store func(*taskRun)
+	// cancel ends the run of a 2026-07-28 task (see answerV2); nil for
+	// those mcp-go runs.
+	cancel context.CancelFunc
 }
 
 func (r *taskRun) setRef(ref map[string]string) {
@@ -69,7 +73,7 @@ func (r *taskRun) finish(res *mcp.CallToolResult, cancelled bool) {
 		body, _ = json.Marshal(res)
 	}
 	r.mu.Lock()
-	r.status, r.result = mcp.TaskStatusCompleted, body
+	r.status, r.result, r.updatedAt = mcp.TaskStatusCompleted, body, time.Now().UTC()
 	if cancelled {
 		r.status, r.result = mcp.TaskStatusCancelled, nil
 	}
@@ -80,9 +84,21 @@ func (r *taskRun) finish(res *mcp.CallToolResult, cancelled bool) {
 	close(r.done)
 }
 
+// fail records that the task's call was refused before its tool ran.
+func (r *taskRun) fail(e v2Error) {
+	body, _ := json.Marshal(e)
+	r.mu.Lock()
+	r.status, r.result, r.message, r.updatedAt = mcp.TaskStatusFailed, body, e.Message, time.Now().UTC()
+	r.mu.Unlock()
+	if r.store != nil {
+		r.store(r)
+	}
+	close(r.done)
+}
+
 func (r *taskRun) setMessage(m string) {
 	r.mu.Lock()
-	r.message = m
+	r.message, r.updatedAt = m, time.Now().UTC()
 	r.mu.Unlock()
 }
 
@@ -105,6 +121,16 @@ type taskRuns struct {
 
 func newTaskRuns() *taskRuns {
 	return &taskRuns{pending: map[context.Context]*taskRun{}, byKey: map[string]*taskRun{}, byTask: map[string]*taskRun{}}
+}
+
+// forget drops an ended run (its record stays in the store).
+func (tr *taskRuns) forget(r *taskRun) {
+	tr.mu.Lock()
+	delete(tr.byKey, r.key)
+	if tr.byTask[r.taskID] == r {
+		delete(tr.byTask, r.taskID)
+	}
+	tr.mu.Unlock()
 }
 
 // hooks wires the runs to mcp-go's request and task hooks.
@@ -253,6 +279,9 @@ func (tr *taskRuns) refMeta(taskID string, meta **mcp.Meta) {
 // run returns the taskRun of a call that runs as a task, once mcp-go has
 // made its task, or nil for a plain call.
 func (tr *taskRuns) run(ctx context.Context, req mcp.CallToolRequest) *taskRun {
+	if run, ok := ctx.Value(v2RunKey{}).(*taskRun); ok {
+		return run // a 2026-07-28 task (see answerV2)
+	}
 	if tr == nil || req.Params.Task == nil || req.Params.Meta == nil {
 		return nil
 	}
