@@ -51,12 +51,21 @@ func (t *DeliveryTracker) Written(key string) {
 	t.changed = make(chan struct{})
 }
 
+// deliveryIdle is how long Wait holds a result while none of the
+// tracker's notifications is written: then the one it waits for was
+// dropped (mcp-go drops what a stream that ended had taken).
+const deliveryIdle = 5 * time.Second
+
 // Wait blocks until every notification sent for key is written, ctx is
-// done, or a bound passes (a notification mcp-go dropped must not hold the
-// result back for ever).
+// done, or no notification of the tracker was written for deliveryIdle (a
+// notification mcp-go dropped must not hold the result back for ever).
+// The bound is one of silence, not of total time: under load the writer
+// may need longer to work through the notifications queued ahead, and a
+// result let go while it still does overtakes its last notification,
+// which the client then drops.
 func (t *DeliveryTracker) Wait(ctx context.Context, key string) {
-	deadline := time.NewTimer(2 * time.Second)
-	defer deadline.Stop()
+	idle := time.NewTimer(deliveryIdle)
+	defer idle.Stop()
 	for {
 		t.mu.Lock()
 		n, changed := t.pending[key], t.changed
@@ -66,9 +75,10 @@ func (t *DeliveryTracker) Wait(ctx context.Context, key string) {
 		}
 		select {
 		case <-changed:
+			idle.Reset(deliveryIdle)
 		case <-ctx.Done():
 			return
-		case <-deadline.C:
+		case <-idle.C:
 			t.mu.Lock()
 			delete(t.pending, key)
 			t.mu.Unlock()

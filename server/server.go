@@ -319,7 +319,7 @@ func progressReporter(ctx context.Context, req mcp.CallToolRequest, logger *slog
 		if tracker != nil {
 			tracker.Sent(TokenKey(token))
 		}
-		if err := srv.SendNotificationToClient(ctx, "notifications/progress", params); err != nil {
+		if err := sendProgress(ctx, srv, params); err != nil {
 			if tracker != nil {
 				tracker.Written(TokenKey(token))
 			}

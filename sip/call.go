@@ -48,12 +48,15 @@ type call struct {
 	notifyMu       sync.Mutex
 	lastNotifyCSeq uint32
 
-	mu         sync.Mutex
-	state      callState
-	srv        *sipgo.DialogServerSession // inbound
-	cli        *sipgo.DialogClientSession // outbound
-	media      *mediaState
-	acked      bool
+	mu    sync.Mutex
+	state callState
+	srv   *sipgo.DialogServerSession // inbound
+	cli   *sipgo.DialogClientSession // outbound
+	media *mediaState
+	acked bool
+	// okSent is set (inbound) as our 2xx to the INVITE goes out: from then
+	// on a request of the caller's with a higher CSeq proves it arrived.
+	okSent     bool
 	reinvite   *pendingReinvite
 	dialCancel context.CancelCauseFunc
 	// endReason and endStatus are what the ending path that claimed a

@@ -226,6 +226,7 @@ func (u *UA) endedWhileRinging(c *call, dlg *sipgo.DialogServerSession, tx sip.S
 func (u *UA) answer(c *call, invite *sip.Request, sdp []byte, log *slog.Logger) {
 	c.mu.Lock()
 	dlg := c.srv
+	c.okSent = true
 	c.mu.Unlock()
 	res := sip.NewSDPResponseFromRequest(invite, sdp)
 	u.decorateDialogResponse(res, c.transport)

@@ -1,6 +1,8 @@
 package sip
 
 import (
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -24,6 +26,7 @@ func (u *UA) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
+	u.confirmByRequest(c, req)
 	c.mu.Lock()
 	switch c.state {
 	case stateRinging: // BYE in the early dialog: the caller gave up
@@ -115,14 +118,25 @@ func (u *UA) onReInvite(req *sip.Request, tx sip.ServerTransaction, key string) 
 		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
+	u.confirmByRequest(c, req)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// RFC 3261 14.2: 500 (with Retry-After) while our final response to a
+	// lower INVITE is still to be sent, 491 only while an INVITE
+	// transaction of ours is in progress. Once our 2xx is out, the
+	// re-INVITE confirmed the dialog above.
 	switch {
 	case c.state == stateEnding || c.state == stateEnded:
 		u.reply(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
-	case c.state != stateAnswered || c.media == nil:
+	case c.state == stateRinging || c.state == stateAnswering:
+		u.reply(req, tx, sip.StatusInternalServerError, "Server Internal Error", sip.NewHeader("Retry-After", strconv.Itoa(rand.IntN(11))))
+		return
+	case c.state != stateAnswered:
 		u.reply(req, tx, sip.StatusRequestPending, "Request Pending")
+		return
+	case c.media == nil:
+		u.reply(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		return
 	}
 	sdp, negotiated, err := u.localSDP(req.Body(), c.media, true)
