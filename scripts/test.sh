@@ -6,12 +6,11 @@
 # checks, rebuilds the console and compares it with the committed build, the
 # whole Go test suite, the conformance suite and short fuzz runs.
 #
-# The Go test suite runs in the background from the start, since its
-# end-to-end tests mostly wait on the network and on audio played in real
-# time; everything else runs beside it, at a lower CPU priority while it
-# runs, so that it takes the idle CPU without slowing the tests that
-# measure time. The suite's output is shown when it ends. Each step says
-# when it started.
+# The steps run one after the other: the end-to-end tests play audio and
+# SIP in real time, and a compiler or fuzzer beside them on a 2-core
+# machine starves the sipp processes and the audio pacing they measure.
+# Inside the Go suite the end-to-end tests run a few at a time
+# (cmd/voicedock/parallel_test.go). Each step says when it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
@@ -60,27 +59,12 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 (cd clients && npm ci --no-audit --no-fund --loglevel=error)
 
 work=$(mktemp -d)
-go_test_pid=
-cleanup() {
-	# The suite runs in its own process group (setsid): end it, its test
-	# binaries and the servers and sipp processes they started.
-	if [ -n "$go_test_pid" ]; then kill -TERM -- "-$go_test_pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-step "go test (in the background; its output follows when it ends)"
-setsid go test -race -count=1 -timeout 12m ./... >"$work/go-test.log" 2>&1 &
-go_test_pid=$!
-# beside runs a command at a lower CPU priority while the suite runs.
-beside() {
-	if kill -0 "$go_test_pid" 2>/dev/null; then nice -n 19 "$@"; else "$@"; fi
-}
+trap 'rm -rf "$work"' EXIT
 
 step "console build (must match the committed console/dist)"
 console_build="$work/console"
 mkdir "$console_build"
-(cd console/web && beside npx --no-install tsc --noEmit && beside npx --no-install vite build --logLevel warn --outDir "$console_build/dist" --emptyOutDir)
+(cd console/web && npx --no-install tsc --noEmit && npx --no-install vite build --logLevel warn --outDir "$console_build/dist" --emptyOutDir)
 if ! diff -r console/dist "$console_build/dist" >/dev/null; then
 	diff -r console/dist "$console_build/dist" | head -20 || true
 	echo "console/dist differs from a fresh build of console/web: run 'npm ci && npm run build' in console/web and commit console/dist" >&2
@@ -95,13 +79,16 @@ if [ -n "$unformatted" ]; then
 fi
 
 step "go vet"
-beside go vet ./...
+go vet ./...
 
 step "staticcheck"
-beside go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 step "MCP conformance"
-beside scripts/conformance-server.sh
+scripts/conformance-server.sh
+
+step "go test"
+go test -race -count=1 -timeout 15m ./...
 
 step "fuzz (short runs)"
 # Each target gets a number of executions (about 10 s of it here), not a
@@ -109,7 +96,7 @@ step "fuzz (short runs)"
 # deadline as a failure when a worker is mid-input at the end
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
 # every budget.
-fuzz() { beside go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}"; }
+fuzz() { go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}"; }
 fuzz ./core FuzzParseTarget 100000x
 fuzz ./core FuzzDecodeAssistant 20000x
 fuzz ./core FuzzAssistantReply 80000x
@@ -129,15 +116,6 @@ fuzz ./audiodir FuzzRel 50000x
 fuzz ./oauth FuzzVerify 20000x
 fuzz ./transport FuzzAuthorizationHeader 20000x
 
-step "go test (its output)"
-go_test_status=0
-wait "$go_test_pid" || go_test_status=$?
-go_test_pid=
-cat "$work/go-test.log"
-if [ "$go_test_status" != 0 ]; then
-	echo "go test failed (exit status $go_test_status)" >&2
-	exit 1
-fi
 
 echo
 echo "all tests passed in ${SECONDS}s"

@@ -10,7 +10,7 @@ import (
 // suits tests that compute; these mostly wait: on sipp's scenarios, on
 // speech played in real time, on a server process starting. Each one owns
 // its server, data directory and ports, so several share two cores.
-const e2eParallel = 4
+const e2eParallel = 3
 
 // defaultParallel raises -parallel to e2eParallel when the command line
 // did not set it; flags must be parsed.
