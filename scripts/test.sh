@@ -96,26 +96,43 @@ step "fuzz (short runs)"
 # deadline as a failure when a worker is mid-input at the end
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
 # every budget.
-fuzz() { go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}"; }
-fuzz ./core FuzzParseTarget 100000x
-fuzz ./core FuzzDecodeAssistant 20000x
-fuzz ./core FuzzAssistantReply 80000x
-fuzz ./sip FuzzSIPMessage 200000x
-fuzz ./sip FuzzParseSipfrag 200000x
-fuzz ./sip FuzzSDPAnswer 200000x
-fuzz ./sip FuzzParseDTMFRelay 100000x
-fuzz ./sip FuzzReferToHeaders 100000x
-fuzz ./sip FuzzDigestAuthorize 100000x
-fuzz ./audio FuzzDecodeWAV 1000000x
-fuzz ./tools FuzzToolInputs 40000x
-fuzz ./webhooks FuzzVerify 100000x
-fuzz ./transport/bridge FuzzReadSSE 100000x
-fuzz ./llm FuzzDecodeResponse 100000x
-fuzz ./server FuzzRoundTripState 50000x
-fuzz ./audiodir FuzzRel 50000x
-fuzz ./oauth FuzzVerify 20000x
-fuzz ./transport FuzzAuthorizationHeader 20000x
-
+# Two lanes of one fuzzing worker each, one lane a core: each target's
+# build and its executions overlap with the other lane's.
+fuzz() { go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}" -parallel 1; }
+lane_a() {
+	fuzz ./core FuzzParseTarget 100000x
+	fuzz ./core FuzzAssistantReply 80000x
+	fuzz ./sip FuzzParseSipfrag 200000x
+	fuzz ./sip FuzzParseDTMFRelay 100000x
+	fuzz ./sip FuzzDigestAuthorize 100000x
+	fuzz ./tools FuzzToolInputs 40000x
+	fuzz ./transport/bridge FuzzReadSSE 100000x
+	fuzz ./server FuzzRoundTripState 50000x
+	fuzz ./oauth FuzzVerify 20000x
+}
+lane_b() {
+	fuzz ./core FuzzDecodeAssistant 20000x
+	fuzz ./sip FuzzSIPMessage 200000x
+	fuzz ./sip FuzzSDPAnswer 200000x
+	fuzz ./sip FuzzReferToHeaders 100000x
+	fuzz ./audio FuzzDecodeWAV 1000000x
+	fuzz ./webhooks FuzzVerify 100000x
+	fuzz ./llm FuzzDecodeResponse 100000x
+	fuzz ./audiodir FuzzRel 50000x
+	fuzz ./transport FuzzAuthorizationHeader 20000x
+}
+lane_a >"$work/fuzz-a.log" 2>&1 &
+fuzz_a=$!
+lane_b >"$work/fuzz-b.log" 2>&1 &
+fuzz_b=$!
+fuzz_status=0
+wait "$fuzz_a" || fuzz_status=1
+wait "$fuzz_b" || fuzz_status=1
+cat "$work/fuzz-a.log" "$work/fuzz-b.log"
+if [ "$fuzz_status" != 0 ]; then
+	echo "a fuzz target failed (see above; a failing input is written under testdata/fuzz/)" >&2
+	exit 1
+fi
 
 echo
 echo "all tests passed in ${SECONDS}s"
