@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
-# missing (sipp from Debian's sip-tester, Debian's chromium for the console's
-# browser test, the console's npm packages, and from npm the MCP clients of
-# clients/ with the Node 22 they run on, staticcheck from the Go module proxy), then runs the
-# checks, rebuilds the console and compares it with the committed build, the
-# whole Go test suite, the conformance suite and short fuzz runs.
+# missing (from Debian: sipp's sip-tester, espeak-ng, pocketsphinx and its
+# English model, baresip, kamailio with its TLS modules, chromium for the
+# console's browser test; from npm: the console's packages and the MCP
+# clients of clients/ with the Node 22 they run on; staticcheck from the Go
+# module proxy), then rebuilds the console and compares it with the
+# committed build, runs the checks, the conformance suite, the whole Go
+# test suite and short fuzz runs.
 #
 # The steps run one after the other: the end-to-end tests play audio and
 # SIP in real time, and a compiler or fuzzer beside them on a 2-core
