@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/netguard"
 )
 
 // config is the server's configuration: environment variables first,
@@ -121,30 +122,10 @@ type config struct {
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
 }
 
-// allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS; a bare address is a
-// single host.
+// allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS as the other CIDR
+// lists are parsed; a bare address is a single host.
 func (c config) allowedSources() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range c.SIPAllowedCIDRs {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if !strings.Contains(s, "/") {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("VOICEDOCK_SIP_ALLOWED_CIDRS: %q is not a CIDR or address", s)
-			}
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("VOICEDOCK_SIP_ALLOWED_CIDRS: %q is not a CIDR", s)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	return netguard.ParseCIDRs("VOICEDOCK_SIP_ALLOWED_CIDRS", c.SIPAllowedCIDRs)
 }
 
 // loadConfig reads the environment through getenv (os.Environ in main,
