@@ -23,8 +23,9 @@ import (
 func (u *UA) Hangup(ctx context.Context, callID string) error {
 	c := u.calls.get(callID)
 	if c == nil {
-		u.calls.hangupUnknown(callID)
-		return nil
+		if c = u.calls.hangupUnknown(callID); c == nil {
+			return nil
+		}
 	}
 	u.end(ctx, c, core.EndAssistantHangup, core.EndRejected, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 	return nil

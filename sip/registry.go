@@ -77,15 +77,17 @@ func (r *registry) recentlyEnded(key string) (string, bool) {
 // hangupUnknown notes a Hangup for a call id that is not live: unless that
 // call has just ended, the call may be about to be registered (the core
 // decided on it and asked to hang up before the INVITE handler got on), so
-// the hang-up is kept for the TTL and applied by takePending.
-func (r *registry) hangupUnknown(id string) {
+// the hang-up is kept for the TTL and applied by takePending. A call
+// registered since the caller looked it up is returned, for the caller to
+// end: between the two looks the hang-up would otherwise be lost.
+func (r *registry) hangupUnknown(id string) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ended := r.endedID[id]; ended {
-		return
+		return nil
 	}
-	if _, live := r.byID[id]; live {
-		return
+	if c, live := r.byID[id]; live {
+		return c
 	}
 	r.pending[id] = struct{}{}
 	time.AfterFunc(r.ttl, func() {
@@ -93,6 +95,7 @@ func (r *registry) hangupUnknown(id string) {
 		delete(r.pending, id)
 		r.mu.Unlock()
 	})
+	return nil
 }
 
 // takePending reports (once) whether Hangup was asked for id before it was
