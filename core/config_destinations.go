@@ -32,6 +32,10 @@ type DestinationCheck struct {
 	// told without a call; RouteNote explains it.
 	Route     string
 	RouteNote string
+	// Consult is what the assistant's destination does on the human's
+	// call (warm, bridge) before the caller is put through; nil when
+	// nothing beyond the plain mode.
+	Consult *ConsultSteps
 }
 
 // CheckDestination answers whether a transfer to destination (an E.164
@@ -65,5 +69,6 @@ func (c *Configuration) CheckDestination(ctx context.Context, destination, assis
 		out.Destination = v.E164
 	}
 	out.Route, out.RouteNote, err = c.routeFor(ctx, out.Destination, dest.Type, a)
+	out.Consult = consultSteps(a, dest)
 	return out, err
 }

@@ -81,7 +81,7 @@ type TransferAttempt struct {
 	LegCallID       string     `json:"leg_call_id,omitempty" jsonschema:"description=The server's own call to the destination (warm\\, bridge): the second leg"`
 	LegStatus       string     `json:"leg_status,omitempty" jsonschema:"description=Where that call is: dialing\\, answered\\, ended or failed,enum=dialing,enum=answered,enum=ended,enum=failed"`
 	Bridged         bool       `json:"bridged,omitempty" jsonschema:"description=The server relays the audio between the caller and the destination"`
-	Status          string     `json:"status" jsonschema:"required,enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled"`
+	Status          string     `json:"status" jsonschema:"required,enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined"`
 	SIPStatus       int        `json:"sip_status,omitempty"`
 	Reason          string     `json:"reason,omitempty"`
 	StartedAt       *time.Time `json:"started_at,omitempty"`

@@ -194,8 +194,14 @@ func validateDestinationExtras(param string, d Destination) error {
 	if err := checkDialTimeout(param+".dial_timeout", d.DialTimeout); err != nil {
 		return err
 	}
-	_, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders)
-	return err
+	if _, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders); err != nil {
+		return err
+	}
+	f := d.consultFields()
+	if err := f.check(param + "."); err != nil {
+		return err
+	}
+	return f.checkForMode(param+".", d.Mode)
 }
 
 // attemptPlan is how one destination of a transfer is tried.
@@ -213,6 +219,9 @@ type attemptPlan struct {
 	// trunk carries that call (zero for a SIP URI destination).
 	uri   string
 	trunk Trunk
+	// consult is what is done on the human's call before the caller is
+	// put through (warm, bridge).
+	consult consultPlan
 }
 
 // planAttempt combines the request's options with the destination's
@@ -251,6 +260,9 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 	if err != nil {
 		return p, err
 	}
+	if p.consult, err = planConsult(req, configured, p.mode); err != nil {
+		return p, err
+	}
 	if s := summaryValue(req.Summary); s != "" {
 		hs = append(hs, SIPHeader{Name: SummaryHeader, Value: s})
 	}
@@ -281,8 +293,17 @@ func checkTransferRequest(req TransferRequest) error {
 	if len(req.FallbackDestinations) > maxFallbacks {
 		return FieldError(CodeInvalidRequest, "fallback_destinations", "at most %d fallback destinations (got %d)", maxFallbacks, len(req.FallbackDestinations))
 	}
-	_, err := ValidateSIPHeaders("sip_headers", req.SIPHeaders)
-	return err
+	if _, err := ValidateSIPHeaders("sip_headers", req.SIPHeaders); err != nil {
+		return err
+	}
+	f := req.consultFields()
+	if err := f.check(""); err != nil {
+		return err
+	}
+	if req.Mode != "" {
+		return f.checkForMode("", req.Mode)
+	}
+	return nil
 }
 
 // parseTargets reads the destination and its fallbacks, in order; the same

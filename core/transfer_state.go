@@ -54,19 +54,25 @@ func failureReason(status int, phrase string) string {
 // stores and publishes the step, and carries out what the status implies;
 // lc.mu is held. A failed attempt with a fallback destination left starts
 // the next one instead of failing the transfer; a failed warm attempt
-// whose human is still on the line is bridged instead.
+// whose human is still on the line is bridged instead. AttemptDeclined
+// is a failure the attempt records as declined: the human said no, so it
+// is never bridged.
 func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
+	attemptStatus := status
+	if status == AttemptDeclined {
+		status = TransferFailed
+	}
 	t := lc.active
 	if t == nil || t.Final() || transferRank(status) < transferRank(t.Status) ||
 		(status == t.Status && sipStatus == t.SIPStatus) {
 		return
 	}
 	if status == TransferFailed && lc.call.Status == CallInProgress {
-		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
+		if attemptStatus != AttemptDeclined && m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
 		if t.Attempt < len(t.Attempts) {
-			m.advanceLocked(ctx, lc, sipStatus, reason)
+			m.advanceLocked(ctx, lc, attemptStatus, sipStatus, reason)
 			return
 		}
 	}
@@ -76,7 +82,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		t.SIPStatus = sipStatus
 	}
 	if a := t.current(); a != nil {
-		a.Status = status
+		a.Status = attemptStatus
 		if sipStatus != 0 {
 			a.SIPStatus = sipStatus
 		}
@@ -115,9 +121,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
 }
 
-// advanceLocked records the current attempt as failed and starts the
-// next; lc.mu is held.
-func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, reason string) {
+// advanceLocked records the current attempt as failed (or declined: its
+// status) and starts the next; lc.mu is held.
+func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
 	t := lc.active
 	now := m.timestamp()
 	if lc.timeout != nil {
@@ -126,7 +132,7 @@ func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, 
 	}
 	m.dropAttemptLocked(lc)
 	a := t.current()
-	a.Status, a.Reason, a.EndedAt = TransferFailed, reason, &now
+	a.Status, a.Reason, a.EndedAt = status, reason, &now
 	if sipStatus != 0 {
 		a.SIPStatus = sipStatus
 	}

@@ -44,6 +44,15 @@ type TransferCallInput struct {
 	SIPHeaders           map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination (X-... and User-to-User only\\, at most 10): in the REFER's Refer-To or on the server's INVITE; added to the destination's own"`
 	DialTimeout          int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 	FallbackMessage      string            `json:"fallback_message,omitempty" jsonschema:"description=Said to the caller when a warm or bridge transfer found nobody\\, before the assistant carries on,maxLength=1000"`
+
+	// What the server does on its own call to the human before the
+	// caller is put through (warm, bridge).
+	Extension                 string `json:"extension,omitempty" jsonschema:"description=Warm and bridge: digits sent as RFC 4733 DTMF once the destination answers (0-9\\, *\\, #\\, w = a half-second pause); refused for a blind transfer\\, whose REFER cannot carry them; overrides the destination's,pattern=^[0-9*#w]{1\\,32}$"`
+	WaitForHumanSpeech        *bool  `json:"wait_for_human_speech,omitempty" jsonschema:"description=Warm and bridge: wait for the human to speak (voice activity on the server's call to them) before the summary is played; played anyway after human_speech_timeout_seconds; overrides the destination's"`
+	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=With wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
+	RequireAccept             *bool  `json:"require_accept,omitempty" jsonschema:"description=Warm and bridge: after the summary the human hears accept_prompt and the caller is put through only on the key 1 (RFC 4733 or SIP INFO); another key\\, no key in time or a hang-up declines and the next destination is tried (or the caller stays with the assistant and hears the fallback message); overrides the destination's"`
+	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=With require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
+	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=With require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
 }
 
 // CreateCallInput places an outbound call.
@@ -171,7 +180,9 @@ func callTools(calls *core.Calls) []Tool {
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
 					CallerID: in.CallerID, SIPHeaders: in.SIPHeaders, DialTimeout: in.DialTimeout,
 					FallbackMessage: in.FallbackMessage,
-					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
+					Extension:       in.Extension, WaitForHumanSpeech: in.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: in.HumanSpeechTimeoutSeconds,
+					RequireAccept: in.RequireAccept, AcceptPrompt: in.AcceptPrompt, AcceptTimeoutSeconds: in.AcceptTimeoutSeconds,
+					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.
