@@ -301,7 +301,7 @@ func TestConsultDeclinedTriesNextDestination(t *testing.T) {
 func TestConsultNoKeyBackToAssistant(t *testing.T) {
 	t.Parallel()
 	needESpeak(t)
-	const sorry = "Sorry, nobody in sales is free."
+	const sorry = "Nobody is free."
 	human := listenRTP(t)
 	leg := sipptest.Start(t, "uas_consult_leg.xml", "", sipptest.Options{}, "-set", "rtpport", human.port())
 	line, _ := newConsultLine(t, leg.Port(), 0, "warm", `,"require_accept":true,"accept_timeout_seconds":3`)
