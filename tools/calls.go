@@ -163,6 +163,7 @@ func callTools(calls *core.Calls) []Tool {
 		define("transfer_call", "Transfer call",
 			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI; blind with SIP REFER, warm (the human is told a summary first) or bridged. "+
 				"fallback_destinations are tried in order when one fails. "+
+				"Warm and bridge transfers can dial an extension (RFC 4733 DTMF), wait for the human to speak before the summary, and require the human to press 1 to accept (declined otherwise: the next destination is tried). "+
 				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification; run as a task, the task's statusMessage shows the current step and cancelling the task cancels the transfer. "+
 				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
 			Hints{Destructive: true, OpenWorld: true, Waits: true},
