@@ -261,6 +261,9 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 		return p, err
 	}
 	if p.consult, err = planConsult(req, configured, p.mode); err != nil {
+		if e := AsError(err); e != nil {
+			e.Message += fmt.Sprintf(" (%s %s is blind)", param, clip(dest.Target()))
+		}
 		return p, err
 	}
 	if s := summaryValue(req.Summary); s != "" {
