@@ -21,6 +21,10 @@ type TransferRequest struct {
 	CallerID    string
 	SIPHeaders  map[string]string
 	DialTimeout int
+	// VoicemailAction (VoicemailNone, VoicemailStop,
+	// VoicemailLeaveMessage) overrides every destination's: what a
+	// voicemail box answering a warm or bridge transfer gets.
+	VoicemailAction string
 	// Summary is told to the human on a warm transfer and sent as
 	// X-Transfer-Summary.
 	Summary string
@@ -245,6 +249,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	for i, p := range plans {
 		a := TransferAttempt{Destination: p.dest.Target(), DestinationType: p.dest.Type, Mode: p.mode, ReferTo: p.uri, Status: TransferRequested}
+		if p.voicemailAction != VoicemailNone {
+			a.VoicemailAction = p.voicemailAction
+		}
 		for _, h := range p.headers {
 			a.SIPHeaders = append(a.SIPHeaders, h.Name)
 		}
@@ -276,6 +283,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	lc.plans = plans
 	lc.fallbackMessage = req.FallbackMessage
+	lc.lastAttempt = false
 	lc.xferCtx, lc.xferCancel = context.WithCancel(m.bg)
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})

@@ -74,9 +74,12 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
-	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
+	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
+		return
+	}
+	if m.screenVoicemail(ctx, lc, transferID, n, plan, legID) {
 		return
 	}
 	lc.mu.Lock()
@@ -113,6 +116,9 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
+		return
+	}
+	if m.screenVoicemail(ctx, lc, transferID, n, plan, legID) {
 		return
 	}
 	lc.mu.Lock()
@@ -320,7 +326,7 @@ func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID stri
 	}
 	stop := lc.holdStop
 	lc.holdStop = nil
-	last := n == len(t.Attempts)
+	last := n == len(t.Attempts) || lc.lastAttempt
 	msg := lc.fallbackMessage
 	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()

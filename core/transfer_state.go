@@ -65,7 +65,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
-		if t.Attempt < len(t.Attempts) {
+		if t.Attempt < len(t.Attempts) && !lc.lastAttempt {
 			m.advanceLocked(ctx, lc, sipStatus, reason)
 			return
 		}

@@ -64,8 +64,11 @@ type Session struct {
 	// bargeIn stops the playback of a Say when the caller starts to
 	// talk; nil while nothing is said.
 	bargeIn context.CancelCauseFunc
-	ear     *ear            // nil: the caller is not listened to
-	bg      context.Context // the lifetime of the work handed to Hearing
+	ear     *ear // nil: the caller is not listened to
+	// tap, while set, is handed every frame received (answering-machine
+	// detection on a transfer's own call).
+	tap atomic.Pointer[frameTap]
+	bg  context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
 	lastDTMF             uint32 // timestamp of the last DTMF event counted
@@ -247,6 +250,9 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 	if int(pkt.PayloadType) == p.TelephoneEvent {
 		s.onDTMF(pkt)
 		return
+	}
+	if len(pkt.Payload) > 0 {
+		s.tapFrame(p.Codec, pkt.Payload)
 	}
 	if s.ear != nil && peer == nil && len(pkt.Payload) > 0 {
 		// A bridged caller talks to the human, not to us.

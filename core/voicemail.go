@@ -1,0 +1,159 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// What a warm or bridge transfer does when a voicemail box answers the
+// server's own call instead of the human (voicemail_action).
+const (
+	// VoicemailNone listens for nothing: whoever answers is put through
+	// (the default).
+	VoicemailNone = "none"
+	// VoicemailStop hangs up on a machine and goes on as on no answer:
+	// the next destination, or the caller back to the assistant.
+	VoicemailStop = "stop"
+	// VoicemailLeaveMessage waits for the beep, says the summary as the
+	// message, hangs up, and brings the caller back to the assistant.
+	VoicemailLeaveMessage = "leave_message"
+)
+
+// Who answered a transfer's own call, by answering-machine detection.
+const (
+	AnsweredByHuman   = "human"
+	AnsweredByMachine = "machine"
+	// AnsweredByUnknown: nothing was decided in the time allowed; treated
+	// as a human, so that a person is never dropped for a machine.
+	AnsweredByUnknown = "unknown"
+)
+
+// OutcomeVoicemail marks an attempt that reached a voicemail box.
+const OutcomeVoicemail = "voicemail"
+
+// DefaultVoicemailFallbackMessage is said to a caller after a message was
+// left for the human, when the transfer has no fallback_message.
+const DefaultVoicemailFallbackMessage = "Nobody could take your call right now; I have left them a message."
+
+// VoicemailCheck is what answering-machine detection found on a call.
+type VoicemailCheck struct {
+	// AnsweredBy is AnsweredByHuman, AnsweredByMachine or
+	// AnsweredByUnknown.
+	AnsweredBy string
+	// Reason says why ("a greeting longer than 2.3s", "a beep at 1000
+	// Hz").
+	Reason string
+	// DecidedAfter is how long after the call was answered.
+	DecidedAfter time.Duration
+	// ReadyAfter, for a machine when asked to wait for the beep, is when
+	// a message can start: the beep ended (Beep) or the greeting was
+	// followed by a long silence.
+	ReadyAfter time.Duration
+	Beep       bool
+}
+
+// VoicemailDetector is the media adapter's answering-machine detection,
+// on the audio received on an answered call. The media engine implements
+// it; a Media without it makes voicemail_action a no-op (logged).
+type VoicemailDetector interface {
+	// DetectVoicemail listens to the call until it can tell a person from
+	// a machine (a bounded time); for a machine with waitForBeep, it then
+	// listens on until a message can be left.
+	DetectVoicemail(ctx context.Context, callID string, waitForBeep bool) (VoicemailCheck, error)
+}
+
+func checkVoicemailAction(param, action string) error {
+	switch action {
+	case "", VoicemailNone, VoicemailStop, VoicemailLeaveMessage:
+		return nil
+	}
+	return FieldError(CodeInvalidRequest, param, "voicemail_action %q is not none, stop or leave_message", clip(action))
+}
+
+// checkVoicemailMode refuses a voicemail_action on a blind transfer: the
+// caller's own side calls the destination, and the server never hears
+// who answers.
+func checkVoicemailMode(param, mode, action string) error {
+	if action == "" || action == VoicemailNone || mode == ModeWarm || mode == ModeBridge {
+		return nil
+	}
+	return FieldError(CodeInvalidRequest, param, "voicemail_action %s needs mode warm or bridge: on a blind transfer the caller's side calls the destination and the server cannot hear who answers", action)
+}
+
+// screenVoicemail runs the attempt's voicemail_action on its answered
+// leg. It returns true when a machine answered and the attempt has been
+// dealt with (the leg hung up, the attempt recorded, the caller moved
+// on); false when the human is there (or nobody could tell) and the
+// transfer goes on.
+func (m *Calls) screenVoicemail(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, legID string) bool {
+	action := plan.voicemailAction
+	if action == "" || action == VoicemailNone {
+		return false
+	}
+	det, ok := m.media.(VoicemailDetector)
+	if !ok {
+		m.logger.WarnContext(ctx, "no answering-machine detection: voicemail_action ignored", "call_id", lc.call.ID, "leg_call_id", legID)
+		return false
+	}
+	check, err := det.DetectVoicemail(ctx, legID, action == VoicemailLeaveMessage)
+	if err != nil {
+		// The leg ended, or the transfer did: what follows sees it.
+		m.logger.InfoContext(ctx, "answering-machine detection", "call_id", lc.call.ID, "leg_call_id", legID, "err", err)
+		return false
+	}
+	lc.mu.Lock()
+	t := lc.current(transferID, n)
+	if t == nil {
+		lc.mu.Unlock()
+		return true // the transfer ended meanwhile: nothing more to do
+	}
+	a := t.current()
+	a.AnsweredBy = check.AnsweredBy
+	t.UpdatedAt = m.timestamp()
+	m.saveTransfer(m.bg, lc, t)
+	summary := t.Summary
+	voice := voiceLocked(lc)
+	caller := lc.call.CallerPhone
+	lc.mu.Unlock()
+	m.logger.InfoContext(ctx, "answering-machine detection", "call_id", lc.call.ID, "leg_call_id", legID,
+		"answered_by", check.AnsweredBy, "reason", check.Reason, "decided_after", check.DecidedAfter, "ready_after", check.ReadyAfter, "beep", check.Beep)
+	if check.AnsweredBy != AnsweredByMachine {
+		return false
+	}
+	reason := fmt.Sprintf("a voicemail box answered (%s, after %s)", check.Reason, check.DecidedAfter.Round(10*time.Millisecond))
+	if action == VoicemailLeaveMessage {
+		if summary == "" {
+			summary = "You missed a transferred call"
+			if caller != "" {
+				summary += " from " + caller
+			}
+			summary += "."
+		}
+		m.say(ctx, legID, summary, voice)
+		reason = fmt.Sprintf("a voicemail box answered (%s, after %s); the summary was left as a message", check.Reason, check.DecidedAfter.Round(10*time.Millisecond))
+	}
+	m.hangupAsync(legID)
+	lc.mu.Lock()
+	t = lc.current(transferID, n)
+	if t == nil {
+		lc.mu.Unlock()
+		return true
+	}
+	t.current().Outcome = OutcomeVoicemail
+	if action == VoicemailLeaveMessage {
+		// The message is left: no other destination is rung, and the
+		// caller hears that it was.
+		lc.lastAttempt = true
+		for i := n; i < len(t.Attempts); i++ {
+			t.Attempts[i].Status = TransferCanceled
+			t.Attempts[i].Reason = "not tried: a message was left at " + t.current().Destination
+		}
+		if lc.fallbackMessage == "" {
+			lc.fallbackMessage = DefaultVoicemailFallbackMessage
+		}
+	}
+	lc.mu.Unlock()
+	m.attemptFailed(ctx, lc, transferID, n, plan, 0, reason)
+	return true
+}
