@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // SetPolicy gives the configuration the deployment's transfer policy, which
 // every assistant's destinations must pass when it is created or updated.
@@ -32,6 +35,10 @@ type DestinationCheck struct {
 	// told without a call; RouteNote explains it.
 	Route     string
 	RouteNote string
+	// Configured is the assistant's own destination of that target, nil
+	// when it has none: its mode, voicemail_action, ... say how a
+	// transfer there would be made.
+	Configured *Destination
 }
 
 // CheckDestination answers whether a transfer to destination (an E.164
@@ -63,6 +70,14 @@ func (c *Configuration) CheckDestination(ctx context.Context, destination, assis
 		out.Destination = v.SIPURI
 	} else if v.E164 != "" {
 		out.Destination = v.E164
+	}
+	if a != nil {
+		for _, d := range a.TransferDestinations() {
+			if d.Type == dest.Type && (strings.EqualFold(d.Target(), dest.Target()) || strings.EqualFold(d.Target(), out.Destination)) {
+				out.Configured = &d
+				break
+			}
+		}
 	}
 	out.Route, out.RouteNote, err = c.routeFor(ctx, out.Destination, dest.Type, a)
 	return out, err

@@ -299,6 +299,13 @@ func checkTransferRequest(req TransferRequest) error {
 	if err := checkVoicemailAction("voicemail_action", req.VoicemailAction); err != nil {
 		return err
 	}
+	if req.Mode != "" {
+		// Refused before the call is looked at; an unset mode is
+		// checked per destination, against each one's own.
+		if err := checkVoicemailMode("voicemail_action", req.Mode, req.VoicemailAction); err != nil {
+			return err
+		}
+	}
 	if len(req.FallbackDestinations) > maxFallbacks {
 		return FieldError(CodeInvalidRequest, "fallback_destinations", "at most %d fallback destinations (got %d)", maxFallbacks, len(req.FallbackDestinations))
 	}

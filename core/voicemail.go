@@ -133,14 +133,23 @@ func (m *Calls) screenVoicemail(ctx context.Context, lc *liveCall, transferID st
 		m.say(ctx, legID, summary, voice)
 		reason = fmt.Sprintf("a voicemail box answered (%s, after %s); the summary was left as a message", check.Reason, check.DecidedAfter.Round(10*time.Millisecond))
 	}
-	m.hangupAsync(legID)
 	lc.mu.Lock()
+	// The leg is down from here on: a warm attempt failing with its leg
+	// up would be bridged instead, the caller to the voicemail box.
+	if lc.leg == legID && lc.legUp {
+		lc.legUp = false
+		m.hangupAsync(legID)
+	}
 	t = lc.current(transferID, n)
 	if t == nil {
 		lc.mu.Unlock()
 		return true
 	}
-	t.current().Outcome = OutcomeVoicemail
+	a = t.current()
+	if a.LegStatus == LegAnswered {
+		a.LegStatus = LegEnded
+	}
+	a.Outcome = OutcomeVoicemail
 	if action == VoicemailLeaveMessage {
 		// The message is left: no other destination is rung, and the
 		// caller hears that it was.

@@ -44,6 +44,7 @@ type TransferCallInput struct {
 	SIPHeaders           map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination (X-... and User-to-User only\\, at most 10): in the REFER's Refer-To or on the server's INVITE; added to the destination's own"`
 	DialTimeout          int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 	FallbackMessage      string            `json:"fallback_message,omitempty" jsonschema:"description=Said to the caller when a warm or bridge transfer found nobody\\, before the assistant carries on,maxLength=1000"`
+	VoicemailAction      string            `json:"voicemail_action,omitempty" jsonschema:"description=When a voicemail box answers a warm or bridge transfer (answering-machine detection on the human's line): none (no detection)\\, stop (hang up\\, try the next destination or come back to the assistant) or leave_message (leave the summary after the beep\\, then come back); overrides the destinations' own; refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
 }
 
 // CreateCallInput places an outbound call.
@@ -170,8 +171,8 @@ func callTools(calls *core.Calls) []Tool {
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
 					CallerID: in.CallerID, SIPHeaders: in.SIPHeaders, DialTimeout: in.DialTimeout,
-					FallbackMessage: in.FallbackMessage,
-					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
+					FallbackMessage: in.FallbackMessage, VoicemailAction: in.VoicemailAction,
+					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.

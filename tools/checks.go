@@ -89,7 +89,7 @@ func checkTools(d Deps) []Tool {
 					return TestDestinationOutput{}, "", err
 				}
 				out := TestDestinationOutput{CheckDestinationOutput: checkOutput(c)}
-				verdict := fmt.Sprintf("Allowed: %s (rule %s).", c.Reason, c.Rule)
+				verdict := fmt.Sprintf("Allowed: %s (rule %s).", c.Reason, c.Rule) + configuredText(out.CheckDestinationOutput)
 				if !c.Allowed {
 					return out, fmt.Sprintf("Refused: %s (rule %s); not dialled.", c.Reason, c.Rule), nil
 				}
@@ -143,10 +143,29 @@ func checkTools(d Deps) []Tool {
 }
 
 func checkOutput(c core.DestinationCheck) CheckDestinationOutput {
-	return CheckDestinationOutput{
+	out := CheckDestinationOutput{
 		Allowed: c.Allowed, Rule: c.Rule, Reason: c.Reason,
 		Destination: c.Destination, Type: c.Type, AssistantID: c.AssistantID,
 		E164: c.E164, Region: c.Region, CountryCode: c.Country, NumberType: c.NumberType,
 		SIPHost: c.SIPHost, Route: c.Route, RouteNote: c.RouteNote,
 	}
+	if d := c.Configured; d != nil {
+		out.Mode, out.VoicemailAction = d.Mode, d.VoicemailAction
+		if out.Mode == "" {
+			out.Mode = core.ModeBlind
+		}
+		if out.VoicemailAction == "" {
+			out.VoicemailAction = core.VoicemailNone
+		}
+	}
+	return out
+}
+
+// configuredText tells how the assistant's own destination is reached,
+// when the check was for one.
+func configuredText(out CheckDestinationOutput) string {
+	if out.Mode == "" {
+		return ""
+	}
+	return fmt.Sprintf(" The assistant's destination: mode %s, voicemail_action %s.", out.Mode, out.VoicemailAction)
 }

@@ -29,6 +29,10 @@ type CheckDestinationOutput struct {
 	SIPHost     string `json:"sip_host,omitempty" jsonschema:"description=Host of a SIP URI destination"`
 	Route       string `json:"route,omitempty" jsonschema:"description=The Refer-To URI a transfer would carry: for a number through the transfer trunk of a phone number using the assistant; for a SIP URI the URI itself"`
 	RouteNote   string `json:"route_note" jsonschema:"required,description=How the route was found\\, or why it cannot be told without a call"`
+
+	// How the assistant's own destination of this target is reached.
+	Mode            string `json:"mode,omitempty" jsonschema:"description=With assistant_id\\, for one of its destinations: the transfer mode configured (blind when unset),enum=blind,enum=warm,enum=bridge"`
+	VoicemailAction string `json:"voicemail_action,omitempty" jsonschema:"description=With assistant_id\\, for one of its destinations: what a voicemail box answering the human's line gets (none when unset),enum=none,enum=stop,enum=leave_message"`
 }
 
 func policyTools(svc *core.Configuration) []Tool {
@@ -54,7 +58,7 @@ func policyTools(svc *core.Configuration) []Tool {
 				if !c.Allowed {
 					verdict = "Refused"
 				}
-				return out, fmt.Sprintf("%s: %s (rule %s).", verdict, c.Reason, c.Rule), nil
+				return out, fmt.Sprintf("%s: %s (rule %s).", verdict, c.Reason, c.Rule) + configuredText(out), nil
 			}),
 	}
 }
