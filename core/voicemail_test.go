@@ -153,7 +153,9 @@ func TestVoicemailNoneDoesNotListen(t *testing.T) {
 		if err != nil || tr.Status != core.TransferCompleted || tr.Attempts[0].AnsweredBy != "" || tr.Attempts[0].VoicemailAction != "" {
 			t.Fatalf("transfer = %+v, %v", tr, err)
 		}
-		waitFor(t, func() bool { return !slices.ContainsFunc(media.log(), func(s string) bool { return strings.HasPrefix(s, "detect") }) },
+		waitFor(t, func() bool {
+			return !slices.ContainsFunc(media.log(), func(s string) bool { return strings.HasPrefix(s, "detect") })
+		},
 			func() string { return fmt.Sprint(media.log()) })
 	})
 }
