@@ -53,14 +53,22 @@ type VoicemailCheck struct {
 	Beep       bool
 }
 
+// VoicemailListen says what DetectVoicemail does once it found a machine.
+type VoicemailListen struct {
+	// WaitForBeep listens on until a message can be left.
+	WaitForBeep bool
+	// Message, when set, is the message that will then be said: rendered
+	// while the greeting plays, so that it starts as the beep ends.
+	Message *Utterance
+}
+
 // VoicemailDetector is the media adapter's answering-machine detection,
 // on the audio received on an answered call. The media engine implements
 // it; a Media without it makes voicemail_action a no-op (logged).
 type VoicemailDetector interface {
 	// DetectVoicemail listens to the call until it can tell a person from
-	// a machine (a bounded time); for a machine with waitForBeep, it then
-	// listens on until a message can be left.
-	DetectVoicemail(ctx context.Context, callID string, waitForBeep bool) (VoicemailCheck, error)
+	// a machine (a bounded time), then for a machine does what opts says.
+	DetectVoicemail(ctx context.Context, callID string, opts VoicemailListen) (VoicemailCheck, error)
 }
 
 func checkVoicemailAction(param, action string) error {
@@ -96,25 +104,40 @@ func (m *Calls) screenVoicemail(ctx context.Context, lc *liveCall, transferID st
 		m.logger.WarnContext(ctx, "no answering-machine detection: voicemail_action ignored", "call_id", lc.call.ID, "leg_call_id", legID)
 		return false
 	}
-	check, err := det.DetectVoicemail(ctx, legID, action == VoicemailLeaveMessage)
-	if err != nil {
-		// The leg ended, or the transfer did: what follows sees it.
-		m.logger.InfoContext(ctx, "answering-machine detection", "call_id", lc.call.ID, "leg_call_id", legID, "err", err)
-		return false
-	}
 	lc.mu.Lock()
 	t := lc.current(transferID, n)
 	if t == nil {
 		lc.mu.Unlock()
 		return true // the transfer ended meanwhile: nothing more to do
 	}
+	message := Utterance{Text: t.Summary, Voice: voiceLocked(lc)}
+	if message.Text == "" {
+		message.Text = "You missed a transferred call"
+		if lc.call.CallerPhone != "" {
+			message.Text += " from " + lc.call.CallerPhone
+		}
+		message.Text += "."
+	}
+	lc.mu.Unlock()
+	opts := VoicemailListen{}
+	if action == VoicemailLeaveMessage {
+		opts = VoicemailListen{WaitForBeep: true, Message: &message}
+	}
+	check, err := det.DetectVoicemail(ctx, legID, opts)
+	if err != nil {
+		// The leg ended, or the transfer did: what follows sees it.
+		m.logger.InfoContext(ctx, "answering-machine detection", "call_id", lc.call.ID, "leg_call_id", legID, "err", err)
+		return false
+	}
+	lc.mu.Lock()
+	if t = lc.current(transferID, n); t == nil {
+		lc.mu.Unlock()
+		return true
+	}
 	a := t.current()
 	a.AnsweredBy = check.AnsweredBy
 	t.UpdatedAt = m.timestamp()
 	m.saveTransfer(m.bg, lc, t)
-	summary := t.Summary
-	voice := voiceLocked(lc)
-	caller := lc.call.CallerPhone
 	lc.mu.Unlock()
 	m.logger.InfoContext(ctx, "answering-machine detection", "call_id", lc.call.ID, "leg_call_id", legID,
 		"answered_by", check.AnsweredBy, "reason", check.Reason, "decided_after", check.DecidedAfter, "ready_after", check.ReadyAfter, "beep", check.Beep)
@@ -123,14 +146,7 @@ func (m *Calls) screenVoicemail(ctx context.Context, lc *liveCall, transferID st
 	}
 	reason := fmt.Sprintf("a voicemail box answered (%s, after %s)", check.Reason, check.DecidedAfter.Round(10*time.Millisecond))
 	if action == VoicemailLeaveMessage {
-		if summary == "" {
-			summary = "You missed a transferred call"
-			if caller != "" {
-				summary += " from " + caller
-			}
-			summary += "."
-		}
-		m.say(ctx, legID, summary, voice)
+		_ = m.sayUtterance(ctx, legID, message)
 		reason = fmt.Sprintf("a voicemail box answered (%s, after %s); the summary was left as a message", check.Reason, check.DecidedAfter.Round(10*time.Millisecond))
 	}
 	lc.mu.Lock()

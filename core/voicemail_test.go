@@ -22,13 +22,20 @@ type amdMedia struct {
 	machines map[int]bool
 }
 
-func (m *amdMedia) DetectVoicemail(_ context.Context, callID string, waitForBeep bool) (core.VoicemailCheck, error) {
+func (m *amdMedia) DetectVoicemail(_ context.Context, callID string, opts core.VoicemailListen) (core.VoicemailCheck, error) {
 	m.mu.Lock()
 	m.legs = append(m.legs, callID)
 	n := len(m.legs)
 	m.mu.Unlock()
+	waitForBeep := opts.WaitForBeep
+	if waitForBeep != (opts.Message != nil) {
+		m.add("a message to prepare without waiting for the beep, or the other way round")
+	}
 	m.add(fmt.Sprintf("detect leg %d (beep %v)", n, waitForBeep))
 	if m.machines[n] {
+		if opts.Message != nil {
+			m.add("prepare: " + opts.Message.Text)
+		}
 		return core.VoicemailCheck{AnsweredBy: core.AnsweredByMachine, Reason: "a greeting longer than 2.3s", DecidedAfter: 2600e6, Beep: waitForBeep}, nil
 	}
 	return core.VoicemailCheck{AnsweredBy: core.AnsweredByHuman, Reason: "a short greeting", DecidedAfter: 1500e6}, nil
@@ -119,7 +126,7 @@ func TestVoicemailLeaveMessage(t *testing.T) {
 		}
 		// The summary goes to the voicemail box after its beep, then the
 		// leg is hung up and the caller hears that a message was left.
-		want := []string{"say caller: Connecting you to sales.", "hold caller", "detect leg 1 (beep true)", "say leg: Refund for order 42",
+		want := []string{"say caller: Connecting you to sales.", "hold caller", "detect leg 1 (beep true)", "prepare: Refund for order 42", "say leg: Refund for order 42",
 			"unhold caller", "say caller: " + core.DefaultVoicemailFallbackMessage}
 		waitFor(t, func() bool { return slices.Equal(media.log(), want) }, func() string { return fmt.Sprint(media.log()) })
 		if !slices.Contains(f.sip.hangups(), (*dials)[0].CallID) {

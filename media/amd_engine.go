@@ -37,10 +37,12 @@ func (s *Session) tapFrame(codec string, payload []byte) {
 }
 
 // DetectVoicemail runs answering-machine detection on what the call's far
-// side sends (see AMD), and for a machine with waitForBeep follows the
-// greeting to its beep (see BeepWait). It returns the call's end as
+// side sends (see AMD), and for a machine with opts.WaitForBeep follows
+// the greeting to its beep (see BeepWait), rendering opts.Message
+// meanwhile (the speech engine keeps what it rendered, so the Say that
+// follows starts at once). It returns the call's end as
 // core.CodeCallNotActive.
-func (e *Engine) DetectVoicemail(ctx context.Context, callID string, waitForBeep bool) (core.VoicemailCheck, error) {
+func (e *Engine) DetectVoicemail(ctx context.Context, callID string, opts core.VoicemailListen) (core.VoicemailCheck, error) {
 	s, err := e.live(callID)
 	if err != nil {
 		return core.VoicemailCheck{}, err
@@ -76,8 +78,20 @@ func (e *Engine) DetectVoicemail(ctx context.Context, callID string, waitForBeep
 		}
 	}
 	check := core.VoicemailCheck{AnsweredBy: res.Verdict, Reason: res.Reason, DecidedAfter: res.After, Beep: res.Beep}
-	if res.Verdict != AnsweredMachine || !waitForBeep {
+	if res.Verdict != AnsweredMachine || !opts.WaitForBeep {
 		return check, nil
+	}
+	if opts.Message != nil && e.cfg.Speech != nil {
+		u := *opts.Message
+		// Not cancelled when the beep comes first: the Say that follows
+		// joins the render under way. Bounded as a playback is.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), beepWaitMax)
+		go func() {
+			defer cancel()
+			if _, err := e.cfg.Speech.Render(rctx, u); err != nil {
+				e.log.Debug("rendering the voicemail message ahead", "call_id", callID, "err", err)
+			}
+		}()
 	}
 	wait := NewBeepWait(beepWaitSilence, res.Beep)
 	limit.Reset(beepWaitMax)

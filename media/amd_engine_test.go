@@ -76,7 +76,7 @@ func TestDetectVoicemailOnACall(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			sendAudio(t, far, local.LocalAddr().(*net.UDPAddr), c.pcm)
-			got, err := e.DetectVoicemail(ctx, "leg", c.waitForBeep)
+			got, err := e.DetectVoicemail(ctx, "leg", core.VoicemailListen{WaitForBeep: c.waitForBeep})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +100,7 @@ func TestDetectVoicemailEndsWithTheCall(t *testing.T) {
 	e.Open("leg", local, Params{Remote: far.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadType: 0, Codec: PCMU, TelephoneEvent: -1, Send: true})
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.DetectVoicemail(context.Background(), "leg", true)
+		_, err := e.DetectVoicemail(context.Background(), "leg", core.VoicemailListen{WaitForBeep: true})
 		done <- err
 	}()
 	sendAudio(t, far, local.LocalAddr().(*net.UDPAddr), silent(200*time.Millisecond))
@@ -123,11 +123,45 @@ func TestDetectVoicemailWithoutAudio(t *testing.T) {
 	e.Open("leg", local, Params{Remote: far.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadType: 0, Codec: PCMU, TelephoneEvent: -1, Send: true})
 	defer e.Close("leg")
 	start := time.Now()
-	got, err := e.DetectVoicemail(context.Background(), "leg", true)
+	got, err := e.DetectVoicemail(context.Background(), "leg", core.VoicemailListen{WaitForBeep: true})
 	if err != nil || got.AnsweredBy != core.AnsweredByUnknown {
 		t.Fatalf("%+v, %v; want unknown", got, err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %s", d)
+	}
+}
+
+// renderSpy records what is rendered.
+type renderSpy struct{ texts chan string }
+
+func (r renderSpy) Render(_ context.Context, u core.Utterance) ([]int16, error) {
+	r.texts <- u.Text
+	return make([]int16, 160), nil
+}
+
+func TestDetectVoicemailRendersTheMessageAhead(t *testing.T) {
+	// The message is rendered while the greeting plays: by the time the
+	// beep ends it is ready to be said.
+	r := rand.New(rand.NewPCG(23, 24))
+	spy := renderSpy{texts: make(chan string, 1)}
+	e := NewEngine(Config{KeepaliveInterval: -1, Speech: spy})
+	local, far := loopbackUDP(t), loopbackUDP(t)
+	e.Open("leg", local, Params{Remote: far.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadType: 0, Codec: PCMU, TelephoneEvent: -1, Send: true})
+	defer e.Close("leg")
+	sendAudio(t, far, local.LocalAddr().(*net.UDPAddr), join(voiced(r, 4*time.Second), sine(1000, 7000, 400*time.Millisecond), silent(2*time.Second)))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := e.DetectVoicemail(ctx, "leg", core.VoicemailListen{WaitForBeep: true, Message: &core.Utterance{Text: "Call Anna back"}})
+	if err != nil || got.AnsweredBy != core.AnsweredByMachine {
+		t.Fatalf("%+v, %v", got, err)
+	}
+	select {
+	case text := <-spy.texts:
+		if text != "Call Anna back" {
+			t.Fatalf("rendered %q", text)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message was not rendered ahead")
 	}
 }
