@@ -75,6 +75,9 @@ type Destination struct {
 	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
 	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
 	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
+	// A voicemail box answering the server's own call, told by
+	// answering-machine detection on its audio.
+	VoicemailAction string `json:"voicemail_action,omitempty" jsonschema:"description=What a warm or bridge transfer does when a voicemail box answers the human's phone: none (no detection\\, the default)\\, stop (hang up and try the next destination or bring the caller back to the assistant) or leave_message (wait for the beep\\, leave the summary as a message\\, then bring the caller back); refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
 
 	// What the server does on its own call to the human (warm, bridge)
 	// before the caller is put through: see consultPlan.

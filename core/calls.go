@@ -110,12 +110,15 @@ type liveCall struct {
 	// destination (warm, bridge) with what is done to the caller meanwhile.
 	plans           []attemptPlan
 	fallbackMessage string
-	xferCtx         context.Context
-	xferCancel      context.CancelFunc
-	leg             string // the current attempt's own call, "" when none
-	legUp           bool   // that call is answered and not ended
-	bridged         bool   // the caller and leg are bridged by us
-	holdStop        func() // stops the caller's hold audio
+	// lastAttempt ends the transfer with its current attempt: a message
+	// was left on the destination's voicemail.
+	lastAttempt bool
+	xferCtx     context.Context
+	xferCancel  context.CancelFunc
+	leg         string // the current attempt's own call, "" when none
+	legUp       bool   // that call is answered and not ended
+	bridged     bool   // the caller and leg are bridged by us
+	holdStop    func() // stops the caller's hold audio
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before

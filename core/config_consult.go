@@ -17,6 +17,7 @@ type ConsultSteps struct {
 	RequireAccept             bool     `json:"require_accept,omitempty" jsonschema:"description=The caller is put through only when the human presses 1"`
 	AcceptPrompt              string   `json:"accept_prompt,omitempty" jsonschema:"description=What the human hears after the summary"`
 	AcceptTimeoutSeconds      int      `json:"accept_timeout_seconds,omitempty" jsonschema:"description=Seconds the human has to press a key"`
+	VoicemailAction           string   `json:"voicemail_action,omitempty" jsonschema:"description=What a voicemail box answering the human's line gets: stop or leave_message,enum=stop,enum=leave_message"`
 	Steps                     []string `json:"steps" jsonschema:"required,description=What happens on the server's call to the human\\, in order"`
 }
 
@@ -38,13 +39,25 @@ func consultSteps(a *Assistant, dest Destination) *ConsultSteps {
 		return nil
 	}
 	p, err := planConsult(TransferRequest{}, d, d.Mode)
-	if err != nil || !p.active() {
+	if err != nil {
 		return nil
 	}
-	out := &ConsultSteps{Mode: d.Mode, Extension: p.extension, WaitForHumanSpeech: p.waitSpeech, RequireAccept: p.requireAccept}
+	if d.VoicemailAction != VoicemailNone {
+		p.voicemail = d.VoicemailAction
+	}
+	if !p.active() {
+		return nil
+	}
+	out := &ConsultSteps{Mode: d.Mode, Extension: p.extension, WaitForHumanSpeech: p.waitSpeech, RequireAccept: p.requireAccept, VoicemailAction: p.voicemail}
 	steps := []string{"call the destination, the caller on hold"}
 	if p.extension != "" {
 		steps = append(steps, fmt.Sprintf("once answered, send %s as RFC 4733 DTMF (w: a half-second pause)", p.extension))
+	}
+	switch p.voicemail {
+	case VoicemailStop:
+		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, hang up (the attempt is recorded voicemail; the next destination is tried, or the caller stays with the assistant and hears the fallback message)")
+	case VoicemailLeaveMessage:
+		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, wait for its beep, leave the summary as a message and hang up (the attempt is recorded voicemail; no other destination is tried, and the caller stays with the assistant and hears the fallback message)")
 	}
 	if p.waitSpeech {
 		out.HumanSpeechTimeoutSeconds = int(p.speechTimeout.Seconds())

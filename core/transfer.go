@@ -81,7 +81,9 @@ type TransferAttempt struct {
 	LegCallID       string     `json:"leg_call_id,omitempty" jsonschema:"description=The server's own call to the destination (warm\\, bridge): the second leg"`
 	LegStatus       string     `json:"leg_status,omitempty" jsonschema:"description=Where that call is: dialing\\, answered\\, ended or failed,enum=dialing,enum=answered,enum=ended,enum=failed"`
 	Bridged         bool       `json:"bridged,omitempty" jsonschema:"description=The server relays the audio between the caller and the destination"`
-	Status          string     `json:"status" jsonschema:"required,enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined"`
+	VoicemailAction string     `json:"voicemail_action,omitempty" jsonschema:"description=What this attempt does when a voicemail box answers (warm\\, bridge): stop or leave_message; absent when it listens for none,enum=stop,enum=leave_message"`
+	AnsweredBy      string     `json:"answered_by,omitempty" jsonschema:"description=Who answered the server's own call by answering-machine detection: human\\, machine or unknown (nothing decided in time: treated as a human),enum=human,enum=machine,enum=unknown"`
+	Status          string     `json:"status" jsonschema:"required,description=declined: the human did not accept the call; voicemail: a voicemail box answered (stopped\\, or a message was left),enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined,enum=voicemail"`
 	SIPStatus       int        `json:"sip_status,omitempty"`
 	Reason          string     `json:"reason,omitempty"`
 	StartedAt       *time.Time `json:"started_at,omitempty"`

@@ -31,6 +31,10 @@ type TransferRequest struct {
 	RequireAccept             *bool
 	AcceptPrompt              string
 	AcceptTimeoutSeconds      int
+	// VoicemailAction (VoicemailNone, VoicemailStop,
+	// VoicemailLeaveMessage) overrides every destination's: what a
+	// voicemail box answering a warm or bridge transfer gets.
+	VoicemailAction string
 	// Summary is told to the human on a warm transfer and sent as
 	// X-Transfer-Summary.
 	Summary string
@@ -255,6 +259,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	for i, p := range plans {
 		a := TransferAttempt{Destination: p.dest.Target(), DestinationType: p.dest.Type, Mode: p.mode, ReferTo: p.uri, Status: TransferRequested}
+		if p.voicemailAction != VoicemailNone {
+			a.VoicemailAction = p.voicemailAction
+		}
 		for _, h := range p.headers {
 			a.SIPHeaders = append(a.SIPHeaders, h.Name)
 		}
@@ -286,6 +293,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	lc.plans = plans
 	lc.fallbackMessage = req.FallbackMessage
+	lc.lastAttempt = false
 	lc.xferCtx, lc.xferCancel = context.WithCancel(m.bg)
 	tr := cloneTransfer(*t)
 	m.bus.Publish(Event{Type: EventTransferStep, At: now, Call: snapshot(lc.call), Transfer: &tr})

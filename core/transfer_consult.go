@@ -71,11 +71,19 @@ type consultPlan struct {
 	requireAccept bool
 	acceptPrompt  string
 	acceptTimeout time.Duration
+	// voicemail is the attempt's voicemail_action: what a voicemail box
+	// answering gets (VoicemailNone: no detection).
+	voicemail string
 }
 
 // active reports whether the plan asks for anything beyond the summary.
 func (c consultPlan) active() bool {
-	return c.extension != "" || c.waitSpeech || c.requireAccept
+	return c.extension != "" || c.waitSpeech || c.requireAccept || c.screensVoicemail()
+}
+
+// screensVoicemail reports whether the plan listens for a voicemail box.
+func (c consultPlan) screensVoicemail() bool {
+	return c.voicemail != "" && c.voicemail != VoicemailNone
 }
 
 // extensionOK reports whether s is a dialable extension: 1 to 32 of the
@@ -266,6 +274,18 @@ func (m *Calls) consult(ctx context.Context, lc *liveCall, legID string, plan at
 		// What was heard while the extension was dialled (a PBX's
 		// prompt) is not the human speaking.
 		drain(signals)
+	}
+	if c.screensVoicemail() {
+		out, answeredBy := m.screenVoicemail(ctx, lc, legID, c.voicemail)
+		if out != nil {
+			return *out
+		}
+		if answeredBy == AnsweredByHuman && c.waitSpeech {
+			// The detection heard the human speak and wait: the summary
+			// need not wait for their voice again.
+			m.logger.InfoContext(ctx, "the human spoke first", "call_id", lc.call.ID, "leg_call_id", legID)
+			c.waitSpeech = false
+		}
 	}
 	var early string // a key pressed before the prompt ended
 	if c.waitSpeech {

@@ -384,7 +384,7 @@ func (m *Calls) attemptEnded(ctx context.Context, lc *liveCall, transferID strin
 	}
 	stop := lc.holdStop
 	lc.holdStop = nil
-	last := n == len(t.Attempts)
+	last := n == len(t.Attempts) || lc.lastAttempt
 	msg := lc.fallbackMessage
 	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()

@@ -197,6 +197,12 @@ func validateDestinationExtras(param string, d Destination) error {
 	if _, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders); err != nil {
 		return err
 	}
+	if err := checkVoicemailAction(param+".voicemail_action", d.VoicemailAction); err != nil {
+		return err
+	}
+	if err := checkVoicemailMode(param+".voicemail_action", d.Mode, d.VoicemailAction); err != nil {
+		return err
+	}
 	f := d.consultFields()
 	if err := f.check(param + "."); err != nil {
 		return err
@@ -215,6 +221,9 @@ type attemptPlan struct {
 	callerID    string // caller_id choice
 	headers     []SIPHeader
 	dialTimeout time.Duration
+	// voicemailAction is what a machine answering the server's own call
+	// gets: VoicemailNone, VoicemailStop or VoicemailLeaveMessage.
+	voicemailAction string
 	// uri is the Refer-To or the Request-URI of the server's own call;
 	// trunk carries that call (zero for a SIP URI destination).
 	uri   string
@@ -227,7 +236,7 @@ type attemptPlan struct {
 // planAttempt combines the request's options with the destination's
 // configured ones (the request's win) and checks the result.
 func planAttempt(param string, req TransferRequest, dest Destination, configured *Destination) (attemptPlan, error) {
-	p := attemptPlan{dest: dest, message: req.Message, mode: req.Mode, callerID: req.CallerID}
+	p := attemptPlan{dest: dest, message: req.Message, mode: req.Mode, callerID: req.CallerID, voicemailAction: req.VoicemailAction}
 	timeout := req.DialTimeout
 	headers := req.SIPHeaders
 	if configured != nil {
@@ -241,6 +250,9 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 		if p.callerID == "" {
 			p.callerID = configured.CallerID
 		}
+		if p.voicemailAction == "" {
+			p.voicemailAction = configured.VoicemailAction
+		}
 		if timeout == 0 {
 			timeout = configured.DialTimeout
 		}
@@ -251,6 +263,12 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 	}
 	if p.callerID == "" {
 		p.callerID = CallerIDNumber
+	}
+	if err := checkVoicemailMode("voicemail_action", p.mode, p.voicemailAction); err != nil {
+		return p, err
+	}
+	if p.voicemailAction == "" {
+		p.voicemailAction = VoicemailNone
 	}
 	p.dialTimeout = DefaultDialTimeout
 	if timeout != 0 {
@@ -266,6 +284,7 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 		}
 		return p, err
 	}
+	p.consult.voicemail = p.voicemailAction
 	if s := summaryValue(req.Summary); s != "" {
 		hs = append(hs, SIPHeader{Name: SummaryHeader, Value: s})
 	}
@@ -292,6 +311,16 @@ func checkTransferRequest(req TransferRequest) error {
 	}
 	if err := checkDialTimeout("dial_timeout", req.DialTimeout); err != nil {
 		return err
+	}
+	if err := checkVoicemailAction("voicemail_action", req.VoicemailAction); err != nil {
+		return err
+	}
+	if req.Mode != "" {
+		// Refused before the call is looked at; an unset mode is
+		// checked per destination, against each one's own.
+		if err := checkVoicemailMode("voicemail_action", req.Mode, req.VoicemailAction); err != nil {
+			return err
+		}
 	}
 	if len(req.FallbackDestinations) > maxFallbacks {
 		return FieldError(CodeInvalidRequest, "fallback_destinations", "at most %d fallback destinations (got %d)", maxFallbacks, len(req.FallbackDestinations))

@@ -59,7 +59,7 @@ func failureReason(status int, phrase string) string {
 // is never bridged.
 func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
 	attemptStatus := status
-	if status == AttemptDeclined {
+	if status == AttemptDeclined || status == AttemptVoicemail {
 		status = TransferFailed
 	}
 	t := lc.active
@@ -68,10 +68,10 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		return
 	}
 	if status == TransferFailed && lc.call.Status == CallInProgress {
-		if attemptStatus != AttemptDeclined && m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
+		if attemptStatus == TransferFailed && m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
-		if t.Attempt < len(t.Attempts) {
+		if t.Attempt < len(t.Attempts) && !lc.lastAttempt {
 			m.advanceLocked(ctx, lc, attemptStatus, sipStatus, reason)
 			return
 		}

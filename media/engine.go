@@ -32,6 +32,8 @@ type Config struct {
 	// talking also stops what the server is saying (barge-in).
 	Hearing Hearing
 	VAD     VADConfig
+	// AMD tunes the answering-machine detection of DetectVoicemail.
+	AMD AMDConfig
 	// Context is the lifetime of the work handed to Hearing (default
 	// context.Background()).
 	Context context.Context

@@ -66,6 +66,9 @@ type Session struct {
 	bargeIn context.CancelCauseFunc
 	ear     *ear            // nil: the caller is not listened to
 	signals legSignals      // keys and speech for a transfer's listeners
+	// tap, while set, is handed every frame received (answering-machine
+	// detection on a transfer's own call).
+	tap atomic.Pointer[frameTap]
 	bg      context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
@@ -248,6 +251,9 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 	if int(pkt.PayloadType) == p.TelephoneEvent {
 		s.onDTMF(pkt)
 		return
+	}
+	if len(pkt.Payload) > 0 {
+		s.tapFrame(p.Codec, pkt.Payload)
 	}
 	if peer == nil && len(pkt.Payload) > 0 {
 		s.signals.frame(p.Codec, pkt.Payload, time.Now())

@@ -89,11 +89,16 @@ func (v *VAD) Feed(frame []int16, t time.Time) (started bool, done *Utterance) {
 	speech := level >= threshold
 	if !speech {
 		// The floor follows the background slowly, and only through
-		// frames that are not speech.
-		if v.floor == 0 {
+		// frames that are not speech. Inside an utterance it may only
+		// fall: the soft frames between syllables are not background, and
+		// following them up raised the bar above the speech itself after
+		// a few seconds of talk without a pause (a voicemail greeting
+		// then read as silence).
+		switch next := 0.95*v.floor + 0.05*level; {
+		case v.floor == 0:
 			v.floor = level
-		} else {
-			v.floor = 0.95*v.floor + 0.05*level
+		case !v.in || next < v.floor:
+			v.floor = next
 		}
 	}
 	if !v.in {

@@ -52,6 +52,7 @@ type TransferCallInput struct {
 	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=With wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
 	RequireAccept             *bool  `json:"require_accept,omitempty" jsonschema:"description=Warm and bridge: after the summary the human hears accept_prompt and the caller is put through only on the key 1 (RFC 4733 or SIP INFO); another key\\, no key in time or a hang-up declines and the next destination is tried (or the caller stays with the assistant and hears the fallback message); overrides the destination's"`
 	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=With require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
+	VoicemailAction           string `json:"voicemail_action,omitempty" jsonschema:"description=Warm and bridge: when a voicemail box answers (answering-machine detection on the human's line): none (no detection)\\, stop (hang up\\, try the next destination or come back to the assistant) or leave_message (leave the summary after the beep\\, then come back); overrides the destinations' own; refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
 	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=With require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
 }
 
@@ -183,6 +184,7 @@ func callTools(calls *core.Calls) []Tool {
 					FallbackMessage: in.FallbackMessage,
 					Extension:       in.Extension, WaitForHumanSpeech: in.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: in.HumanSpeechTimeoutSeconds,
 					RequireAccept: in.RequireAccept, AcceptPrompt: in.AcceptPrompt, AcceptTimeoutSeconds: in.AcceptTimeoutSeconds,
+					VoicemailAction: in.VoicemailAction,
 					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status

@@ -31,7 +31,7 @@ type CheckDestinationOutput struct {
 	RouteNote   string `json:"route_note" jsonschema:"required,description=How the route was found\\, or why it cannot be told without a call"`
 	// Consult is set when the assistant's destination does more on the
 	// human's call than a plain warm or bridge transfer.
-	Consult *core.ConsultSteps `json:"consult,omitempty" jsonschema:"description=With assistant_id\\, for a warm or bridge destination of the assistant with an extension\\, wait_for_human_speech or require_accept: what the server does on its call to the human before the caller is put through"`
+	Consult *core.ConsultSteps `json:"consult,omitempty" jsonschema:"description=With assistant_id\\, for a warm or bridge destination of the assistant with an extension\\, wait_for_human_speech\\, require_accept or voicemail_action: what the server does on its call to the human before the caller is put through"`
 }
 
 func policyTools(svc *core.Configuration) []Tool {

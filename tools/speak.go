@@ -25,6 +25,7 @@ type ControlCommand struct {
 	Type            string `json:"type" jsonschema:"required,description=The command; take-over and hand-back stop and restart the call's language model,enum=transfer,enum=say,enum=end-call,enum=inject-context,enum=take-over,enum=hand-back"`
 	Destination     string `json:"destination,omitempty" jsonschema:"description=transfer: an E.164 number or a sip:/sips: URI,maxLength=256"`
 	Message         string `json:"message,omitempty" jsonschema:"description=transfer: said before the transfer; end-call: said before hanging up,maxLength=1000"`
+	VoicemailAction string `json:"voicemail_action,omitempty" jsonschema:"description=transfer: when a voicemail box answers a warm or bridge destination: none\\, stop or leave_message (as transfer_call's),enum=none,enum=stop,enum=leave_message"`
 	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: context added to the model's conversation,maxLength=1000"`
 	EndAfter        *bool  `json:"end_after,omitempty" jsonschema:"description=say: hang up after speaking (required by VoiceDock)"`
 	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context: true makes the model answer at once (required by VoiceDock)"`
@@ -66,7 +67,7 @@ func speakTools(calls *core.Calls, conv *core.Conversations) []Tool {
 				return CallOutput{c}, fmt.Sprintf("Said the message on call %s; it is %s.", c.ID, c.Status), nil
 			}),
 		define("control_call", "Control call",
-			"Run a VoiceDock Call Control command on a live call: transfer {destination, message?}, say {content, end_after}, end-call {message?}, "+
+			"Run a VoiceDock Call Control command on a live call: transfer {destination, message?, voicemail_action?}, say {content, end_after}, end-call {message?}, "+
 				"and for a call whose assistant's language model holds the conversation (VOICEDOCK_LLM_URL set, llm_config on the assistant): "+
 				"inject-context {content, trigger_response} adds context to the model's conversation (answering at once with trigger_response), "+
 				"take-over stops the model for the call so that only you speak, transfer or hang up, hand-back lets it answer the caller's next line again.",
@@ -109,7 +110,8 @@ func control(ctx context.Context, calls *core.Calls, conv *core.Conversations, i
 			CallID: in.CallID, Destination: cmd.Destination, Message: cmd.Message, RequestedBy: requestedBy,
 			Extension: cmd.Extension, WaitForHumanSpeech: cmd.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: cmd.HumanSpeechTimeoutSeconds,
 			RequireAccept: cmd.RequireAccept, AcceptPrompt: cmd.AcceptPrompt, AcceptTimeoutSeconds: cmd.AcceptTimeoutSeconds,
-			Confirm: confirm.Ask, ConfirmVia: confirm.Via,
+			VoicemailAction: cmd.VoicemailAction,
+			Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
 		}, func(step core.Transfer) {
 			progress(transferProgress(step.Status), 5, describeStep(step))
 		})
@@ -182,7 +184,7 @@ func clipText(s string) string {
 // commandParam names a transfer command's refused field as the command
 // holds it (command.destination, command.require_accept, ...).
 func commandParam(err error) error {
-	for _, p := range []string{"destination", "message", "mode", "extension", "wait_for_human_speech", "human_speech_timeout_seconds", "require_accept", "accept_prompt", "accept_timeout_seconds"} {
+	for _, p := range []string{"destination", "message", "mode", "extension", "wait_for_human_speech", "human_speech_timeout_seconds", "require_accept", "accept_prompt", "accept_timeout_seconds", "voicemail_action"} {
 		err = paramPrefix(err, p, "command."+p)
 	}
 	return err
