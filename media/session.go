@@ -64,12 +64,12 @@ type Session struct {
 	// bargeIn stops the playback of a Say when the caller starts to
 	// talk; nil while nothing is said.
 	bargeIn context.CancelCauseFunc
-	ear     *ear            // nil: the caller is not listened to
-	signals legSignals      // keys and speech for a transfer's listeners
+	ear     *ear       // nil: the caller is not listened to
+	signals legSignals // keys and speech for a transfer's listeners
 	// tap, while set, is handed every frame received (answering-machine
 	// detection on a transfer's own call).
 	tap atomic.Pointer[frameTap]
-	bg      context.Context // the lifetime of the work handed to Hearing
+	bg  context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
 	lastDTMF             uint32 // timestamp of the last DTMF event counted

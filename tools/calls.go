@@ -185,7 +185,7 @@ func callTools(calls *core.Calls) []Tool {
 					Extension:       in.Extension, WaitForHumanSpeech: in.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: in.HumanSpeechTimeoutSeconds,
 					RequireAccept: in.RequireAccept, AcceptPrompt: in.AcceptPrompt, AcceptTimeoutSeconds: in.AcceptTimeoutSeconds,
 					VoicemailAction: in.VoicemailAction,
-					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
+					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.
