@@ -212,3 +212,51 @@ func TestVoicemailActionRefusals(t *testing.T) {
 		}
 	}
 }
+
+// legAMDMedia is legRec with answering-machine detection (amdMedia's).
+type legAMDMedia struct {
+	*legRec
+	amd *amdMedia
+}
+
+func (m *legAMDMedia) DetectVoicemail(ctx context.Context, callID string, opts core.VoicemailListen) (core.VoicemailCheck, error) {
+	return m.amd.DetectVoicemail(ctx, callID, opts)
+}
+
+// The detection is the first step on the human's call after the
+// extension; a human it heard need not be waited for again, and is then
+// asked to accept. A machine never hears the accept prompt.
+func TestVoicemailWithConsultSteps(t *testing.T) {
+	for _, machine := range []bool{false, true} {
+		t.Run(fmt.Sprintf("machine=%v", machine), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f, lm, _ := consultFixture(t)
+				amd := &amdMedia{recMedia: lm.recMedia, machines: map[int]bool{1: machine}}
+				f.calls.SetMedia(&legAMDMedia{legRec: lm, amd: amd})
+				yes := true
+				done := startTransfer(t, f, core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm,
+					Summary: "Refund", Extension: "204", WaitForHumanSpeech: &yes, RequireAccept: &yes, VoicemailAction: core.VoicemailStop})
+				if machine {
+					res := <-done
+					if !core.HasCode(res.err, core.CodeTransferFailed) || res.tr.Attempts[0].Status != core.AttemptVoicemail {
+						t.Fatalf("transfer = %+v, %v", res.tr, res.err)
+					}
+					want := []string{"say caller: Connecting you to sales.", "hold caller", "listen leg", "digits leg: 204", "detect leg 1 (beep false)", "unhold caller", "say caller: " + core.DefaultFallbackMessage}
+					waitFor(t, func() bool { return slices.Equal(lm.log(), want) }, func() string { return fmt.Sprint(lm.log()) })
+					return
+				}
+				// No speech is sent: the wait for it is skipped, straight
+				// to the summary and the prompt.
+				waitFor(t, func() bool { return slices.Contains(lm.log(), "say leg: "+core.DefaultAcceptPrompt) }, func() string { return fmt.Sprint(lm.log()) })
+				lm.signals <- core.LegSignal{Digit: "1"}
+				res := <-done
+				if res.err != nil || res.tr.Status != core.TransferCompleted || res.tr.Attempts[0].AnsweredBy != core.AnsweredByHuman {
+					t.Fatalf("transfer = %+v, %v", res.tr, res.err)
+				}
+				want := []string{"say caller: Connecting you to sales.", "hold caller", "listen leg", "digits leg: 204", "detect leg 1 (beep false)",
+					"say leg: Refund", "say leg: " + core.DefaultAcceptPrompt, "unhold caller"}
+				waitFor(t, func() bool { return slices.Equal(lm.log(), want) }, func() string { return fmt.Sprint(lm.log()) })
+			})
+		})
+	}
+}
