@@ -141,7 +141,8 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 		return nil, err
 	}
 	go srv.Run(bg)
-	e.mcpH, err = transport.NewHTTPHandler(srv.MCP, transport.HTTPConfig{RateLimitPerMinute: -1, WriteTools: server.WriteTools(toolList)}, logger)
+	e.mcpH, err = transport.NewHTTPHandler(srv.MCP, transport.HTTPConfig{RateLimitPerMinute: -1, WriteTools: server.WriteTools(toolList),
+		DirectTools: server.DirectTools(toolList)}, logger)
 	if err != nil {
 		return nil, err
 	}
