@@ -30,7 +30,13 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
-	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+	write := s.inBatchTx
+	if t.Status == core.TransferRequested {
+		// The attempt's REFER waits for this write: it goes ahead of the
+		// other calls' steps and the webhook outcomes (see batcher).
+		write = s.inUrgentTx
+	}
+	err = write(ctx, func(tx *sql.Tx) error {
 		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
 			return err
 		}
