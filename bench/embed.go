@@ -101,9 +101,10 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := core.NewConfiguration(st, logger)
+	config := core.NewConfigCache(st)
+	svc := core.NewConfiguration(config, logger)
 	svc.SetPolicy(policy)
-	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, st, st, core.NewBus(), logger)
+	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, config, st, core.NewBus(), logger)
 	// The calls' media as the server wires it (cmd/voicedock/speech.go):
 	// an RTP session per call with the default 1 s keepalive.
 	espeak := &speech.ESpeak{}

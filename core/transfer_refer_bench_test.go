@@ -39,7 +39,8 @@ func BenchmarkTransferToRefer(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	b.Cleanup(hook.Close)
-	svc := core.NewConfiguration(st, logger)
+	config := core.NewConfigCache(st)
+	svc := core.NewConfiguration(config, logger)
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
 	}}}})
@@ -58,7 +59,7 @@ func BenchmarkTransferToRefer(b *testing.B) {
 		b.Fatal(err)
 	}
 	svc.SetPolicy(policy)
-	calls := core.NewCalls(ctx, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy, DefaultWebhookURL: hook.URL}, st, st, core.NewBus(), logger)
+	calls := core.NewCalls(ctx, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy, DefaultWebhookURL: hook.URL}, config, st, core.NewBus(), logger)
 	dispatcher := webhooks.NewDispatcher(st, nil, webhooks.Config{}, logger)
 	dctx, stop := context.WithCancel(context.Background())
 	dispatched := make(chan struct{})

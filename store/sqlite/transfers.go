@@ -180,3 +180,24 @@ func encodeAttempts(as []core.TransferAttempt) (any, error) {
 	}
 	return string(b), nil
 }
+
+// SaveTransferAndCall is SaveTransfer and UpdateCall in one write: a
+// transfer's final step and the call's status change it causes are
+// stored together, with the webhook deliveries of both, or not at all
+// (core.TransferCallSaver).
+func (s *Store) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
+	args, err := transferArgs(t)
+	if err != nil {
+		return fmt.Errorf("save transfer %s: %w", t.ID, err)
+	}
+	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
+			return err
+		}
+		if err := s.updateCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
+	})
+	return wrap(err, "save transfer %s with call %s", t.ID, c.ID)
+}
