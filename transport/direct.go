@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,14 +53,15 @@ import (
 //     unexported): the same directRefresh keeps it within a second of the
 //     truth.
 //
-// Anything else (another method or tool, a _meta or task in params, a
-// batch, a modern or missing protocol version, an unknown or uninitialized
-// session, a Host mcp-go's DNS-rebinding check could refuse) goes to
-// mcp-go unchanged.
+// Anything else (another method or tool, a progress token, log level or
+// task in params, a batch, a missing or unsupported protocol version or
+// one the body contradicts, an unknown or uninitialized session, a Host
+// mcp-go's DNS-rebinding check could refuse) goes to mcp-go unchanged.
 type directReads struct {
-	mcp      *mcpserver.MCPServer
-	tools    map[string]bool
-	versions []string
+	mcp        *mcpserver.MCPServer
+	streamable *mcpserver.StreamableHTTPServer
+	tools      map[string]bool
+	versions   []string
 	// served counts the calls answered here (tests).
 	served atomic.Int64
 }
@@ -78,7 +80,7 @@ func newDirectReads(srv *mcpserver.MCPServer, streamable *mcpserver.StreamableHT
 	if len(tools) == 0 {
 		return nil
 	}
-	d := &directReads{mcp: srv, tools: map[string]bool{}, versions: mcpserver.FilterSupportedVersions(streamable)}
+	d := &directReads{mcp: srv, streamable: streamable, tools: map[string]bool{}, versions: mcpserver.FilterSupportedVersions(streamable)}
 	for _, t := range tools {
 		d.tools[t] = true
 	}
@@ -92,7 +94,7 @@ type directCall struct {
 	Method string          `json:"method"`
 	Params struct {
 		Name string          `json:"name"`
-		Meta json.RawMessage `json:"_meta"`
+		Meta *mcp.Meta       `json:"_meta"`
 		Task json.RawMessage `json:"task"`
 	} `json:"params"`
 	Result json.RawMessage `json:"result"`
@@ -101,6 +103,12 @@ type directCall struct {
 
 // serve answers r (body already read and checked by the guard and scope)
 // when it is a direct read, and reports whether it did.
+//
+// Both protocol eras: a session-era request (a protocol version before
+// 2026-07-28) runs in its live session, as mcp-go would run it; a
+// sessionless one (2026-07-28, what mcp-go's client speaks by default) in
+// a session of its own that lives as long as the request, as mcp-go runs
+// it (modernSession).
 func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte, sessions *sessionManager) bool {
 	if d == nil || len(body) > directBodyMax || len(body) == 0 || body[0] != '{' {
 		return false
@@ -109,24 +117,57 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 		return false
 	}
 	version := r.Header.Get(mcp.HeaderProtocolVersion)
-	if version == "" || mcp.IsModernProtocol(version) || !mcp.IsValidProtocolVersion(version) {
+	if version == "" || !mcp.IsValidProtocolVersion(version) || !hostPassesRebindingCheck(r) {
 		return false
 	}
-	session := sessions.directSession(r.Header.Get(mcpserver.HeaderKeySessionID))
-	if session == nil || !session.Initialized() || !hostPassesRebindingCheck(r) {
-		return false
+	modern := mcp.IsModernProtocol(version)
+	var session mcpserver.ClientSession
+	if modern {
+		// mcp-go's validateModernRequest refuses these.
+		if r.Header.Get(mcp.HeaderLastEventID) != "" || !d.streamable.SupportsProtocolVersion(version) {
+			return false
+		}
+	} else {
+		session = sessions.directSession(r.Header.Get(mcpserver.HeaderKeySessionID))
+		if session == nil || !session.Initialized() {
+			return false
+		}
 	}
 	var m directCall
 	if err := json.Unmarshal(body, &m); err != nil {
 		return false
 	}
 	if m.Method != string(mcp.MethodToolsCall) || !d.tools[m.Params.Name] || len(m.ID) == 0 || string(m.ID) == "null" ||
-		m.Params.Meta != nil || m.Params.Task != nil || m.Result != nil || m.Error != nil {
+		m.Params.Task != nil || m.Result != nil || m.Error != nil {
 		return false
 	}
-	// The context mcp-go's handlePost builds for a legacy request, but for
-	// its request-header value (unexported): mcp-go reads it only for
-	// tracing and request logs, which this server does not configure.
+	if meta := m.Params.Meta; meta != nil {
+		// Progress is streamed, and a log level is the session's: both are
+		// mcp-go's.
+		if meta.ProgressToken != nil || meta.AdditionalFields[mcp.MetaKeyLogLevel] != nil {
+			return false
+		}
+	}
+	// The era is the header's and the body's together; over HTTP a
+	// sessionless request must state the same version in both.
+	if metaVersion := m.Params.Meta.ProtocolVersion(); modern && metaVersion != version || !modern && mcp.IsModernProtocol(metaVersion) {
+		return false
+	}
+	if modern {
+		// mcp-go checks Mcp-Method and Mcp-Name against the body from the
+		// request's headers, which only its own transport can hand it: a
+		// request they would fail goes to mcp-go, which answers the error.
+		// (The direct tools have no x-mcp-header parameters, the other
+		// headers mcp-go would check.)
+		name := m.Params.Name
+		if mcp.ValidateStandardHeadersFunc(r.Header.Get, version, mcp.MethodToolsCall, func() (string, bool) { return name, true }) != nil {
+			return false
+		}
+		session = newModernSession()
+	}
+	// The context mcp-go's handlePost builds, but for its request-header
+	// value (unexported): mcp-go reads it only for tracing and request
+	// logs, which this server does not configure.
 	ctx := d.mcp.WithContext(r.Context(), session)
 	ctx = mcpserver.WithSupportedProtocolVersions(ctx, d.versions)
 	ctx = callerContext(ctx, r)
@@ -136,10 +177,78 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 		w.WriteHeader(http.StatusAccepted)
 		return true
 	}
+	status := http.StatusOK
+	if e, ok := resp.(mcp.JSONRPCError); ok && modern {
+		status = httpStatusForJSONRPCError(e.Error.Code)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	writeResponse(w, resp)
 	return true
+}
+
+// httpStatusForJSONRPCError is mcp-go's mapping (unexported there) of a
+// JSON-RPC error onto the HTTP status protocol version 2026-07-28
+// prescribes; TestDirectReadsMatchMCPGo holds the two together.
+func httpStatusForJSONRPCError(code int) int {
+	switch code {
+	case mcp.METHOD_NOT_FOUND:
+		return http.StatusNotFound
+	case mcp.HEADER_MISMATCH, mcp.MISSING_REQUIRED_CLIENT_CAPABILITY, mcp.UNSUPPORTED_PROTOCOL_VERSION,
+		mcp.INVALID_REQUEST, mcp.INVALID_PARAMS, mcp.PARSE_ERROR:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
+}
+
+// modernSession is the session a sessionless (2026-07-28) request runs in,
+// as mcp-go gives it one: not registered anywhere, so nothing is broadcast
+// to it, holding the client's info and capabilities from the request's
+// _meta (mcp-go's handleMessage sets them) for the handlers to read.
+type modernSession struct {
+	initialized  atomic.Bool
+	notes        chan mcp.JSONRPCNotification
+	mu           sync.Mutex
+	info         mcp.Implementation
+	capabilities mcp.ClientCapabilities
+}
+
+func newModernSession() *modernSession {
+	return &modernSession{notes: make(chan mcp.JSONRPCNotification, 1)}
+}
+
+var _ mcpserver.SessionWithClientInfo = (*modernSession)(nil)
+
+func (s *modernSession) Initialize()       { s.initialized.Store(true) }
+func (s *modernSession) Initialized() bool { return s.initialized.Load() }
+func (s *modernSession) SessionID() string { return "" }
+
+// NotificationChannel takes what a handler would send the client
+// mid-request; the direct tools send nothing.
+func (s *modernSession) NotificationChannel() chan<- mcp.JSONRPCNotification { return s.notes }
+
+func (s *modernSession) GetClientInfo() mcp.Implementation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+func (s *modernSession) SetClientInfo(info mcp.Implementation) {
+	s.mu.Lock()
+	s.info = info
+	s.mu.Unlock()
+}
+
+func (s *modernSession) GetClientCapabilities() mcp.ClientCapabilities {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.capabilities
+}
+
+func (s *modernSession) SetClientCapabilities(c mcp.ClientCapabilities) {
+	s.mu.Lock()
+	s.capabilities = c
+	s.mu.Unlock()
 }
 
 // writeResponse is json.NewEncoder(w).Encode(resp), as mcp-go writes a

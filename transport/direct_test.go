@@ -84,6 +84,32 @@ func directPost(h *HTTPHandler, session, key, body string) *httptest.ResponseRec
 	return w
 }
 
+// modernVersion is the sessionless era's protocol version.
+const modernVersion = mcp.ProtocolVersion20260728
+
+// directPostModern posts body as a sessionless (2026-07-28) request, with
+// the standard headers naming tool (none: "").
+func directPostModern(h *HTTPHandler, key, tool, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+MCPPath, strings.NewReader(body))
+	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}))
+	r.RemoteAddr = "127.0.0.1:40000"
+	r.Header.Set("Authorization", "Bearer "+key)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json, text/event-stream")
+	r.Header.Set(mcp.HeaderProtocolVersion, modernVersion)
+	if tool != "" {
+		r.Header.Set(mcp.HeaderMethod, string(mcp.MethodToolsCall))
+		r.Header.Set(mcp.HeaderName, tool)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// modernMeta is the _meta a sessionless request carries.
+const modernMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"` + modernVersion +
+	`","io.modelcontextprotocol/clientInfo":{"name":"test","version":"1"},"io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}`
+
 // directSessionOf opens an initialized session on h with key.
 func directSessionOf(t *testing.T, h *HTTPHandler, key string) string {
 	t.Helper()
@@ -128,6 +154,36 @@ func TestDirectReadsMatchMCPGo(t *testing.T) {
 		{"params of the wrong type", `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},"extra":[1]}}`},
 		{"whitespace and escapes", "{\"jsonrpc\" : \"2.0\", \"id\" : 22 ,\n \"method\":\"tools\\/call\", \"params\":{\"name\":\"get_call\",\"arguments\":{\"id\":\"\\u0030\"}}} "},
 	}
+	// The same calls in the sessionless era, and its own error shapes.
+	for _, key := range []string{writeKey, readKey} {
+		modern := func(id, name, args string) string {
+			return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"` + name + `","arguments":` + args + `,` + modernMeta + `}}`
+		}
+		for _, tc := range []struct{ name, tool, body string }{
+			{"get_call found", "get_call", modern("7", "get_call", `{"id":"`+p.callID+`"}`)},
+			{"get_call not found", "get_call", modern("8", "get_call", `{"id":"no-such-call"}`)},
+			{"missing argument", "get_call", modern("9", "get_call", `{}`)},
+			{"arguments not an object", "get_call", modern("12", "get_call", `"x"`)},
+			{"list_calls", "list_calls", modern("14", "list_calls", `{}`)},
+			{"wrong jsonrpc version", "get_call", `{"jsonrpc":"1.0","id":17,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},` + modernMeta + `}}`},
+			{"unknown member", "get_call", `{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},` + modernMeta + `},"extra":1}`},
+			{"client info of the wrong type", "get_call", `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"` + modernVersion + `","io.modelcontextprotocol/clientInfo":5}}}`},
+		} {
+			before := p.direct.direct.served.Load()
+			got := directPostModern(p.direct, key, tc.tool, tc.body)
+			if p.direct.direct.served.Load() != before+1 {
+				t.Errorf("sessionless %s: not served directly", tc.name)
+			}
+			want := directPostModern(p.viaMCPGo, key, tc.tool, tc.body)
+			if got.Code != want.Code || got.Body.String() != want.Body.String() {
+				t.Errorf("sessionless %s (key %s):\ndirect %d %s\nmcp-go %d %s", tc.name, key[:4], got.Code, got.Body, want.Code, want.Body)
+			}
+			if g, w := got.Header(), want.Header(); len(g) != len(w) || g.Get("Content-Type") != w.Get("Content-Type") {
+				t.Errorf("sessionless %s: headers direct %v, mcp-go %v", tc.name, g, w)
+			}
+		}
+	}
+
 	for _, key := range []string{writeKey, readKey} {
 		directSession := directSessionOf(t, p.direct, key)
 		mcpGoSession := directSessionOf(t, p.viaMCPGo, key)
@@ -192,6 +248,19 @@ func TestDirectReadsLeaveTheRestToMCPGo(t *testing.T) {
 	}
 	if served(session, "") || served(session, "2026-07-28") || served(session, "1999-01-01") {
 		t.Error("served directly without the session era's protocol version header")
+	}
+	modernGet := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},` + modernMeta + `}}`
+	for name, w := range map[string]func() *httptest.ResponseRecorder{
+		"sessionless without Mcp-Method and Mcp-Name": func() *httptest.ResponseRecorder { return directPostModern(h, writeKey, "", modernGet) },
+		"sessionless naming another tool":             func() *httptest.ResponseRecorder { return directPostModern(h, writeKey, "list_calls", modernGet) },
+		"sessionless without the version in _meta": func() *httptest.ResponseRecorder {
+			return directPostModern(h, writeKey, "get_call", get)
+		},
+	} {
+		before := h.direct.served.Load()
+		if res := w(); res.Code != http.StatusBadRequest || h.direct.served.Load() != before {
+			t.Errorf("%s: %d %s, served directly %v", name, res.Code, res.Body, h.direct.served.Load() != before)
+		}
 	}
 	if served("vd-unknown", legacyVersion) {
 		t.Error("served directly on an unknown session")
