@@ -29,6 +29,10 @@ import (
 // "direct" as the server is wired (get_call a direct read), "mcp-go"
 // through mcp-go's streamable HTTP server. BenchmarkGetCallPlainHTTP is
 // the reference.
+//
+// "sessionless" is the same call in the 2026-07-28 era (what mcp-go's
+// client and the bench's clients speak): no session, the protocol version
+// in the body's _meta and the headers.
 func BenchmarkGetCallHTTP(b *testing.B) {
 	for _, direct := range []bool{true, false} {
 		b.Run(map[bool]string{true: "direct", false: "mcp-go"}[direct], func(b *testing.B) {
@@ -40,8 +44,22 @@ func BenchmarkGetCallHTTP(b *testing.B) {
 				}
 			}
 		})
+		b.Run(map[bool]string{true: "direct-sessionless", false: "mcp-go-sessionless"}[direct], func(b *testing.B) {
+			post, _, req := getCallServer(b, direct)
+			modern := strings.Replace(req, `"arguments":`, `"_meta":{"io.modelcontextprotocol/protocolVersion":"`+mcp.ProtocolVersion20260728+
+				`","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}},"arguments":`, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if w := post(sessionless, modern); w.Code != http.StatusOK || bytes.Contains(w.Body.Bytes(), []byte(`"isError":true`)) {
+					b.Fatalf("get_call: %d %s", w.Code, w.Body)
+				}
+			}
+		})
 	}
 }
+
+// sessionless, as post's session, posts a 2026-07-28 get_call request.
+const sessionless = "(sessionless)"
 
 // BenchmarkGetCallPlainHTTP is the reference of BenchmarkGetCallHTTP: the
 // same store read behind a plain net/http JSON handler, as the bench's
@@ -135,7 +153,13 @@ func getCallServer(b *testing.B, direct bool) (post func(session, body string) *
 		r.Header.Set("Authorization", "Bearer bench-key-0123456789abcdef")
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
+		switch session {
+		case "":
+		case sessionless:
+			r.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20260728)
+			r.Header.Set(mcp.HeaderMethod, "tools/call")
+			r.Header.Set(mcp.HeaderName, "get_call")
+		default:
 			r.Header.Set("Mcp-Session-Id", session)
 			r.Header.Set(mcp.HeaderProtocolVersion, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
 		}
