@@ -101,9 +101,10 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := core.NewConfiguration(st, logger)
+	config := core.NewConfigCache(st)
+	svc := core.NewConfiguration(config, logger)
 	svc.SetPolicy(policy)
-	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, st, st, core.NewBus(), logger)
+	e.calls = core.NewCalls(bg, core.CallsConfig{TransferTimeout: 30 * time.Second, Policy: policy}, config, st, core.NewBus(), logger)
 	// The calls' media as the server wires it (cmd/voicedock/speech.go):
 	// an RTP session per call with the default 1 s keepalive.
 	espeak := &speech.ESpeak{}
@@ -141,7 +142,8 @@ func startEmbedded(ctx context.Context, dataDir string) (*embedded, error) {
 		return nil, err
 	}
 	go srv.Run(bg)
-	e.mcpH, err = transport.NewHTTPHandler(srv.MCP, transport.HTTPConfig{RateLimitPerMinute: -1, WriteTools: server.WriteTools(toolList)}, logger)
+	e.mcpH, err = transport.NewHTTPHandler(srv.MCP, transport.HTTPConfig{RateLimitPerMinute: -1, WriteTools: server.WriteTools(toolList),
+		DirectTools: server.DirectTools(toolList)}, logger)
 	if err != nil {
 		return nil, err
 	}

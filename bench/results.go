@@ -22,7 +22,6 @@ type results struct {
 	Runs      int
 	Dur       time.Duration
 	Files     uint64
-	TopRate   int
 	Took      time.Duration
 	MCP       rampResult
 	Core      rampResult
@@ -89,7 +88,7 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "sipp callers (`bench/scenarios/uac_transfer_follow.xml`: `testdata/sipp/uac_transfer_ok.xml` that answers a retransmitted REFER again) call at a fixed rate (`-r`) for %s; each answered call is transferred "+
 		"to a sipp target (`uas_target_answer.xml`, answering after ringing 50 ms), which the caller really calls; the transferring side BYEs. "+
 		"The rate is raised until a step fails; the best rate is the highest with zero failures (every call successful in sipp, "+
-		"every transfer completed) that kept up (the last call ended within 3 s of the last INVITE: no growing backlog), then run again to %d runs. Transfer time: transfer requested to final NOTIFY handled "+
+		"every transfer completed) that kept up (the last call ended within 3 s of the last INVITE: no growing backlog), then run again to %d runs. The reference's ramp starts at a third of the server's top rate and goes on past it by half a step at a time until sipp fails, so that the ratio is to what sipp really does on this machine. Transfer time: transfer requested to final NOTIFY handled "+
 		"(the tool's result, `Calls.Transfer` returning, or sipp's REFER-to-final-NOTIFY response time for the reference). "+
 		"CPU is in percent of one core, of the process doing the server's part; RSS its peak.\n\n", r.Dur, r.Runs)
 	ref := r.Reference.summary()
@@ -97,7 +96,7 @@ func (r *results) write(path string) error {
 	for _, rr := range []rampResult{r.MCP, r.Core, r.Reference} {
 		s := rr.summary()
 		best := strconv.Itoa(s.Rate)
-		if len(rr.Steps) > 0 && rr.Steps[len(rr.Steps)-1].ok() && s.Rate == r.TopRate {
+		if len(rr.Steps) > 0 && rr.Steps[len(rr.Steps)-1].ok() && s.Rate == rr.Top {
 			best = "≥ " + best + " (top of the ramp)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %.1f | %.1f | %.0f | %.0f |\n", rr.Name, best, ratio(float64(s.Rate), float64(ref.Rate)),

@@ -194,13 +194,16 @@ type rampResult struct {
 	Name  string
 	Steps []stepResult
 	Best  int
-	Runs  []stepResult // the runs at Best (the ramp's step first)
+	// Top is the ramp's last rate: a Best equal to it did not find where
+	// the target fails.
+	Top  int
+	Runs []stepResult // the runs at Best (the ramp's step first)
 }
 
 // ramp raises the rate along rates until a step fails, then repeats the
 // best rate until there are runs of it.
 func (b *bench) ramp(ctx context.Context, t transferTarget, targetPort int, rates []int, dur time.Duration, runs int) (rampResult, error) {
-	r := rampResult{Name: t.name}
+	r := rampResult{Name: t.name, Top: rates[len(rates)-1]}
 	var bestRun stepResult
 	for _, rate := range rates {
 		res, err := b.transferStep(ctx, t, targetPort, rate, dur)

@@ -172,9 +172,21 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // changed on the wire, and leaving waiters blind to it would strand the
 // caller.
 func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
-	lc.call.UpdatedAt = m.timestamp()
+	out := m.callChanged(lc)
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
+	err := m.callStore.UpdateCall(sctx, lc.call, out...)
+	if err != nil {
+		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
+	}
+	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+	return err
+}
+
+// callChanged stamps lc's call as changed now and returns the webhook
+// deliveries announcing the change, to be stored with it; lc.mu is held.
+func (m *Calls) callChanged(lc *liveCall) []WebhookDelivery {
+	lc.call.UpdatedAt = m.timestamp()
 	var out []WebhookDelivery
 	if lc.call.Status != lc.announced {
 		out = m.deliveries(lc, WebhookStatusUpdate, lc.call.UpdatedAt, nil)
@@ -187,12 +199,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 			"messages": orEmpty(m.messagesOf(lc.call.ID)),
 		})...)
 	}
-	err := m.callStore.UpdateCall(sctx, lc.call, out...)
-	if err != nil {
-		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
-	}
-	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
-	return err
+	return out
 }
 
 // saveTransfer stores a transfer step and then publishes it; lc.mu is

@@ -62,7 +62,7 @@ func (m *Calls) callAssistant(ctx context.Context, lc *liveCall) (*Assistant, er
 	if lc.call.AssistantID == "" {
 		return &Assistant{}, nil
 	}
-	a, err := m.store.GetAssistant(ctx, lc.call.AssistantID)
+	a, err := m.transferAssistant(ctx, lc.call.AssistantID)
 	if HasCode(err, CodeNotFound) {
 		return &Assistant{ID: lc.call.AssistantID}, nil
 	}
@@ -93,7 +93,7 @@ func (m *Calls) configuredDestination(ctx context.Context, lc *liveCall, dest De
 		if lc.call.AssistantID == "" {
 			return nil, nil
 		}
-		stored, err := m.store.GetAssistant(ctx, lc.call.AssistantID)
+		stored, err := m.transferAssistant(ctx, lc.call.AssistantID)
 		if HasCode(err, CodeNotFound) {
 			return nil, nil
 		}

@@ -63,7 +63,7 @@ func (m *Calls) routeTrunk(ctx context.Context, c Call, dest Destination) (strin
 	}
 	trunkID := c.TrunkID
 	if trunkID == "" && c.NumberID != "" {
-		n, err := m.store.GetPhoneNumber(ctx, c.NumberID)
+		n, err := m.transferPhoneNumber(ctx, c.NumberID)
 		if err != nil && !HasCode(err, CodeNotFound) {
 			return "", Trunk{}, err
 		}
@@ -72,7 +72,7 @@ func (m *Calls) routeTrunk(ctx context.Context, c Call, dest Destination) (strin
 		}
 	}
 	if trunkID != "" {
-		t, err := m.store.GetTrunk(ctx, trunkID)
+		t, err := m.transferTrunk(ctx, trunkID)
 		if err != nil {
 			return "", Trunk{}, err
 		}

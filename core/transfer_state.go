@@ -105,18 +105,22 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 			lc.timeout = nil
 		}
 	}
-	m.saveTransfer(ctx, lc, t)
 	switch status {
 	case TransferCompleted:
 		// The caller is with the destination now: leave the call, unless
-		// the server itself bridges the two.
-		lc.call.Status = CallTransferred
-		lc.call.EndReason = EndTransferred
-		m.saveCall(ctx, lc)
+		// the server itself bridges the two. The step and the call's
+		// change are one write.
+		m.saveTransferAndCall(ctx, lc, t, func() {
+			lc.call.Status = CallTransferred
+			lc.call.EndReason = EndTransferred
+		})
 		m.completedLocked(lc)
 	case TransferFailed, TransferCanceled:
+		m.saveTransfer(ctx, lc, t)
 		lc.active = nil // the caller stays with the assistant
 		m.releaseTransferLocked(lc)
+	default:
+		m.saveTransfer(ctx, lc, t)
 	}
 	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
 }

@@ -2,6 +2,8 @@ package sip
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -42,7 +44,12 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	body := req.Body()
-	u.log.Debug("NOTIFY", "call_id", callID, "body", string(body))
+	// Asked first: the line's arguments (the body's copy above all) cost
+	// allocations on every NOTIFY even when the line is dropped.
+	debug := u.log.Enabled(context.Background(), slog.LevelDebug)
+	if debug {
+		u.log.Debug("NOTIFY", "call_id", callID, "body", string(body))
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		u.reply(req, tx, sip.StatusOK, "OK")
 		return
@@ -69,8 +76,12 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 			c.lastNotifyCSeq = cseq.SeqNo
 		}
 	}
-	u.log.Info("transfer progress", "call_id", callID, "status", status, "reason", reason,
-		"subscription_state", headerValue(req, "Subscription-State"))
+	// The core logs each step at info ("transfer step"); this line adds
+	// the subscription state, for debugging a far side's habits.
+	if debug {
+		u.log.Debug("transfer progress", "call_id", callID, "status", status, "reason", reason,
+			"subscription_state", headerValue(req, "Subscription-State"))
+	}
 	u.handler.TransferProgress(reportCtx(), callID, core.ReferProgress{Status: status, Reason: reason})
 }
 

@@ -60,6 +60,12 @@ type HTTPConfig struct {
 	// /mcp is. Prometheus sends the key with its scrape config's
 	// authorization: {credentials: ...}.
 	Metrics http.Handler
+	// DirectTools are read tools whose calls on a live session the
+	// transport hands to the MCP server itself, without mcp-go's streamable
+	// HTTP request machinery (see directReads): tools that only read and
+	// answer, sending no notification and asking the client nothing
+	// (server.DirectTools).
+	DirectTools []string
 	// AnswerStored, when set, may answer a POST /mcp message before
 	// mcp-go does (see [StoredAnswerer]).
 	AnswerStored StoredAnswerer

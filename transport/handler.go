@@ -36,7 +36,9 @@ type HTTPHandler struct {
 	maxBody  int64
 	// answerStored is HTTPConfig.AnswerStored.
 	answerStored StoredAnswerer
-	logger       *slog.Logger
+	// direct serves HTTPConfig.DirectTools (nil: none).
+	direct *directReads
+	logger *slog.Logger
 	// writeTools are HTTPConfig.WriteTools (see checkScope).
 	writeTools map[string]bool
 	// root is the Origin check in front of the routes.
@@ -96,6 +98,7 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	}
 	if mcpServer != nil {
 		h.mcp = newStreamableServer(mcpServer, h.sessions, cfg.SessionIdleTTL, logger, srv)
+		h.direct = newDirectReads(mcpServer, h.mcp, cfg.DirectTools)
 	} else {
 		h.srv = srv
 	}
@@ -112,7 +115,7 @@ func newStreamableServer(mcpServer *mcpserver.MCPServer, sessions *sessionManage
 	opts := []mcpserver.StreamableHTTPOption{
 		mcpserver.WithEndpointPath(MCPPath),
 		mcpserver.WithSessionIdManager(sessions),
-		mcpserver.WithHTTPContextFunc(callerContext),
+		mcpserver.WithHTTPContextFunc(sessions.sessionContext),
 		mcpserver.WithStreamableHTTPLogger(logger),
 		mcpserver.WithHeartbeatInterval(heartbeatInterval),
 		mcpserver.WithEventStore(newEventStore(eventsPerSession)),

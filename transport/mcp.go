@@ -35,6 +35,9 @@ func (h *HTTPHandler) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.direct.serve(w, r, body, h.sessions) {
+		return
+	}
 	h.mcp.ServeHTTP(w, r)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -32,10 +34,63 @@ type sessionManager struct {
 	mu       sync.RWMutex
 	live     map[string]struct{}
 	trackers map[string]*server.DeliveryTracker
+	// clients are the mcp-go session objects of live sessions, for direct
+	// reads (direct.go).
+	clients map[string]*directSession
+	// now is the clock of directRefresh (tests may set it).
+	now func() time.Time
+}
+
+// directSession is a live session's mcp-go session object and when a
+// request of it last went through mcp-go's StreamableHTTPServer.
+type directSession struct {
+	client   mcpserver.ClientSession
+	viaMCPGo atomic.Int64 // unix nanoseconds
 }
 
 func newSessionManager() *sessionManager {
-	return &sessionManager{live: map[string]struct{}{}, trackers: map[string]*server.DeliveryTracker{}}
+	return &sessionManager{live: map[string]struct{}{}, trackers: map[string]*server.DeliveryTracker{},
+		clients: map[string]*directSession{}, now: time.Now}
+}
+
+// rememberClient records the mcp-go session object serving live session
+// id, as mcp-go hands it to the request's context, and that a request of
+// it goes through mcp-go now.
+func (m *sessionManager) rememberClient(id string, client mcpserver.ClientSession) {
+	if id == "" || client.SessionID() != id {
+		return
+	}
+	now := m.now().UnixNano()
+	m.mu.RLock()
+	ds := m.clients[id]
+	m.mu.RUnlock()
+	if ds != nil && ds.client == client {
+		ds.viaMCPGo.Store(now)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.live[id]; !ok {
+		return
+	}
+	ds = &directSession{client: client}
+	ds.viaMCPGo.Store(now)
+	m.clients[id] = ds
+}
+
+// directSession returns the mcp-go session object of live session id when
+// a request of it went through mcp-go within directRefresh, else nil.
+func (m *sessionManager) directSession(id string) mcpserver.ClientSession {
+	if id == "" {
+		return nil
+	}
+	m.mu.RLock()
+	ds := m.clients[id]
+	m.mu.RUnlock()
+	if ds == nil || m.now().UnixNano()-ds.viaMCPGo.Load() >= int64(directRefresh) {
+		return nil
+	}
+	return ds.client
 }
 
 // tracker returns the delivery tracker of the live session id, or a fresh
@@ -87,6 +142,7 @@ func (m *sessionManager) Terminate(id string) (isNotAllowed bool, err error) {
 	m.mu.Lock()
 	delete(m.live, id)
 	delete(m.trackers, id)
+	delete(m.clients, id)
 	m.mu.Unlock()
 	return false, nil
 }

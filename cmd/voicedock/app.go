@@ -115,7 +115,10 @@ func (a *app) newCore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	a.configuration = core.NewConfiguration(a.store, a.logger)
+	// The transfer path's configuration reads are cached; every
+	// configuration write goes through the cache and drops it.
+	config := core.NewConfigCache(a.store)
+	a.configuration = core.NewConfiguration(config, a.logger)
 	a.configuration.SetPolicy(policy)
 	a.configuration.SetAudioFiles(a.guards.audioFiles())
 	a.configuration.SetWebhookGuard(a.guards.webhookGuard)
@@ -128,7 +131,7 @@ func (a *app) newCore(ctx context.Context) error {
 		CommandsPerMinute:    cfg.CallCommands,
 		ConfirmTimeout:       cfg.ElicitationTimeout,
 		MaxTransfersInFlight: cfg.MaxTransfers,
-	}, a.store, a.store, core.NewBus(), a.logger)
+	}, config, a.store, core.NewBus(), a.logger)
 	// Calls a previous process held are over: it is gone, and so are
 	// they. Each is ended as any call ends, with its webhooks, before SIP
 	// serves and a new call could arrive.

@@ -150,6 +150,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			// 0 turns the limit off; HTTPConfig takes a negative for that.
 			RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
 			WriteTools:         server.WriteTools(a.tools),
+			DirectTools:        server.DirectTools(a.tools),
 			ConsolePage:        console.NewPage(transport.ConsolePath),
 			ConsoleEvents:      console.NewEvents(ctx.Done(), a.calls.Bus(), a.calls, console.EventsConfig{}, a.logger),
 			Metrics:            a.metrics.Handler(),

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"sync"
 )
 
@@ -25,9 +26,17 @@ const maxBatch = 64
 // its writes are run again one transaction each, so that one write's
 // failure never takes another's with it; the writes batched are
 // idempotent or fail cleanly on their own when run again.
+//
+// Urgent writes (a transfer's first, which its REFER waits for) do not
+// queue behind the others: the leader takes them before any other write,
+// and when one arrives while a batch is being written, the batch is cut
+// short there: the urgent writes join its transaction, it commits, and the
+// writes not yet run go first in the next batch. An urgent write so waits
+// for at most one write and a commit, not for a batch of up to maxBatch.
 type batcher struct {
 	mu      sync.Mutex
 	queue   []*batchWrite
+	urgent  []*batchWrite
 	leading bool
 }
 
@@ -41,10 +50,24 @@ type batchWrite struct {
 // writes; it returns once that transaction committed (or fn failed). fn
 // must touch nothing but tx: it may run twice (see batcher).
 func (s *Store) inBatchTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.batchWrite(ctx, fn, false)
+}
+
+// inUrgentTx is inBatchTx for a write something waits on before it can
+// go on (see batcher).
+func (s *Store) inUrgentTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.batchWrite(ctx, fn, true)
+}
+
+func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgent bool) error {
 	w := &batchWrite{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := &s.batch
 	b.mu.Lock()
-	b.queue = append(b.queue, w)
+	if urgent {
+		b.urgent = append(b.urgent, w)
+	} else {
+		b.queue = append(b.queue, w)
+	}
 	if b.leading {
 		b.mu.Unlock()
 		return <-w.done
@@ -53,54 +76,97 @@ func (s *Store) inBatchTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	b.mu.Unlock()
 	for {
 		b.mu.Lock()
-		n := min(len(b.queue), maxBatch)
-		if n == 0 {
+		var batch []*batchWrite
+		switch {
+		case len(b.urgent) > 0:
+			n := min(len(b.urgent), maxBatch)
+			batch, b.urgent = b.urgent[:n:n], b.urgent[n:]
+		case len(b.queue) > 0:
+			n := min(len(b.queue), maxBatch)
+			batch, b.queue = b.queue[:n:n], b.queue[n:]
+		default:
 			b.leading = false
-			b.queue = nil
+			b.queue, b.urgent = nil, nil
 			b.mu.Unlock()
-			break
+			return <-w.done
 		}
-		batch := b.queue[:n:n]
-		b.queue = b.queue[n:]
 		b.mu.Unlock()
-		s.commitBatch(batch)
+		if rest := s.commitBatch(batch); len(rest) > 0 {
+			b.mu.Lock()
+			b.queue = append(rest, b.queue...)
+			b.mu.Unlock()
+		}
 	}
-	return <-w.done
+}
+
+// takeUrgent hands the leader the urgent writes queued, if any.
+func (b *batcher) takeUrgent() []*batchWrite {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.urgent) == 0 {
+		return nil
+	}
+	n := min(len(b.urgent), maxBatch)
+	u := b.urgent[:n:n]
+	b.urgent = b.urgent[n:]
+	return u
 }
 
 // commitBatch runs batch in one transaction, or each write in its own
-// when that fails.
-func (s *Store) commitBatch(batch []*batchWrite) {
+// when that fails. When urgent writes arrive meanwhile, it runs them in
+// the transaction, commits, and returns the writes of batch it did not
+// run, to go first in the next batch.
+func (s *Store) commitBatch(batch []*batchWrite) (rest []*batchWrite) {
 	if len(batch) == 1 {
 		w := batch[0]
 		w.done <- s.inTx(w.ctx, w.fn)
-		return
+		return nil
 	}
 	tx, err := s.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		s.commitEach(batch)
-		return
+		return nil
 	}
-	for _, w := range batch {
-		if w.ctx.Err() != nil {
-			_ = tx.Rollback()
-			s.commitEach(batch)
-			return
+	ran := batch
+	for i := range batch {
+		if i > 0 {
+			if u := s.batch.takeUrgent(); u != nil {
+				ran = append(slices.Clip(batch[:i]), u...)
+				rest = batch[i:]
+				if !s.runAll(tx, u) {
+					_ = tx.Rollback()
+					s.commitEach(ran)
+					return rest
+				}
+				break
+			}
 		}
-		if err := w.fn(tx); err != nil {
+		if !s.runAll(tx, batch[i:i+1]) {
 			_ = tx.Rollback()
 			s.commitEach(batch)
-			return
+			return nil
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		_ = tx.Rollback()
-		s.commitEach(batch)
-		return
+		s.commitEach(ran)
+		return rest
 	}
-	for _, w := range batch {
+	for _, w := range ran {
 		w.done <- nil
 	}
+	return rest
+}
+
+// runAll runs ws in tx, and reports whether all of them succeeded (a
+// cancelled context counts as a failure).
+func (s *Store) runAll(tx *sql.Tx, ws []*batchWrite) bool {
+	for _, w := range ws {
+		if w.ctx.Err() != nil || w.fn(tx) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) commitEach(batch []*batchWrite) {

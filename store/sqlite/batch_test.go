@@ -2,8 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/voicedock/voicedock/core"
 )
@@ -118,4 +122,99 @@ func BenchmarkUpdateCallParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// batchLog records the order in which writes ran.
+type batchLog struct {
+	mu    sync.Mutex
+	order []string
+}
+
+func (l *batchLog) write(name string, gate <-chan struct{}) func(*sql.Tx) error {
+	return func(*sql.Tx) error {
+		if gate != nil {
+			<-gate
+		}
+		l.mu.Lock()
+		l.order = append(l.order, name)
+		l.mu.Unlock()
+		return nil
+	}
+}
+
+// waitQueued waits until the batcher holds regular and urgent writes.
+func waitQueued(t *testing.T, s *Store, regular, urgent int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.batch.mu.Lock()
+		r, u := len(s.batch.queue), len(s.batch.urgent)
+		s.batch.mu.Unlock()
+		if r == regular && u == urgent {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queued %d regular and %d urgent writes, want %d and %d", r, u, regular, urgent)
+		}
+		runtime.Gosched()
+	}
+}
+
+// An urgent write (a transfer's first) goes ahead of the writes queued
+// before it, and cuts a batch being written short rather than wait for
+// the rest of it.
+func TestUrgentWritesGoFirst(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	var log batchLog
+	var wg sync.WaitGroup
+
+	// The leader is busy with one write while five regular writes and an
+	// urgent one queue: the urgent one runs first.
+	gate := make(chan struct{})
+	wg.Go(func() { _ = s.inBatchTx(ctx, log.write("leader", gate)) })
+	waitQueued(t, s, 0, 0)
+	for s.batch.mu.Lock(); !s.batch.leading; s.batch.mu.Lock() {
+		s.batch.mu.Unlock()
+		runtime.Gosched()
+	}
+	s.batch.mu.Unlock()
+	for i := range 5 {
+		wg.Go(func() { _ = s.inBatchTx(ctx, log.write(fmt.Sprintf("r%d", i), nil)) })
+		waitQueued(t, s, i+1, 0)
+	}
+	wg.Go(func() { _ = s.inUrgentTx(ctx, log.write("urgent", nil)) })
+	waitQueued(t, s, 5, 1)
+	close(gate)
+	wg.Wait()
+	if len(log.order) != 7 || log.order[0] != "leader" || log.order[1] != "urgent" {
+		t.Fatalf("order %v: the urgent write did not go first", log.order)
+	}
+
+	// A batch of five regular writes, the first held while an urgent write
+	// arrives: the urgent one runs second, before the batch's other four.
+	log = batchLog{}
+	gate = make(chan struct{})
+	started := make(chan struct{})
+	wg.Go(func() {
+		_ = s.inBatchTx(ctx, func(tx *sql.Tx) error { close(started); <-gate; return nil })
+	})
+	<-started
+	// The leader holds the single write; queue the batch behind it.
+	first := make(chan struct{})
+	wg.Go(func() { _ = s.inBatchTx(ctx, log.write("b0", first)) })
+	waitQueued(t, s, 1, 0)
+	for i := 1; i < 5; i++ {
+		wg.Go(func() { _ = s.inBatchTx(ctx, log.write(fmt.Sprintf("b%d", i), nil)) })
+		waitQueued(t, s, i+1, 0)
+	}
+	close(gate) // the leader now runs the batch b0..b4, held at b0
+	waitQueued(t, s, 0, 0)
+	wg.Go(func() { _ = s.inUrgentTx(ctx, log.write("urgent", nil)) })
+	waitQueued(t, s, 0, 1)
+	close(first)
+	wg.Wait()
+	if len(log.order) != 6 || log.order[0] != "b0" || log.order[1] != "urgent" {
+		t.Fatalf("order %v: the urgent write waited for the batch", log.order)
+	}
 }

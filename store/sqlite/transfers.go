@@ -30,7 +30,13 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
-	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+	write := s.inBatchTx
+	if t.Status == core.TransferRequested {
+		// The attempt's REFER waits for this write: it goes ahead of the
+		// other calls' steps and the webhook outcomes (see batcher).
+		write = s.inUrgentTx
+	}
+	err = write(ctx, func(tx *sql.Tx) error {
 		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
 			return err
 		}
@@ -173,4 +179,25 @@ func encodeAttempts(as []core.TransferAttempt) (any, error) {
 		return nil, fmt.Errorf("encode attempts: %w", err)
 	}
 	return string(b), nil
+}
+
+// SaveTransferAndCall is SaveTransfer and UpdateCall in one write: a
+// transfer's final step and the call's status change it causes are
+// stored together, with the webhook deliveries of both, or not at all
+// (core.TransferCallSaver).
+func (s *Store) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
+	args, err := transferArgs(t)
+	if err != nil {
+		return fmt.Errorf("save transfer %s: %w", t.ID, err)
+	}
+	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
+			return err
+		}
+		if err := s.updateCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
+	})
+	return wrap(err, "save transfer %s with call %s", t.ID, c.ID)
 }

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// The reference ramp goes on past the server's top, so that it ends where
+// sipp fails.
+func TestReferenceRates(t *testing.T) {
+	got := referenceRates([]int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, 6)
+	want := []int{1000, 1500, 2000, 3000, 4500, 7000, 10500, 16000, 24000, 36000}
+	if !slices.Equal(got, want) {
+		t.Errorf("full: %v, want %v", got, want)
+	}
+	if got := referenceRates([]int{50, 150}, 1); !slices.Equal(got, []int{50, 150, 225}) {
+		t.Errorf("quick: %v", got)
+	}
+}

@@ -1,0 +1,45 @@
+package core
+
+import "context"
+
+// TransferCallSaver is a CallStore that can store a transfer step and the
+// call's change it causes in one write (SaveTransfer and UpdateCall
+// together, all or nothing). A transfer that completes changes its call
+// (transferred): with a store that has it, that is one commit per
+// completed transfer instead of two. Stores without it get the two writes.
+type TransferCallSaver interface {
+	SaveTransferAndCall(ctx context.Context, t Transfer, c Call, out ...WebhookDelivery) error
+}
+
+// saveTransferAndCall stores the transfer step t and the change to lc's
+// call that change makes, with the webhook deliveries of both, and then
+// publishes the step and the call's status, in that order and each as it
+// was announced when they were two writes (the step's event and webhook
+// show the call before the change); lc.mu is held. As with saveTransfer
+// and saveCall, a failed write is logged and still published.
+func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transfer, change func()) {
+	saver, ok := m.callStore.(TransferCallSaver)
+	if !ok {
+		m.saveTransfer(ctx, lc, t)
+		change()
+		m.saveCall(ctx, lc)
+		return
+	}
+	out := m.transferDeliveries(lc, t)
+	before := snapshot(lc.call)
+	change()
+	out = append(out, m.callChanged(lc)...)
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	if err := saver.SaveTransferAndCall(sctx, *t, lc.call, out...); err != nil {
+		m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
+	}
+	for i := range lc.call.Transfers {
+		if lc.call.Transfers[i].ID == t.ID {
+			lc.call.Transfers[i] = cloneTransfer(*t)
+		}
+	}
+	tr := cloneTransfer(*t)
+	m.bus.Publish(Event{Type: EventTransferStep, At: t.UpdatedAt, Call: before, Transfer: &tr})
+	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+}
