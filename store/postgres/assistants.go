@@ -16,7 +16,7 @@ const assistantSecretColumn = "assistants.webhook_secret"
 
 const (
 	assistantColumns = "id, config, webhook_secret, created_at, updated_at"
-	getAssistantSQL = "SELECT " + assistantColumns + " FROM assistants WHERE id = $1"
+	getAssistantSQL  = "SELECT " + assistantColumns + " FROM assistants WHERE id = $1"
 )
 
 // CreateAssistant stores a new assistant.

@@ -14,7 +14,7 @@ const trunkPasswordColumn = "trunks.password"
 
 const (
 	trunkColumns = "id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at"
-	getTrunkSQL = "SELECT " + trunkColumns + " FROM trunks WHERE id = $1"
+	getTrunkSQL  = "SELECT " + trunkColumns + " FROM trunks WHERE id = $1"
 )
 
 // CreateTrunk stores a new trunk.
