@@ -38,11 +38,11 @@ func open(t testing.TB, url string, key []byte) *postgres.Store {
 	return s
 }
 
-// TestStore runs the stores' shared suite on PostgreSQL, a new database
-// for each case.
+// TestStore runs the stores' shared suite on PostgreSQL, a new schema for
+// each case.
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		url := newDatabase(t)
+		url := cluster.NewSchema(t)
 		db, err := sql.Open("pgx", url)
 		if err != nil {
 			t.Fatal(err)
