@@ -346,3 +346,37 @@ func freePort() (int, error) {
 func alive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
 }
+
+// Shared is a cluster started on first use: for a test binary of which
+// only some tests need PostgreSQL, so that the others do not wait for
+// it. Its zero value is ready; Stop it from TestMain after m.Run.
+type Shared struct {
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// Get returns the cluster, starting it the first time; a cluster that
+// does not start fails t.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		s.cluster, s.err = Start(ctx)
+	})
+	if s.err != nil {
+		t.Fatalf("pgtest: %v", s.err)
+	}
+	return s.cluster
+}
+
+// Stop stops the cluster if Get started one.
+func (s *Shared) Stop() error {
+	var err error
+	s.once.Do(func() {}) // none started, and none will be
+	if s.cluster != nil {
+		err = s.cluster.Stop()
+	}
+	return err
+}
