@@ -112,7 +112,11 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	}
 	if out, err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", Superuser, "--auth=trust",
 		"--encoding=UTF8", "--locale=C", "--no-sync"); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+		hint := ""
+		if c.cred != nil {
+			hint = fmt.Sprintf(" (it runs as the postgres user, which must be able to reach %s: is TMPDIR a private folder?)", c.dir)
+		}
+		return nil, fmt.Errorf("initdb%s: %w\n%s", hint, err, out)
 	}
 	// The port is picked free and then handed to the server, which a
 	// process between the two may take: try again on another.
