@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/console"
+	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/transport"
 )
@@ -83,6 +84,15 @@ func (a *app) startBackground() {
 		}
 	})
 	s.task(a.media.Run)
+	if shared, ok := a.store.(core.ConfigChanges); ok {
+		// Other nodes change the configuration too: drop what this one
+		// cached of it at each of their changes.
+		s.task(func(ctx context.Context) {
+			if err := a.configuration.FollowChanges(ctx, shared); err != nil {
+				a.logger.Error("configuration changes of other nodes", "err", err)
+			}
+		})
+	}
 	a.metrics.Start(s.ctx, a.calls.Bus())
 	if a.conversations != nil {
 		// Start subscribes before it returns, so the loop sees every call
@@ -110,6 +120,7 @@ func (a *app) startListeners(s *stage, stdin io.Reader, stdout io.Writer) error 
 				Keys:               a.keys,
 				AllowedOrigins:     cfg.AllowedOrigins,
 				RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
+				SharedRateLimit:    a.sharedRateLimit(),
 				Metrics:            a.metrics.Handler(),
 			}, a.logger, func(addr net.Addr) {
 				a.logger.Info("metrics listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MetricsPath)
@@ -149,6 +160,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			// 0 turns the limit off; HTTPConfig takes a negative for that.
 			RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
+			SharedRateLimit:    a.sharedRateLimit(),
 			WriteTools:         server.WriteTools(a.tools),
 			DirectTools:        server.DirectTools(a.tools),
 			ConsolePage:        console.NewPage(transport.ConsolePath),
