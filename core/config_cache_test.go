@@ -117,4 +117,13 @@ func TestTransferReadsTheCachedConfiguration(t *testing.T) {
 	if _, r := transfer(); r != [3]int64{0, 1, 1} {
 		t.Errorf("after Invalidate the transfer read %v, want the number and trunk again", r)
 	}
+	if _, r := transfer(); r != [3]int64{} {
+		t.Errorf("cached again: read %v", r)
+	}
+	// Another node sharing the store changed its configuration: what
+	// FollowChanges hears drops the transfer path's cache too.
+	svc.ChangedElsewhere("trunks")
+	if _, r := transfer(); r != [3]int64{0, 1, 1} {
+		t.Errorf("after a change elsewhere the transfer read %v, want the number and trunk again", r)
+	}
 }

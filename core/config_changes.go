@@ -27,11 +27,16 @@ func (c *Configuration) FollowChanges(ctx context.Context, src ConfigChanges) er
 
 // ChangedElsewhere drops what the Configuration keeps of the
 // configuration of the given kind ("" for any), which another process
-// sharing its store has changed.
+// sharing its store has changed: the policy's countries and, when its
+// store is a ConfigCache, the transfer path's cached objects (dropped
+// whole, whatever the kind, as its own writes drop it).
 func (c *Configuration) ChangedElsewhere(kind string) {
 	switch kind {
 	case "", "phone_numbers":
 		c.policy.numbersChanged()
+	}
+	if cache, ok := c.store.(*ConfigCache); ok {
+		cache.Invalidate()
 	}
 	if c.logger != nil {
 		c.logger.Debug("configuration changed on a node sharing the store", "kind", kind)
