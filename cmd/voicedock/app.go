@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/media"
@@ -13,7 +12,6 @@ import (
 	"github.com/voicedock/voicedock/owner"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/sip"
-	"github.com/voicedock/voicedock/store/sqlite"
 	"github.com/voicedock/voicedock/tools"
 	"github.com/voicedock/voicedock/transport"
 	"github.com/voicedock/voicedock/webhooks"
@@ -29,7 +27,7 @@ type app struct {
 	logger *slog.Logger
 
 	lock  *owner.Lock
-	store *sqlite.Store
+	store store
 	// background runs the work that must outlive a request: webhook
 	// delivery, media keepalives, and the call manager's (a transfer
 	// whose MCP request was cancelled, the BYE after a completed
@@ -90,19 +88,6 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 		return nil, err
 	}
 	return a, nil
-}
-
-// openStore opens the SQLite store.
-func (a *app) openStore(ctx context.Context) error {
-	key, err := sqlite.LoadOrCreateKey(a.cfg.DataDir, a.cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("secret key: %w", err)
-	}
-	a.store, err = sqlite.Open(ctx, filepath.Join(a.cfg.DataDir, "voicedock.db"), key, a.logger)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	return nil
 }
 
 // newCore builds the configuration service, the call manager and the

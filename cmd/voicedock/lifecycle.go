@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/console"
+	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/transport"
 )
@@ -83,6 +84,15 @@ func (a *app) startBackground() {
 		}
 	})
 	s.task(a.media.Run)
+	if shared, ok := a.store.(core.ConfigChanges); ok {
+		// Other nodes change the configuration too: drop what this one
+		// cached of it at each of their changes.
+		s.task(func(ctx context.Context) {
+			if err := a.configuration.FollowChanges(ctx, shared); err != nil {
+				a.logger.Error("configuration changes of other nodes", "err", err)
+			}
+		})
+	}
 	a.metrics.Start(s.ctx, a.calls.Bus())
 	if a.conversations != nil {
 		// Start subscribes before it returns, so the loop sees every call
