@@ -21,6 +21,7 @@ type store interface {
 	core.ConversationStore
 	core.StatsStore
 	core.TaskRecords
+	core.NodeStore
 }
 
 // openStore opens the PostgreSQL store when VOICEDOCK_DATABASE_URL is set,
