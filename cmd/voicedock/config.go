@@ -21,13 +21,13 @@ import (
 // config is the server's configuration: environment variables first,
 // command-line flags over them.
 type config struct {
-	DataDir        string   `env:"VOICEDOCK_DATA_DIR"`
-	HTTPAddr       string   `env:"VOICEDOCK_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	APIKeys        string   `env:"VOICEDOCK_API_KEYS"`
-	SecretKey      string   `env:"VOICEDOCK_SECRET_KEY"`
+	DataDir   string `env:"VOICEDOCK_DATA_DIR"`
+	HTTPAddr  string `env:"VOICEDOCK_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	APIKeys   string `env:"VOICEDOCK_API_KEYS"`
+	SecretKey string `env:"VOICEDOCK_SECRET_KEY"`
 	// DatabaseURL (postgres://...) keeps the state in PostgreSQL, shared
 	// by several nodes; unset, it is SQLite in the data directory.
-	DatabaseURL string `env:"VOICEDOCK_DATABASE_URL"`
+	DatabaseURL    string   `env:"VOICEDOCK_DATABASE_URL"`
 	LogLevel       string   `env:"VOICEDOCK_LOG_LEVEL" envDefault:"info"`
 	LogFormat      string   `env:"VOICEDOCK_LOG_FORMAT" envDefault:"text"`
 	AllowedOrigins []string `env:"VOICEDOCK_ALLOWED_ORIGINS" envSeparator:","`
