@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,12 +26,9 @@ type clusterNode struct {
 	sipOffset                 int
 }
 
-// nodeSecrets are what the nodes of a test cluster share: the key that
-// encrypts the store's secrets, and the key they call each other with.
-const (
-	clusterSecretKey = "5f0c3c1ae0b44a7f9d2e6b18c4a3f7e25f0c3c1ae0b44a7f9d2e6b18c4a3f7e2"
-	clusterNodeKey   = "node-key-for-the-e2e-cluster-0123"
-)
+// clusterNodeKey is the key the nodes of a test cluster call each other
+// with.
+const clusterNodeKey = "node-key-for-the-e2e-cluster-0123"
 
 // freeTCPPort returns a loopback TCP port free a moment ago: a node's MCP
 // URL must be known before it starts, for VOICEDOCK_NODE_URL.
@@ -46,24 +42,16 @@ func freeTCPPort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startClusterNode starts `voicedock serve --transport http` as node id.
-// With shared set, its data directory's database is that node's own
-// (a symbolic link to it: SQLite follows it, and its write-ahead log is
-// the target's), so that the nodes share one store as they would share
-// PostgreSQL.
-func startClusterNode(t *testing.T, id string, shared *clusterNode, env ...string) *clusterNode {
+// startClusterNode starts `voicedock serve --transport http` as node id,
+// with a data directory of its own; env names the database the nodes
+// share (sharedDatabase).
+func startClusterNode(t *testing.T, id string, env ...string) *clusterNode {
 	t.Helper()
 	n := &clusterNode{id: id, dataDir: t.TempDir(), logs: &syncBuffer{}}
-	if shared != nil {
-		if err := os.Symlink(filepath.Join(shared.dataDir, "voicedock.db"), filepath.Join(n.dataDir, "voicedock.db")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	addr := "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
 	n.url = "http://" + addr + "/mcp"
 	n.cmd = exec.Command(binary, "serve", "--transport", "http", "--http-addr", addr)
 	n.cmd.Env = baseEnv(n.dataDir, append([]string{
-		"VOICEDOCK_SECRET_KEY=" + clusterSecretKey,
 		"VOICEDOCK_NODE_ID=" + id,
 		"VOICEDOCK_NODE_URL=" + n.url,
 		"VOICEDOCK_NODE_KEY=" + clusterNodeKey,
@@ -110,8 +98,9 @@ var carried = regexp.MustCompile(`msg="tool call carried to the node holding the
 func TestTransferRequestedOnAnotherNode(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
-	a := startClusterNode(t, "node-a", nil)
-	b := startClusterNode(t, "node-b", a)
+	db := sharedDatabase(t)
+	a := startClusterNode(t, "node-a", db...)
+	b := startClusterNode(t, "node-b", db...)
 	line := a.line(t)
 	line.configure(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
@@ -145,9 +134,6 @@ func TestTransferRequestedOnAnotherNode(t *testing.T) {
 	if r := call(t, b.c, "end_call", `{"call_id":"`+callID+`"}`); r.errorCode() != "call_not_active" {
 		t.Errorf("end_call of the ended call on B: %s", r.text)
 	}
-	if _, err := os.Lstat(filepath.Join(b.dataDir, "voicedock.db-wal")); err == nil {
-		t.Error("node B keeps a write-ahead log of its own beside the link: the nodes do not share one store")
-	}
 	if strings.Contains(a.logs.String()+b.logs.String(), clusterNodeKey) {
 		t.Error("the node key appears in a log")
 	}
@@ -161,10 +147,10 @@ func TestTransferRequestedOnAnotherNode(t *testing.T) {
 func TestKilledNodeCallsEndNodeLost(t *testing.T) {
 	t.Parallel()
 	hooks := newCrashHooks(t)
-	env := []string{"VOICEDOCK_NODE_LEASE=1s", "VOICEDOCK_WEBHOOK_URL=" + hooks.srv.URL}
+	env := append(sharedDatabase(t), "VOICEDOCK_NODE_LEASE=1s", "VOICEDOCK_WEBHOOK_URL="+hooks.srv.URL)
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
-	a := startClusterNode(t, "node-a", nil, env...)
-	b := startClusterNode(t, "node-b", a, env...)
+	a := startClusterNode(t, "node-a", env...)
+	b := startClusterNode(t, "node-b", env...)
 	line := a.line(t)
 	line.configure(t, target.Port())
 	sipptest.Start(t, "uac_wait_bye.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
