@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
@@ -217,4 +219,45 @@ func TestKilledNodeCallsEndNodeLost(t *testing.T) {
 		return false
 	})
 	checkOnce(t, evs)
+}
+
+// TestAdhocTransferConfirmedOnAnotherNode: a client of node B asks for a
+// transfer to a destination the assistant does not list, of a call node
+// A holds; A's question reaches B's client (elicitation/create, relayed
+// by B), the user says yes, and A transfers the caller.
+func TestAdhocTransferConfirmedOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	db := sharedDatabase(t)
+	a := startClusterNode(t, "node-a", db...)
+	b := startClusterNode(t, "node-b", db...)
+	line := a.line(t)
+	line.configure(t, target.Port())
+	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true})}
+	tr, err := transport.NewStreamableHTTP(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asking := client.NewClient(tr, client.WithProtocolVersion("2025-11-25"), client.WithElicitationHandler(e))
+	if err := asking.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { asking.Close() })
+	initialize(t, asking, b.logs)
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transfer(t, asking, callID, adhocNumber)
+	if res.isError {
+		t.Fatalf("confirmed transfer through node B: %s\nA's log:\n%s", res.text, a.logs)
+	}
+	checkProgress(t, steps, "completed", b.logs)
+	if qs := e.questions(); len(qs) != 1 || !strings.Contains(qs[0].Message, adhocNumber) {
+		t.Fatalf("asked %v", qs)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+	if tr := lastTransfer(t, line, callID); tr["status"] != "completed" || tr["confirmed_by"] != "elicitation" {
+		t.Errorf("transfer on record: %v", tr)
+	}
 }
