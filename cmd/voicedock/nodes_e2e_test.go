@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"os"
@@ -260,4 +261,36 @@ func TestAdhocTransferConfirmedOnAnotherNode(t *testing.T) {
 	if tr := lastTransfer(t, line, callID); tr["status"] != "completed" || tr["confirmed_by"] != "elicitation" {
 		t.Errorf("transfer on record: %v", tr)
 	}
+}
+
+// TestTaskTransferCancelledOnAnotherNode: a client of node B runs a
+// transfer of node A's call as a task, sees its steps in the task's
+// status, and cancels it: A cancels the transfer, and the caller stays.
+func TestTaskTransferCancelledOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	db := sharedDatabase(t)
+	a := startClusterNode(t, "node-a", db...)
+	b := startClusterNode(t, "node-b", db...)
+	line := a.line(t)
+	line.configure(t, sipptest.FreePort(t))
+	caller := sipptest.Start(t, "uac_transfer_no_final.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	task := callAsTask(t, b.c, "2025-11-25", "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	waitForStep(t, b.c, task.TaskId, "transfer to "+salesNumber+": trying")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req := mcp.CancelTaskRequest{}
+	req.Params.TaskId = task.TaskId
+	if res, err := b.c.CancelTask(ctx, req); err != nil || res.Task.Status != mcp.TaskStatusCancelled {
+		t.Fatalf("tasks/cancel on B: %+v %v", res, err)
+	}
+	a.logs.waitFor(t, regexp.MustCompile(`msg="transfer step" call_id=`+regexp.QuoteMeta(callID)+` .*status=canceled`), 0, 20*time.Second)
+	got := mustCall(t, b.c, "get_call", `{"id":"`+callID+`"}`)
+	tr := got.structured["call"].(map[string]any)["transfers"].([]any)[0].(map[string]any)
+	if s := field(got, "call", "status"); s != "in-progress" || tr["status"] != "canceled" {
+		t.Fatalf("after the task cancelled on B the call is %s, its transfer %v", s, tr)
+	}
+	mustCall(t, b.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
 }
