@@ -94,6 +94,7 @@ func kill(t *testing.T, st *sqlite.Store, id string) {
 // status-update, transfer-update and end-of-call-report, even with two
 // nodes sweeping at the same moment; a live node's calls are left alone.
 func TestLostNodeCallsEndedOnce(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -149,6 +150,7 @@ func TestLostNodeCallsEndedOnce(t *testing.T) {
 // them as lost; each call is ended once, by one of the two, and the
 // restart leaves the other nodes' calls alone.
 func TestRestartAndSweepAgree(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -198,6 +200,7 @@ func TestRestartAndSweepAgree(t *testing.T) {
 // TestLocate: a command for a call goes to the node holding it; one for
 // a call whose node's lease ran out is refused with call_not_active.
 func TestLocate(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -228,6 +231,7 @@ func TestLocate(t *testing.T) {
 // TestLeaseRenewed: a node's own loop keeps its lease ahead of the clock,
 // and its calls are not lost while it runs.
 func TestLeaseRenewed(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
