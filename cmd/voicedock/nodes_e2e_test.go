@@ -70,6 +70,10 @@ func startClusterNode(t *testing.T, id string, env ...string) *clusterNode {
 		n.cmd.Process.Signal(os.Interrupt)
 		n.cmd.Wait()
 		pw.Close()
+		// The binary is built with -race: a race in a node fails its test.
+		if strings.Contains(n.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("node %s raced:\n%s", id, n.logs)
+		}
 	})
 	go func() {
 		sc := bufio.NewScanner(pr)
