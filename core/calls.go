@@ -85,6 +85,8 @@ type Calls struct {
 	work workers
 	// slots counts the transfers in flight (capacity.go).
 	slots *transferSlots
+	// node is set when the manager is one node of several (JoinCluster).
+	node *nodeState
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -103,6 +105,9 @@ type liveCall struct {
 	// commands limits the call's control commands; made on first use, it
 	// goes with the call when the call ends.
 	commands *rate.Limiter
+	// lost is set when another node took the call over while this node's
+	// lease had lapsed (node_fence.go): nothing more of it is stored.
+	lost bool
 
 	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer
@@ -175,6 +180,10 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	out := m.callChanged(lc)
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
+	if m.lostLocked(sctx, lc) {
+		m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+		return nil
+	}
 	err := m.callStore.UpdateCall(sctx, lc.call, out...)
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
@@ -207,7 +216,10 @@ func (m *Calls) callChanged(lc *liveCall) []WebhookDelivery {
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	var err error
+	if !m.lostLocked(sctx, lc) {
+		err = m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	}
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}
@@ -281,7 +293,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
-	case reason == EndShutdown, reason == EndServerRestart:
+	case reason == EndShutdown, reason == EndServerRestart, reason == EndNodeLost:
 		// Whatever the call was doing, the server stopped it: recorded as
 		// a restart records a stopped process's calls (Call.EndStopped),
 		// not as failed, which says the far side or the network did not
@@ -299,8 +311,11 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	}
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
-		if reason == EndShutdown || reason == EndServerRestart {
+		switch reason {
+		case EndShutdown, EndServerRestart:
 			why = TransferStoppedReason
+		case EndNodeLost:
+			why = TransferNodeLostReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}

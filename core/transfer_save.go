@@ -31,7 +31,11 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	out = append(out, m.callChanged(lc)...)
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	if err := saver.SaveTransferAndCall(sctx, *t, lc.call, out...); err != nil {
+	var err error
+	if !m.lostLocked(sctx, lc) { // another node holds the call now: record nothing
+		err = saver.SaveTransferAndCall(sctx, *t, lc.call, out...)
+	}
+	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}
 	for i := range lc.call.Transfers {

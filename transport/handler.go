@@ -79,6 +79,10 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	if maxBody < 0 {
 		return nil, errors.New("transport: negative MaxBodyBytes")
 	}
+	node, err := newNodeKey(cfg.NodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
 	rateLimit := cfg.RateLimitPerMinute
 	if rateLimit == 0 {
 		rateLimit = DefaultRateLimitPerMinute
@@ -93,7 +97,7 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	}
 	h := &HTTPHandler{
 		sessions:   newSessionManager(),
-		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: limiter, logger: logger},
+		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: limiter, node: node, logger: logger},
 		maxBody:    maxBody,
 		logger:     logger,
 		writeTools: writeTools,

@@ -50,6 +50,8 @@ type app struct {
 	monitor       *core.TrunkMonitor
 	tools         []tools.Tool
 	mcp           *server.Server
+	// nodeID is this node's id when it is one of several; "" alone.
+	nodeID string
 }
 
 // newApp opens the store of the data directory lock holds and wires every
@@ -117,6 +119,9 @@ func (a *app) newCore(ctx context.Context) error {
 		ConfirmTimeout:       cfg.ElicitationTimeout,
 		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, config, a.store, core.NewBus(), a.logger)
+	if err := a.joinCluster(ctx); err != nil {
+		return err
+	}
 	// Calls a previous process held are over: it is gone, and so are
 	// they. Each is ended as any call ends, with its webhooks, before SIP
 	// serves and a new call could arrive.
@@ -197,7 +202,7 @@ func (a *app) newMCP() error {
 	})
 	srv, err := server.New(a.tools, server.Options{
 		Name: "voicedock", Version: version(), Logger: a.logger, Calls: a.calls, Config: a.configuration,
-		OnToolCall: a.metrics.ToolCall, Tasks: a.store,
+		OnToolCall: a.metrics.ToolCall, Tasks: a.store, Forward: a.forwarder(),
 	})
 	if err != nil {
 		return err

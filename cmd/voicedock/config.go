@@ -123,6 +123,14 @@ type config struct {
 
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
+
+	// Several nodes sharing the store (node.go): this node's id, its MCP
+	// URL as the other nodes reach it, the key they share, and how long a
+	// lease keeps its calls its own. Without NodeURL the server runs alone.
+	NodeID    string        `env:"VOICEDOCK_NODE_ID"`
+	NodeURL   string        `env:"VOICEDOCK_NODE_URL"`
+	NodeKey   string        `env:"VOICEDOCK_NODE_KEY"`
+	NodeLease time.Duration `env:"VOICEDOCK_NODE_LEASE" envDefault:"15s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS as the other CIDR
@@ -189,6 +197,9 @@ func loadConfig(environ map[string]string) (config, error) {
 		return cfg, err
 	}
 	if err := cfg.checkLLM(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.checkNode(); err != nil {
 		return cfg, err
 	}
 	if cfg.DebugAddr != "" {

@@ -168,6 +168,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			Metrics:            a.metrics.Handler(),
 			AnswerStored:       a.mcp.AnswerStoredTask,
 			OAuth:              a.guards.oauth,
+			NodeKey:            a.nodeKey(),
 		}, a.logger, func(addr net.Addr) {
 			a.logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MCPPath)
 			a.logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

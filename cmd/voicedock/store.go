@@ -22,6 +22,7 @@ type store interface {
 	core.ConversationStore
 	core.StatsStore
 	core.TaskRecords
+	core.NodeStore
 }
 
 // The PostgreSQL store keeps the API keys' rate limit buckets for all

@@ -58,6 +58,27 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	return wrap(err, "save transfer %s", t.ID)
 }
 
+// SaveTransferAndCall is SaveTransfer and UpdateCall in one transaction:
+// a transfer's final step and the call's status change it causes are
+// stored together, with the webhook deliveries of both, or not at all
+// (core.TransferCallSaver), as the SQLite store does.
+func (s *Store) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
+	args, err := transferArgs(t)
+	if err != nil {
+		return fmt.Errorf("save transfer %s: %w", t.ID, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := saveTransfer(ctx, tx, t, args); err != nil {
+			return err
+		}
+		if err := updateCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
+	})
+	return wrap(err, "save transfer %s with call %s", t.ID, c.ID)
+}
+
 // saveTransfer writes t, as transferArgs encoded it, in tx.
 func saveTransfer(ctx context.Context, tx *sql.Tx, t core.Transfer, args []any) error {
 	res, err := tx.ExecContext(ctx, saveTransferSQL, args...)

@@ -172,34 +172,3 @@ func BenchmarkListCalls(b *testing.B) {
 		}
 	}
 }
-
-// SaveTransferAndCall stores both or neither: a call that is not stored
-// leaves no transfer behind.
-func TestSaveTransferAndCallAllOrNothing(t *testing.T) {
-	s, _ := openTemp(t)
-	ctx := context.Background()
-	c := bareCall(t, core.CallInProgress)
-	if err := s.CreateCall(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	tr := core.Transfer{ID: "01a20f03-ddbd-79af-b42f-000000000001", CallID: c.ID, Destination: "+31612345678", DestinationType: "number",
-		Status: core.TransferCompleted, Steps: []core.TransferStep{{Status: core.TransferCompleted, At: now}}, CreatedAt: now, UpdatedAt: now}
-	c.Status = core.CallTransferred
-	if err := s.SaveTransferAndCall(ctx, tr, c); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.GetCall(ctx, c.ID)
-	if err != nil || got.Status != core.CallTransferred || len(got.Transfers) != 1 || got.Transfers[0].Status != core.TransferCompleted {
-		t.Fatalf("stored %+v, %v", got, err)
-	}
-	ghost := bareCall(t, core.CallTransferred)
-	tr2 := tr
-	tr2.ID, tr2.CallID = "01a20f03-ddbd-79af-b42f-000000000002", c.ID
-	if err := s.SaveTransferAndCall(ctx, tr2, ghost); !core.HasCode(err, core.CodeNotFound) {
-		t.Fatalf("update of a call never stored: %v", err)
-	}
-	if got, _ := s.GetCall(ctx, c.ID); len(got.Transfers) != 1 {
-		t.Fatalf("the transfer of the failed write was stored: %+v", got.Transfers)
-	}
-}

@@ -602,3 +602,32 @@ func callReader(ctx context.Context, s Store, rounds int) error {
 	}
 	return nil
 }
+
+// SaveTransferAndCall stores both or neither: a call that is not stored
+// leaves no transfer behind.
+func testSaveTransferAndCallAllOrNothing(t *testing.T, be Backend) {
+	s := be.open(t)
+	ctx := t.Context()
+	c := BareCall(t, core.CallInProgress)
+	CreateCalls(t, s, c)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tr := core.Transfer{ID: NewID(t), CallID: c.ID, Destination: "+31612345678", DestinationType: "number",
+		Status: core.TransferCompleted, Steps: []core.TransferStep{{Status: core.TransferCompleted, At: now}}, CreatedAt: now, UpdatedAt: now}
+	c.Status = core.CallTransferred
+	if err := s.SaveTransferAndCall(ctx, tr, c); err != nil {
+		t.Fatal(err)
+	}
+	got := GetCall(t, s, c.ID)
+	if got.Status != core.CallTransferred || len(got.Transfers) != 1 || got.Transfers[0].Status != core.TransferCompleted {
+		t.Fatalf("stored %+v", got)
+	}
+	ghost := BareCall(t, core.CallTransferred)
+	tr2 := tr
+	tr2.ID, tr2.CallID = NewID(t), c.ID
+	if err := s.SaveTransferAndCall(ctx, tr2, ghost); !core.HasCode(err, core.CodeNotFound) {
+		t.Fatalf("update of a call never stored: %v", err)
+	}
+	if got := GetCall(t, s, c.ID); len(got.Transfers) != 1 {
+		t.Fatalf("the transfer of the failed write was stored: %+v", got.Transfers)
+	}
+}

@@ -22,6 +22,8 @@ type Store interface {
 	core.ConversationStore
 	core.StatsStore
 	core.TaskRecords
+	core.NodeStore
+	core.TransferCallSaver
 }
 
 // DB is the database beneath a store, for the cases that look at or
@@ -71,6 +73,7 @@ func cases() []testCase {
 		{"UpdateCallLeavesTransfersAlone", testUpdateCallLeavesTransfersAlone},
 		{"SaveTransfer", testSaveTransfer},
 		{"SaveTransferUnknownCall", testSaveTransferUnknownCall},
+		{"SaveTransferAndCallAllOrNothing", testSaveTransferAndCallAllOrNothing},
 		{"TransfersOldestFirst", testTransfersOldestFirst},
 		{"ListCalls", testListCalls},
 		{"ListCallsManyTransfers", testListCallsManyTransfers},
@@ -107,6 +110,8 @@ func cases() []testCase {
 		{"TrunkNotFound", testTrunkNotFound},
 		{"ListTrunksPaging", testListTrunksPaging},
 		{"DeleteTrunkInUse", testDeleteTrunkInUse},
+		{"NodeLeases", testNodeLeases},
+		{"TakeCallOnce", testTakeCallOnce},
 	}
 }
 
