@@ -54,11 +54,23 @@ func TestRecordingConsent(t *testing.T) {
 				t.Fatalf("%d lines before consent", n)
 			}
 			<-stt.texts // not asked: take the canned answer back
+			// The first message's line is stored after it is said: the
+			// caller speaks once it is, so that the transcript's order is
+			// the test's, not a race with that write.
+			firstLine := f.calls.Bus().SubscribeCall(f.callID, func(e core.Event) bool {
+				return e.Type == core.EventTranscript && e.Line != nil && e.Line.Role == core.RoleAssistant
+			})
+			defer firstLine.Close()
 			if tt.key != "" {
 				f.calls.DigitPressed(ctx, f.callID, tt.key, core.DigitRFC4733)
 			}
 			if tt.agreed {
 				wait(said, "first message")
+				select {
+				case <-firstLine.C:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the first message was not stored")
+				}
 				f.speak(t, stt, "I want a human")
 				tr, err := f.calls.GetTranscript(ctx, f.callID, core.Page{})
 				if err != nil || tr.Total != 2 || tr.Lines[0].Content != "Hello." || tr.Lines[1].Content != "I want a human" {
