@@ -95,7 +95,7 @@ func columnFields() []string {
 // encodeAssistant returns the assistant's config document, without the
 // fields that have columns of their own, and its sealed webhook secret.
 func (s *Store) encodeAssistant(a core.Assistant) (string, []byte, error) {
-	secret, err := s.secrets.seal(a.WebhookSecret, assistantSecretColumn, a.ID)
+	secret, err := s.secrets.Seal(a.WebhookSecret, assistantSecretColumn, a.ID)
 	if err != nil {
 		return "", nil, err
 	}
@@ -138,7 +138,7 @@ func (s *Store) scanAssistant(ctx context.Context, row rowScanner) (core.Assista
 	}
 	a.ID, a.CreatedAt, a.UpdatedAt = id, created, updated
 	var err error
-	if a.WebhookSecret, err = s.secrets.open(secret, assistantSecretColumn, id); err != nil {
+	if a.WebhookSecret, err = s.secrets.Open(secret, assistantSecretColumn, id); err != nil {
 		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
 		return core.Assistant{}, core.Internal("reading assistant "+id, err)
 	}

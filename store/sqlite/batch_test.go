@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/storetest"
 )
 
 // TestBatchedWritesFailAlone writes from many goroutines at once, so that
@@ -18,7 +19,7 @@ func TestBatchedWritesFailAlone(t *testing.T) {
 	const n = 300
 	calls := make([]core.Call, n)
 	for i := range calls {
-		calls[i] = bareCall(t, core.CallRinging)
+		calls[i] = storetest.BareCall(t, core.CallRinging)
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -42,8 +43,8 @@ func TestBatchedWritesFailAlone(t *testing.T) {
 	for i, c := range calls {
 		got, err := s.GetCall(ctx, c.ID)
 		if i%3 == 0 {
-			mustCode(t, errs[i], core.CodeNotFound, "id")
-			mustCode(t, err, core.CodeNotFound, "id")
+			storetest.MustCode(t, errs[i], core.CodeNotFound, "id")
+			storetest.MustCode(t, err, core.CodeNotFound, "id")
 			continue
 		}
 		if errs[i] != nil {
@@ -65,7 +66,7 @@ func TestBatchedWriteCancelled(t *testing.T) {
 	calls := make([]core.Call, 50)
 	errs := make([]error, len(calls))
 	for i := range calls {
-		calls[i] = bareCall(t, core.CallRinging)
+		calls[i] = storetest.BareCall(t, core.CallRinging)
 		wg.Go(func() {
 			ctx := context.Background()
 			if i%5 == 0 {
@@ -96,7 +97,7 @@ func BenchmarkUpdateCallParallel(b *testing.B) {
 	ctx := context.Background()
 	var calls []core.Call
 	for range 64 {
-		c := bareCall(b, core.CallInProgress)
+		c := storetest.BareCall(b, core.CallInProgress)
 		if err := s.CreateCall(ctx, c); err != nil {
 			b.Fatal(err)
 		}

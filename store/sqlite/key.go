@@ -3,13 +3,13 @@ package sqlite
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/voicedock/voicedock/store/secret"
 )
 
 // KeyFileName is the file in the data directory that holds the generated
@@ -26,7 +26,7 @@ const KeyFileName = "secret.key"
 // processes creating it at once, one wins and both use its key.
 func LoadOrCreateKey(dataDir, configured string) ([]byte, error) {
 	if configured != "" {
-		key, err := decodeKey(configured)
+		key, err := secret.DecodeKey(configured)
 		if err != nil {
 			return nil, fmt.Errorf("VOICEDOCK_SECRET_KEY: %w", err)
 		}
@@ -65,7 +65,7 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: read %s: %w", path, err)
 	}
-	key, err := decodeKey(string(b))
+	key, err := secret.DecodeKey(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("secret key file %s: %w", path, err)
 	}
@@ -122,26 +122,4 @@ func writeAndClose(f *os.File, content []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// decodeKey decodes a 32-byte key written as 64 hex characters or as
-// base64 in any of its common forms. The error never repeats the input.
-func decodeKey(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if len(s) == hex.EncodedLen(KeySize) {
-		if key, err := hex.DecodeString(s); err == nil {
-			return key, nil
-		}
-	}
-	for _, enc := range []*base64.Encoding{
-		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
-	} {
-		if key, err := enc.DecodeString(s); err == nil {
-			if len(key) == KeySize {
-				return key, nil
-			}
-			return nil, fmt.Errorf("the key is %d bytes, want %d; generate one with `openssl rand -base64 32`", len(key), KeySize)
-		}
-	}
-	return nil, fmt.Errorf("the key must be %d bytes given as base64 or as %d hex characters; generate one with `openssl rand -base64 32`", KeySize, hex.EncodedLen(KeySize))
 }

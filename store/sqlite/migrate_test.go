@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/voicedock/voicedock/store/storetest"
 )
 
 type appliedMigration struct {
@@ -39,7 +41,7 @@ func appliedMigrations(t *testing.T, db *sql.DB) []appliedMigration {
 
 func TestMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "voicedock.db")
-	key := newKey(t)
+	key := storetest.NewKey(t)
 	s, err := Open(t.Context(), path, key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -52,12 +54,12 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openAt(t, path, key)
-	mustEqual(t, appliedMigrations(t, s.read), first)
+	storetest.MustEqual(t, appliedMigrations(t, s.read), first)
 }
 
 func TestNewerSchemaIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "voicedock.db")
-	key := newKey(t)
+	key := storetest.NewKey(t)
 	s, err := Open(t.Context(), path, key, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +177,7 @@ func TestConcurrentOpensOfANewFile(t *testing.T) {
 	// Two processes starting at once on a new database: both open it,
 	// and each migration is applied once.
 	path := filepath.Join(t.TempDir(), "voicedock.db")
-	key := newKey(t)
+	key := storetest.NewKey(t)
 	const n = 4
 	stores := make([]*Store, n)
 	errs := make([]error, n)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/secret"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -30,7 +31,7 @@ type Store struct {
 	writeStmts, readStmts stmts
 	// batch groups the hot path's writes into shared transactions.
 	batch   batcher
-	secrets *sealer
+	secrets *secret.Sealer
 	logger  *slog.Logger
 	now     func() time.Time
 	// histogramMax overrides smallHistogram in tests (0: the constant).
@@ -54,7 +55,7 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 	if path == "" {
 		return nil, errors.New("open store: no database path")
 	}
-	secrets, err := newSealer(key)
+	secrets, err := secret.NewSealer(key)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -16,7 +16,7 @@ const trunkColumns = "id, name, host, port, transport, username, password, inbou
 
 // CreateTrunk stores a new trunk.
 func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
-	password, err := s.secrets.seal(t.Password, trunkPasswordColumn, t.ID)
+	password, err := s.secrets.Seal(t.Password, trunkPasswordColumn, t.ID)
 	if err != nil {
 		return fmt.Errorf("create trunk %s: %w", t.ID, err)
 	}
@@ -54,7 +54,7 @@ func (s *Store) ListTrunks(ctx context.Context, p core.Page) ([]core.Trunk, int,
 // empty one removes it), or returns CodeNotFound. Its creation time stays
 // as stored.
 func (s *Store) UpdateTrunk(ctx context.Context, t core.Trunk) error {
-	password, err := s.secrets.seal(t.Password, trunkPasswordColumn, t.ID)
+	password, err := s.secrets.Seal(t.Password, trunkPasswordColumn, t.ID)
 	if err != nil {
 		return fmt.Errorf("update trunk %s: %w", t.ID, err)
 	}
@@ -100,7 +100,7 @@ func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, erro
 		return core.Trunk{}, err
 	}
 	var err error
-	if t.Password, err = s.secrets.open(password, trunkPasswordColumn, t.ID); err != nil {
+	if t.Password, err = s.secrets.Open(password, trunkPasswordColumn, t.ID); err != nil {
 		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
 		return core.Trunk{}, core.Internal("reading trunk "+t.ID, err)
 	}

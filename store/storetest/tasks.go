@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"encoding/json"
@@ -8,14 +8,14 @@ import (
 	"github.com/voicedock/voicedock/core"
 )
 
-func TestTaskRecordRoundTrip(t *testing.T) {
-	s, _ := openTemp(t)
+func testTaskRecordRoundTrip(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
 	if _, err := s.TaskRecord(ctx, "nope"); !core.HasCode(err, core.CodeNotFound) {
 		t.Fatalf("unknown task: %v", err)
 	}
-	ts := now()
-	rec := core.TaskRecord{ID: newID(t), Owner: "key:ops", Tool: "transfer_call", CreatedAt: ts, TTL: 10 * time.Minute, Status: "working", UpdatedAt: ts}
+	ts := Now()
+	rec := core.TaskRecord{ID: NewID(t), Owner: "key:ops", Tool: "transfer_call", CreatedAt: ts, TTL: 10 * time.Minute, Status: "working", UpdatedAt: ts}
 	if err := s.SaveTaskRecord(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestTaskRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, got, rec)
+	MustEqual(t, got, rec)
 
 	// Later saves fill in the transfer and the result; who started it,
 	// the tool and when are kept as first stored.
@@ -41,5 +41,5 @@ func TestTaskRecordRoundTrip(t *testing.T) {
 	}
 	want := rec
 	want.CallID, want.TransferID, want.Status, want.Result, want.UpdatedAt = "call-1", "tr-1", "completed", upd.Result, upd.UpdatedAt
-	mustEqual(t, got, want)
+	MustEqual(t, got, want)
 }

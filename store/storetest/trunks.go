@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"testing"
@@ -7,11 +7,11 @@ import (
 	"github.com/voicedock/voicedock/core"
 )
 
-func trunkFixture(t *testing.T, name string) core.Trunk {
+func TrunkFixture(t *testing.T, name string) core.Trunk {
 	t.Helper()
-	ts := now()
+	ts := Now()
 	return core.Trunk{
-		ID: newID(t),
+		ID: NewID(t),
 		TrunkConfig: core.TrunkConfig{
 			Name: name, Host: "pbx.example.com", Port: 5061, Transport: core.TransportTLS,
 			Username: "voicedock", Password: "pw-" + name,
@@ -21,10 +21,10 @@ func trunkFixture(t *testing.T, name string) core.Trunk {
 	}
 }
 
-func TestTrunkCRUD(t *testing.T) {
-	s, _ := openTemp(t)
+func testTrunkCRUD(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
-	tr := trunkFixture(t, "PBX")
+	tr := TrunkFixture(t, "PBX")
 	if err := s.CreateTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestTrunkCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, got, tr)
+	MustEqual(t, got, tr)
 
 	tr.Host, tr.Port, tr.Transport, tr.Password = "10.0.0.1", 5060, core.TransportUDP, "new-password"
 	tr.UpdatedAt = tr.UpdatedAt.Add(time.Second)
@@ -43,14 +43,14 @@ func TestTrunkCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, got, tr)
+	MustEqual(t, got, tr)
 
 	tr.Password = ""
 	if err := s.UpdateTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
 	var password []byte
-	if err := s.read.QueryRowContext(ctx, "SELECT password FROM trunks WHERE id = ?", tr.ID).Scan(&password); err != nil {
+	if err := be.DB.QueryRowContext(ctx, "SELECT password FROM trunks WHERE id = $1", tr.ID).Scan(&password); err != nil {
 		t.Fatal(err)
 	}
 	if password != nil {
@@ -64,29 +64,29 @@ func TestTrunkCRUD(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.GetTrunk(ctx, tr.ID)
-	mustCode(t, err, core.CodeNotFound, "id")
+	MustCode(t, err, core.CodeNotFound, "id")
 }
 
-func TestTrunkNotFound(t *testing.T) {
-	s, _ := openTemp(t)
+func testTrunkNotFound(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
-	tr := trunkFixture(t, "ghost")
+	tr := TrunkFixture(t, "ghost")
 	_, err := s.GetTrunk(ctx, tr.ID)
-	mustCode(t, err, core.CodeNotFound, "id")
-	mustCode(t, s.UpdateTrunk(ctx, tr), core.CodeNotFound, "id")
-	mustCode(t, s.DeleteTrunk(ctx, tr.ID, false), core.CodeNotFound, "id")
-	mustCode(t, s.DeleteTrunk(ctx, tr.ID, true), core.CodeNotFound, "id")
+	MustCode(t, err, core.CodeNotFound, "id")
+	MustCode(t, s.UpdateTrunk(ctx, tr), core.CodeNotFound, "id")
+	MustCode(t, s.DeleteTrunk(ctx, tr.ID, false), core.CodeNotFound, "id")
+	MustCode(t, s.DeleteTrunk(ctx, tr.ID, true), core.CodeNotFound, "id")
 	if _, total, err := s.ListTrunks(ctx, core.Page{}); err != nil || total != 0 {
 		t.Errorf("a failed update created something: total %d, %v", total, err)
 	}
 }
 
-func TestListTrunksPaging(t *testing.T) {
-	s, _ := openTemp(t)
+func testListTrunksPaging(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
 	var ids []string
 	for i := range 5 {
-		tr := trunkFixture(t, string(rune('a'+i)))
+		tr := TrunkFixture(t, string(rune('a'+i)))
 		if err := s.CreateTrunk(ctx, tr); err != nil {
 			t.Fatal(err)
 		}
@@ -107,20 +107,20 @@ func TestListTrunksPaging(t *testing.T) {
 		t.Fatalf("past the end: total %d, %d listed, %v", total, len(page), err)
 	}
 	_, _, err = s.ListTrunks(ctx, core.Page{Offset: -1})
-	mustCode(t, err, core.CodeInvalidRequest, "offset")
+	MustCode(t, err, core.CodeInvalidRequest, "offset")
 }
 
-func TestDeleteTrunkInUse(t *testing.T) {
-	s, _ := openTemp(t)
+func testDeleteTrunkInUse(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
-	tr := trunkFixture(t, "PBX")
+	tr := TrunkFixture(t, "PBX")
 	if err := s.CreateTrunk(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
 	numbers := []string{"+31201234565", "+31201234561", "+31201234564", "+31201234563", "+31201234562"}
 	var ids []string
 	for _, e164 := range numbers {
-		n := numberFixture(t, e164, nil, &tr.ID)
+		n := NumberFixture(t, e164, nil, &tr.ID)
 		if err := s.CreatePhoneNumber(ctx, n); err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestDeleteTrunkInUse(t *testing.T) {
 	}
 
 	err := s.DeleteTrunk(ctx, tr.ID, false)
-	mustCode(t, err, core.CodeConflict, "id")
+	MustCode(t, err, core.CodeConflict, "id")
 	want := "trunk is used by phone numbers +31201234561, +31201234562, +31201234563 and 2 more; detach them first or delete with force"
 	if got := core.AsError(err).Message; got != want {
 		t.Errorf("message %q\nwant    %q", got, want)
@@ -141,7 +141,7 @@ func TestDeleteTrunkInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.GetTrunk(ctx, tr.ID)
-	mustCode(t, err, core.CodeNotFound, "id")
+	MustCode(t, err, core.CodeNotFound, "id")
 	for _, id := range ids {
 		n, err := s.GetPhoneNumber(ctx, id)
 		if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"testing"
@@ -9,21 +9,21 @@ import (
 
 // A call's lines and keys come back in the order stored, paged, with
 // their times; a line's webhook is written with it; they go with the call.
-func TestConversationRoundTrip(t *testing.T) {
-	s, _ := openTemp(t)
+func testConversationRoundTrip(t *testing.T, be Backend) {
+	s := be.open(t)
 	ctx := t.Context()
-	c := callFixture(t, core.CallInProgress)
+	c := CallFixture(t, core.CallInProgress)
 	if err := s.CreateCall(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	at := now()
+	at := Now()
 	var ids []string
 	for i, text := range []string{"hello", "I want a human", "thanks"} {
-		l := core.TranscriptLine{ID: newID(t), CallID: c.ID, Role: core.RoleUser, Content: text,
+		l := core.TranscriptLine{ID: NewID(t), CallID: c.ID, Role: core.RoleUser, Content: text,
 			StartedAt: at.Add(time.Duration(i) * time.Second), EndedAt: at.Add(time.Duration(i)*time.Second + 500*time.Millisecond)}
 		var out []core.WebhookDelivery
 		if i == 1 {
-			out = append(out, core.WebhookDelivery{ID: newID(t), CallID: c.ID, URL: "http://127.0.0.1:9/", EventType: core.WebhookConversationUpdate,
+			out = append(out, core.WebhookDelivery{ID: NewID(t), CallID: c.ID, URL: "http://127.0.0.1:9/", EventType: core.WebhookConversationUpdate,
 				Body: []byte(`{"message":{}}`), Status: core.DeliveryPending, NextAttemptAt: at, CreatedAt: at, UpdatedAt: at})
 		}
 		if err := s.AddTranscriptLine(ctx, l, out...); err != nil {
@@ -35,15 +35,15 @@ func TestConversationRoundTrip(t *testing.T) {
 	if err != nil || total != 3 || len(page) != 2 || page[0].ID != ids[1] || page[1].Content != "thanks" {
 		t.Fatalf("page: %v %d %+v", err, total, page)
 	}
-	mustEqual(t, page[0].StartedAt, at.Add(time.Second))
-	mustEqual(t, page[0].EndedAt, at.Add(1500*time.Millisecond))
+	MustEqual(t, page[0].StartedAt, at.Add(time.Second))
+	MustEqual(t, page[0].EndedAt, at.Add(1500*time.Millisecond))
 	ds, n, err := s.ListDeliveries(ctx, core.DeliveryFilter{CallID: c.ID, Page: core.Page{Limit: 10}})
 	if err != nil || n != 1 || ds[0].EventType != core.WebhookConversationUpdate {
 		t.Fatalf("deliveries: %v %d %+v", err, n, ds)
 	}
 
 	for _, k := range []string{"5", "#"} {
-		if err := s.AddDigit(ctx, core.Digit{ID: newID(t), CallID: c.ID, Digit: k, Source: core.DigitSIPInfo, At: at}); err != nil {
+		if err := s.AddDigit(ctx, core.Digit{ID: NewID(t), CallID: c.ID, Digit: k, Source: core.DigitSIPInfo, At: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,7 +52,7 @@ func TestConversationRoundTrip(t *testing.T) {
 		t.Fatalf("digits: %v %+v", err, digits)
 	}
 	// A line for a call that does not exist is refused.
-	if err := s.AddTranscriptLine(ctx, core.TranscriptLine{ID: newID(t), CallID: "nope", Role: core.RoleUser, Content: "x", StartedAt: at, EndedAt: at}); err == nil {
+	if err := s.AddTranscriptLine(ctx, core.TranscriptLine{ID: NewID(t), CallID: "nope", Role: core.RoleUser, Content: "x", StartedAt: at, EndedAt: at}); err == nil {
 		t.Fatal("line for an unknown call stored")
 	}
 }

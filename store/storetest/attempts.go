@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"reflect"
@@ -10,11 +10,11 @@ import (
 
 // TestTransferAttemptsRoundTrip: a transfer with fallbacks and a warm leg
 // comes back as stored, its steps still naming their attempts.
-func TestTransferAttemptsRoundTrip(t *testing.T) {
-	s, _ := openTemp(t)
-	c := bareCall(t, core.CallInProgress)
-	createCalls(t, s, c)
-	tr := transferFixture(t, c.ID, core.TransferTrying)
+func testTransferAttemptsRoundTrip(t *testing.T, be Backend) {
+	s := be.open(t)
+	c := BareCall(t, core.CallInProgress)
+	CreateCalls(t, s, c)
+	tr := TransferFixture(t, c.ID, core.TransferTrying)
 	tr.EndedAt = nil
 	ts := tr.UpdatedAt
 	tr.Mode, tr.Summary, tr.Attempt = core.ModeWarm, "Refund", 2
@@ -25,12 +25,12 @@ func TestTransferAttemptsRoundTrip(t *testing.T) {
 	tr.Attempts = []core.TransferAttempt{
 		{Destination: "+31207654321", DestinationType: "number", Mode: core.ModeBlind, ReferTo: "sip:+31207654321@pbx.example.com",
 			SIPHeaders: []string{"X-Account"}, Status: core.TransferFailed, SIPStatus: 486, Reason: "the destination is busy",
-			StartedAt: ptr(ts.Add(-3 * time.Second)), EndedAt: ptr(ts.Add(-time.Second))},
+			StartedAt: Ptr(ts.Add(-3 * time.Second)), EndedAt: Ptr(ts.Add(-time.Second))},
 		{Destination: "sip:desk@pbx.example.com", DestinationType: "sip", Mode: core.ModeWarm, CallerID: "+31201234567",
-			LegCallID: newID(t), LegStatus: core.LegAnswered, Status: core.TransferTrying, StartedAt: ptr(ts.Add(-time.Second))},
+			LegCallID: NewID(t), LegStatus: core.LegAnswered, Status: core.TransferTrying, StartedAt: Ptr(ts.Add(-time.Second))},
 	}
-	saveTransfers(t, s, tr)
-	got := getCall(t, s, c.ID).Transfers[0]
+	SaveTransfers(t, s, tr)
+	got := GetCall(t, s, c.ID).Transfers[0]
 	if !reflect.DeepEqual(got, tr) {
 		t.Errorf("stored transfer\n got %+v\nwant %+v", got, tr)
 	}
@@ -40,7 +40,7 @@ func TestTransferAttemptsRoundTrip(t *testing.T) {
 	if _, err := s.EndLiveCalls(t.Context(), core.EndShutdown, at); err != nil {
 		t.Fatal(err)
 	}
-	got = getCall(t, s, c.ID).Transfers[0]
+	got = GetCall(t, s, c.ID).Transfers[0]
 	a := got.Attempts[1]
 	if got.Status != core.TransferCanceled || a.Status != core.TransferCanceled || a.LegStatus != core.LegEnded ||
 		a.EndedAt == nil || !a.EndedAt.Equal(at) || got.Attempts[0].Status != core.TransferFailed {

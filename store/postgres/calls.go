@@ -1,0 +1,161 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+const callColumns = "id, direction, status, caller_phone, agent_phone, number_id, assistant_id, " +
+	"sip_call_id, remote_addr, trunk_id, started_at, ended_at, duration_seconds, end_reason, error, " +
+	"created_at, updated_at, first_message"
+
+const (
+	getCallSQL    = "SELECT " + callColumns + " FROM calls WHERE id = $1"
+	updateCallSQL = `UPDATE calls SET direction = $1, status = $2, caller_phone = $3, agent_phone = $4, number_id = $5,
+		 assistant_id = $6, sip_call_id = $7, remote_addr = $8, trunk_id = $9, started_at = $10, ended_at = $11,
+		 duration_seconds = $12, end_reason = $13, error = $14, updated_at = $15, first_message = $16
+		 WHERE id = $17`
+)
+
+// CreateCall stores a new call, and the webhook deliveries in out in the
+// same transaction; an id already stored is CodeConflict, and then no
+// delivery is written either. Only the call's own fields are stored: its
+// transfers go through SaveTransfer.
+func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO calls (`+callColumns+`)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
+			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
+			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
+			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
+			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage))
+		if isUniqueViolation(err) {
+			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
+	})
+	return wrap(err, "create call %s", c.ID)
+}
+
+// UpdateCall replaces the stored call's own fields, or returns
+// CodeNotFound. Its transfers and its creation time stay as stored. The
+// webhook deliveries in out are written in the same transaction, and
+// only if the update is.
+func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateCall(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.insertDeliveries(ctx, tx, out)
+	})
+	return wrap(err, "update call %s", c.ID)
+}
+
+// updateCall writes c's own fields over the stored call in tx.
+func updateCall(ctx context.Context, tx *sql.Tx, c core.Call) error {
+	res, err := tx.ExecContext(ctx, updateCallSQL,
+		c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone), nullString(c.NumberID),
+		nullString(c.AssistantID), nullString(c.SIPCallID), nullString(c.RemoteAddr), nullString(c.TrunkID),
+		nullTime(c.StartedAt), nullTime(c.EndedAt), nullInt(c.DurationSeconds), nullString(c.EndReason),
+		nullString(c.Error), timestamp(c.UpdatedAt), nullString(c.FirstMessage), c.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "call", c.ID)
+}
+
+// GetCall returns the call with its transfers, oldest first, or
+// CodeNotFound.
+func (s *Store) GetCall(ctx context.Context, id string) (core.Call, error) {
+	var c core.Call
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanCall(tx.QueryRowContext(ctx, getCallSQL, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return core.NotFound("call", id)
+		}
+		if err != nil {
+			return err
+		}
+		c.Transfers, err = queryAll(ctx, tx, scanTransfer,
+			"SELECT "+transferColumns+" FROM transfers WHERE call_id = $1"+transfersOldestFirst, id)
+		return err
+	})
+	if err != nil {
+		return core.Call{}, wrap(err, "get call %s", id)
+	}
+	return c, nil
+}
+
+// ListCalls returns a page of calls, newest first, each with its
+// transfers (oldest first), and how many calls match the filter in all.
+// An empty f.Status matches every call.
+func (s *Store) ListCalls(ctx context.Context, f core.CallFilter) ([]core.Call, int, error) {
+	q := pageQuery{columns: callColumns, from: "calls", order: "id DESC"}
+	if f.Status != "" {
+		q.from, q.args = "calls WHERE status = $1", []any{f.Status}
+	}
+	list, total, err := listPage(ctx, s, q, f.Page, scanCall, func(tx *sql.Tx, calls []core.Call) error {
+		return attachTransfers(ctx, tx, calls)
+	})
+	if err != nil {
+		return nil, 0, wrap(err, "list calls")
+	}
+	return list, total, nil
+}
+
+// attachTransfers loads the transfers of all the calls in one query and
+// hands each call its own, oldest first.
+func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
+	if len(calls) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(calls))
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		index[c.ID], ids[i] = i, c.ID
+	}
+	transfers, err := queryAll(ctx, tx, scanTransfer,
+		"SELECT "+transferColumns+" FROM transfers WHERE call_id = ANY($1)"+transfersOldestFirst, ids)
+	if err != nil {
+		return err
+	}
+	for _, t := range transfers {
+		i, ok := index[t.CallID]
+		if !ok { // cannot happen: the query asked for these calls only
+			return fmt.Errorf("transfer %s of call %s, which is not on the page", t.ID, t.CallID)
+		}
+		calls[i].Transfers = append(calls[i].Transfers, t)
+	}
+	return nil
+}
+
+// scanCall reads a row of callColumns.
+func scanCall(row rowScanner) (core.Call, error) {
+	var (
+		c                                                 core.Call
+		caller, agent, number, assistant, sipCallID, addr sql.NullString
+		trunk, endReason, callErr, firstMessage           sql.NullString
+		duration                                          sql.NullInt64
+	)
+	if err := row.Scan(&c.ID, &c.Direction, &c.Status, &caller, &agent, &number, &assistant,
+		&sipCallID, &addr, &trunk, nullTimestamp{&c.StartedAt}, nullTimestamp{&c.EndedAt}, &duration,
+		&endReason, &callErr, (*timestamp)(&c.CreatedAt), (*timestamp)(&c.UpdatedAt), &firstMessage); err != nil {
+		return core.Call{}, err
+	}
+	// A NULL column scans as the zero value: the field was unset.
+	c.CallerPhone, c.AgentPhone, c.NumberID, c.AssistantID = caller.String, agent.String, number.String, assistant.String
+	c.SIPCallID, c.RemoteAddr, c.TrunkID = sipCallID.String, addr.String, trunk.String
+	c.DurationSeconds, c.EndReason, c.Error = int(duration.Int64), endReason.String, callErr.String
+	c.FirstMessage = firstMessage.String
+	return c, nil
+}

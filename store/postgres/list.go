@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// rowScanner is what *sql.Row and *sql.Rows have in common.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// queryAll returns what scan makes of each row query returns in tx.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, scan)
+}
+
+// scanAll returns what scan makes of each of rows, and closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var list []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	return list, rows.Err()
+}
+
+// pageQuery is a paged listing: the rows of from (a table, and a WHERE
+// clause with its args, $1 on, if any) in order, as columns.
+type pageQuery struct {
+	columns string
+	from    string
+	args    []any
+	order   string
+}
+
+// listPage returns page p of q's rows, scanned, and how many rows there
+// are in all, read in one snapshot; then, when set, completes the page
+// in the same snapshot (a call's transfers).
+func listPage[T any](ctx context.Context, s *Store, q pageQuery, p core.Page, scan func(rowScanner) (T, error), then func(*sql.Tx, []T) error) ([]T, int, error) {
+	p, err := p.Normalize()
+	if err != nil {
+		return nil, 0, err
+	}
+	list := []T{} // not nil: an empty page is [] in JSON
+	var total int
+	err = s.inReadTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+q.from, q.args...).Scan(&total); err != nil {
+			return err
+		}
+		n := len(q.args)
+		page, err := queryAll(ctx, tx, scan,
+			fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT $%d OFFSET $%d", q.columns, q.from, q.order, n+1, n+2),
+			append(q.args[:n:n], p.Limit, p.Offset)...)
+		if err != nil {
+			return err
+		}
+		list = append(list, page...)
+		if then != nil {
+			return then(tx, list)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return list, total, nil
+}
+
+// getOne returns what scan makes of the row a lookup of the kind's id
+// found, or CodeNotFound.
+func getOne[T any](row *sql.Row, scan func(rowScanner) (T, error), kind, id string) (T, error) {
+	v, err := scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, core.NotFound(kind, id)
+	}
+	if err != nil {
+		var zero T
+		return zero, wrap(err, "get %s %s", kind, id)
+	}
+	return v, nil
+}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/voicedock/voicedock/core"
+)
+
+// Where a trunk's password lives; also the additional data its ciphertext
+// is bound to.
+const trunkPasswordColumn = "trunks.password"
+
+const (
+	trunkColumns = "id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at"
+	getTrunkSQL  = "SELECT " + trunkColumns + " FROM trunks WHERE id = $1"
+)
+
+// CreateTrunk stores a new trunk.
+func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
+	password, err := s.secrets.Seal(t.Password, trunkPasswordColumn, t.ID)
+	if err != nil {
+		return fmt.Errorf("create trunk %s: %w", t.ID, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO trunks (id, name, host, port, transport, username, password, inbound_auth, created_at, updated_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			t.ID, t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth,
+			timestamp(t.CreatedAt), timestamp(t.UpdatedAt))
+		if isUniqueViolation(err) {
+			return core.FieldError(core.CodeConflict, "id", "trunk %q already exists", t.ID)
+		}
+		if err != nil {
+			return err
+		}
+		return notifyConfig(ctx, tx, configTrunks)
+	})
+	return wrap(err, "create trunk %s", t.ID)
+}
+
+// GetTrunk returns the trunk, or CodeNotFound.
+func (s *Store) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
+	return getOne(s.db.QueryRowContext(ctx, getTrunkSQL, id),
+		func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, "trunk", id)
+}
+
+// ListTrunks returns a page of trunks in creation order, and how many there
+// are in all.
+func (s *Store) ListTrunks(ctx context.Context, p core.Page) ([]core.Trunk, int, error) {
+	list, total, err := listPage(ctx, s, pageQuery{columns: trunkColumns, from: "trunks", order: "id"}, p, func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, nil)
+	if err != nil {
+		return nil, 0, wrap(err, "list trunks")
+	}
+	return list, total, nil
+}
+
+// UpdateTrunk replaces the stored trunk with t.ID, password included (an
+// empty one removes it), or returns CodeNotFound. Its creation time stays
+// as stored.
+func (s *Store) UpdateTrunk(ctx context.Context, t core.Trunk) error {
+	password, err := s.secrets.Seal(t.Password, trunkPasswordColumn, t.ID)
+	if err != nil {
+		return fmt.Errorf("update trunk %s: %w", t.ID, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE trunks SET name = $1, host = $2, port = $3, transport = $4, username = $5, password = $6, inbound_auth = $7, updated_at = $8
+			 WHERE id = $9`,
+			t.Name, t.Host, t.Port, t.Transport, t.Username, password, t.InboundAuth, timestamp(t.UpdatedAt), t.ID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "trunk", t.ID); err != nil {
+			return err
+		}
+		return notifyConfig(ctx, tx, configTrunks)
+	})
+	return wrap(err, "update trunk %s", t.ID)
+}
+
+// DeleteTrunk removes the trunk. A phone number still transferring through
+// it is a CodeConflict, unless force detaches such numbers in the same
+// change.
+func (s *Store) DeleteTrunk(ctx context.Context, id string, force bool) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.releaseNumbers(ctx, tx, "trunk", "transfer_trunk_id", id, force); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM trunks WHERE id = $1", id)
+		if isCode(err, foreignKeyViolation) { // a number took it up meanwhile, on another node
+			return core.FieldError(core.CodeConflict, "id", "trunk is used by a phone number; detach it first or delete with force")
+		}
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "trunk", id); err != nil {
+			return err
+		}
+		return notifyConfig(ctx, tx, configTrunks)
+	})
+	return wrap(err, "delete trunk %s", id)
+}
+
+// scanTrunk reads a row of trunkColumns. A password that does not decrypt
+// is an internal error, logged with its cause.
+func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, error) {
+	var (
+		t        core.Trunk
+		password []byte
+	)
+	if err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.Transport, &t.Username, &password, &t.InboundAuth,
+		(*timestamp)(&t.CreatedAt), (*timestamp)(&t.UpdatedAt)); err != nil {
+		return core.Trunk{}, err
+	}
+	var err error
+	if t.Password, err = s.secrets.Open(password, trunkPasswordColumn, t.ID); err != nil {
+		s.logger.ErrorContext(ctx, "store cannot decrypt a secret", "err", err)
+		return core.Trunk{}, core.Internal("reading trunk "+t.ID, err)
+	}
+	return t, nil
+}
