@@ -50,8 +50,21 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the scratch directory (sipp logs, data dirs)")
 	runs := flag.Int("runs", 0, "runs per measurement (default 3; 1 with -quick)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
+	cluster := flag.Bool("cluster", false, "only the cluster comparison: 1, 2 and 3 nodes on PostgreSQL behind Kamailio against 1 on SQLite (bench/CLUSTER.md)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *cluster {
+		if *out == "" {
+			*out = "bench/CLUSTER.md"
+			if *quick {
+				*out = filepath.Join(os.TempDir(), "voicedock-bench-cluster-quick.md")
+			}
+		}
+		if err := runCluster(*quick, *out, *keep); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *out == "" {
 		*out = "bench/RESULTS.md"
 		if *quick {

@@ -189,6 +189,9 @@ func Start(t testing.TB, opts Options) *Proxy {
 // Addr is Kamailio's SIP address (ip:port, UDP).
 func (p *Proxy) Addr() string { return p.addr }
 
+// PID is the main Kamailio process's pid; its workers are its children.
+func (p *Proxy) PID() int { return p.cmd.Process.Pid }
+
 // Log is everything Kamailio logged so far.
 func (p *Proxy) Log() string {
 	s, _ := p.log.snapshot()
