@@ -16,9 +16,9 @@ import (
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
-// clusterNode is one voicedock node of a cluster test: its own process,
+// proxiedNode is one voicedock node of a cluster test: its own process,
 // SIP address and MCP endpoint.
-type clusterNode struct {
+type proxiedNode struct {
 	name string
 	c    *client.Client
 	logs *syncBuffer
@@ -29,12 +29,12 @@ type clusterNode struct {
 // Kamailio's probe interval and reply timeout in the cluster tests: a dead
 // node is out within their sum.
 const (
-	clusterPing    = time.Second
-	clusterTimeout = 500 * time.Millisecond
+	proxyPing    = time.Second
+	proxyTimeout = 500 * time.Millisecond
 )
 
-// startClusterNode starts node i on its own loopback address 127.0.0.(11+i).
-func startClusterNode(t *testing.T, i int, env ...string) *clusterNode {
+// startProxiedNode starts node i on its own loopback address 127.0.0.(11+i).
+func startProxiedNode(t *testing.T, i int, env ...string) *proxiedNode {
 	t.Helper()
 	env = append([]string{
 		"VOICEDOCK_SIP_ADDR=127.0.0." + strconv.Itoa(11+i) + ":0",
@@ -44,23 +44,23 @@ func startClusterNode(t *testing.T, i int, env ...string) *clusterNode {
 	}, env...)
 	url, logs, cmd := httpServerProcess(t, t.TempDir(), env...)
 	m, _ := logs.waitFor(t, sipListening, 0, 20*time.Second)
-	return &clusterNode{name: "node" + strconv.Itoa(i+1), c: httpClient(t, url, nil), logs: logs, cmd: cmd, sip: m[1]}
+	return &proxiedNode{name: "node" + strconv.Itoa(i+1), c: httpClient(t, url, nil), logs: logs, cmd: cmd, sip: m[1]}
 }
 
-var clusterAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
+var proxiedAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
 
 // answeredCalls are the ids of the calls the node answered so far.
-func (n *clusterNode) answeredCalls() map[string]bool {
+func (n *proxiedNode) answeredCalls() map[string]bool {
 	out := map[string]bool{}
-	for _, m := range clusterAnswered.FindAllStringSubmatch(n.logs.String(), -1) {
+	for _, m := range proxiedAnswered.FindAllStringSubmatch(n.logs.String(), -1) {
 		out[m[1]] = true
 	}
 	return out
 }
 
-// nextAnswered waits for a call answered by any of the nodes that is not
+// nextProxiedAnswer waits for a call answered by any of the nodes that is not
 // in seen, and returns the node and the call id.
-func nextAnswered(t *testing.T, nodes []*clusterNode, seen map[string]bool, timeout time.Duration) (*clusterNode, string) {
+func nextProxiedAnswer(t *testing.T, nodes []*proxiedNode, seen map[string]bool, timeout time.Duration) (*proxiedNode, string) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -95,9 +95,9 @@ func nextAnswered(t *testing.T, nodes []*clusterNode, seen map[string]bool, time
 func TestClusterBehindKamailio(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Timeout: 60 * time.Second})
-	nodes := make([]*clusterNode, 3)
+	nodes := make([]*proxiedNode, 3)
 	for i := range nodes {
-		nodes[i] = startClusterNode(t, i)
+		nodes[i] = startProxiedNode(t, i)
 	}
 	for _, n := range nodes {
 		line := &phoneLine{c: n.c, logs: n.logs, sipAddr: n.sip}
@@ -106,8 +106,8 @@ func TestClusterBehindKamailio(t *testing.T) {
 	proxy := kamailiotest.Start(t, kamailiotest.Options{
 		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(sipptest.FreePort(t))),
 		Nodes:        []string{nodes[0].sip, nodes[1].sip, nodes[2].sip},
-		PingInterval: int(clusterPing / time.Second),
-		Timeout:      clusterTimeout,
+		PingInterval: int(proxyPing / time.Second),
+		Timeout:      proxyTimeout,
 	})
 	seen := map[string]bool{}
 	start := time.Now()
@@ -130,7 +130,7 @@ func TestClusterBehindKamailio(t *testing.T) {
 	// A transfer: the node's REFER and BYE go out through the proxy, the
 	// caller's NOTIFYs come back through it.
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", proxy.Addr(), sipptest.Options{}, "-s", calledUser)
-	owner, callID := nextAnswered(t, nodes, seen, 20*time.Second)
+	owner, callID := nextProxiedAnswer(t, nodes, seen, 20*time.Second)
 	res, steps := transfer(t, owner.c, callID, salesNumber)
 	if res.isError {
 		t.Fatalf("transfer on %s: %s", owner.name, res.text)
@@ -149,12 +149,12 @@ func TestClusterBehindKamailio(t *testing.T) {
 	// that holds a call; the calls placed right after are answered by the
 	// others, failing over from the dead node until the probes take it out.
 	held := sipptest.Start(t, "uac_wait_bye.xml", proxy.Addr(), sipptest.Options{Calls: 3}, "-s", calledUser, "-r", "10", "-recv_timeout", "30000")
-	owners := map[*clusterNode][]string{}
+	owners := map[*proxiedNode][]string{}
 	for range 3 {
-		n, id := nextAnswered(t, nodes, seen, 20*time.Second)
+		n, id := nextProxiedAnswer(t, nodes, seen, 20*time.Second)
 		owners[n] = append(owners[n], id)
 	}
-	var dead *clusterNode
+	var dead *proxiedNode
 	for _, n := range nodes {
 		if len(owners[n]) > 0 {
 			dead = n
@@ -171,7 +171,7 @@ func TestClusterBehindKamailio(t *testing.T) {
 	}
 	out := time.Since(killed)
 	t.Logf("%s killed; out of the rotation after %v", dead.name, out.Round(time.Millisecond))
-	if limit := clusterPing + clusterTimeout + 500*time.Millisecond; out > limit {
+	if limit := proxyPing + proxyTimeout + 500*time.Millisecond; out > limit {
 		t.Errorf("%s left the rotation after %v, want within the probe interval and timeout (%v)", dead.name, out, limit)
 	}
 	after.Wait(t)
