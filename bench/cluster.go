@@ -262,10 +262,9 @@ type costMeter struct {
 	pg    *pgtest.Cluster
 	dbURL string
 
-	t0                   time.Time
-	nodes0, pg0, kam0    time.Duration
-	commits0, rows0      int64
-	transfers0, settled0 int
+	t0                time.Time
+	nodes0, pg0, kam0 time.Duration
+	commits0, rows0   int64
 }
 
 func (m *costMeter) start(ctx context.Context) {
