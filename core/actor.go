@@ -7,6 +7,10 @@ import "context"
 type Actor struct {
 	Name  string
 	Scope string
+	// ViaNode is set when another node carried the request here for the
+	// call this node holds: that node's id. Such a request is never
+	// carried on again.
+	ViaNode string
 }
 
 type actorKey struct{}

@@ -57,6 +57,11 @@ type Call struct {
 	SIPCallID  string `json:"-"`
 	RemoteAddr string `json:"-"` // host:port the call came from
 	TrunkID    string `json:"-"` // trunk of an outbound call
+	// Node is the node holding the call when several share the store
+	// (NodeStore): CreateCall records it; it changes only by
+	// NodeStore.TakeCall, and GetCall need not return it. "" on a
+	// single node.
+	Node string `json:"-"`
 }
 
 // Live reports whether the call is still up.

@@ -84,6 +84,8 @@ type Calls struct {
 	work workers
 	// slots counts the transfers in flight (capacity.go).
 	slots *transferSlots
+	// node is set when the manager is one node of several (JoinCluster).
+	node *nodeState
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -270,7 +272,7 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	case lc.call.Status == CallRinging && reason == EndCallerHangup:
 		reason = EndCanceled
 		lc.call.Status = CallEnded
-	case reason == EndShutdown, reason == EndServerRestart:
+	case reason == EndShutdown, reason == EndServerRestart, reason == EndNodeLost:
 		// Whatever the call was doing, the server stopped it: recorded as
 		// a restart records a stopped process's calls (Call.EndStopped),
 		// not as failed, which says the far side or the network did not
@@ -288,8 +290,11 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 	}
 	if t := lc.active; t != nil && !t.Final() {
 		why := "the caller hung up during the transfer"
-		if reason == EndShutdown || reason == EndServerRestart {
+		switch reason {
+		case EndShutdown, EndServerRestart:
 			why = TransferStoppedReason
+		case EndNodeLost:
+			why = TransferNodeLostReason
 		}
 		m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 	}

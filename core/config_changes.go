@@ -1,9 +1,6 @@
 package core
 
-import (
-	"context"
-	"log/slog"
-)
+import "context"
 
 // ConfigChanges is a store that several processes share (the nodes of
 // one deployment on PostgreSQL): it reports the configuration changes
@@ -37,6 +34,6 @@ func (c *Configuration) ChangedElsewhere(kind string) {
 		c.policy.numbersChanged()
 	}
 	if c.logger != nil {
-		c.logger.Log(context.Background(), slog.LevelDebug-4, "configuration changed on another node", "kind", kind)
+		c.logger.Debug("configuration changed on a node sharing the store", "kind", kind)
 	}
 }

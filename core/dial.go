@@ -51,7 +51,7 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 		ID: id, Direction: DirectionOutbound, Status: CallDialing,
 		CallerPhone: number.PhoneNumber, AgentPhone: req.Destination, NumberID: number.ID,
 		CreatedAt: now, UpdatedAt: now, TrunkID: trunk.ID,
-		RemoteAddr: hostPort(trunk),
+		RemoteAddr: hostPort(trunk), Node: m.nodeID(),
 	}
 	lc := &liveCall{call: call, announced: call.Status}
 	if number.AssistantID != nil {

@@ -143,6 +143,7 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 		ID: id, Direction: DirectionInbound, Status: CallRinging,
 		CallerPhone: inv.Caller, AgentPhone: number.PhoneNumber, NumberID: number.ID,
 		CreatedAt: now, UpdatedAt: now, SIPCallID: inv.SIPCallID, RemoteAddr: inv.Source.String(),
+		Node: m.nodeID(),
 	}
 	if setup.reject != "" {
 		// The webhook said no: a record of the refusal, and 603 Decline.

@@ -22,7 +22,14 @@ const EndServerRestart = "server_restart"
 // deliveries, so those are in the outbox and go out as usual; this adds
 // only the endings it never got to write, once: a call it ended is not
 // live and is not touched.
+//
+// On one node of several (JoinCluster first), only the calls this node's
+// previous run held are its to end, and those of no node; the other
+// nodes' are theirs, or their sweeps' once their lease runs out.
 func (m *Calls) RecoverAfterRestart(ctx context.Context) (int, error) {
+	if m.node != nil {
+		return m.recoverNodeCalls(ctx)
+	}
 	ended := 0
 	seen := map[string]bool{}
 	for _, status := range []string{CallRinging, CallDialing, CallInProgress} {
@@ -38,7 +45,7 @@ func (m *Calls) RecoverAfterRestart(ctx context.Context) (int, error) {
 				}
 				seen[c.ID] = true
 				progress = true
-				if err := m.recoverCall(ctx, c.ID); err != nil {
+				if err := m.recoverCall(ctx, c.ID, EndServerRestart); err != nil {
 					return ended, err
 				}
 				ended++
@@ -54,8 +61,9 @@ func (m *Calls) RecoverAfterRestart(ctx context.Context) (int, error) {
 	return ended, nil
 }
 
-// recoverCall ends one call left live, its open transfers first.
-func (m *Calls) recoverCall(ctx context.Context, id string) error {
+// recoverCall ends one call left live by a process that is gone, for
+// reason (EndServerRestart, EndNodeLost), its open transfers first.
+func (m *Calls) recoverCall(ctx context.Context, id, reason string) error {
 	c, err := m.callStore.GetCall(ctx, id)
 	if err != nil {
 		return fmt.Errorf("read call %s of the previous run: %w", id, err)
@@ -78,22 +86,27 @@ func (m *Calls) recoverCall(ctx context.Context, id string) error {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	// Its open transfers end as a restart ends them (Transfer.CancelStopped):
-	// canceled for TransferStoppedReason, the human's leg the attempt
-	// placed ended with it; each step stored and announced.
+	// canceled for TransferStoppedReason (TransferNodeLostReason), the
+	// human's leg the attempt placed ended with it; each step stored and
+	// announced.
+	why := TransferStoppedReason
+	if reason == EndNodeLost {
+		why = TransferNodeLostReason
+	}
 	for i := range c.Transfers {
 		if t := c.Transfers[i]; !t.Final() {
 			if a := t.current(); a != nil && (a.LegStatus == LegDialing || a.LegStatus == LegAnswered) {
 				a.LegStatus = LegEnded
 			}
 			lc.active = &t
-			m.stepLocked(ctx, lc, TransferCanceled, 0, TransferStoppedReason)
+			m.stepLocked(ctx, lc, TransferCanceled, 0, why)
 		}
 	}
 	lc.active = nil
-	if err := m.endLockedErr(ctx, lc, EndServerRestart); err != nil {
-		return fmt.Errorf("end call %s of the previous run: %w", id, err)
+	if err := m.endLockedErr(ctx, lc, reason); err != nil {
+		return fmt.Errorf("end call %s left live: %w", id, err)
 	}
-	m.logger.WarnContext(ctx, "call of a previous run recorded as ended", "call_id", id, "reason", EndServerRestart)
+	m.logger.WarnContext(ctx, "call left live by a process that is gone recorded as ended", "call_id", id, "reason", reason)
 	return nil
 }
 

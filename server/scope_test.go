@@ -123,7 +123,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 	req.Params.Arguments = map[string]any{}
 
 	for _, scope := range []string{"read", ""} {
-		st, err := serverTool(list[1], logger, nil, nil, newStateSigner())
+		st, err := serverTool(list[1], logger, nil, nil, newStateSigner(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestToolWrapperForbidsReadScope(t *testing.T) {
 		tool tools.Tool
 		ctx  context.Context
 	}{{list[0], readCtx}, {list[1], writeCtx}} {
-		st, err := serverTool(tc.tool, logger, nil, nil, newStateSigner())
+		st, err := serverTool(tc.tool, logger, nil, nil, newStateSigner(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

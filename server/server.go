@@ -36,6 +36,10 @@ type Options struct {
 	// tasks/get and tasks/result from another session and after a restart
 	// (see Server.AnswerStoredTask); nil keeps them in memory only.
 	Tasks core.TaskRecords
+	// Forward carries the tools that act on a live call (Hints.LiveCall)
+	// to the node holding the call, when Calls is one node of several
+	// (core.Calls.JoinCluster); nil runs every tool here.
+	Forward Forwarder
 }
 
 const instructions = `VoiceDock moves live phone calls from an AI assistant to humans.
@@ -101,12 +105,16 @@ func New(list []tools.Tool, opts Options) (*Server, error) {
 	serverOpts = append(serverOpts, mcpserver.WithHooks(hooks))
 	s := mcpserver.NewMCPServer(opts.Name, opts.Version, serverOpts...)
 	signer := newStateSigner()
+	var fw *forwarding
+	if opts.Forward != nil && opts.Calls != nil {
+		fw = &forwarding{calls: opts.Calls, fwd: opts.Forward, logger: logger}
+	}
 	taskTools := map[string]tools.Hints{}
 	for _, t := range list {
 		if t.Hints.Waits {
 			taskTools[t.Name] = t.Hints
 		}
-		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer)
+		st, err := serverTool(t, logger, opts.OnToolCall, runs, signer, fw)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +162,7 @@ func Tool(t tools.Tool) (mcp.Tool, error) {
 	}, nil
 }
 
-func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns, signer *stateSigner) (mcpserver.ServerTool, error) {
+func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome string, d time.Duration), runs *taskRuns, signer *stateSigner, fw *forwarding) (mcpserver.ServerTool, error) {
 	def, err := Tool(t)
 	if err != nil {
 		return mcpserver.ServerTool{}, err
@@ -169,6 +177,10 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 		if err != nil {
 			return ErrorResult(ctx, logger, name, core.Errorf(core.CodeInvalidRequest, "arguments must be a JSON object")), nil
 		}
+		place, err := fw.place(ctx, t, args)
+		if err != nil {
+			return ErrorResult(ctx, logger, name, err), nil
+		}
 		progress := progressReporter(ctx, req, logger)
 		run := runs.run(ctx, req)
 		if run != nil {
@@ -180,6 +192,14 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 			}
 		}
 		ctx = tools.WithProgress(ctx, progress)
+		if !place.Local {
+			out = fw.forward(ctx, place, req, progress)
+			waitForProgress(ctx, req)
+			if run != nil {
+				defer func() { run.finish(out, ctx.Err() != nil) }()
+			}
+			return out, nil
+		}
 		var rt *roundTrip
 		if c, ok := confirmer(ctx, logger); ok {
 			ctx = tools.WithConfirm(ctx, c)

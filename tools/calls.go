@@ -132,7 +132,7 @@ func callTools(calls *core.Calls) []Tool {
 			}),
 		define("end_call", "End call",
 			"Hang up a live call (SIP BYE) and return it as ended; with a message, the caller hears it first.",
-			Hints{Destructive: true, Idempotent: false, OpenWorld: true},
+			Hints{Destructive: true, Idempotent: false, OpenWorld: true, LiveCall: true},
 			func(ctx context.Context, in EndCallInput) (CallOutput, string, error) {
 				c, err := calls.EndCallSaying(ctx, in.CallID, in.Message)
 				if err != nil {
@@ -156,7 +156,7 @@ func callTools(calls *core.Calls) []Tool {
 				"fallback_destinations are tried in order when one fails. "+
 				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification; run as a task, the task's statusMessage shows the current step and cancelling the task cancels the transfer. "+
 				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
-			Hints{Destructive: true, OpenWorld: true, Waits: true},
+			Hints{Destructive: true, OpenWorld: true, Waits: true, LiveCall: true},
 			func(ctx context.Context, in TransferCallInput) (TransferOutput, string, error) {
 				progress := progressFrom(ctx)
 				requestedBy := ""

@@ -53,7 +53,7 @@ func conversationTools(calls *core.Calls) []Tool {
 		define("wait_for_caller", "Wait for caller",
 			"Wait until the caller of a live call says something (one utterance, as text) or presses a key, the call ends, or the timeout passes. "+
 				"Hold a conversation with it: wait_for_caller, say_call, wait_for_caller, ... transfer_call. Pass the id of the last line or digit you saw as after so nothing said in between is missed.",
-			Hints{ReadOnly: true},
+			Hints{ReadOnly: true, LiveCall: true},
 			func(ctx context.Context, in WaitForCallerInput) (WaitForCallerOutput, string, error) {
 				h, err := calls.WaitForCaller(ctx, core.ListenRequest{
 					CallID: in.CallID, Timeout: time.Duration(in.TimeoutSeconds) * time.Second, After: in.After,

@@ -48,7 +48,7 @@ func speakTools(calls *core.Calls, conv *core.Conversations) []Tool {
 	return []Tool{
 		define("say_call", "Say on call",
 			"Speak a message to a live call's caller (text-to-speech with the assistant's voice) and return once it has been played to the end; with end_after, hang up after it.",
-			Hints{OpenWorld: true},
+			Hints{OpenWorld: true, LiveCall: true},
 			func(ctx context.Context, in SayCallInput) (CallOutput, string, error) {
 				c, err := calls.Say(ctx, core.SayRequest{CallID: in.CallID, Message: in.Message, EndAfter: in.EndAfter})
 				if err != nil {
@@ -61,7 +61,7 @@ func speakTools(calls *core.Calls, conv *core.Conversations) []Tool {
 				"and for a call whose assistant's language model holds the conversation (VOICEDOCK_LLM_URL set, llm_config on the assistant): "+
 				"inject-context {content, trigger_response} adds context to the model's conversation (answering at once with trigger_response), "+
 				"take-over stops the model for the call so that only you speak, transfer or hang up, hand-back lets it answer the caller's next line again.",
-			Hints{Destructive: true, OpenWorld: true},
+			Hints{Destructive: true, OpenWorld: true, LiveCall: true},
 			func(ctx context.Context, in ControlCallInput) (ControlCallOutput, string, error) {
 				return control(ctx, calls, conv, in)
 			}),

@@ -19,6 +19,10 @@ type Hints struct {
 	// Waits is true for tools that wait on the phone network (a transfer's
 	// outcome, a test call, an answer): a client may run them as tasks.
 	Waits bool
+	// LiveCall is true for tools that act on a live call's SIP dialog or
+	// media, named by their call_id: when several nodes share the store,
+	// the node holding the call runs them, wherever they arrive.
+	LiveCall bool
 }
 
 // Tool is one MCP tool, independent of the MCP library.

@@ -28,7 +28,10 @@ type guard struct {
 	oauth *oauth.Verifier
 	// limiter is nil when rate limiting is off.
 	limiter *rateLimiter
-	logger  *slog.Logger
+	// node accepts the requests the other nodes of a cluster carry here;
+	// nil on a single node.
+	node   *nodeKey
+	logger *slog.Logger
 }
 
 // protect returns next behind the guard. next finds the caller in the
@@ -41,7 +44,7 @@ func (g *guard) protect(next http.HandlerFunc) http.Handler {
 			return
 		}
 		noteCaller(w, caller)
-		if g.open() && !arrivedOnLoopback(r) {
+		if g.open() && caller.Node == "" && !arrivedOnLoopback(r) {
 			logRejected(g.logger, r, "no API keys configured and request did not arrive on loopback")
 			writeAPIError(w, http.StatusForbidden, "forbidden", "API keys are required for non-loopback access")
 			return
@@ -60,6 +63,9 @@ func (g *guard) open() bool { return g.keys.empty() && g.oauth == nil }
 // authenticate returns the caller for the request's bearer key or access
 // token, or the anonymous caller when the guard is open.
 func (g *guard) authenticate(r *http.Request) (Caller, bool) {
+	if c, ok := g.node.caller(r); ok {
+		return c, true
+	}
 	if g.open() {
 		if arrivedOnUnixSocket(r) {
 			return socketCaller, true
@@ -80,7 +86,9 @@ func (g *guard) authenticate(r *http.Request) (Caller, bool) {
 // allowRate applies the per-client limit: it sets the rate limit headers,
 // and on a refusal writes the 429 and returns false.
 func (g *guard) allowRate(w http.ResponseWriter, r *http.Request, caller Caller) bool {
-	if g.limiter == nil {
+	if g.limiter == nil || caller.Node != "" {
+		// A node carries its clients' requests, each counted already on
+		// the node it reached.
 		return true
 	}
 	d := g.limiter.allow(g.rateClient(r, caller))

@@ -32,6 +32,9 @@ type Caller struct {
 	Scope string
 	// Transport is TransportHTTP, TransportSocket or TransportStdio.
 	Transport string
+	// Node is set on a request another node of the cluster carried here
+	// (authenticated by the node key): that node's id.
+	Node string
 }
 
 // CanWrite reports whether the caller's scope allows changes.
@@ -43,7 +46,7 @@ type callerKey struct{}
 // every request; it is exported for tests of code that reads it.
 func WithCaller(ctx context.Context, c Caller) context.Context {
 	// The core records who made a change; it knows the caller as an Actor.
-	ctx = core.WithActor(ctx, core.Actor{Name: c.KeyName, Scope: c.Scope})
+	ctx = core.WithActor(ctx, core.Actor{Name: c.KeyName, Scope: c.Scope, ViaNode: c.Node})
 	return context.WithValue(ctx, callerKey{}, c)
 }
 

@@ -66,6 +66,10 @@ type HTTPConfig struct {
 	// OAuth, when set, also accepts OAuth access tokens besides Keys and
 	// serves the Protected Resource Metadata (see oauth.go).
 	OAuth *oauth.Verifier
+	// NodeKey, when set, is the key the nodes of a cluster share: a
+	// request bearing it and naming its node (HeaderNode) was carried
+	// here by another node for a call this one holds. It is never logged.
+	NodeKey string
 
 	// now is the rate limiter's clock; nil is time.Now (tests set it).
 	now func() time.Time

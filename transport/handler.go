@@ -77,6 +77,10 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	if maxBody < 0 {
 		return nil, errors.New("transport: negative MaxBodyBytes")
 	}
+	node, err := newNodeKey(cfg.NodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("transport: %w", err)
+	}
 	rateLimit := cfg.RateLimitPerMinute
 	if rateLimit == 0 {
 		rateLimit = DefaultRateLimitPerMinute
@@ -87,7 +91,7 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	}
 	h := &HTTPHandler{
 		sessions:   newSessionManager(),
-		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: newRateLimiter(rateLimit, cfg.now), logger: logger},
+		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: newRateLimiter(rateLimit, cfg.now), node: node, logger: logger},
 		maxBody:    maxBody,
 		logger:     logger,
 		writeTools: writeTools,

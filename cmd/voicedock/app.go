@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/media"
@@ -13,7 +12,6 @@ import (
 	"github.com/voicedock/voicedock/owner"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/sip"
-	"github.com/voicedock/voicedock/store/sqlite"
 	"github.com/voicedock/voicedock/tools"
 	"github.com/voicedock/voicedock/transport"
 	"github.com/voicedock/voicedock/webhooks"
@@ -29,7 +27,7 @@ type app struct {
 	logger *slog.Logger
 
 	lock  *owner.Lock
-	store *sqlite.Store
+	store store
 	// background runs the work that must outlive a request: webhook
 	// delivery, media keepalives, and the call manager's (a transfer
 	// whose MCP request was cancelled, the BYE after a completed
@@ -52,6 +50,8 @@ type app struct {
 	monitor       *core.TrunkMonitor
 	tools         []tools.Tool
 	mcp           *server.Server
+	// nodeID is this node's id when it is one of several; "" alone.
+	nodeID string
 }
 
 // newApp opens the store of the data directory lock holds and wires every
@@ -90,19 +90,6 @@ func newApp(ctx context.Context, cfg config, mode string, keys []transport.APIKe
 	return a, nil
 }
 
-// openStore opens the SQLite store.
-func (a *app) openStore(ctx context.Context) error {
-	key, err := sqlite.LoadOrCreateKey(a.cfg.DataDir, a.cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("secret key: %w", err)
-	}
-	a.store, err = sqlite.Open(ctx, filepath.Join(a.cfg.DataDir, "voicedock.db"), key, a.logger)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	return nil
-}
-
 // newCore builds the configuration service, the call manager and the
 // metrics that read it, and ends the calls a previous process held.
 func (a *app) newCore(ctx context.Context) error {
@@ -129,6 +116,9 @@ func (a *app) newCore(ctx context.Context) error {
 		ConfirmTimeout:       cfg.ElicitationTimeout,
 		MaxTransfersInFlight: cfg.MaxTransfers,
 	}, a.store, a.store, core.NewBus(), a.logger)
+	if err := a.joinCluster(ctx); err != nil {
+		return err
+	}
 	// Calls a previous process held are over: it is gone, and so are
 	// they. Each is ended as any call ends, with its webhooks, before SIP
 	// serves and a new call could arrive.
@@ -209,7 +199,7 @@ func (a *app) newMCP() error {
 	})
 	srv, err := server.New(a.tools, server.Options{
 		Name: "voicedock", Version: version(), Logger: a.logger, Calls: a.calls, Config: a.configuration,
-		OnToolCall: a.metrics.ToolCall, Tasks: a.store,
+		OnToolCall: a.metrics.ToolCall, Tasks: a.store, Forward: a.forwarder(),
 	})
 	if err != nil {
 		return err

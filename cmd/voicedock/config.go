@@ -21,10 +21,13 @@ import (
 // config is the server's configuration: environment variables first,
 // command-line flags over them.
 type config struct {
-	DataDir        string   `env:"VOICEDOCK_DATA_DIR"`
-	HTTPAddr       string   `env:"VOICEDOCK_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
-	APIKeys        string   `env:"VOICEDOCK_API_KEYS"`
-	SecretKey      string   `env:"VOICEDOCK_SECRET_KEY"`
+	DataDir   string `env:"VOICEDOCK_DATA_DIR"`
+	HTTPAddr  string `env:"VOICEDOCK_HTTP_ADDR" envDefault:"127.0.0.1:8080"`
+	APIKeys   string `env:"VOICEDOCK_API_KEYS"`
+	SecretKey string `env:"VOICEDOCK_SECRET_KEY"`
+	// DatabaseURL (postgres://...) keeps the state in PostgreSQL, shared
+	// by several nodes; unset, it is SQLite in the data directory.
+	DatabaseURL    string   `env:"VOICEDOCK_DATABASE_URL"`
 	LogLevel       string   `env:"VOICEDOCK_LOG_LEVEL" envDefault:"info"`
 	LogFormat      string   `env:"VOICEDOCK_LOG_FORMAT" envDefault:"text"`
 	AllowedOrigins []string `env:"VOICEDOCK_ALLOWED_ORIGINS" envSeparator:","`
@@ -120,6 +123,14 @@ type config struct {
 
 	// DebugAddr serves pprof profiles when set; loopback only.
 	DebugAddr string `env:"VOICEDOCK_DEBUG_ADDR"`
+
+	// Several nodes sharing the store (node.go): this node's id, its MCP
+	// URL as the other nodes reach it, the key they share, and how long a
+	// lease keeps its calls its own. Without NodeURL the server runs alone.
+	NodeID    string        `env:"VOICEDOCK_NODE_ID"`
+	NodeURL   string        `env:"VOICEDOCK_NODE_URL"`
+	NodeKey   string        `env:"VOICEDOCK_NODE_KEY"`
+	NodeLease time.Duration `env:"VOICEDOCK_NODE_LEASE" envDefault:"15s"`
 }
 
 // allowedSources parses VOICEDOCK_SIP_ALLOWED_CIDRS as the other CIDR
@@ -186,6 +197,9 @@ func loadConfig(environ map[string]string) (config, error) {
 		return cfg, err
 	}
 	if err := cfg.checkLLM(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.checkNode(); err != nil {
 		return cfg, err
 	}
 	if cfg.DebugAddr != "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/console"
+	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/server"
 	"github.com/voicedock/voicedock/transport"
 )
@@ -83,6 +84,15 @@ func (a *app) startBackground() {
 		}
 	})
 	s.task(a.media.Run)
+	if shared, ok := a.store.(core.ConfigChanges); ok {
+		// Other nodes change the configuration too: drop what this one
+		// cached of it at each of their changes.
+		s.task(func(ctx context.Context) {
+			if err := a.configuration.FollowChanges(ctx, shared); err != nil {
+				a.logger.Error("configuration changes of other nodes", "err", err)
+			}
+		})
+	}
 	a.metrics.Start(s.ctx, a.calls.Bus())
 	if a.conversations != nil {
 		// Start subscribes before it returns, so the loop sees every call
@@ -155,6 +165,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			Metrics:            a.metrics.Handler(),
 			AnswerStored:       a.mcp.AnswerStoredTask,
 			OAuth:              a.guards.oauth,
+			NodeKey:            a.nodeKey(),
 		}, a.logger, func(addr net.Addr) {
 			a.logger.Info("mcp http listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MCPPath)
 			a.logger.Info("console", "url", "http://"+addr.String()+transport.ConsolePath)

@@ -35,7 +35,8 @@ A stdio server started while another voicedock process owns the data
 directory attaches to it; VOICEDOCK_CONNECT=URL attaches to a remote server.
 
 Other settings come from the environment: VOICEDOCK_API_KEYS, VOICEDOCK_SECRET_KEY,
-VOICEDOCK_ALLOWED_ORIGINS, VOICEDOCK_HTTP_MAX_BODY_BYTES. See the README.
+VOICEDOCK_DATABASE_URL, VOICEDOCK_ALLOWED_ORIGINS, VOICEDOCK_HTTP_MAX_BODY_BYTES.
+See the README.
 Logs go to stderr; in stdio mode stdout carries nothing but MCP.
 `
 

@@ -28,13 +28,13 @@ const (
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO calls (`+callColumns+`)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			`INSERT INTO calls (`+callColumns+`, node_id)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
 			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
 			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
 			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
-			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage))
+			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage), callNode(c))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}

@@ -23,13 +23,13 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO calls (`+callColumns+`)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO calls (`+callColumns+`, node_id)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
 			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
 			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
 			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
-			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage))
+			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage), callNode(c))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}

@@ -22,6 +22,7 @@ type Store interface {
 	core.ConversationStore
 	core.StatsStore
 	core.TaskRecords
+	core.NodeStore
 }
 
 // DB is the database beneath a store, for the cases that look at or
@@ -107,6 +108,8 @@ func cases() []testCase {
 		{"TrunkNotFound", testTrunkNotFound},
 		{"ListTrunksPaging", testListTrunksPaging},
 		{"DeleteTrunkInUse", testDeleteTrunkInUse},
+		{"NodeLeases", testNodeLeases},
+		{"TakeCallOnce", testTakeCallOnce},
 	}
 }
 

@@ -6,7 +6,9 @@
 CREATE TABLE assistants (
     id             text PRIMARY KEY,
     name           text NOT NULL,
-    config         jsonb NOT NULL,
+    -- json, not jsonb: kept as written, so a tool's JSON Schema
+    -- parameters read back byte for byte.
+    config         json NOT NULL,
     webhook_secret bytea,
     created_at     timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL

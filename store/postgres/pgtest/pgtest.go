@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -52,6 +53,12 @@ type Cluster struct {
 	pid  int
 	cred *syscall.Credential // nil: run the tools as ourselves
 	seq  atomic.Int64
+
+	// schemas is the database NewSchema makes its schemas in, made on
+	// first use.
+	schemasOnce sync.Once
+	schemas     string
+	schemasErr  error
 }
 
 // Main starts a cluster, stores it in *c, runs the tests and stops it; for
@@ -163,7 +170,7 @@ func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("connect to the test cluster: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 STRATEGY FILE_COPY"); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return c.URL(name), nil
@@ -181,6 +188,33 @@ func (c *Cluster) NewDatabase(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return url
+}
+
+// NewSchema creates an empty schema for t in a database the cluster's
+// schemas share, and returns a URL whose connections use it
+// (search_path): a few milliseconds, where a database of its own takes
+// a hundred or more. What a test does is confined to its schema except
+// what PostgreSQL keeps per database or per cluster (NOTIFY channels,
+// advisory locks): a test of those takes NewDatabase.
+func (c *Cluster) NewSchema(t testing.TB) string {
+	t.Helper()
+	if c == nil {
+		t.Fatal("pgtest: no cluster: call pgtest.Main from TestMain")
+	}
+	c.schemasOnce.Do(func() { c.schemas, c.schemasErr = c.CreateDatabase(context.Background()) })
+	if c.schemasErr != nil {
+		t.Fatal(c.schemasErr)
+	}
+	name := fmt.Sprintf("test_%d", c.seq.Add(1))
+	conn, err := pgx.Connect(t.Context(), c.schemas)
+	if err != nil {
+		t.Fatalf("connect to the test cluster: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+name); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
+	}
+	return c.schemas + "&search_path=" + name
 }
 
 // Stop stops the server (a fast shutdown, then SIGKILL of its pid if it
@@ -311,4 +345,38 @@ func freePort() (int, error) {
 // alive reports whether a process with the pid exists.
 func alive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
+}
+
+// Shared is a cluster started on first use: for a test binary of which
+// only some tests need PostgreSQL, so that the others do not wait for
+// it. Its zero value is ready; Stop it from TestMain after m.Run.
+type Shared struct {
+	once    sync.Once
+	cluster *Cluster
+	err     error
+}
+
+// Get returns the cluster, starting it the first time; a cluster that
+// does not start fails t.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		s.cluster, s.err = Start(ctx)
+	})
+	if s.err != nil {
+		t.Fatalf("pgtest: %v", s.err)
+	}
+	return s.cluster
+}
+
+// Stop stops the cluster if Get started one.
+func (s *Shared) Stop() error {
+	var err error
+	s.once.Do(func() {}) // none started, and none will be
+	if s.cluster != nil {
+		err = s.cluster.Stop()
+	}
+	return err
 }

@@ -1,0 +1,16 @@
+-- Several nodes sharing the store: each node's lease (renewed with one
+-- write whatever the number of calls it holds) and, on each call, the node
+-- holding its SIP dialog and media. A call of a node whose lease has run
+-- out is taken over by another node and recorded ended (node_lost).
+-- A single server records no node: node_id stays NULL.
+CREATE TABLE nodes (
+    id          TEXT NOT NULL PRIMARY KEY,
+    url         TEXT NOT NULL,
+    lease_until TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+
+ALTER TABLE calls ADD COLUMN node_id TEXT;
+
+-- A node's live calls (a restart's, a sweep's).
+CREATE INDEX calls_node_id_status ON calls (node_id, status) WHERE node_id IS NOT NULL;
