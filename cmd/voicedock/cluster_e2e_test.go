@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,41 +16,17 @@ import (
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
-// proxiedNode is one voicedock node of a cluster test: its own process,
-// SIP address and MCP endpoint.
-type proxiedNode struct {
-	name string
-	c    *client.Client
-	logs *syncBuffer
-	cmd  *exec.Cmd
-	sip  string // ip:port, its Contact and its entry in Kamailio's list
-}
-
-// Kamailio's probe interval and reply timeout in the cluster tests: a dead
+// Kamailio's probe interval and reply timeout in the cluster test: a dead
 // node is out within their sum.
 const (
 	proxyPing    = time.Second
 	proxyTimeout = 500 * time.Millisecond
 )
 
-// startProxiedNode starts node i on its own loopback address 127.0.0.(11+i).
-func startProxiedNode(t *testing.T, i int, env ...string) *proxiedNode {
-	t.Helper()
-	env = append([]string{
-		"VOICEDOCK_SIP_ADDR=127.0.0." + strconv.Itoa(11+i) + ":0",
-		// Behind Kamailio every call comes from its one address.
-		"VOICEDOCK_SIP_RATE_LIMIT=0",
-		"VOICEDOCK_CALL_COMMANDS_PER_MINUTE=0",
-	}, env...)
-	url, logs, cmd := httpServerProcess(t, t.TempDir(), env...)
-	m, _ := logs.waitFor(t, sipListening, 0, 20*time.Second)
-	return &proxiedNode{name: "node" + strconv.Itoa(i+1), c: httpClient(t, url, nil), logs: logs, cmd: cmd, sip: m[1]}
-}
-
 var proxiedAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
 
 // answeredCalls are the ids of the calls the node answered so far.
-func (n *proxiedNode) answeredCalls() map[string]bool {
+func (n *clusterNode) answeredCalls() map[string]bool {
 	out := map[string]bool{}
 	for _, m := range proxiedAnswered.FindAllStringSubmatch(n.logs.String(), -1) {
 		out[m[1]] = true
@@ -58,15 +34,21 @@ func (n *proxiedNode) answeredCalls() map[string]bool {
 	return out
 }
 
-// nextProxiedAnswer waits for a call answered by any of the nodes that is not
-// in seen, and returns the node and the call id.
-func nextProxiedAnswer(t *testing.T, nodes []*proxiedNode, seen map[string]bool, timeout time.Duration) (*proxiedNode, string) {
+// nextProxiedAnswer waits for a call answered by any of the nodes that is
+// not in seen, and returns the node and the call id.
+func nextProxiedAnswer(t *testing.T, nodes []*clusterNode, seen map[string]bool, timeout time.Duration) (*clusterNode, string) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
-		changed := make([]<-chan struct{}, len(nodes))
-		for i, n := range nodes {
-			changed[i] = n.logs.changes()
+		changed := make(chan struct{}, len(nodes))
+		for _, n := range nodes {
+			go func(c <-chan struct{}) {
+				select {
+				case <-c:
+					changed <- struct{}{}
+				case <-deadline:
+				}
+			}(n.logs.changes())
 			for id := range n.answeredCalls() {
 				if !seen[id] {
 					seen[id] = true
@@ -75,41 +57,66 @@ func nextProxiedAnswer(t *testing.T, nodes []*proxiedNode, seen map[string]bool,
 			}
 		}
 		select {
-		case <-changed[0]:
-		case <-changed[1]:
-		case <-changed[2]:
+		case <-changed:
 		case <-deadline:
 			t.Fatalf("no node answered a new call within %v", timeout)
 		}
 	}
 }
 
-// TestClusterBehindKamailio runs three nodes behind Kamailio started from
-// the shipped deploy/kamailio/kamailio.cfg, with sipp callers calling
-// Kamailio only: new calls are spread over the nodes, every in-dialog
-// request of a call (the caller's ACK and BYE and REFER's NOTIFYs, the
-// node's REFER and BYE) reaches the other side through the proxy, a
-// transfer completes, and when one node is SIGKILLed Kamailio takes it out
-// of the rotation within its probe interval while the calls placed
-// meanwhile are answered by the others.
+// others are the nodes but n.
+func others(nodes []*clusterNode, n *clusterNode) []*clusterNode {
+	var out []*clusterNode
+	for _, o := range nodes {
+		if o != n {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// TestClusterBehindKamailio runs three nodes on one PostgreSQL behind
+// Kamailio started from the shipped deploy/kamailio/kamailio.cfg, with
+// sipp callers that call Kamailio only. New calls are spread over the
+// nodes; every in-dialog request of a call (the caller's ACK, BYE and
+// REFER's NOTIFYs, the node's REFER and BYE) passes through the proxy; a
+// transfer asked of a node that does not hold the call is carried out by
+// the one that does. Then one node is SIGKILLed while it holds a call and
+// webhooks are in flight: Kamailio takes it out of the rotation within its
+// probe interval, the calls placed meanwhile are answered by the others,
+// its calls end node_lost with one end-of-call-report each, and every
+// stored event is delivered, nothing left claimed by the dead node.
 func TestClusterBehindKamailio(t *testing.T) {
 	t.Parallel()
-	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Timeout: 60 * time.Second})
-	nodes := make([]*proxiedNode, 3)
+	hooks := newCrashHooks(t)
+	env := append(sharedDatabase(t),
+		"VOICEDOCK_NODE_LEASE=1s",
+		"VOICEDOCK_WEBHOOK_URL="+hooks.srv.URL,
+		// A delivery claimed by a node that dies waits for its claim (this
+		// timeout and the dispatcher's margin) to run out.
+		"VOICEDOCK_WEBHOOK_TIMEOUT=1s",
+		// Behind Kamailio every call comes from its one address.
+		"VOICEDOCK_SIP_RATE_LIMIT=0",
+		"VOICEDOCK_CALL_COMMANDS_PER_MINUTE=0",
+	)
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{Timeout: 60 * time.Second}, "-set", "ring_ms", "100")
+	nodes := make([]*clusterNode, 3)
 	for i := range nodes {
-		nodes[i] = startProxiedNode(t, i)
+		// Each node on its own loopback address, as on its own machine.
+		nodes[i] = startClusterNode(t, "node"+strconv.Itoa(i+1), append(env, "VOICEDOCK_SIP_ADDR=127.0.0."+strconv.Itoa(11+i)+":0")...)
 	}
-	for _, n := range nodes {
-		line := &phoneLine{c: n.c, logs: n.logs, sipAddr: n.sip}
-		line.configure(t, target.Port())
-	}
+	// One configuration, made on one node, is every node's. No message
+	// before the transfer: its conversation-update delivery is an event
+	// type list_webhook_deliveries' output schema does not list yet.
+	nodes[0].line(t).configureMessage(t, target.Port(), "")
 	proxy := kamailiotest.Start(t, kamailiotest.Options{
 		Addr:         net.JoinHostPort("127.0.0.1", strconv.Itoa(sipptest.FreePort(t))),
-		Nodes:        []string{nodes[0].sip, nodes[1].sip, nodes[2].sip},
+		Nodes:        []string{nodes[0].sipAddr, nodes[1].sipAddr, nodes[2].sipAddr},
 		PingInterval: int(proxyPing / time.Second),
 		Timeout:      proxyTimeout,
 	})
 	seen := map[string]bool{}
+	var callIDs []string
 	start := time.Now()
 
 	// Spread: six calls that hang up themselves; each BYE must reach the
@@ -117,73 +124,83 @@ func TestClusterBehindKamailio(t *testing.T) {
 	callers := sipptest.Start(t, "uac_call_hangup.xml", proxy.Addr(), sipptest.Options{Calls: 6}, "-s", calledUser, "-d", "300", "-r", "10")
 	callers.Wait(t)
 	for _, n := range nodes {
-		got := len(n.answeredCalls())
-		if got == 0 {
-			t.Errorf("%s answered none of the 6 calls", n.name)
+		got := n.answeredCalls()
+		if len(got) == 0 {
+			t.Errorf("%s answered none of the 6 calls", n.id)
 		}
-		for id := range n.answeredCalls() {
+		for id := range got {
 			seen[id] = true
+			callIDs = append(callIDs, id)
 		}
-		t.Logf("%s answered %d calls", n.name, got)
+		t.Logf("%s answered %d calls", n.id, len(got))
 	}
 
-	// A transfer: the node's REFER and BYE go out through the proxy, the
-	// caller's NOTIFYs come back through it.
+	// A transfer asked of another node than the call's: the owner sends
+	// the REFER and the BYE out through the proxy, the caller's NOTIFYs
+	// come back through it, and the client of the other node sees it all.
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", proxy.Addr(), sipptest.Options{}, "-s", calledUser)
 	owner, callID := nextProxiedAnswer(t, nodes, seen, 20*time.Second)
-	res, steps := transfer(t, owner.c, callID, salesNumber)
+	callIDs = append(callIDs, callID)
+	asked := others(nodes, owner)[0]
+	res, steps := transfer(t, asked.c, callID, salesNumber)
 	if res.isError {
-		t.Fatalf("transfer on %s: %s", owner.name, res.text)
+		t.Fatalf("transfer of %s's call on %s: %s", owner.id, asked.id, res.text)
 	}
-	checkProgress(t, steps, "completed", owner.logs)
+	checkProgress(t, steps, "completed", asked.logs)
+	asked.logs.waitFor(t, regexp.MustCompile(`msg="tool call carried to the node holding the call" tool=transfer_call node=`+owner.id), 0, 5*time.Second)
 	caller.Wait(t)
 	target.Wait(t)
 	for _, method := range []string{"REFER", "BYE"} {
 		if !receivedThrough(caller, method, proxy.Addr()) {
-			t.Errorf("the caller's %s from %s did not come through Kamailio (no Via of %s)\n%s", method, owner.name, proxy.Addr(), caller.Traces())
+			t.Errorf("the caller's %s from %s did not come through Kamailio (no Via of %s)\n%s", method, owner.id, proxy.Addr(), caller.Traces())
 		}
 	}
 	t.Logf("transfer done after %v", time.Since(start).Round(time.Millisecond))
 
-	// A node dies. Calls held on every node first, then SIGKILL of one
-	// that holds a call; the calls placed right after are answered by the
-	// others, failing over from the dead node until the probes take it out.
-	held := sipptest.Start(t, "uac_wait_bye.xml", proxy.Addr(), sipptest.Options{Calls: 3}, "-s", calledUser, "-r", "10", "-recv_timeout", "30000")
-	owners := map[*proxiedNode][]string{}
+	// A node dies: calls held on the nodes, the webhook receiver slow so
+	// that deliveries are in flight, then SIGKILL of a node holding a
+	// call. The calls placed right after are answered by the others,
+	// failing over from the dead node until the probes take it out.
+	hooks.set(false, 3*time.Second)
+	sipptest.Start(t, "uac_wait_bye.xml", proxy.Addr(), sipptest.Options{Calls: 3}, "-s", calledUser, "-r", "10", "-recv_timeout", "30000")
+	owners := map[*clusterNode][]string{}
 	for range 3 {
 		n, id := nextProxiedAnswer(t, nodes, seen, 20*time.Second)
 		owners[n] = append(owners[n], id)
+		callIDs = append(callIDs, id)
 	}
-	var dead *proxiedNode
+	var dead *clusterNode
 	for _, n := range nodes {
 		if len(owners[n]) > 0 {
 			dead = n
 			break
 		}
 	}
+	// Each held call's first event is on its way (a call's events go out
+	// in order, one at a time) when the node dies.
+	hooks.waitFor(t, "the held calls' first deliveries in flight", 10*time.Second, func([]hookEvent) bool { return hooks.inFlight() >= 3 })
 	kill(t, dead.cmd.Process)
 	killed := time.Now()
+	hooks.set(false, 0)
 	after := sipptest.Start(t, "uac_call_hangup.xml", proxy.Addr(), sipptest.Options{Calls: 6}, "-s", calledUser, "-d", "200", "-r", "4")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := proxy.WaitNode(ctx, dead.sip, false); err != nil {
+	if _, err := proxy.WaitNode(ctx, dead.sipAddr, false); err != nil {
 		t.Fatal(err)
 	}
 	out := time.Since(killed)
-	t.Logf("%s killed; out of the rotation after %v", dead.name, out.Round(time.Millisecond))
+	t.Logf("%s killed; out of the rotation after %v", dead.id, out.Round(time.Millisecond))
 	if limit := proxyPing + proxyTimeout + 500*time.Millisecond; out > limit {
-		t.Errorf("%s left the rotation after %v, want within the probe interval and timeout (%v)", dead.name, out, limit)
+		t.Errorf("%s left the rotation after %v, want within the probe interval and timeout (%v)", dead.id, out, limit)
 	}
 	after.Wait(t)
-	// Every call placed after the kill was answered, by the others; the
-	// dead node's probes were answered until it died, the others' still are.
+	alive := others(nodes, dead)
 	fresh := 0
-	for _, n := range nodes {
-		if n == dead {
-			continue
-		}
+	for _, n := range alive {
 		for id := range n.answeredCalls() {
 			if !seen[id] {
+				seen[id] = true
+				callIDs = append(callIDs, id)
 				fresh++
 			}
 		}
@@ -191,28 +208,93 @@ func TestClusterBehindKamailio(t *testing.T) {
 	if fresh != 6 {
 		t.Errorf("the nodes still up answered %d of the 6 calls placed after the kill", fresh)
 	}
+	// The dead node answered its probes until it died, the others still do.
 	states, err := proxy.Nodes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range states {
-		if st.Active() == (st.URI == "sip:"+dead.sip) {
-			t.Errorf("dispatcher state %+v after %s was killed", st, dead.name)
+		if st.Active() == (st.URI == "sip:"+dead.sipAddr) {
+			t.Errorf("dispatcher state %+v after %s was killed", st, dead.id)
 		}
 	}
 	t.Logf("calls after the kill done after %v; %d failed over", time.Since(start).Round(time.Millisecond),
 		strings.Count(proxy.Log(), "failed over to node"))
-	// The calls held on the nodes still up end as any call does.
-	for n, ids := range owners {
-		if n == dead {
-			continue
-		}
-		for _, id := range ids {
-			mustCall(t, n.c, "end_call", `{"call_id":"`+id+`"}`)
+
+	// The dead node's calls end node_lost once its lease has run out; the
+	// others' held calls are ended by a client of yet another node.
+	for _, id := range owners[dead] {
+		got := waitCallEnded(t, alive[0].c, id, 15*time.Second)
+		if reason := field(got, "call", "end_reason"); reason != "node_lost" {
+			t.Errorf("call %s of the dead node ended %s", id, reason)
 		}
 	}
-	_ = held
+	for _, n := range alive {
+		for _, id := range owners[n] {
+			mustCall(t, others(alive, n)[0].c, "end_call", `{"call_id":"`+id+`"}`)
+		}
+	}
+	// Every call ends, whoever held it (a hang-up is stored a moment
+	// after its BYE is answered).
+	for _, id := range callIDs {
+		waitCallEnded(t, alive[0].c, id, 10*time.Second)
+	}
+
+	// Every stored event reaches the receiver, a delivery the dead node
+	// had claimed included once its claim ran out; none twice under two
+	// ids, and each lost call has its end-of-call-report once.
+	evs := allDelivered(t, alive[0].c, hooks, callIDs)
+	t.Logf("every stored event delivered %v after the kill", time.Since(killed).Round(time.Millisecond))
+	checkOnce(t, evs)
+	for _, id := range owners[dead] {
+		reports := map[string]bool{}
+		for _, e := range evs {
+			if e.callID == id && e.event == "end-of-call-report" {
+				reports[e.id] = true
+			}
+		}
+		if len(reports) != 1 || !hasKey(evs, id+" status-update ended") {
+			t.Errorf("lost call %s: %d end-of-call-reports, status-update ended: %v", id, len(reports), hasKey(evs, id+" status-update ended"))
+		}
+	}
+	// And the store says so: a delivery the receiver got is recorded
+	// delivered by the node that sent it, or, when that node died before
+	// it could, sent again once its claim ran out.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var left []string
+		for _, id := range callIDs {
+			for _, d := range storedDeliveries(t, alive[0].c, id) {
+				if d["status"] != "delivered" {
+					left = append(left, fmt.Sprintf("%v (call %s): %v", d["id"], id, d["status"]))
+				}
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries never recorded delivered: %v", left)
+		}
+		time.Sleep(200 * time.Millisecond) // polling the outbox
+	}
 	t.Logf("done after %v", time.Since(start).Round(time.Millisecond))
+}
+
+// waitCallEnded polls get_call until the call has ended (another node's
+// sweep of lost calls announces nothing to this client), and returns it.
+func waitCallEnded(t *testing.T, c *client.Client, callID string, timeout time.Duration) toolResult {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := mustCall(t, c, "get_call", `{"id":"`+callID+`"}`)
+		if field(got, "call", "ended_at") != "" {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call %s never ended: %s", callID, got.json)
+		}
+		time.Sleep(100 * time.Millisecond) // polling get_call
+	}
 }
 
 // receivedThrough reports whether sipp received a request of method with a
