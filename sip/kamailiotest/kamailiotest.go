@@ -49,7 +49,11 @@ type Options struct {
 	// CallerNets are the networks allowed to start calls (default
 	// 127.0.0.0/8).
 	CallerNets string
-	// Children are Kamailio's UDP worker processes (default 2).
+	// Children are Kamailio's UDP worker processes (default 1). Workers
+	// read the one socket side by side, so two messages of a call that
+	// arrive together may leave in the other order: a 180 after its 200,
+	// a BYE before the 200 of a NOTIFY. Phones take that in their stride;
+	// sipp's scripted peers abort the call. One worker keeps the order.
 	Children int
 }
 
@@ -115,7 +119,7 @@ func Run(ctx context.Context, dir string, opts Options) (*Proxy, error) {
 		opts.CallerNets = "127.0.0.0/8"
 	}
 	if opts.Children == 0 {
-		opts.Children = 2
+		opts.Children = 1
 	}
 	p := &Proxy{addr: opts.Addr, dir: dir, opts: opts, done: make(chan struct{})}
 	if err := p.writeList(opts.Nodes); err != nil {
