@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
 # missing (from Debian: sipp's sip-tester, espeak-ng, pocketsphinx and its
-# English model, baresip, kamailio with its TLS modules, chromium for the
+# English model, baresip, kamailio with its TLS modules, postgresql, chromium for the
 # console's browser test; from npm: the console's packages and the MCP
 # clients of clients/ with the Node 22 they run on; staticcheck from the Go
 # module proxy), then rebuilds the console and compares it with the
@@ -42,6 +42,13 @@ if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1
 	[ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ]; then
 	as_root apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
+fi
+# The PostgreSQL store's tests and the several-node end-to-end tests start
+# a server of their own (initdb, pg_ctl) from Debian's postgresql; the
+# several-node test puts Kamailio's dispatcher (installed above) in front.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
 fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
