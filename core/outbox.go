@@ -58,7 +58,10 @@ type DeliveryStore interface {
 	// ClaimDeliveries moves the next attempt of those of the deliveries
 	// ids that are still pending to until (UpdatedAt now), in one write,
 	// and returns the ids it moved: the dispatcher's claim on a round's
-	// deliveries before it sends them.
+	// deliveries before it sends them. A store that several dispatchers
+	// share (one per node) claims only those still due at now and first
+	// of their call, so that of two dispatchers claiming one delivery one
+	// gets it.
 	ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error)
 	// UpdateDelivery records an attempt's outcome: status, attempts,
 	// next attempt, last status and error, delivered time.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need when it is
 # missing (from Debian: sipp's sip-tester, espeak-ng, pocketsphinx and its
-# English model, baresip, kamailio with its TLS modules, postgresql, chromium for the
-# console's browser test; from npm: the console's packages and the MCP
+# English model, baresip, kamailio with its TLS modules, chromium for the
+# console's browser test, postgresql for the PostgreSQL store's tests; from npm: the console's packages and the MCP
 # clients of clients/ with the Node 22 they run on; staticcheck from the Go
 # module proxy), then rebuilds the console and compares it with the
 # committed build, runs the checks, the conformance suite, the whole Go
@@ -43,13 +43,6 @@ if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1
 	as_root apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
 fi
-# The PostgreSQL store's tests and the several-node end-to-end tests start
-# a server of their own (initdb, pg_ctl) from Debian's postgresql; the
-# several-node test puts Kamailio's dispatcher (installed above) in front.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
-fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
 if [ ! -x /usr/bin/chromium ]; then
@@ -57,6 +50,15 @@ if [ ! -x /usr/bin/chromium ]; then
 	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
 fi
 /usr/bin/chromium --version 2>/dev/null
+# The PostgreSQL store's tests, and the nodes' end-to-end tests, start a
+# server of their own (initdb and pg_ctl in a temporary folder, on a free
+# loopback port, as the postgres user when run as root: store/postgres/pgtest);
+# they never use the cluster the package may set up.
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! id postgres >/dev/null 2>&1; then
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+ls -d /usr/lib/postgresql/*/bin | tail -n1
 command -v node >/dev/null 2>&1 || { echo "Node.js 20.19 or later is needed on PATH (for the console build)" >&2; exit 1; }
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
 	{ echo "Node.js 20.19 or later is needed for the console build (found $(node --version))" >&2; exit 1; }

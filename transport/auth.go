@@ -91,7 +91,7 @@ func (g *guard) allowRate(w http.ResponseWriter, r *http.Request, caller Caller)
 		// the node it reached.
 		return true
 	}
-	d := g.limiter.allow(g.rateClient(r, caller))
+	d := g.limiter.allowRequest(r.Context(), g.rateClient(r, caller))
 	d.setHeaders(w.Header())
 	if d.allowed {
 		return true

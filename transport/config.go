@@ -46,6 +46,9 @@ type HTTPConfig struct {
 	// keys), as a token bucket described at rateLimiter; 0 means
 	// DefaultRateLimitPerMinute, negative disables the limit.
 	RateLimitPerMinute int
+	// SharedRateLimit, when set, keeps the API keys' buckets for all the
+	// servers of the deployment; nil counts on this server alone.
+	SharedRateLimit SharedRateLimit
 	// WriteTools are the tools that change something: a read key calling
 	// one gets 403 before the request reaches the MCP server.
 	WriteTools []string

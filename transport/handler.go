@@ -89,9 +89,13 @@ func newHTTPHandler(mcpServer *mcpserver.MCPServer, cfg HTTPConfig, logger *slog
 	for _, name := range cfg.WriteTools {
 		writeTools[name] = true
 	}
+	limiter := newRateLimiter(rateLimit, cfg.now)
+	if limiter != nil && cfg.SharedRateLimit != nil {
+		limiter.shared = &sharedRate{store: cfg.SharedRateLimit, logger: logger}
+	}
 	h := &HTTPHandler{
 		sessions:   newSessionManager(),
-		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: newRateLimiter(rateLimit, cfg.now), node: node, logger: logger},
+		guard:      &guard{keys: keys, oauth: cfg.OAuth, limiter: limiter, node: node, logger: logger},
 		maxBody:    maxBody,
 		logger:     logger,
 		writeTools: writeTools,

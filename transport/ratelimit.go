@@ -59,6 +59,10 @@ type rateLimiter struct {
 	mu        sync.Mutex
 	buckets   map[string]*rateBucket
 	nextSweep time.Time
+
+	// shared, when set, holds the API keys' buckets for every server of
+	// the deployment (see allowRequest).
+	shared *sharedRate
 }
 
 type rateBucket struct {

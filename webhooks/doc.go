@@ -27,6 +27,8 @@
 // Before sending, the dispatcher claims a round's deliveries, in one
 // write, by moving their next attempt past the attempt's timeout, so none
 // is picked up twice; if the process dies mid-attempt the claim runs out
-// and the delivery is sent again, with the same X-Webhook-Id. One
-// dispatcher runs per database.
+// and the delivery is sent again, with the same X-Webhook-Id. On SQLite
+// one dispatcher runs per database; on PostgreSQL every node runs one,
+// and the store's claim (FOR UPDATE SKIP LOCKED, only what is still due)
+// gives each delivery to one of them at a time.
 package webhooks

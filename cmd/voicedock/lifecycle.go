@@ -120,6 +120,7 @@ func (a *app) startListeners(s *stage, stdin io.Reader, stdout io.Writer) error 
 				Keys:               a.keys,
 				AllowedOrigins:     cfg.AllowedOrigins,
 				RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
+				SharedRateLimit:    a.sharedRateLimit(),
 				Metrics:            a.metrics.Handler(),
 			}, a.logger, func(addr net.Addr) {
 				a.logger.Info("metrics listening", "addr", addr.String(), "url", "http://"+addr.String()+transport.MetricsPath)
@@ -159,6 +160,7 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 			MaxBodyBytes:   cfg.MaxBodyBytes,
 			// 0 turns the limit off; HTTPConfig takes a negative for that.
 			RateLimitPerMinute: cmp.Or(cfg.RateLimit, -1),
+			SharedRateLimit:    a.sharedRateLimit(),
 			WriteTools:         server.WriteTools(a.tools),
 			ConsolePage:        console.NewPage(transport.ConsolePath),
 			ConsoleEvents:      console.NewEvents(ctx.Done(), a.calls.Bus(), a.calls, console.EventsConfig{}, a.logger),

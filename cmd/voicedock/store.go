@@ -10,6 +10,7 @@ import (
 	"github.com/voicedock/voicedock/store/postgres"
 	"github.com/voicedock/voicedock/store/secret"
 	"github.com/voicedock/voicedock/store/sqlite"
+	"github.com/voicedock/voicedock/transport"
 )
 
 // store is what the server keeps its state in: SQLite in the data
@@ -23,6 +24,10 @@ type store interface {
 	core.TaskRecords
 	core.NodeStore
 }
+
+// The PostgreSQL store keeps the API keys' rate limit buckets for all
+// the nodes.
+var _ transport.SharedRateLimit = (*postgres.Store)(nil)
 
 // openStore opens the PostgreSQL store when VOICEDOCK_DATABASE_URL is set,
 // else the SQLite store of the data directory.
@@ -58,5 +63,15 @@ func (a *app) openShared(ctx context.Context) error {
 		return err
 	}
 	a.store = s
+	return nil
+}
+
+// sharedRateLimit is where the API keys' rate limit buckets are kept for
+// every node, when the store is shared (PostgreSQL); nil counts on this
+// node alone.
+func (a *app) sharedRateLimit() transport.SharedRateLimit {
+	if s, ok := a.store.(transport.SharedRateLimit); ok {
+		return s
+	}
 	return nil
 }

@@ -105,7 +105,7 @@ func (s *Store) ListCalls(ctx context.Context, f core.CallFilter) ([]core.Call, 
 		q.from, q.args = "calls WHERE status = $1", []any{f.Status}
 	}
 	list, total, err := listPage(ctx, s, q, f.Page, scanCall, func(tx *sql.Tx, calls []core.Call) error {
-		return attachTransfers(ctx, tx, calls)
+		return attachTransfers(ctx, tx, calls, "")
 	})
 	if err != nil {
 		return nil, 0, wrap(err, "list calls")
@@ -114,8 +114,9 @@ func (s *Store) ListCalls(ctx context.Context, f core.CallFilter) ([]core.Call, 
 }
 
 // attachTransfers loads the transfers of all the calls in one query and
-// hands each call its own, oldest first.
-func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
+// hands each call its own, oldest first. lock, when set, is the query's
+// locking clause (FOR UPDATE).
+func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call, lock string) error {
 	if len(calls) == 0 {
 		return nil
 	}
@@ -125,7 +126,7 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
 		index[c.ID], ids[i] = i, c.ID
 	}
 	transfers, err := queryAll(ctx, tx, scanTransfer,
-		"SELECT "+transferColumns+" FROM transfers WHERE call_id = ANY($1)"+transfersOldestFirst, ids)
+		"SELECT "+transferColumns+" FROM transfers WHERE call_id = ANY($1)"+transfersOldestFirst+lock, ids)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/postgres"
 	"github.com/voicedock/voicedock/store/storetest"
 )
 
@@ -135,4 +138,46 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestNotifyReachesEveryListener: a notification one node sends is heard
+// by the listeners of every node, its own included.
+func TestNotifyReachesEveryListener(t *testing.T) {
+	url := newDatabase(t)
+	key := storetest.NewKey(t)
+	a, b := open(t, url, key), open(t, url, key)
+	ctx, cancel := context.WithCancel(t.Context())
+	heardBy := make(chan string, 4)
+	var listening sync.WaitGroup
+	var done sync.WaitGroup
+	for name, s := range map[string]*postgres.Store{"a": a, "b": b} {
+		listening.Add(1)
+		var once sync.Once
+		done.Go(func() {
+			err := s.Listen(ctx, "voicedock test", func() { once.Do(listening.Done) },
+				func(payload string) { heardBy <- name + ":" + payload })
+			if err != nil {
+				t.Errorf("Listen: %v", err)
+			}
+		})
+	}
+	listening.Wait()
+	if err := a.Notify(ctx, "voicedock test", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 2 {
+		select {
+		case h := <-heardBy:
+			got = append(got, h)
+		case <-time.After(waitLimit):
+			t.Fatalf("heard %v, want both nodes", got)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a:hello", "b:hello"}) {
+		t.Errorf("heard %v", got)
+	}
+	cancel()
+	done.Wait()
 }

@@ -52,7 +52,9 @@ const (
 	// one it has claimed already is no longer due when the row is locked
 	// and read again, so each delivery goes to one node. A claim that runs
 	// out (the node died mid-attempt) makes the delivery due again, for
-	// any node.
+	// any node. The times are the claiming node's clock: the nodes' clocks
+	// must agree (NTP) to well within a claim's length (the attempt's
+	// timeout and a margin, seconds).
 	claimQuery = `UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2
 		WHERE id IN (SELECT d.id FROM webhook_deliveries AS d
 			WHERE d.id = ANY($3) AND d.status = ` + pendingStatus + ` AND d.next_attempt_at <= $2 AND ` + isHead + `

@@ -17,5 +17,8 @@
 //     the configuration (core.ConfigChanges);
 //   - the webhook dispatchers of all nodes claim due deliveries with
 //     FOR UPDATE SKIP LOCKED, so each is sent by one node at a time and a
-//     claim of a node that died runs out (ClaimDeliveries).
+//     claim of a node that died runs out (ClaimDeliveries);
+//   - an API key's HTTP rate limit bucket is a row all nodes draw from
+//     (TakeToken);
+//   - Listen and Notify carry other messages between nodes.
 package postgres

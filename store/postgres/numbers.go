@@ -152,7 +152,8 @@ func duplicateNumber(e164 string) error {
 }
 
 // numberConstraint maps a constraint that checkNumber should have caught
-// first to the same client-facing error, in case it did not.
+// first to the same client-facing error, for when another node's change
+// committed between the check and this one.
 func numberConstraint(err error, n core.PhoneNumber) error {
 	pe := pgError(err)
 	switch {
@@ -162,6 +163,10 @@ func numberConstraint(err error, n core.PhoneNumber) error {
 		return core.FieldError(core.CodeConflict, "id", "phone number %q already exists", n.ID)
 	case pe.Code == uniqueViolation:
 		return duplicateNumber(n.PhoneNumber)
+	case pe.Code == foreignKeyViolation && pe.ConstraintName == "phone_numbers_assistant_id_fkey" && n.AssistantID != nil:
+		return core.FieldError(core.CodeNotFound, "assistant_id", "assistant %q not found", *n.AssistantID)
+	case pe.Code == foreignKeyViolation && pe.ConstraintName == "phone_numbers_transfer_trunk_id_fkey" && n.TransferTrunkID != nil:
+		return core.FieldError(core.CodeNotFound, "transfer_trunk_id", "trunk %q not found", *n.TransferTrunkID)
 	case pe.Code == foreignKeyViolation:
 		return core.Errorf(core.CodeNotFound, "the assistant or trunk of phone number %s does not exist", n.PhoneNumber)
 	}

@@ -28,7 +28,10 @@ func (s *Store) EndLiveCalls(ctx context.Context, reason string, at time.Time) (
 		if err != nil {
 			return fmt.Errorf("find live calls: %w", err)
 		}
-		if err := attachTransfers(ctx, tx, live); err != nil {
+		// Locked from this read to the writes below, so that a transfer
+		// step another node (or request) saves meanwhile waits, and is
+		// then saved over the cancellation rather than lost under it.
+		if err := attachTransfers(ctx, tx, live, " FOR UPDATE"); err != nil {
 			return fmt.Errorf("find live calls' transfers: %w", err)
 		}
 		for _, c := range live {

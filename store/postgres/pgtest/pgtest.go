@@ -53,6 +53,8 @@ type Cluster struct {
 	pid  int
 	cred *syscall.Credential // nil: run the tools as ourselves
 	seq  atomic.Int64
+	// watchdog stops the server if this process ends without Stop.
+	watchdog *exec.Cmd
 
 	// schemas is the database NewSchema makes its schemas in, made on
 	// first use.
@@ -112,7 +114,11 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	}
 	if out, err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", Superuser, "--auth=trust",
 		"--encoding=UTF8", "--locale=C", "--no-sync"); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+		hint := ""
+		if c.cred != nil {
+			hint = fmt.Sprintf(" (it runs as the postgres user, which must be able to reach %s: is TMPDIR a private folder?)", c.dir)
+		}
+		return nil, fmt.Errorf("initdb%s: %w\n%s", hint, err, out)
 	}
 	// The port is picked free and then handed to the server, which a
 	// process between the two may take: try again on another.
@@ -132,7 +138,29 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	if c.pid, err = c.readPID(); err != nil {
 		return nil, err
 	}
+	if err := c.startWatchdog(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// startWatchdog starts a shell that, should this process end without
+// Stop (a test binary killed on its timeout ends without running
+// TestMain's rest), kills the server by its pid and removes the folder,
+// so that no test server outlives its tests. Stop ends the watchdog
+// first.
+func (c *Cluster) startWatchdog() error {
+	cmd := exec.Command("/bin/sh", "-c",
+		`while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -KILL "$2" 2>/dev/null; sleep 1; rm -rf "$3"`,
+		"pgtest-watchdog", strconv.Itoa(os.Getpid()), strconv.Itoa(c.pid), c.dir)
+	// Its own process group: a signal to the tests' group (^C) leaves it
+	// to do its work after them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the test server's watchdog: %w", err)
+	}
+	c.watchdog = cmd
+	return nil
 }
 
 // serverOptions are the server's settings: loopback and the private
@@ -221,6 +249,11 @@ func (c *Cluster) NewSchema(t testing.TB) string {
 // is still alive) and removes the temporary folder.
 func (c *Cluster) Stop() error {
 	var errs []error
+	if c.watchdog != nil {
+		_ = c.watchdog.Process.Kill()
+		_ = c.watchdog.Wait() // killed: its error says so
+		c.watchdog = nil
+	}
 	if c.pid > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		out, err := c.run(ctx, "pg_ctl", "stop", "-m", "fast", "-w", "-t", "20", "-D", c.dataDir())

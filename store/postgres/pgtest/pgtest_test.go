@@ -2,7 +2,12 @@ package pgtest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 // databases of it, and checks that stopping it ends the server and
 // removes its folder.
 func TestClusterStartsAndStops(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	c, err := pgtest.Start(ctx)
@@ -50,4 +56,57 @@ func TestClusterStartsAndStops(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s is still there after Stop (%v)", dir, err)
 	}
+}
+
+// TestServerDoesNotOutliveItsTests runs a test binary that starts a
+// cluster and is killed before it can stop it, as go test kills one on its
+// timeout: the watchdog stops the server and removes its folder.
+func TestServerDoesNotOutliveItsTests(t *testing.T) {
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		c, err := pgtest.Start(context.Background())
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		pid, _ := os.ReadFile(filepath.Join(c.Dir(), "data", "postmaster.pid"))
+		line, _, _ := strings.Cut(string(pid), "\n")
+		fmt.Printf("started %s %s\n", line, c.Dir())
+		os.Stdout.Sync()
+		select {} // until killed
+	}
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestServerDoesNotOutliveItsTests$")
+	cmd.Env = append(os.Environ(), "PGTEST_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	if _, err := fmt.Fscanf(out, "started %d %s\n", &pid, &dir); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the child did not start a cluster: %v", err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil || exists(dir) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			os.RemoveAll(dir)
+			t.Fatalf("server %d or folder %s still there after its tests were killed", pid, dir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
