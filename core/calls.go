@@ -104,6 +104,9 @@ type liveCall struct {
 	// commands limits the call's control commands; made on first use, it
 	// goes with the call when the call ends.
 	commands *rate.Limiter
+	// lost is set when another node took the call over while this node's
+	// lease had lapsed (node_fence.go): nothing more of it is stored.
+	lost bool
 
 	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer
@@ -173,6 +176,10 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	lc.call.UpdatedAt = m.timestamp()
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
+	if m.lostLocked(sctx, lc) {
+		m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
+		return nil
+	}
 	var out []WebhookDelivery
 	if lc.call.Status != lc.announced {
 		out = m.deliveries(lc, WebhookStatusUpdate, lc.call.UpdatedAt, nil)
@@ -198,7 +205,10 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	var err error
+	if !m.lostLocked(sctx, lc) {
+		err = m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+	}
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,6 +96,8 @@ type NodeConfig struct {
 // nodeState is the manager's part in a cluster; nil on a single node.
 type nodeState struct {
 	cfg NodeConfig
+	// renewed is when the last successful renewal began (UnixNano).
+	renewed atomic.Int64
 }
 
 // nodeID is the id recorded as the owner of the calls this manager
@@ -155,10 +158,12 @@ func (m *Calls) JoinCluster(ctx context.Context, n NodeConfig) error {
 	if n.Lease <= 0 {
 		n.Lease = DefaultNodeLease
 	}
+	began := time.Now()
 	if _, err := n.Store.RenewNode(ctx, n.Node, n.Lease); err != nil {
 		return fmt.Errorf("join cluster: record the lease of node %s: %w", n.ID, err)
 	}
 	m.node = &nodeState{cfg: n}
+	m.node.renewed.Store(began.UnixNano())
 	m.logger.InfoContext(ctx, "node joined", "node_id", n.ID, "url", n.URL, "lease", n.Lease)
 	if !m.work.Go(func() { m.runNode(m.bg) }) {
 		return fmt.Errorf("join cluster: the call manager has shut down")

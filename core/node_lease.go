@@ -13,26 +13,30 @@ func (m *Calls) runNode(ctx context.Context) {
 	every := n.Lease / 3
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	renewed := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		began := time.Now()
 		if _, err := n.Store.RenewNode(ctx, n.Node, n.Lease); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			// Past the lease, the other nodes may end this node's calls
 			// as lost while it still holds them: say so loudly.
-			if time.Since(renewed) > n.Lease {
+			if m.node.lapsed() {
 				m.logger.ErrorContext(ctx, "node lease lapsed: other nodes may record this node's calls ended (node_lost)", "node_id", n.ID, "err", err)
 			} else {
 				m.logger.WarnContext(ctx, "node lease not renewed", "node_id", n.ID, "err", err)
 			}
 		} else {
-			renewed = time.Now()
+			lapsed := m.node.lapsed()
+			m.node.renewed.Store(began.UnixNano())
+			if lapsed {
+				m.letTakenCallsGo(ctx)
+			}
 		}
 		m.sweepLostCalls(ctx)
 	}

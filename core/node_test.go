@@ -2,9 +2,13 @@ package core_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,6 +98,7 @@ func kill(t *testing.T, st *sqlite.Store, id string) {
 // status-update, transfer-update and end-of-call-report, even with two
 // nodes sweeping at the same moment; a live node's calls are left alone.
 func TestLostNodeCallsEndedOnce(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -149,6 +154,7 @@ func TestLostNodeCallsEndedOnce(t *testing.T) {
 // them as lost; each call is ended once, by one of the two, and the
 // restart leaves the other nodes' calls alone.
 func TestRestartAndSweepAgree(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -198,6 +204,7 @@ func TestRestartAndSweepAgree(t *testing.T) {
 // TestLocate: a command for a call goes to the node holding it; one for
 // a call whose node's lease ran out is refused with call_not_active.
 func TestLocate(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -228,6 +235,7 @@ func TestLocate(t *testing.T) {
 // TestLeaseRenewed: a node's own loop keeps its lease ahead of the clock,
 // and its calls are not lost while it runs.
 func TestLeaseRenewed(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	assistant := webhookAssistant(t, st)
@@ -254,5 +262,104 @@ func TestLeaseRenewed(t *testing.T) {
 			t.Fatalf("lease never renewed: %+v", o)
 		}
 		time.Sleep(20 * time.Millisecond) // polling the store; the event is the renewal
+	}
+}
+
+// cutOff is a node's store whose lease renewals fail while cut is set:
+// the node runs on, cut off from the others' view.
+type cutOff struct {
+	*sqlite.Store
+	cut atomic.Bool
+}
+
+func (c *cutOff) RenewNode(ctx context.Context, n core.Node, ttl time.Duration) (time.Time, error) {
+	if c.cut.Load() {
+		return time.Time{}, errors.New("cut off from the store")
+	}
+	return c.Store.RenewNode(ctx, n, ttl)
+}
+
+// TestLapsedNodeLetsTakenCallsGo: a node whose renewals fail runs on
+// while another node takes its calls over and ends them (node_lost). What
+// then happens on its side (a caller hanging up, a transfer asked for)
+// records nothing more, and once it renews again it hangs up the calls it
+// still held: each call has one end and one end-of-call-report.
+func TestLapsedNodeLetsTakenCallsGo(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := openStore(t)
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
+	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", WebhookURL: "http://127.0.0.1:9/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	store := &cutOff{Store: st}
+	calls := core.NewCalls(ctx, core.CallsConfig{AllowedSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, AllowAdhocTransfers: true},
+		st, st, core.NewBus(), slog.New(slog.DiscardHandler))
+	sip := &scriptedSIP{calls: calls, refer: func(context.Context, string, string) (int, error) { return 603, nil }}
+	calls.SetSignaling(sip)
+	const lease = 300 * time.Millisecond
+	if err := calls.JoinCluster(ctx, core.NodeConfig{Node: core.Node{ID: "node-a", URL: "http://a.invalid/mcp"}, Store: store, Lease: lease}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { calls.Shutdown(context.Background()) })
+	var ids []string
+	for i := range 2 {
+		dec := calls.OfferCall(ctx, core.InboundInvite{SIPCallID: fmt.Sprint("c", i), Called: "31850835037", Caller: "+31611122233", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
+		if dec.CallID == "" {
+			t.Fatalf("call refused: %+v", dec)
+		}
+		calls.CallAnswered(ctx, dec.CallID)
+		ids = append(ids, dec.CallID)
+	}
+
+	store.cut.Store(true)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling the lease
+		if o, _ := st.CallOwner(ctx, ids[0]); o.Expired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lease never ran out")
+		}
+	}
+	if n := node(t, st, "node-b", time.Hour).SweepLostCalls(ctx); n != 2 {
+		t.Fatalf("the other node ended %d calls, want 2", n)
+	}
+	// Cut off still: the first caller hangs up, the second call is asked
+	// to transfer.
+	calls.CallEnded(ctx, ids[0], core.EndCallerHangup)
+	if _, err := calls.Transfer(ctx, core.TransferRequest{CallID: ids[1], Destination: "sip:desk@127.0.0.1"}, nil); !core.HasCode(err, core.CodeCallNotActive) {
+		t.Fatalf("transfer of a call taken over: %v", err)
+	}
+	// Back in touch: the call it still held is hung up.
+	store.cut.Store(false)
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(sip.hangups(), ids[1]); time.Sleep(20 * time.Millisecond) { // polling the fake's record
+		if time.Now().After(deadline) {
+			t.Fatalf("the call taken over was not hung up: %v", sip.hangups())
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); calls.LiveCount() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still held", calls.LiveCount())
+		}
+	}
+	for _, id := range ids {
+		c, _ := st.GetCall(ctx, id)
+		if c.EndReason != core.EndNodeLost {
+			t.Errorf("call %s on record: %s/%s, want ended by the other node (node_lost)", id, c.Status, c.EndReason)
+		}
+		events := deliveredEvents(t, st, id)
+		reports := 0
+		for _, e := range events {
+			if e == core.WebhookEndOfCallReport {
+				reports++
+			}
+		}
+		if reports != 1 {
+			t.Errorf("call %s has %d end-of-call-reports (%v)", id, reports, events)
+		}
 	}
 }

@@ -195,6 +195,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	if lc.call.Status != CallInProgress {
 		return nil, nil, 0, FieldError(CodeCallNotActive, "call_id", "call %s is %s; only a call in progress can be transferred", lc.call.ID, lc.call.Status)
 	}
+	if m.lostLocked(ctx, lc) {
+		return nil, nil, 0, FieldError(CodeCallNotActive, "call_id", "call %s was taken over by another node while this node's lease had lapsed, and recorded ended (node_lost)", lc.call.ID)
+	}
 	if lc.active != nil {
 		return nil, nil, 0, FieldError(CodeConflict, "call_id", "call %s is already being transferred to %s", lc.call.ID, lc.active.Destination)
 	}

@@ -42,10 +42,30 @@ type Forwarded struct {
 	Protocol string
 	// Progress relays the owner's progress to the client.
 	Progress tools.ProgressFunc
+	// Task is set when the client here runs the call as a task: the owner
+	// runs it as one too (TaskMetaKey), so that the task cancelled here,
+	// which ends the forwarded request, cancels what the call started
+	// there (a transfer) as it would on one node.
+	Task bool
 	// Elicit, when set, asks the client a question the owner puts (the
 	// confirmation of an ad-hoc transfer destination); nil when the
 	// client cannot be asked, as the owner is then told.
 	Elicit func(ctx context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error)
+}
+
+// TaskMetaKey, true in the _meta of a call another node carried here,
+// says that node runs the call as a task for its client.
+const TaskMetaKey = "voicedock/task"
+
+// forwardedTask reports whether req was carried here by another node for
+// a task it runs; only a node's requests are believed.
+func forwardedTask(ctx context.Context, req mcp.CallToolRequest) bool {
+	a, ok := core.ActorFrom(ctx)
+	if !ok || a.ViaNode == "" || req.Params.Meta == nil {
+		return false
+	}
+	v, _ := req.Params.Meta.AdditionalFields[TaskMetaKey].(bool)
+	return v
 }
 
 // forwarding decides which tool calls run on another node; nil (one node)
@@ -77,9 +97,9 @@ func (f *forwarding) place(ctx context.Context, t tools.Tool, args json.RawMessa
 
 // forward runs the call on the node holding its call and returns that
 // node's result; a node that cannot be reached is CodeUnavailable.
-func (f *forwarding) forward(ctx context.Context, place core.CallPlace, req mcp.CallToolRequest, progress tools.ProgressFunc) *mcp.CallToolResult {
+func (f *forwarding) forward(ctx context.Context, place core.CallPlace, req mcp.CallToolRequest, progress tools.ProgressFunc, task bool) *mcp.CallToolResult {
 	res, err := f.fwd.Forward(ctx, Forwarded{
-		Node: place.Node, URL: place.URL, Request: req,
+		Node: place.Node, URL: place.URL, Request: req, Task: task,
 		Protocol: mcpserver.RequestProtocolVersion(ctx),
 		Progress: progress,
 		Elicit:   elicitRelay(ctx),

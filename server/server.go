@@ -191,9 +191,12 @@ func serverTool(t tools.Tool, logger *slog.Logger, observe func(tool, outcome st
 				notify(done, total, message)
 			}
 		}
+		if run == nil && forwardedTask(ctx, req) {
+			ctx = tools.WithTask(ctx)
+		}
 		ctx = tools.WithProgress(ctx, progress)
 		if !place.Local {
-			out = fw.forward(ctx, place, req, progress)
+			out = fw.forward(ctx, place, req, progress, run != nil)
 			waitForProgress(ctx, req)
 			if run != nil {
 				defer func() { run.finish(out, ctx.Err() != nil) }()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
@@ -67,6 +70,10 @@ func startClusterNode(t *testing.T, id string, env ...string) *clusterNode {
 		n.cmd.Process.Signal(os.Interrupt)
 		n.cmd.Wait()
 		pw.Close()
+		// The binary is built with -race: a race in a node fails its test.
+		if strings.Contains(n.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("node %s raced:\n%s", id, n.logs)
+		}
 	})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -217,4 +224,77 @@ func TestKilledNodeCallsEndNodeLost(t *testing.T) {
 		return false
 	})
 	checkOnce(t, evs)
+}
+
+// TestAdhocTransferConfirmedOnAnotherNode: a client of node B asks for a
+// transfer to a destination the assistant does not list, of a call node
+// A holds; A's question reaches B's client (elicitation/create, relayed
+// by B), the user says yes, and A transfers the caller.
+func TestAdhocTransferConfirmedOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
+	db := sharedDatabase(t)
+	a := startClusterNode(t, "node-a", db...)
+	b := startClusterNode(t, "node-b", db...)
+	line := a.line(t)
+	line.configure(t, target.Port())
+	e := &elicitor{answer: answerWith(mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true})}
+	tr, err := transport.NewStreamableHTTP(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asking := client.NewClient(tr, client.WithProtocolVersion("2025-11-25"), client.WithElicitationHandler(e))
+	if err := asking.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { asking.Close() })
+	initialize(t, asking, b.logs)
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	res, steps := transfer(t, asking, callID, adhocNumber)
+	if res.isError {
+		t.Fatalf("confirmed transfer through node B: %s\nA's log:\n%s", res.text, a.logs)
+	}
+	checkProgress(t, steps, "completed", b.logs)
+	if qs := e.questions(); len(qs) != 1 || !strings.Contains(qs[0].Message, adhocNumber) {
+		t.Fatalf("asked %v", qs)
+	}
+	caller.Wait(t)
+	target.Wait(t)
+	if tr := lastTransfer(t, line, callID); tr["status"] != "completed" || tr["confirmed_by"] != "elicitation" {
+		t.Errorf("transfer on record: %v", tr)
+	}
+}
+
+// TestTaskTransferCancelledOnAnotherNode: a client of node B runs a
+// transfer of node A's call as a task, sees its steps in the task's
+// status, and cancels it: A cancels the transfer, and the caller stays.
+func TestTaskTransferCancelledOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	db := sharedDatabase(t)
+	a := startClusterNode(t, "node-a", db...)
+	b := startClusterNode(t, "node-b", db...)
+	line := a.line(t)
+	line.configure(t, sipptest.FreePort(t))
+	caller := sipptest.Start(t, "uac_transfer_no_final.xml", a.sipAddr, sipptest.Options{}, "-s", calledUser)
+	callID := line.answered(t)
+
+	task := callAsTask(t, b.c, "2025-11-25", "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
+	waitForStep(t, b.c, task.TaskId, "transfer to "+salesNumber+": trying")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req := mcp.CancelTaskRequest{}
+	req.Params.TaskId = task.TaskId
+	if res, err := b.c.CancelTask(ctx, req); err != nil || res.Task.Status != mcp.TaskStatusCancelled {
+		t.Fatalf("tasks/cancel on B: %+v %v", res, err)
+	}
+	a.logs.waitFor(t, regexp.MustCompile(`msg="transfer step" call_id=`+regexp.QuoteMeta(callID)+` .*status=canceled`), 0, 20*time.Second)
+	got := mustCall(t, b.c, "get_call", `{"id":"`+callID+`"}`)
+	tr := got.structured["call"].(map[string]any)["transfers"].([]any)[0].(map[string]any)
+	if s := field(got, "call", "status"); s != "in-progress" || tr["status"] != "canceled" {
+		t.Fatalf("after the task cancelled on B the call is %s, its transfer %v", s, tr)
+	}
+	mustCall(t, b.c, "end_call", `{"call_id":"`+callID+`"}`)
+	caller.Wait(t)
 }

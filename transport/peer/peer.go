@@ -102,6 +102,14 @@ func (p *Forwarder) Forward(ctx context.Context, f server.Forwarded) (*mcp.CallT
 		meta = *req.Params.Meta
 	}
 	meta.ProgressToken = token
+	if f.Task {
+		fields := map[string]any{}
+		for k, v := range meta.AdditionalFields {
+			fields[k] = v
+		}
+		fields[server.TaskMetaKey] = true
+		meta.AdditionalFields = fields
+	}
 	req.Params.Meta = &meta
 	res, err := c.CallTool(ctx, req)
 	if err != nil {
