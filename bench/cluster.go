@@ -163,8 +163,8 @@ func (b *bench) clusterSetupRun(ctx context.Context, bin string, hooks *webhookC
 
 	// Each node's answered calls, merged, with the node that holds each:
 	// the transfer is asked of that node, as an agent connected to it
-	// would (a request to another node is forwarded; the end-to-end test
-	// covers that path).
+	// would; with -cluster-forward, of the next node, which carries it to
+	// the holder (an agent behind a load balancer, most of the time).
 	var (
 		ownerMu sync.Mutex
 		owner   = map[string]int{}
@@ -190,6 +190,9 @@ func (b *bench) clusterSetupRun(ctx context.Context, bin string, hooks *webhookC
 			i := owner[id]
 			delete(owner, id)
 			ownerMu.Unlock()
+			if b.clusterForward {
+				i = (i + 1) % len(pools)
+			}
 			_, err := callTool(ctx, pools[i].get(), "transfer_call", map[string]any{"call_id": id, "destination": salesNumber})
 			return err
 		},
@@ -372,14 +375,18 @@ func treeCPU(tree map[int][]int, pid int) time.Duration {
 }
 
 // writeCluster writes the comparison as markdown.
-func writeCluster(path string, m machine, quick bool, took time.Duration, rs []clusterResult) error {
+func writeCluster(path string, m machine, quick, forward bool, took time.Duration, rs []clusterResult) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Cluster benchmark results\n\n")
 	fmt.Fprintf(&b, "Written by `go run ./bench -cluster` (see bench/README.md, \"Cluster mode\"). ")
 	if quick {
 		fmt.Fprintf(&b, "**A -quick smoke run: a few seconds at low rates; not numbers to quote.** ")
 	}
-	fmt.Fprintf(&b, "Took %s.\n\n", took.Round(time.Second))
+	fmt.Fprintf(&b, "Took %s.", took.Round(time.Second))
+	if forward {
+		fmt.Fprintf(&b, " With -cluster-forward: each transfer asked of a node that does not hold the call (on several nodes), which carries it to the one that does.")
+	}
+	fmt.Fprintf(&b, "\n\n")
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %.1f GiB; load before: %s; commit %s; %s; %s; %s.\n\n",
 		m.CPU, m.Cores, m.MemGiB, m.Load, m.Commit, m.Go, m.Sipp, m.Date)
 	fmt.Fprintf(&b, "Everything runs on this one machine: the nodes, PostgreSQL, Kamailio, the sipp callers and target, and the driver share its cores.\n\n")
@@ -397,7 +404,7 @@ func writeCluster(path string, m machine, quick bool, took time.Duration, rs []c
 			perTransfer(c.Nodes, c.Transfers), perTransfer(c.Postgres, c.Transfers), perTransfer(c.Kamailio, c.Transfers), c.total(),
 			perCall(c.Commits, c.Transfers), perCall(c.Rows, c.Transfers), perCore)
 	}
-	fmt.Fprintf(&b, "\nEach step: sipp callers at the rate for the step's duration through the setup's SIP address (Kamailio for the PostgreSQL setups), each answered call transferred with `transfer_call` on the node that holds it; a step counts when every call and transfer succeeded and the last call ended within %s of the last INVITE. \"Per core, on paper\" is 1,000 ms over the total CPU per transfer: what one more core would add if nothing else bound it.\n\n", keepUp)
+	fmt.Fprintf(&b, "\nEach step: sipp callers at the rate for the step's duration through the setup's SIP address (Kamailio for the PostgreSQL setups), each answered call transferred with `transfer_call` on the node that holds it (with -cluster-forward, on the next node); a step counts when every call and transfer succeeded and the last call ended within %s of the last INVITE. \"Per core, on paper\" is 1,000 ms over the total CPU per transfer: what one more core would add if nothing else bound it.\n\n", keepUp)
 	fmt.Fprintf(&b, "## Steps\n\n| Setup | Rate | Calls | OK | Failed | Transfer errors | p50 ms | p99 ms | CPU ms/transfer (nodes + PostgreSQL + Kamailio) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		for i, st := range r.Ramp.Steps {
@@ -421,7 +428,7 @@ func perCall(n int64, calls int) float64 {
 
 // runCluster is `go run ./bench -cluster`: the cluster comparison alone,
 // written to out.
-func runCluster(quick bool, out string, keep bool) error {
+func runCluster(quick bool, out string, keep, forward bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	for _, tool := range []string{"sipp", "kamailio", "kamcmd"} {
@@ -436,7 +443,7 @@ func runCluster(quick bool, out string, keep bool) error {
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		return fmt.Errorf("run from the module root: go run ./bench -cluster")
 	}
-	b := &bench{root: root, quick: quick}
+	b := &bench{root: root, quick: quick, clusterForward: forward}
 	if b.tmp, err = os.MkdirTemp("", "voicedock-bench-cluster"); err != nil {
 		return err
 	}
@@ -465,7 +472,7 @@ func runCluster(quick bool, out string, keep bool) error {
 		}
 		log.Printf("cluster runs stopped: %v", err)
 	}
-	if werr := writeCluster(out, describeMachine(), quick, time.Since(started), rs); werr != nil {
+	if werr := writeCluster(out, describeMachine(), quick, b.clusterForward, time.Since(started), rs); werr != nil {
 		return errors.Join(err, werr)
 	}
 	log.Printf("wrote %s in %s", out, time.Since(started).Round(time.Second))
