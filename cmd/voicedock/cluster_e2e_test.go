@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,17 +39,22 @@ func (n *clusterNode) answeredCalls() map[string]bool {
 // not in seen, and returns the node and the call id.
 func nextProxiedAnswer(t *testing.T, nodes []*clusterNode, seen map[string]bool, timeout time.Duration) (*clusterNode, string) {
 	t.Helper()
-	deadline := time.After(timeout)
+	done := make(chan struct{})
+	defer close(done)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for {
-		changed := make(chan struct{}, len(nodes))
+		// Woken by the next line any node logs.
+		wake := make(chan struct{}, len(nodes))
 		for _, n := range nodes {
-			go func(c <-chan struct{}) {
+			changed := n.logs.changes()
+			go func() {
 				select {
-				case <-c:
-					changed <- struct{}{}
-				case <-deadline:
+				case <-changed:
+					wake <- struct{}{}
+				case <-done:
 				}
-			}(n.logs.changes())
+			}()
 			for id := range n.answeredCalls() {
 				if !seen[id] {
 					seen[id] = true
@@ -57,8 +63,8 @@ func nextProxiedAnswer(t *testing.T, nodes []*clusterNode, seen map[string]bool,
 			}
 		}
 		select {
-		case <-changed:
-		case <-deadline:
+		case <-wake:
+		case <-deadline.C:
 			t.Fatalf("no node answered a new call within %v", timeout)
 		}
 	}
@@ -103,7 +109,7 @@ func TestClusterBehindKamailio(t *testing.T) {
 	nodes := make([]*clusterNode, 3)
 	for i := range nodes {
 		// Each node on its own loopback address, as on its own machine.
-		nodes[i] = startClusterNode(t, "node"+strconv.Itoa(i+1), append(env, "VOICEDOCK_SIP_ADDR=127.0.0."+strconv.Itoa(11+i)+":0")...)
+		nodes[i] = startClusterNode(t, "node"+strconv.Itoa(i+1), slices.Concat(env, []string{"VOICEDOCK_SIP_ADDR=127.0.0." + strconv.Itoa(11+i) + ":0"})...)
 	}
 	// One configuration, made on one node, is every node's. No message
 	// before the transfer: its conversation-update delivery is an event
