@@ -43,6 +43,9 @@ type NodeStore interface {
 	// now: one write, whatever the number of calls n holds. It returns
 	// when the lease ends.
 	RenewNode(ctx context.Context, n Node, ttl time.Duration) (time.Time, error)
+	// GetNode returns the node's record and the state of its lease, or
+	// CodeNotFound for a node never recorded.
+	GetNode(ctx context.Context, id string) (NodeLease, error)
 	// CallOwner returns the node recorded as holding the call and the
 	// state of its lease, or CodeNotFound for an unknown call.
 	CallOwner(ctx context.Context, callID string) (CallOwner, error)
@@ -67,6 +70,13 @@ type Node struct {
 	ID string
 	// URL is the node's MCP endpoint as the other nodes reach it.
 	URL string
+}
+
+// NodeLease is a node's record: its address and its lease.
+type NodeLease struct {
+	Node
+	LeaseUntil time.Time
+	Expired    bool
 }
 
 // CallOwner is the node recorded as holding a call.
@@ -157,6 +167,17 @@ func (m *Calls) JoinCluster(ctx context.Context, n NodeConfig) error {
 	}
 	if n.Lease <= 0 {
 		n.Lease = DefaultNodeLease
+	}
+	// Two processes under one id would each take the other's calls for
+	// their own (and a restart of one would end the other's): an id whose
+	// lease runs for another address is refused. The same address is
+	// this node's previous run, restarted within its lease.
+	switch prev, err := n.Store.GetNode(ctx, n.ID); {
+	case err != nil && !HasCode(err, CodeNotFound):
+		return fmt.Errorf("join cluster: read node %s: %w", n.ID, err)
+	case err == nil && !prev.Expired && prev.URL != n.URL:
+		return fmt.Errorf("join cluster: node id %s is in use by a live node at %s (its lease runs until %s): give each node its own VOICEDOCK_NODE_ID",
+			n.ID, prev.URL, prev.LeaseUntil.UTC().Format(time.RFC3339))
 	}
 	began := time.Now()
 	if _, err := n.Store.RenewNode(ctx, n.Node, n.Lease); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,6 +230,31 @@ func TestLocate(t *testing.T) {
 	single := core.NewCalls(ctx, core.CallsConfig{}, st, st, core.NewBus(), slog.New(slog.DiscardHandler))
 	if p, err := single.Locate(ctx, onB); err != nil || !p.Local {
 		t.Fatalf("a single node forwards nothing: %+v %v", p, err)
+	}
+}
+
+// TestNodeIDInUse: a second process under the id of a live node at
+// another address is refused; the same node restarted at its address, or
+// a new process under the id of a node whose lease ran out, joins.
+func TestNodeIDInUse(t *testing.T) {
+	t.Parallel()
+	st := openStore(t)
+	ctx := t.Context()
+	node(t, st, "node-a", time.Hour) // at http://node-a.invalid/mcp
+	join := func(id, url string) error {
+		calls := core.NewCalls(ctx, core.CallsConfig{}, st, st, core.NewBus(), slog.New(slog.DiscardHandler))
+		t.Cleanup(func() { calls.Shutdown(context.Background()) })
+		return calls.JoinCluster(ctx, core.NodeConfig{Node: core.Node{ID: id, URL: url}, Store: st, Lease: time.Hour})
+	}
+	if err := join("node-a", "http://elsewhere.invalid/mcp"); err == nil || !strings.Contains(err.Error(), "in use by a live node at http://node-a.invalid/mcp") {
+		t.Fatalf("a second node-a elsewhere: %v", err)
+	}
+	if err := join("node-a", "http://node-a.invalid/mcp"); err != nil {
+		t.Fatalf("node-a restarted: %v", err)
+	}
+	kill(t, st, "node-x")
+	if err := join("node-x", "http://new-home.invalid/mcp"); err != nil {
+		t.Fatalf("a lost node's id taken up elsewhere: %v", err)
 	}
 }
 

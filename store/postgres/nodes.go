@@ -28,6 +28,21 @@ func (s *Store) RenewNode(ctx context.Context, n core.Node, ttl time.Duration) (
 	return until.UTC(), nil
 }
 
+// GetNode returns the node's record and lease.
+func (s *Store) GetNode(ctx context.Context, id string) (core.NodeLease, error) {
+	n := core.NodeLease{Node: core.Node{ID: id}}
+	err := s.db.QueryRowContext(ctx, `SELECT url, lease_until, lease_until <= now() FROM nodes WHERE id = $1`, id).
+		Scan(&n.URL, &n.LeaseUntil, &n.Expired)
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, core.NotFound("node", id)
+	}
+	if err != nil {
+		return n, wrap(err, "get node %s", id)
+	}
+	n.LeaseUntil = n.LeaseUntil.UTC()
+	return n, nil
+}
+
 // CallOwner returns the node holding the call and its lease.
 func (s *Store) CallOwner(ctx context.Context, callID string) (core.CallOwner, error) {
 	o := core.CallOwner{CallID: callID}

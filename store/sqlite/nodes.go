@@ -31,6 +31,23 @@ func (s *Store) RenewNode(ctx context.Context, n core.Node, ttl time.Duration) (
 	return until, nil
 }
 
+// GetNode returns the node's record and lease.
+func (s *Store) GetNode(ctx context.Context, id string) (core.NodeLease, error) {
+	n := core.NodeLease{Node: core.Node{ID: id}}
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT url, lease_until FROM nodes WHERE id = ?`, id).
+			Scan(&n.URL, (*timestamp)(&n.LeaseUntil))
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, core.NotFound("node", id)
+	}
+	if err != nil {
+		return n, wrap(err, "get node %s", id)
+	}
+	n.Expired = !n.LeaseUntil.After(s.now())
+	return n, nil
+}
+
 // CallOwner returns the node holding the call and its lease.
 func (s *Store) CallOwner(ctx context.Context, callID string) (core.CallOwner, error) {
 	o := core.CallOwner{CallID: callID}

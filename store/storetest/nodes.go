@@ -32,6 +32,15 @@ func testNodeLeases(t *testing.T, be Backend) {
 	if _, err := s.RenewNode(ctx, core.Node{ID: "n2", URL: "http://n2.invalid/mcp"}, -time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := s.GetNode(ctx, "n1"); err != nil || n.URL != "http://n1.invalid/mcp" || n.Expired || !n.LeaseUntil.Equal(until) {
+		t.Fatalf("GetNode(n1) = %+v %v", n, err)
+	}
+	if n, err := s.GetNode(ctx, "n2"); err != nil || !n.Expired {
+		t.Fatalf("GetNode(n2) = %+v %v", n, err)
+	}
+	if _, err := s.GetNode(ctx, "never"); !core.HasCode(err, core.CodeNotFound) {
+		t.Fatalf("GetNode of an unknown node: %v", err)
+	}
 	onN1, onN2, onNone, onGhost := nodeCall(t, "n1"), nodeCall(t, "n2"), nodeCall(t, ""), nodeCall(t, "ghost")
 	ended := nodeCall(t, "n2")
 	ended.Status = core.CallEnded
