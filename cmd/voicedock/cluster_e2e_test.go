@@ -84,8 +84,9 @@ func others(nodes []*clusterNode, n *clusterNode) []*clusterNode {
 // TestClusterBehindKamailio runs three nodes on one PostgreSQL behind
 // Kamailio started from the shipped deploy/kamailio/kamailio.cfg, with
 // sipp callers that call Kamailio only. New calls are spread over the
-// nodes; every in-dialog request of a call (the caller's ACK, BYE and
-// REFER's NOTIFYs, the node's REFER and BYE) passes through the proxy; a
+// nodes; every in-dialog request of a call (the caller's ACK, re-INVITE,
+// BYE and REFER's NOTIFYs, the node's REFER and BYE) passes through the
+// proxy; a
 // transfer asked of a node that does not hold the call is carried out by
 // the one that does. Then one node is SIGKILLed while it holds a call and
 // webhooks are in flight: Kamailio takes it out of the rotation within its
@@ -125,14 +126,18 @@ func TestClusterBehindKamailio(t *testing.T) {
 	var callIDs []string
 	start := time.Now()
 
-	// Spread: six calls that hang up themselves; each BYE must reach the
-	// node that answered, through the proxy.
+	// Spread: six calls that hang up themselves, and one that puts the
+	// node on hold and back with re-INVITEs before it hangs up; each
+	// re-INVITE, ACK and BYE must reach the node that answered, through
+	// the proxy.
+	hold := sipptest.Start(t, "uac_hold.xml", proxy.Addr(), sipptest.Options{}, "-s", calledUser)
 	callers := sipptest.Start(t, "uac_call_hangup.xml", proxy.Addr(), sipptest.Options{Calls: 6}, "-s", calledUser, "-d", "300", "-r", "10")
 	callers.Wait(t)
+	hold.Wait(t)
 	for _, n := range nodes {
 		got := n.answeredCalls()
 		if len(got) == 0 {
-			t.Errorf("%s answered none of the 6 calls", n.id)
+			t.Errorf("%s answered none of the 7 calls", n.id)
 		}
 		for id := range got {
 			seen[id] = true
