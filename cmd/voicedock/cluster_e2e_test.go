@@ -87,11 +87,12 @@ func others(nodes []*clusterNode, n *clusterNode) []*clusterNode {
 // nodes; every in-dialog request of a call (the caller's ACK, re-INVITE,
 // BYE and REFER's NOTIFYs, the node's REFER and BYE) passes through the
 // proxy; a transfer asked of a node that does not hold the call is
-// carried out by the one that does. Then one node is SIGKILLed while it holds a call and
-// webhooks are in flight: Kamailio takes it out of the rotation within its
-// probe interval, the calls placed meanwhile are answered by the others,
-// its calls end node_lost with one end-of-call-report each, and every
-// stored event is delivered, nothing left claimed by the dead node.
+// carried out by the one that does. Then one node is SIGKILLed while it
+// holds a call and webhooks are in flight: Kamailio takes it out of the
+// rotation within its probe interval, the calls placed meanwhile are
+// answered by the others, its calls end node_lost with one
+// end-of-call-report each, and every stored event is delivered, nothing
+// left claimed by the dead node.
 func TestClusterBehindKamailio(t *testing.T) {
 	t.Parallel()
 	hooks := newCrashHooks(t)
