@@ -38,6 +38,9 @@ type bench struct {
 	runs    int
 	dur     time.Duration
 	rates   []int
+	// clusterForward, with -cluster, asks each transfer of a node that
+	// does not hold the call.
+	clusterForward bool
 	// cpuProfile, when set, profiles this process during the MCP-over-HTTP
 	// throughput runs (the MCP layer and the plain handler are in process).
 	cpuProfile string
@@ -50,8 +53,22 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the scratch directory (sipp logs, data dirs)")
 	runs := flag.Int("runs", 0, "runs per measurement (default 3; 1 with -quick)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
+	cluster := flag.Bool("cluster", false, "only the cluster comparison: 1, 2 and 3 nodes on PostgreSQL behind Kamailio against 1 on SQLite (bench/CLUSTER.md)")
+	clusterForward := flag.Bool("cluster-forward", false, "with -cluster: ask each transfer of a node that does not hold the call")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *cluster {
+		if *out == "" {
+			*out = "bench/CLUSTER.md"
+			if *quick {
+				*out = filepath.Join(os.TempDir(), "voicedock-bench-cluster-quick.md")
+			}
+		}
+		if err := runCluster(*quick, *out, *keep, *clusterForward); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *out == "" {
 		*out = "bench/RESULTS.md"
 		if *quick {

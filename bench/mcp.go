@@ -65,7 +65,14 @@ func callTool(ctx context.Context, c *client.Client, tool string, args any) (map
 	}
 	_ = json.Unmarshal(raw, &out)
 	if res.IsError {
-		return out, fmt.Errorf("%s: %s", tool, raw)
+		// An error result has no structured content: its text says it.
+		text := string(raw)
+		for _, c := range res.Content {
+			if tc, ok := c.(mcp.TextContent); ok {
+				text = tc.Text
+			}
+		}
+		return out, fmt.Errorf("%s: %s", tool, text)
 	}
 	return out, nil
 }

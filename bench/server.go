@@ -83,8 +83,14 @@ func serverEnv(dataDir, webhookURL string, extra ...string) []string {
 // startServer runs `voicedock serve --transport http` and waits until its
 // MCP, SIP and debug listeners are up.
 func startServer(ctx context.Context, bin, dataDir string, env []string) (*serverProc, error) {
+	return startServerAt(ctx, bin, dataDir, "127.0.0.1:0", env)
+}
+
+// startServerAt is startServer with MCP on httpAddr, for a node whose
+// address the others must know before it starts.
+func startServerAt(ctx context.Context, bin, dataDir, httpAddr string, env []string) (*serverProc, error) {
 	s := &serverProc{dataDir: dataDir, answered: make(chan string, 1<<16), done: make(chan struct{})}
-	s.cmd = exec.CommandContext(ctx, bin, "serve", "--transport", "http", "--http-addr", "127.0.0.1:0")
+	s.cmd = exec.CommandContext(ctx, bin, "serve", "--transport", "http", "--http-addr", httpAddr)
 	s.cmd.Env = env
 	s.cmd.Cancel = func() error { return s.cmd.Process.Signal(os.Interrupt) }
 	s.cmd.WaitDelay = 15 * time.Second

@@ -27,6 +27,7 @@ type crashHooks struct {
 	got     []hookEvent
 	down    bool          // answer 503 (nothing is recorded)
 	delay   time.Duration // before answering
+	waiting int           // requests held in their delay now
 	arrived chan struct{}
 	srv     *httptest.Server
 }
@@ -51,9 +52,18 @@ func newCrashHooks(t *testing.T) *crashHooks {
 			return
 		}
 		if delay > 0 {
+			h.mu.Lock()
+			h.waiting++
+			h.mu.Unlock()
+			h.arrived <- struct{}{}
 			select {
 			case <-time.After(delay):
 			case <-r.Context().Done():
+			}
+			h.mu.Lock()
+			h.waiting--
+			h.mu.Unlock()
+			if r.Context().Err() != nil {
 				return
 			}
 		}
@@ -87,6 +97,13 @@ func (h *crashHooks) set(down bool, delay time.Duration) {
 	h.mu.Lock()
 	h.down, h.delay = down, delay
 	h.mu.Unlock()
+}
+
+// inFlight is the number of requests held in their delay now.
+func (h *crashHooks) inFlight() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
 }
 
 func (h *crashHooks) events() []hookEvent {
