@@ -25,7 +25,7 @@ type WebhookDelivery struct {
 	// up at send time and never stored with the delivery.
 	AssistantID   string          `json:"assistant_id,omitempty"`
 	URL           string          `json:"url" jsonschema:"required"`
-	EventType     string          `json:"event_type" jsonschema:"required,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=assistant-request"`
+	EventType     string          `json:"event_type" jsonschema:"required,enum=status-update,enum=transfer-update,enum=end-of-call-report,enum=assistant-request,enum=tool-calls,enum=conversation-update,enum=dtmf"`
 	Body          json.RawMessage `json:"-"`
 	Status        string          `json:"status" jsonschema:"required,enum=pending,enum=delivered,enum=dead"`
 	Attempts      int             `json:"attempts"`
