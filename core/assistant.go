@@ -71,10 +71,10 @@ type Destination struct {
 
 	// How the transfer is made, for trunks and humans that need more
 	// than a blind REFER: see ModeBlind, ModeWarm, ModeBridge.
-	Mode        string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
-	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
-	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
-	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
+	Mode       string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
+	SIPHeaders map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
+	// Caller id, hold audio, ring timeout and what follows a failure.
+	TransferRouting
 
 	// A recording played instead of a synthesised message: a brand's
 	// own voice, or a deployment without a speech engine.

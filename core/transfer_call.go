@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // TransferRequest asks for a live call's caller to be moved.
@@ -15,12 +16,11 @@ type TransferRequest struct {
 	FallbackDestinations []string
 	Message              string
 	RequestedBy          string
-	// Mode, CallerID, SIPHeaders and DialTimeout (seconds) apply to every
-	// destination, over what each has configured.
-	Mode        string
-	CallerID    string
-	SIPHeaders  map[string]string
-	DialTimeout int
+	// Mode, SIPHeaders and Routing apply to every destination, over
+	// what each has configured.
+	Mode       string
+	SIPHeaders map[string]string
+	Routing    TransferRouting
 	// Summary is told to the human on a warm transfer and sent as
 	// X-Transfer-Summary.
 	Summary string
@@ -58,6 +58,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 	if err := checkTransferRequest(req); err != nil {
 		return Transfer{}, err
+	}
+	if ref := req.Routing.HoldAudioURL; ref != "" && !strings.HasPrefix(ref, "https://") {
+		if err := CheckLocalAudio(ctx, m.cfg.AudioFiles, "hold_audio_url", ref); err != nil {
+			return Transfer{}, err
+		}
 	}
 	lc := m.get(req.CallID)
 	if lc == nil {
@@ -225,6 +230,9 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		if err := m.checkCallerIDOwned(ctx, lc, "caller_id", plan.callerID); err != nil {
+			return nil, nil, 0, err
+		}
 		if plan.uri, plan.trunk, err = m.routeTrunk(ctx, lc.call, dest); err != nil {
 			return nil, nil, 0, err
 		}
@@ -245,6 +253,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	for i, p := range plans {
 		a := TransferAttempt{Destination: p.dest.Target(), DestinationType: p.dest.Type, Mode: p.mode, ReferTo: p.uri, Status: TransferRequested}
+		m.describeRoutingLocked(&a, p)
 		for _, h := range p.headers {
 			a.SIPHeaders = append(a.SIPHeaders, h.Name)
 		}
@@ -309,12 +318,17 @@ func (m *Calls) sendRefer(ctx context.Context, lc *liveCall, transferID string, 
 }
 
 // armTimeoutLocked bounds the wait for the final NOTIFY of an accepted
-// REFER; lc.mu is held.
+// REFER: the attempt's ring timeout, else VOICEDOCK_TRANSFER_TIMEOUT;
+// lc.mu is held.
 func (m *Calls) armTimeoutLocked(lc *liveCall, transferID string, n int) {
 	if lc.timeout != nil {
 		lc.timeout.Stop()
 	}
-	lc.timeout = m.work.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
+	d, ring := m.cfg.TransferTimeout, false
+	if len(lc.plans) >= n && lc.plans[n-1].ringSeconds != 0 {
+		d, ring = lc.plans[n-1].ringTimeout(d), true
+	}
+	lc.timeout = m.work.AfterFunc(d, func() { m.timeoutTransfer(lc, transferID, n, d, ring) })
 }
 
 func referRejectReason(status int) string {
@@ -329,13 +343,21 @@ func referRejectReason(status int) string {
 	return fmt.Sprintf("the REFER was refused with %d", status)
 }
 
-func (m *Calls) timeoutTransfer(lc *liveCall, transferID string, n int) {
+// timeoutTransfer fails a blind attempt whose REFER brought no final
+// NOTIFY within d: nobody answered (on_failure applies), or the caller's
+// side never said.
+func (m *Calls) timeoutTransfer(lc *liveCall, transferID string, n int, d time.Duration, ring bool) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) == nil {
 		return
 	}
-	m.stepLocked(m.bg, lc, TransferFailed, 0, fmt.Sprintf("no final NOTIFY within %s", m.cfg.TransferTimeout))
+	reason := fmt.Sprintf("no final NOTIFY within %s", d)
+	if ring {
+		reason = fmt.Sprintf("the destination did not answer within %s (ring_timeout_seconds; no final NOTIFY)", d)
+	}
+	lc.ringTimedOut = true
+	m.stepLocked(m.bg, lc, TransferFailed, 0, reason)
 }
 
 // recordRefusal keeps a refused transfer on the call's record, and

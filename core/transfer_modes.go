@@ -74,6 +74,11 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
+	// The caller hears ringback (or the destination's hold audio) while
+	// the human's phone rings, not silence; the bridge stops it.
+	if !m.holdCaller(ctx, lc, transferID, n, plan) {
+		return
+	}
 	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
@@ -100,15 +105,9 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
-	stop := m.hold(ctx, callID)
-	lc.mu.Lock()
-	if lc.current(transferID, n) == nil {
-		lc.mu.Unlock()
-		stop()
+	if !m.holdCaller(ctx, lc, transferID, n, plan) {
 		return
 	}
-	lc.holdStop = stop
-	lc.mu.Unlock()
 
 	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
@@ -161,6 +160,20 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	t.ReferTo = dlg.RemoteTarget
 	lc.mu.Unlock()
 	m.sendRefer(ctx, lc, transferID, n, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
+}
+
+// holdCaller starts the caller's hold audio for attempt n and keeps
+// what stops it on lc; false when the attempt is over already.
+func (m *Calls) holdCaller(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) bool {
+	stop := m.hold(ctx, lc.call.ID, plan.holdAudioURL)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.current(transferID, n) == nil {
+		m.work.Go(stop)
+		return false
+	}
+	lc.holdStop = stop
+	return true
 }
 
 // callGone reports whether err says the call has ended at the SIP layer
@@ -266,6 +279,11 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 		return "", 0, "", errors.New("the transfer ended")
 	}
 	from := m.presentedNumber(lc, plan.callerID)
+	// Presenting the caller's number, the call is forwarded from ours.
+	diverted := ""
+	if ours := m.presentedNumber(lc, CallerIDNumber); from != ours && from == m.presentedNumber(lc, CallerIDCaller) {
+		diverted = ours
+	}
 	a := t.current()
 	a.LegCallID, a.LegStatus, a.CallerID = legID, LegDialing, from
 	lc.leg, lc.legUp = legID, false
@@ -275,8 +293,9 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 	m.stepLocked(m.bg, lc, TransferTrying, 0, "")
 	lc.mu.Unlock()
 
-	dctx, cancel := context.WithTimeout(ctx, plan.dialTimeout)
-	err = m.sig.Dial(dctx, OutboundDial{CallID: legID, To: plan.uri, From: from, Trunk: plan.trunk, Headers: plan.headers})
+	ring := plan.ringTimeout(DefaultDialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, ring)
+	err = m.sig.Dial(dctx, OutboundDial{CallID: legID, To: plan.uri, From: from, DivertedFrom: diverted, Trunk: plan.trunk, Headers: plan.headers})
 	timedOut := errors.Is(dctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err != nil {
@@ -286,7 +305,7 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 		e := AsError(err)
 		switch {
 		case timedOut:
-			return legID, e.SIPStatus, fmt.Sprintf("the destination did not answer within %s", plan.dialTimeout), err
+			return legID, e.SIPStatus, fmt.Sprintf("the destination did not answer within %s", ring), err
 		case ctx.Err() != nil:
 			return legID, e.SIPStatus, "the transfer ended", err
 		case e.SIPStatus >= 300:
@@ -305,9 +324,10 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 	return legID, 200, "", nil
 }
 
-// attemptFailed ends an attempt that found nobody: hold stops and, when no
-// destination is left, the caller hears the fallback message; then the
-// failure is recorded (and the next destination tried, if any).
+// attemptFailed ends an attempt that found nobody: hold stops and, when
+// the transfer ends here (no destination left, or on_failure says so), the
+// caller hears why; then the failure is recorded (and the next
+// destination tried, or the call ended, as on_failure says).
 func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, sipStatus int, reason string) {
 	lc.mu.Lock()
 	t := lc.current(transferID, n)
@@ -320,35 +340,37 @@ func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID stri
 	}
 	stop := lc.holdStop
 	lc.holdStop = nil
-	last := n == len(t.Attempts)
-	msg := lc.fallbackMessage
+	final := n == len(t.Attempts) || plan.onFailureFor(sipStatus, false) != OnFailureNext
+	msg := plan.failureMessage(lc.fallbackMessage)
 	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if last {
-		if msg == "" {
-			msg = DefaultFallbackMessage
-		}
+	if final {
 		m.say(ctx, callID, msg, voice)
 	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) != nil {
+		lc.failureSaid = final
 		m.stepLocked(m.bg, lc, TransferFailed, sipStatus, reason)
 	}
 }
 
 // presentedNumber is the caller id of the server's own call: our phone
-// number, or the caller's; lc.mu is held.
+// number, the caller's, or the E.164 of ours the plan names; lc.mu is
+// held.
 func (m *Calls) presentedNumber(lc *liveCall, choice string) string {
 	ours, theirs := lc.call.AgentPhone, lc.call.CallerPhone
 	if lc.call.Direction == DirectionOutbound {
 		ours, theirs = theirs, ours
 	}
-	if choice == CallerIDCaller && theirs != "" {
+	switch {
+	case choice == CallerIDCaller && theirs != "":
 		return theirs
+	case strings.HasPrefix(choice, "+"):
+		return choice // checked to be ours or the caller's (checkCallerIDOwned)
 	}
 	return ours
 }
@@ -468,14 +490,15 @@ func (p attemptPlan) announcement(voice *TTSConfig) Utterance {
 	return Utterance{Text: p.message, AudioURL: p.audioURL, Voice: voice}
 }
 
-// hold starts hold audio on a call and returns what stops it (a no-op
+// hold starts hold audio on a call (audioURL looped, or a ringback tone
+// when it is "" or cannot be played) and returns what stops it (a no-op
 // without media or when hold could not start).
-func (m *Calls) hold(ctx context.Context, callID string) func() {
+func (m *Calls) hold(ctx context.Context, callID, audioURL string) func() {
 	if m.media == nil {
 		m.logger.DebugContext(ctx, "no media: no hold audio", "call_id", callID)
 		return func() {}
 	}
-	stop, err := m.media.Hold(ctx, callID)
+	stop, err := m.media.Hold(ctx, callID, audioURL)
 	if err != nil || stop == nil {
 		m.logger.WarnContext(ctx, "hold", "call_id", callID, "err", err)
 		return func() {}

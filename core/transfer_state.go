@@ -61,13 +61,28 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		(status == t.Status && sipStatus == t.SIPStatus) {
 		return
 	}
+	// What follows a failure: the next destination, or the end of the
+	// transfer, said to the caller, and of the call (on_failure).
+	var after func()
 	if status == TransferFailed && lc.call.Status == CallInProgress {
 		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
-		if t.Attempt < len(t.Attempts) {
+		action, plan := OnFailureNext, attemptPlan{}
+		if t.Attempt >= 1 && len(lc.plans) >= t.Attempt {
+			plan = lc.plans[t.Attempt-1]
+			action = plan.onFailureFor(sipStatus, lc.ringTimedOut)
+		}
+		said := lc.failureSaid
+		lc.ringTimedOut, lc.failureSaid = false, false
+		if action == OnFailureNext && t.Attempt < len(t.Attempts) {
 			m.advanceLocked(ctx, lc, sipStatus, reason)
 			return
+		}
+		if action != OnFailureNext {
+			m.skipRemainingLocked(t, action)
+			msg, end := plan.failureMessage(lc.fallbackMessage), action == OnFailureEndCall
+			after = func() { m.work.Go(func() { m.endAfterFailure(lc, msg, !said, end) }) }
 		}
 	}
 	now := m.timestamp()
@@ -113,6 +128,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		m.releaseTransferLocked(lc)
 	}
 	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
+	if after != nil {
+		after()
+	}
 }
 
 // advanceLocked records the current attempt as failed and starts the

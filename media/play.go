@@ -2,7 +2,6 @@ package media
 
 import (
 	"context"
-	"math"
 	"time"
 )
 
@@ -46,19 +45,4 @@ func (s *Session) playLocked(ctx context.Context, pcm []int16) error {
 		s.sendFrame(payload, i > 0)
 	}
 	return nil
-}
-
-// holdAudio is one cycle of what a held caller hears: two soft tones, a
-// rising pair, then silence (sent as silence, so the media keeps flowing).
-func holdAudio() []int16 {
-	const rate = 8000
-	out := make([]int16, 4*rate)
-	for i, f := range []float64{523.25, 659.25} {
-		at := i * rate / 4
-		for j := 0; j < rate/4; j++ {
-			env := math.Sin(math.Pi * float64(j) / float64(rate/4)) // no clicks
-			out[at+j] = int16(4000 * env * math.Sin(2*math.Pi*f*float64(j)/rate))
-		}
-	}
-	return out
 }

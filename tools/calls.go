@@ -40,10 +40,11 @@ type TransferCallInput struct {
 	FallbackDestinations []string          `json:"fallback_destinations,omitempty" jsonschema:"description=Destinations tried in order when destination fails (busy\\, no answer\\, refused\\, timed out); each passes the same policy before the first is tried,maxItems=5"`
 	Mode                 string            `json:"mode,omitempty" jsonschema:"description=blind (SIP REFER\\, the default)\\, warm (the server calls the human first with the caller on hold\\, tells them the summary\\, then joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: trunks without REFER); overrides the destinations' own mode,enum=blind,enum=warm,enum=bridge"`
 	Summary              string            `json:"summary,omitempty" jsonschema:"description=Who is calling and why: told to the human on a warm transfer and sent as X-Transfer-Summary,maxLength=500"`
-	CallerID             string            `json:"caller_id,omitempty" jsonschema:"description=Number shown to the human on the server's own call (warm\\, bridge): number (our phone number\\, default) or caller (the caller's),enum=number,enum=caller"`
 	SIPHeaders           map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination (X-... and User-to-User only\\, at most 10): in the REFER's Refer-To or on the server's INVITE; added to the destination's own"`
-	DialTimeout          int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 	FallbackMessage      string            `json:"fallback_message,omitempty" jsonschema:"description=Said to the caller when a warm or bridge transfer found nobody\\, before the assistant carries on,maxLength=1000"`
+	// Caller id, hold audio, ring timeout and on_failure, over every
+	// destination's own.
+	core.TransferRouting
 }
 
 // CreateCallInput places an outbound call.
@@ -169,7 +170,7 @@ func callTools(calls *core.Calls) []Tool {
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
-					CallerID: in.CallerID, SIPHeaders: in.SIPHeaders, DialTimeout: in.DialTimeout,
+					SIPHeaders: in.SIPHeaders, Routing: in.TransferRouting,
 					FallbackMessage: in.FallbackMessage,
 					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {

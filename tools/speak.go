@@ -28,6 +28,9 @@ type ControlCommand struct {
 	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: context added to the model's conversation,maxLength=1000"`
 	EndAfter        *bool  `json:"end_after,omitempty" jsonschema:"description=say: hang up after speaking (required by VoiceDock)"`
 	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context: true makes the model answer at once (required by VoiceDock)"`
+	// transfer: caller id, hold audio, ring timeout and on_failure, over
+	// the destination's own.
+	core.TransferRouting
 }
 
 // ControlCallInput is a Call Control command for a live call.
@@ -98,12 +101,16 @@ func control(ctx context.Context, calls *core.Calls, conv *core.Conversations, i
 		confirm := confirmFrom(ctx)
 		t, err := calls.Transfer(ctx, core.TransferRequest{
 			CallID: in.CallID, Destination: cmd.Destination, Message: cmd.Message, RequestedBy: requestedBy,
+			Routing: cmd.TransferRouting,
 			Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 		}, func(step core.Transfer) {
 			progress(transferProgress(step.Status), 5, describeStep(step))
 		})
 		if err != nil {
-			return ControlCallOutput{}, "", paramPrefix(paramPrefix(err, "destination", "command.destination"), "message", "command.message")
+			for _, f := range []string{"destination", "message", "caller_id", "hold_audio_url", "ring_timeout_seconds", "dial_timeout", "on_failure", "on_failure_message"} {
+				err = paramPrefix(err, f, "command."+f)
+			}
+			return ControlCallOutput{}, "", err
 		}
 		ok.Transfer = &t
 		return ok, "Transfer: " + describeStep(t) + ".", nil

@@ -121,6 +121,7 @@ func (a *app) newCore(ctx context.Context) error {
 	a.configuration.SetWebhookGuard(a.guards.webhookGuard)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
 		TransferTimeout:      cfg.TransferTimeout,
+		AudioFiles:           a.guards.audioFiles(),
 		AllowAdhocTransfers:  cfg.AllowAdhoc,
 		Policy:               policy,
 		AllowedSources:       sources,
