@@ -32,6 +32,9 @@ type DestinationCheck struct {
 	// told without a call; RouteNote explains it.
 	Route     string
 	RouteNote string
+	// Transfer is how a transfer to one of the assistant's configured
+	// destinations would be made; nil for any other.
+	Transfer *TransferSettings
 }
 
 // CheckDestination answers whether a transfer to destination (an E.164
@@ -65,5 +68,9 @@ func (c *Configuration) CheckDestination(ctx context.Context, destination, assis
 		out.Destination = v.E164
 	}
 	out.Route, out.RouteNote, err = c.routeFor(ctx, out.Destination, dest.Type, a)
+	if err != nil {
+		return out, err
+	}
+	out.Transfer, err = c.transferSettings(ctx, out.Destination, dest.Type, a, c.transferTimeout)
 	return out, err
 }

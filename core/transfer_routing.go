@@ -220,18 +220,21 @@ func (m *Calls) skipRemainingLocked(t *Transfer, action string) {
 // ring timeout in force, on_failure and, for warm and bridge, what the
 // caller hears meanwhile.
 func (m *Calls) describeRoutingLocked(a *TransferAttempt, p attemptPlan) {
-	def := DefaultDialTimeout
-	if p.mode == ModeBlind {
-		def = m.cfg.TransferTimeout
-	}
-	a.RingTimeoutSeconds = int(p.ringTimeout(def).Round(time.Second) / time.Second)
+	a.RingTimeoutSeconds, a.HoldAudio = p.ringing(m.cfg.TransferTimeout)
 	a.OnFailure = p.onFailure
-	if p.mode != ModeBlind {
-		a.HoldAudio = HoldRingback
-		if p.holdAudioURL != "" {
-			a.HoldAudio = p.holdAudioURL
-		}
+}
+
+// ringing is the plan's ring timeout in whole seconds (blindDefault, the
+// wait for a REFER's final NOTIFY, for a blind one without its own) and,
+// for warm and bridge, its hold audio: ringback or the URL.
+func (p attemptPlan) ringing(blindDefault time.Duration) (int, string) {
+	def, hold := DefaultDialTimeout, HoldRingback
+	if p.mode == ModeBlind {
+		def, hold = blindDefault, ""
+	} else if p.holdAudioURL != "" {
+		hold = p.holdAudioURL
 	}
+	return int(p.ringTimeout(def).Round(time.Second) / time.Second), hold
 }
 
 // HoldRingback is what an attempt's hold_audio says when the caller
