@@ -240,3 +240,36 @@ func TestBlindRingTimeoutE2E(t *testing.T) {
 	mustCall(t, line.c, "end_call", `{"call_id":"`+callID+`"}`)
 	caller.Wait(t)
 }
+
+// TestCallerGoneEndsHumanLeg: a caller who hangs up during a warm
+// transfer ends the human's leg at once: with a CANCEL while the human's
+// phone rings, with a BYE once they have answered (and hear the
+// summary). Both phones are sipp; the caller hangs up 2 s after its call
+// was answered, the transfer having started meanwhile.
+func TestCallerGoneEndsHumanLeg(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, human string }{
+		{"ringing", "uas_ring_cancel.xml"},      // expects a CANCEL
+		{"answered", "uas_answer_wait_bye.xml"}, // expects a BYE
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			needESpeak(t) // the answered human hears a summary long enough to still be hearing it
+			leg := sipptest.Start(t, c.human, "", sipptest.Options{Timeout: 20 * time.Second})
+			line := newModesLine(t, leg.Port(), "warm")
+			caller := sipptest.Start(t, "uac_call_hangup.xml", line.sipAddr, sipptest.Options{Timeout: 20 * time.Second}, "-s", calledUser, "-d", "2000")
+			callID := line.answered(t)
+			res, _ := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber,
+				"summary": strings.Repeat("The customer asks about a refund for an order that arrived damaged. ", 5)})
+			if res.errorCode() != "call_not_active" {
+				t.Fatalf("transfer of a caller who hung up: %s", res.text)
+			}
+			caller.Wait(t)
+			gone := time.Now()
+			leg.Wait(t)
+			if d := time.Since(gone); d > 2*time.Second {
+				t.Errorf("the human's leg ended %s after the caller hung up", d)
+			}
+		})
+	}
+}
