@@ -195,3 +195,37 @@ func waitUntil(t *testing.T, ok func() bool, got func() string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCheckDestinationShowsRouting: check_destination shows how one of
+// the assistant's destinations would be rung, and says when its caller_id
+// is not ours.
+func TestCheckDestinationShowsRouting(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	ctx := t.Context()
+	a, err := f.svc.CreateAssistant(ctx, core.AssistantConfig{Name: "B", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
+		Type: "transfer_call", Destinations: []core.Destination{
+			{Type: "number", Number: "+31612345678", Description: "sales", Mode: core.ModeWarm, TransferRouting: core.TransferRouting{
+				CallerID: "+31201234567", HoldAudioURL: "https://example.com/hold.wav", DialTimeout: 15, RingTimeoutSeconds: 25, OnFailure: core.OnFailureEndCall}},
+			{Type: "sip", SIPURI: "sip:desk@pbx.example.com", Description: "desk"},
+		},
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.CheckDestination(ctx, "+31612345678", a.ID)
+	if err != nil || c.Transfer == nil {
+		t.Fatalf("check = %+v, %v", c, err)
+	}
+	s := *c.Transfer
+	if s.Mode != core.ModeWarm || s.RingTimeoutSeconds != 25 || s.OnFailure != core.OnFailureEndCall || s.HoldAudio != "https://example.com/hold.wav" ||
+		s.OnFailureMessage != core.DefaultFallbackMessage || !strings.Contains(s.CallerIDNote, "caller_id_not_allowed") {
+		t.Errorf("settings %+v", s)
+	}
+	c, err = f.svc.CheckDestination(ctx, "sip:desk@pbx.example.com", a.ID)
+	if err != nil || c.Transfer == nil || c.Transfer.Mode != core.ModeBlind || c.Transfer.RingTimeoutSeconds != 30 || c.Transfer.HoldAudio != "" || c.Transfer.OnFailure != core.OnFailureNext {
+		t.Errorf("blind destination: %+v, %v", c.Transfer, err)
+	}
+	if c, err := f.svc.CheckDestination(ctx, "+31612345679", a.ID); err != nil || c.Transfer != nil {
+		t.Errorf("a destination not configured: %+v, %v", c.Transfer, err)
+	}
+}
