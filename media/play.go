@@ -7,17 +7,11 @@ import (
 
 const frameDur = 20 * time.Millisecond
 
-// play sends pcm (8 kHz) as 20 ms frames, paced by the clock from the
-// start (so the timer's jitter does not add up), and returns once the
-// last frame is sent. Frames fall due while the far side holds the call
-// are not sent, but the time passes: what it says is not replayed later.
-func (s *Session) play(ctx context.Context, pcm []int16) error {
-	s.playMu.Lock()
-	defer s.playMu.Unlock()
-	return s.playLocked(ctx, pcm)
-}
-
-// playLocked is play with s.playMu held.
+// playLocked sends pcm (8 kHz) as 20 ms frames, paced by the clock from
+// the start (so the timer's jitter does not add up), and returns once the
+// last frame is sent; s.playMu is held. Frames fall due while the far
+// side holds the call are not sent, but the time passes: what it says is
+// not replayed later.
 func (s *Session) playLocked(ctx context.Context, pcm []int16) error {
 	s.playing.Store(true)
 	defer s.playing.Store(false)
