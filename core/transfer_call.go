@@ -171,6 +171,9 @@ func targetParam(i int) string {
 func transferError(t Transfer) error {
 	switch t.Status {
 	case TransferFailed:
+		if strings.HasSuffix(t.Reason, endCallNote) {
+			return &Error{Code: CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller hears on_failure_message, then the call ends", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
+		}
 		return &Error{Code: CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller is still connected", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
 	case TransferCanceled:
 		return &Error{Code: CodeCallNotActive, Message: "transfer canceled: " + t.Reason, SIPStatus: t.SIPStatus}

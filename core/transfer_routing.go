@@ -240,3 +240,14 @@ func (p attemptPlan) ringing(blindDefault time.Duration) (int, string) {
 // HoldRingback is what an attempt's hold_audio says when the caller
 // hears a ringback tone.
 const HoldRingback = "ringback"
+
+// onFailureNote is what a transfer's reason adds when on_failure ended it.
+func onFailureNote(action string) string {
+	if action == OnFailureEndCall {
+		return endCallNote
+	}
+	return " (on_failure back_to_assistant: no other destination tried)"
+}
+
+// endCallNote ends the reason of a transfer whose failure ends the call.
+const endCallNote = " (on_failure end_call: the call is ended)"

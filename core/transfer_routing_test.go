@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestOnFailureBackToAssistant(t *testing.T) {
 		CallID: f.callID, Destination: "+31612345678", FallbackDestinations: []string{"sip:desk@pbx.example.com"},
 		Routing: core.TransferRouting{OnFailure: core.OnFailureBackToAssistant, OnFailureMessage: "Sales is busy."},
 	}, nil)
-	if !core.HasCode(err, core.CodeTransferFailed) || tr.Status != core.TransferFailed {
+	if !core.HasCode(err, core.CodeTransferFailed) || tr.Status != core.TransferFailed || !strings.Contains(tr.Reason, "back_to_assistant") || !strings.Contains(err.Error(), "still connected") {
 		t.Fatalf("transfer = %+v, %v", tr, err)
 	}
 	if len(f.sip.referTos) != 1 {
@@ -100,7 +101,7 @@ func TestOnFailureEndCall(t *testing.T) {
 		CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, FallbackDestinations: []string{"sip:desk@pbx.example.com"},
 		Routing: core.TransferRouting{OnFailure: core.OnFailureEndCall, OnFailureMessage: "Nobody is free; goodbye."},
 	}, nil)
-	if !core.HasCode(err, core.CodeTransferFailed) || len(*dials) != 1 {
+	if !core.HasCode(err, core.CodeTransferFailed) || len(*dials) != 1 || !strings.Contains(err.Error(), "the call ends") {
 		t.Fatalf("transfer = %+v, %v; %d dials", tr, err, len(*dials))
 	}
 	waitUntil(t, func() bool {
@@ -227,5 +228,37 @@ func TestCheckDestinationShowsRouting(t *testing.T) {
 	}
 	if c, err := f.svc.CheckDestination(ctx, "+31612345679", a.ID); err != nil || c.Transfer != nil {
 		t.Errorf("a destination not configured: %+v, %v", c.Transfer, err)
+	}
+}
+
+// TestHoldAudioCheckedAsMessageAudio: a local hold_audio_url is refused
+// when the assistant is saved, and when a request brings one, unless the
+// audio folder has it; the refusal names the field.
+func TestHoldAudioCheckedAsMessageAudio(t *testing.T) {
+	ctx := t.Context()
+	svc := core.NewConfiguration(openStore(t), slog.New(slog.DiscardHandler))
+	svc.SetAudioFiles(audioFiles{"/srv/audio/hold.wav": true})
+	hold := func(ref string) core.AssistantConfig {
+		return core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
+			Type: core.ToolTransferCall, Destinations: []core.Destination{
+				{Type: "sip", SIPURI: "sip:desk@127.0.0.1", Description: "desk", Mode: core.ModeWarm, TransferRouting: core.TransferRouting{HoldAudioURL: ref}},
+			},
+		}}}}
+	}
+	_, err := svc.CreateAssistant(ctx, hold("/srv/audio/missing.wav"))
+	if e := core.AsError(err); e == nil || e.Code != core.CodeInvalidRequest || e.Param != "llm_config.tools[0].destinations[0].hold_audio_url" {
+		t.Fatalf("a missing hold recording saved: %v", err)
+	}
+	if _, err := svc.CreateAssistant(ctx, hold("/srv/audio/hold.wav")); err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFixture(t, core.CallsConfig{AudioFiles: audioFiles{"/srv/audio/hold.wav": true}})
+	_, err = f.calls.Transfer(ctx, core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, Routing: core.TransferRouting{HoldAudioURL: "/srv/audio/missing.wav"}}, nil)
+	if e := core.AsError(err); e == nil || e.Code != core.CodeInvalidRequest || e.Param != "hold_audio_url" {
+		t.Fatalf("a request's missing hold recording: %v", err)
+	}
+	if c, _ := f.calls.GetCall(ctx, f.callID); len(c.Transfers) != 0 {
+		t.Errorf("a refused request left %d transfers on record", len(c.Transfers))
 	}
 }

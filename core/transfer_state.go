@@ -64,6 +64,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	// What follows a failure: the next destination, or the end of the
 	// transfer, said to the caller, and of the call (on_failure).
 	var after func()
+	note := "" // what on_failure made of a failure, added to the reason
 	if status == TransferFailed && lc.call.Status == CallInProgress {
 		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
@@ -80,6 +81,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 			return
 		}
 		if action != OnFailureNext {
+			note = onFailureNote(action)
 			m.skipRemainingLocked(t, action)
 			msg, end := plan.failureMessage(lc.fallbackMessage), action == OnFailureEndCall
 			after = func() { m.work.Go(func() { m.endAfterFailure(lc, msg, !said, end) }) }
@@ -103,6 +105,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		t.Reason = reason
 		if status == TransferFailed && len(t.Attempts) > 1 {
 			t.Reason = fmt.Sprintf("all %d destinations failed: %s", len(t.Attempts), describeAttempts(t.Attempts))
+		}
+		if note != "" {
+			t.Reason = reason + note
 		}
 	}
 	t.Steps = append(t.Steps, TransferStep{Status: status, Attempt: t.Attempt, SIPStatus: sipStatus, Reason: reason, At: now})

@@ -2,11 +2,13 @@ package media_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/audio"
+	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/media"
 )
 
@@ -85,5 +87,33 @@ func TestHoldLoopsRecording(t *testing.T) {
 		if r := audio.RMS(pcm[i : i+160]); r < 2000 {
 			t.Fatalf("frame %d of the looped recording is quiet (rms %.0f)", i/160, r)
 		}
+	}
+}
+
+// failingSpeech cannot render anything: a recording that cannot be read.
+type failingSpeech struct{}
+
+func (failingSpeech) Render(context.Context, core.Utterance) ([]int16, error) {
+	return nil, errors.New("not a WAV")
+}
+
+// TestHoldRingbackWhenRecordingFails: hold audio that cannot be played
+// leaves the caller with ringback, not silence.
+func TestHoldRingbackWhenRecordingFails(t *testing.T) {
+	e := media.NewEngine(media.Config{Speech: failingSpeech{}, KeepaliveInterval: -1})
+	far, local := udp(t), udp(t)
+	e.Open("c1", local, media.Params{Remote: addr(far), PayloadType: 0, Codec: media.PCMU, TelephoneEvent: -1, Send: true})
+	defer e.Close("c1")
+	stop, err := e.Hold(context.Background(), "c1", "https://example.com/broken.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var pcm []int16
+	for _, p := range readPackets(t, far, 25, 2*time.Second) {
+		pcm = append(pcm, media.Decode(media.PCMU, p.Payload)...)
+	}
+	if l440, l480 := toneLevel(pcm, 440), toneLevel(pcm, 480); l440 < 1500 || l480 < 1500 {
+		t.Errorf("hold with a broken recording: 440 Hz %.0f, 480 Hz %.0f; want ringback", l440, l480)
 	}
 }
