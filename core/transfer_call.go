@@ -233,7 +233,11 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		if err := m.checkCallerIDOwned(ctx, lc, "caller_id", plan.callerID); err != nil {
+		idParam := "caller_id"
+		if req.Routing.CallerID == "" {
+			idParam = param + ".caller_id" // the destination's own
+		}
+		if err := m.checkCallerIDOwned(ctx, lc, idParam, plan.callerID); err != nil {
 			return nil, nil, 0, err
 		}
 		if plan.uri, plan.trunk, err = m.routeTrunk(ctx, lc.call, dest); err != nil {

@@ -65,6 +65,10 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	// transfer, said to the caller, and of the call (on_failure).
 	var after func()
 	note := "" // what on_failure made of a failure, added to the reason
+	// What the failing attempt's own code knew of its failure, for this
+	// step only.
+	timedOut, said := lc.ringTimedOut, lc.failureSaid
+	lc.ringTimedOut, lc.failureSaid = false, false
 	if status == TransferFailed && lc.call.Status == CallInProgress {
 		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
@@ -72,10 +76,8 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		action, plan := OnFailureNext, attemptPlan{}
 		if t.Attempt >= 1 && len(lc.plans) >= t.Attempt {
 			plan = lc.plans[t.Attempt-1]
-			action = plan.onFailureFor(sipStatus, lc.ringTimedOut)
+			action = plan.onFailureFor(sipStatus, timedOut)
 		}
-		said := lc.failureSaid
-		lc.ringTimedOut, lc.failureSaid = false, false
 		if action == OnFailureNext && t.Attempt < len(t.Attempts) {
 			m.advanceLocked(ctx, lc, sipStatus, reason)
 			return

@@ -217,16 +217,18 @@ func TestOnFailureEndCallE2E(t *testing.T) {
 	}
 }
 
-// TestBlindRingTimeoutE2E: a blind transfer whose REFER is accepted but
-// never reports an answer fails at the destination's ring timeout (5 s),
-// not VOICEDOCK_TRANSFER_TIMEOUT (60 s), and the attempt shows it.
+// TestBlindRingTimeoutE2E: a blind transfer (control_call's transfer
+// command, which takes the same fields as transfer_call) whose REFER is
+// accepted but never reports an answer fails at the destination's ring
+// timeout (5 s), not VOICEDOCK_TRANSFER_TIMEOUT (60 s), and the attempt
+// shows it.
 func TestBlindRingTimeoutE2E(t *testing.T) {
 	t.Parallel()
 	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_TRANSFER_TIMEOUT=60s")
 	caller := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{Timeout: 20 * time.Second}, "-s", calledUser)
 	callID := line.answered(t)
 	start := time.Now()
-	res, _ := transferWith(t, line.c, map[string]any{"call_id": callID, "destination": salesNumber, "ring_timeout_seconds": 5})
+	res := call(t, line.c, "control_call", `{"call_id":"`+callID+`","command":{"type":"transfer","destination":"`+salesNumber+`","ring_timeout_seconds":5}}`)
 	if res.errorCode() != "transfer_failed" || !strings.Contains(res.text, "did not answer within 5s") {
 		t.Fatalf("blind transfer with no final NOTIFY: %s", res.text)
 	}
