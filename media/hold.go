@@ -101,13 +101,17 @@ func (s *Session) loop(ctx context.Context, src *holdSource) {
 	pos := 0
 	next := time.Now()
 	continues := false
+	var sent time.Time // when this loop last sent a frame
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for ctx.Err() == nil {
 		s.playMu.Lock()
 		s.playing.Store(true)
-		if now := time.Now(); now.Sub(next) > 2*frameDur {
-			next, continues = now, false
+		// Another playback took its turn (a Say): start a new talkspurt
+		// on the clock. A loop that merely ran late (a busy machine)
+		// catches up instead, in the same talkspurt.
+		if last := s.lastSent(); continues && last.After(sent) {
+			next, continues = time.Now(), false
 		}
 		for range holdChunk {
 			if d := time.Until(next); d > 0 {
@@ -131,6 +135,7 @@ func (s *Session) loop(ctx context.Context, src *holdSource) {
 			pos = (pos + frameSamples) % len(pcm)
 			encode(s.Params().Codec, payload, frame)
 			s.sendFrame(payload, continues)
+			sent = s.lastSent()
 			continues = true
 			next = next.Add(frameDur)
 		}
@@ -140,4 +145,11 @@ func (s *Session) loop(ctx context.Context, src *holdSource) {
 			return
 		}
 	}
+}
+
+// lastSent is when the session last sent a packet.
+func (s *Session) lastSent() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastSend
 }

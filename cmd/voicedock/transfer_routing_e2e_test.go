@@ -59,11 +59,16 @@ func heldWhileRinging(t *testing.T, args map[string]any, env ...string) []int16 
 		t.Fatalf("the caller heard %d runs of audio, want the hold audio and the fallback message", len(said))
 	}
 	checkSaid(t, said[len(said)-1], "Sorry.")
-	hold := said[len(said)-2]
-	if d := hold.duration(); d < 4500*time.Millisecond || d > 6*time.Second {
-		t.Errorf("%s of hold audio, as one run, while the phone rang 5 s", d)
+	// Hold audio is one talkspurt; a busy machine may cut it in two.
+	var pcm []int16
+	var d time.Duration
+	for _, h := range said[:len(said)-1] {
+		pcm, d = append(pcm, h.pcm...), d+h.duration()
 	}
-	return hold.pcm
+	if d < 4500*time.Millisecond || d > 6*time.Second {
+		t.Errorf("%s of hold audio while the phone rang 5 s", d)
+	}
+	return pcm
 }
 
 // TestRingbackWhileHumanRings: without hold_audio_url, a caller whose
