@@ -76,6 +76,15 @@ type Destination struct {
 	// Caller id, hold audio, ring timeout and what follows a failure.
 	TransferRouting
 
+	// What the server does on its own call to the human (warm, bridge)
+	// before the caller is put through: see consultPlan.
+	Extension                 string `json:"extension,omitempty" jsonschema:"description=Digits sent as RFC 4733 DTMF once the destination answers (warm and bridge): 0-9\\, *\\, # and w for a half-second pause; a blind transfer cannot carry them,pattern=^[0-9*#w]{1\\,32}$"`
+	WaitForHumanSpeech        bool   `json:"wait_for_human_speech,omitempty" jsonschema:"description=Warm and bridge: after the answer (and the extension) wait for the human to speak before the summary is played; played anyway after human_speech_timeout_seconds"`
+	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=With wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
+	RequireAccept             bool   `json:"require_accept,omitempty" jsonschema:"description=Warm and bridge: after the summary the human hears accept_prompt and the caller is put through only when they press 1; another key\\, no key in time or a hang-up declines (the attempt is recorded declined and the next destination is tried)"`
+	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=With require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
+	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=With require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
+
 	// A recording played instead of a synthesised message: a brand's
 	// own voice, or a deployment without a speech engine.
 	MessageAudioURL string `json:"message_audio_url,omitempty" jsonschema:"description=A WAV file played to the caller before the transfer instead of message: an https URL (on a public address) or an absolute path inside the server's audio folder (VOICEDOCK_AUDIO_DIR),maxLength=2048"`

@@ -68,6 +68,7 @@ type Calls struct {
 	callStore CallStore
 	sig       Signaling
 	media     Media
+	legMedia  LegMedia // media's LegMedia, nil when it has none
 	bus       *Bus
 	resolver  Resolver
 	requester AssistantRequester

@@ -35,6 +35,10 @@ type DestinationCheck struct {
 	// Transfer is how a transfer to one of the assistant's configured
 	// destinations would be made; nil for any other.
 	Transfer *TransferSettings
+	// Consult is what the assistant's destination does on the human's
+	// call (warm, bridge) before the caller is put through; nil when
+	// nothing beyond the plain mode.
+	Consult *ConsultSteps
 }
 
 // CheckDestination answers whether a transfer to destination (an E.164
@@ -68,6 +72,7 @@ func (c *Configuration) CheckDestination(ctx context.Context, destination, assis
 		out.Destination = v.E164
 	}
 	out.Route, out.RouteNote, err = c.routeFor(ctx, out.Destination, dest.Type, a)
+	out.Consult = consultSteps(a, dest)
 	if err != nil {
 		return out, err
 	}

@@ -40,4 +40,9 @@ type Media interface {
 
 // SetMedia attaches the calls' audio. Without it calls are silent and
 // nothing is spoken.
-func (m *Calls) SetMedia(media Media) { m.media = media }
+// A media that also implements LegMedia dials extensions and hears the
+// human on warm and bridge transfers.
+func (m *Calls) SetMedia(media Media) {
+	m.media = media
+	m.legMedia, _ = media.(LegMedia)
+}

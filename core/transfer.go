@@ -85,7 +85,7 @@ type TransferAttempt struct {
 	RingTimeoutSeconds int        `json:"ring_timeout_seconds,omitempty" jsonschema:"description=Seconds the destination could ring: the server's own call is CANCELed then (warm\\, bridge)\\, or a blind attempt with no final NOTIFY by then fails"`
 	OnFailure          string     `json:"on_failure,omitempty" jsonschema:"description=What follows when it does not answer\\, is busy or declines,enum=next,enum=back_to_assistant,enum=end_call"`
 	HoldAudio          string     `json:"hold_audio,omitempty" jsonschema:"description=What the caller hears while the destination is called (warm\\, bridge): ringback or the hold_audio_url"`
-	Status             string     `json:"status" jsonschema:"required,enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled"`
+	Status             string     `json:"status" jsonschema:"required,enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined"`
 	SIPStatus          int        `json:"sip_status,omitempty"`
 	Reason             string     `json:"reason,omitempty"`
 	StartedAt          *time.Time `json:"started_at,omitempty"`

@@ -21,6 +21,16 @@ type TransferRequest struct {
 	Mode       string
 	SIPHeaders map[string]string
 	Routing    TransferRouting
+	// What the server does on its own call to the human (warm, bridge),
+	// over each destination's own: an extension to dial, waiting for the
+	// human's voice, and the human accepting with a key. A nil boolean
+	// leaves the destination's.
+	Extension                 string
+	WaitForHumanSpeech        *bool
+	HumanSpeechTimeoutSeconds int
+	RequireAccept             *bool
+	AcceptPrompt              string
+	AcceptTimeoutSeconds      int
 	// Summary is told to the human on a warm transfer and sent as
 	// X-Transfer-Summary.
 	Summary string

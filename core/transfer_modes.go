@@ -75,21 +75,45 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
 	// The caller hears ringback (or the destination's hold audio) while
-	// the human's phone rings, not silence; the bridge stops it.
+	// the human's phone rings and while they are consulted, not silence;
+	// the bridge stops it.
+	consulting := plan.consult.active()
 	if !m.holdCaller(ctx, lc, transferID, n, plan) {
 		return
 	}
-	_, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
+	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
 	if err != nil {
 		m.attemptFailed(ctx, lc, transferID, n, plan, status, reason)
 		return
 	}
+	if consulting {
+		// The human is told the summary only when they are asked
+		// something: a plain bridge just connects.
+		summary := ""
+		if plan.consult.waitSpeech || plan.consult.requireAccept {
+			lc.mu.Lock()
+			if t := lc.current(transferID, n); t != nil {
+				summary = t.Summary
+			}
+			lc.mu.Unlock()
+		}
+		if out := m.consult(ctx, lc, legID, plan, summary, voice); !out.ok {
+			m.consultFailed(ctx, lc, transferID, n, plan, legID, out)
+			return
+		}
+	}
 	lc.mu.Lock()
-	defer lc.mu.Unlock()
 	t := lc.current(transferID, n)
 	if t == nil {
+		lc.mu.Unlock()
 		return // the caller hung up meanwhile: releaseTransferLocked hangs the leg up
 	}
+	if consulting && !(lc.legUp && lc.leg == legID) {
+		lc.mu.Unlock()
+		m.attemptFailed(ctx, lc, transferID, n, plan, 0, "the destination hung up before the caller was put through")
+		return
+	}
+	defer lc.mu.Unlock()
 	lc.bridged = true
 	t.current().Bridged = true
 	m.stepLocked(m.bg, lc, TransferCompleted, 200, "") // completedLocked starts the relay
@@ -123,7 +147,10 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	summary := lc.active.Summary
 	lc.mu.Unlock()
 
-	m.say(ctx, legID, summary, voice)
+	if out := m.consult(ctx, lc, legID, plan, summary, voice); !out.ok {
+		m.consultFailed(ctx, lc, transferID, n, plan, legID, out)
+		return
+	}
 
 	lc.mu.Lock()
 	if lc.current(transferID, n) == nil {
@@ -324,11 +351,35 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 	return legID, 200, "", nil
 }
 
+// consultFailed ends an attempt whose human did not accept the call or
+// went away while consulted: their call is hung up at once (before the
+// caller hears the fallback message), and the attempt recorded.
+func (m *Calls) consultFailed(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, legID string, out consultOutcome) {
+	m.logger.InfoContext(ctx, "transfer attempt not accepted", "call_id", lc.call.ID, "leg_call_id", legID, "status", out.status, "reason", out.reason)
+	lc.mu.Lock()
+	current := lc.current(transferID, n) != nil
+	up := lc.legUp && lc.leg == legID
+	lc.mu.Unlock()
+	if !current {
+		return
+	}
+	if up {
+		m.hangupAsync(legID)
+	}
+	m.attemptEnded(ctx, lc, transferID, n, plan, out.status, 0, out.reason)
+}
+
 // attemptFailed ends an attempt that found nobody: hold stops and, when
 // the transfer ends here (no destination left, or on_failure says so), the
 // caller hears why; then the failure is recorded (and the next
 // destination tried, or the call ended, as on_failure says).
 func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, sipStatus int, reason string) {
+	m.attemptEnded(ctx, lc, transferID, n, plan, TransferFailed, sipStatus, reason)
+}
+
+// attemptEnded is attemptFailed with the attempt's status: failed, or
+// declined.
+func (m *Calls) attemptEnded(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, status string, sipStatus int, reason string) {
 	lc.mu.Lock()
 	t := lc.current(transferID, n)
 	if t == nil {
@@ -340,7 +391,7 @@ func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID stri
 	}
 	stop := lc.holdStop
 	lc.holdStop = nil
-	final := n == len(t.Attempts) || plan.onFailureFor(sipStatus, false) != OnFailureNext
+	final := n == len(t.Attempts) || plan.onFailureOn(status, sipStatus, false) != OnFailureNext
 	msg := plan.failureMessage(lc.fallbackMessage)
 	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()
@@ -354,7 +405,7 @@ func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID stri
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) != nil {
 		lc.failureSaid = final
-		m.stepLocked(m.bg, lc, TransferFailed, sipStatus, reason)
+		m.stepLocked(m.bg, lc, status, sipStatus, reason)
 	}
 }
 

@@ -176,8 +176,14 @@ func validateDestinationExtras(param string, d Destination) error {
 	if err := checkRouting(param+".", d.TransferRouting); err != nil {
 		return err
 	}
-	_, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders)
-	return err
+	if _, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders); err != nil {
+		return err
+	}
+	f := d.consultFields()
+	if err := f.check(param + "."); err != nil {
+		return err
+	}
+	return f.checkForMode(param+".", d.Mode)
 }
 
 // attemptPlan is how one destination of a transfer is tried.
@@ -202,6 +208,9 @@ type attemptPlan struct {
 	// trunk carries that call (zero for a SIP URI destination).
 	uri   string
 	trunk Trunk
+	// consult is what is done on the human's call before the caller is
+	// put through (warm, bridge).
+	consult consultPlan
 }
 
 // planAttempt combines the request's options with the destination's
@@ -238,6 +247,12 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 	if err != nil {
 		return p, err
 	}
+	if p.consult, err = planConsult(req, configured, p.mode); err != nil {
+		if e := AsError(err); e != nil {
+			e.Message += fmt.Sprintf(" (%s %s is blind)", param, clip(dest.Target()))
+		}
+		return p, err
+	}
 	if s := summaryValue(req.Summary); s != "" {
 		hs = append(hs, SIPHeader{Name: SummaryHeader, Value: s})
 	}
@@ -265,8 +280,17 @@ func checkTransferRequest(req TransferRequest) error {
 	if len(req.FallbackDestinations) > maxFallbacks {
 		return FieldError(CodeInvalidRequest, "fallback_destinations", "at most %d fallback destinations (got %d)", maxFallbacks, len(req.FallbackDestinations))
 	}
-	_, err := ValidateSIPHeaders("sip_headers", req.SIPHeaders)
-	return err
+	if _, err := ValidateSIPHeaders("sip_headers", req.SIPHeaders); err != nil {
+		return err
+	}
+	f := req.consultFields()
+	if err := f.check(""); err != nil {
+		return err
+	}
+	if req.Mode != "" {
+		return f.checkForMode("", req.Mode)
+	}
+	return nil
 }
 
 // parseTargets reads the destination and its fallbacks, in order; the same

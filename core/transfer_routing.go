@@ -136,6 +136,16 @@ func (p attemptPlan) onFailureFor(sipStatus int, noAnswer bool) string {
 	return p.onFailure
 }
 
+// onFailureOn is onFailureFor for an attempt that ends with
+// attemptStatus: one the human declined (did not accept) is declined
+// whatever the SIP status.
+func (p attemptPlan) onFailureOn(attemptStatus string, sipStatus int, noAnswer bool) string {
+	if attemptStatus == AttemptDeclined && p.onFailure != "" {
+		return p.onFailure
+	}
+	return p.onFailureFor(sipStatus, noAnswer)
+}
+
 // failureMessage is what the caller hears when the plan's failure ends
 // the transfer: its on_failure_message, else the request's fallback
 // message, else the default.

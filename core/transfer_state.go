@@ -54,8 +54,14 @@ func failureReason(status int, phrase string) string {
 // stores and publishes the step, and carries out what the status implies;
 // lc.mu is held. A failed attempt with a fallback destination left starts
 // the next one instead of failing the transfer; a failed warm attempt
-// whose human is still on the line is bridged instead.
+// whose human is still on the line is bridged instead. AttemptDeclined
+// is a failure the attempt records as declined: the human said no, so it
+// is never bridged.
 func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
+	attemptStatus := status
+	if status == AttemptDeclined {
+		status = TransferFailed
+	}
 	t := lc.active
 	if t == nil || t.Final() || transferRank(status) < transferRank(t.Status) ||
 		(status == t.Status && sipStatus == t.SIPStatus) {
@@ -70,16 +76,16 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	timedOut, said := lc.ringTimedOut, lc.failureSaid
 	lc.ringTimedOut, lc.failureSaid = false, false
 	if status == TransferFailed && lc.call.Status == CallInProgress {
-		if m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
+		if attemptStatus != AttemptDeclined && m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
 		action, plan := OnFailureNext, attemptPlan{}
 		if t.Attempt >= 1 && len(lc.plans) >= t.Attempt {
 			plan = lc.plans[t.Attempt-1]
-			action = plan.onFailureFor(sipStatus, timedOut)
+			action = plan.onFailureOn(attemptStatus, sipStatus, timedOut)
 		}
 		if action == OnFailureNext && t.Attempt < len(t.Attempts) {
-			m.advanceLocked(ctx, lc, sipStatus, reason)
+			m.advanceLocked(ctx, lc, attemptStatus, sipStatus, reason)
 			return
 		}
 		if action != OnFailureNext {
@@ -95,7 +101,7 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		t.SIPStatus = sipStatus
 	}
 	if a := t.current(); a != nil {
-		a.Status = status
+		a.Status = attemptStatus
 		if sipStatus != 0 {
 			a.SIPStatus = sipStatus
 		}
@@ -140,9 +146,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 	}
 }
 
-// advanceLocked records the current attempt as failed and starts the
-// next; lc.mu is held.
-func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, reason string) {
+// advanceLocked records the current attempt as failed (or declined: its
+// status) and starts the next; lc.mu is held.
+func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, status string, sipStatus int, reason string) {
 	t := lc.active
 	now := m.timestamp()
 	if lc.timeout != nil {
@@ -151,7 +157,7 @@ func (m *Calls) advanceLocked(ctx context.Context, lc *liveCall, sipStatus int, 
 	}
 	m.dropAttemptLocked(lc)
 	a := t.current()
-	a.Status, a.Reason, a.EndedAt = TransferFailed, reason, &now
+	a.Status, a.Reason, a.EndedAt = status, reason, &now
 	if sipStatus != 0 {
 		a.SIPStatus = sipStatus
 	}

@@ -152,8 +152,12 @@ func (s *Session) hearDigit(digit, source string) {
 // INFO); the engine hands it to Hearing in order with the rest.
 func (e *Engine) Digit(callID, digit, source string) bool {
 	s := e.Session(callID)
-	if s == nil || s.ear == nil {
+	if s == nil {
 		return false
+	}
+	s.signals.digit(digit)
+	if s.ear == nil {
+		return s.signals.listening()
 	}
 	s.hearDigit(digit, source)
 	return true

@@ -65,6 +65,7 @@ type Session struct {
 	// talk; nil while nothing is said.
 	bargeIn context.CancelCauseFunc
 	ear     *ear            // nil: the caller is not listened to
+	signals legSignals      // keys and speech for a transfer's listeners
 	bg      context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
@@ -248,6 +249,9 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 		s.onDTMF(pkt)
 		return
 	}
+	if peer == nil && len(pkt.Payload) > 0 {
+		s.signals.frame(p.Codec, pkt.Payload, time.Now())
+	}
 	if s.ear != nil && peer == nil && len(pkt.Payload) > 0 {
 		// A bridged caller talks to the human, not to us.
 		s.hearFrame(p.Codec, pkt.Payload, time.Now())
@@ -275,6 +279,9 @@ func (s *Session) onDTMF(pkt *rtp.Packet) {
 	}
 	s.dtmf.Add(1)
 	s.log.Info("DTMF", "call_id", s.callID, "event", dtmfName(pkt.Payload[0]))
+	if pkt.Payload[0] < 16 {
+		s.signals.digit(dtmfName(pkt.Payload[0]))
+	}
 	if s.ear != nil && pkt.Payload[0] < 16 {
 		s.hearDigit(dtmfName(pkt.Payload[0]), "rfc4733")
 	}

@@ -45,6 +45,15 @@ type TransferCallInput struct {
 	// Caller id, hold audio, ring timeout and on_failure, over every
 	// destination's own.
 	core.TransferRouting
+
+	// What the server does on its own call to the human before the
+	// caller is put through (warm, bridge).
+	Extension                 string `json:"extension,omitempty" jsonschema:"description=Warm and bridge: digits sent as RFC 4733 DTMF once the destination answers (0-9\\, *\\, #\\, w = a half-second pause); refused for a blind transfer\\, whose REFER cannot carry them; overrides the destination's,pattern=^[0-9*#w]{1\\,32}$"`
+	WaitForHumanSpeech        *bool  `json:"wait_for_human_speech,omitempty" jsonschema:"description=Warm and bridge: wait for the human to speak (voice activity on the server's call to them) before the summary is played; played anyway after human_speech_timeout_seconds; overrides the destination's"`
+	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=With wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
+	RequireAccept             *bool  `json:"require_accept,omitempty" jsonschema:"description=Warm and bridge: after the summary the human hears accept_prompt and the caller is put through only on the key 1 (RFC 4733 or SIP INFO); another key\\, no key in time or a hang-up declines and the next destination is tried (or the caller stays with the assistant and hears the fallback message); overrides the destination's"`
+	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=With require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
+	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=With require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
 }
 
 // CreateCallInput places an outbound call.
@@ -155,6 +164,7 @@ func callTools(calls *core.Calls) []Tool {
 		define("transfer_call", "Transfer call",
 			"Move a live call's caller to a human: a phone number (through the phone number's transfer trunk) or a SIP URI; blind with SIP REFER, warm (the human is told a summary first) or bridged. "+
 				"fallback_destinations are tried in order when one fails. "+
+				"Warm and bridge transfers can dial an extension (RFC 4733 DTMF), wait for the human to speak before the summary, and require the human to press 1 to accept (declined otherwise: the next destination is tried). "+
 				"Waits for the real outcome and reports each step (requested, accepted, trying, ringing, completed) as a progress notification; run as a task, the task's statusMessage shows the current step and cancelling the task cancels the transfer. "+
 				"On failure (busy, no answer, refused) the result is an error with code transfer_failed and the SIP status, and the caller stays connected: try another destination.",
 			Hints{Destructive: true, OpenWorld: true, Waits: true},
@@ -172,7 +182,9 @@ func callTools(calls *core.Calls) []Tool {
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
 					SIPHeaders: in.SIPHeaders, Routing: in.TransferRouting,
 					FallbackMessage: in.FallbackMessage,
-					Confirm:         confirm.Ask, ConfirmVia: confirm.Via,
+					Extension:       in.Extension, WaitForHumanSpeech: in.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: in.HumanSpeechTimeoutSeconds,
+					RequireAccept: in.RequireAccept, AcceptPrompt: in.AcceptPrompt, AcceptTimeoutSeconds: in.AcceptTimeoutSeconds,
+					Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 				}, func(step core.Transfer) {
 					// A transfer is also announced when only a leg's status
 					// changed; progress must grow, so such updates are not sent.

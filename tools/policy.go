@@ -32,6 +32,9 @@ type CheckDestinationOutput struct {
 	// Transfer shows the destination's caller id, ring timeout, on_failure
 	// and hold audio when it is one of the assistant's.
 	Transfer *core.TransferSettings `json:"transfer,omitempty" jsonschema:"description=With assistant_id and one of its configured destinations: how the transfer would be made (mode\\, caller id\\, ring timeout\\, on_failure\\, hold audio)"`
+	// Consult is set when the assistant's destination does more on the
+	// human's call than a plain warm or bridge transfer.
+	Consult *core.ConsultSteps `json:"consult,omitempty" jsonschema:"description=With assistant_id\\, for a warm or bridge destination of the assistant with an extension\\, wait_for_human_speech or require_accept: what the server does on its call to the human before the caller is put through"`
 }
 
 func policyTools(svc *core.Configuration) []Tool {

@@ -31,6 +31,15 @@ type ControlCommand struct {
 	// transfer: caller id, hold audio, ring timeout and on_failure, over
 	// the destination's own.
 	core.TransferRouting
+
+	// transfer: what the server does on its own call to the human
+	// (warm, bridge), as transfer_call takes it.
+	Extension                 string `json:"extension,omitempty" jsonschema:"description=transfer (to a warm or bridge destination): digits sent as RFC 4733 DTMF once the destination answers (0-9\\, *\\, #\\, w = a half-second pause); refused for a blind transfer\\, whose REFER cannot carry them; overrides the destination's,pattern=^[0-9*#w]{1\\,32}$"`
+	WaitForHumanSpeech        *bool  `json:"wait_for_human_speech,omitempty" jsonschema:"description=transfer (to a warm or bridge destination): wait for the human to speak (voice activity on the server's call to them) before the summary is played; played anyway after human_speech_timeout_seconds; overrides the destination's"`
+	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=transfer: with wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
+	RequireAccept             *bool  `json:"require_accept,omitempty" jsonschema:"description=transfer (to a warm or bridge destination): after the summary the human hears accept_prompt and the caller is put through only on the key 1 (RFC 4733 or SIP INFO); another key\\, no key in time or a hang-up declines and the next destination is tried (or the caller stays with the assistant and hears the fallback message); overrides the destination's"`
+	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=transfer: with require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
+	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=transfer: with require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
 }
 
 // ControlCallInput is a Call Control command for a live call.
@@ -101,16 +110,15 @@ func control(ctx context.Context, calls *core.Calls, conv *core.Conversations, i
 		confirm := confirmFrom(ctx)
 		t, err := calls.Transfer(ctx, core.TransferRequest{
 			CallID: in.CallID, Destination: cmd.Destination, Message: cmd.Message, RequestedBy: requestedBy,
-			Routing: cmd.TransferRouting,
+			Routing:   cmd.TransferRouting,
+			Extension: cmd.Extension, WaitForHumanSpeech: cmd.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: cmd.HumanSpeechTimeoutSeconds,
+			RequireAccept: cmd.RequireAccept, AcceptPrompt: cmd.AcceptPrompt, AcceptTimeoutSeconds: cmd.AcceptTimeoutSeconds,
 			Confirm: confirm.Ask, ConfirmVia: confirm.Via,
 		}, func(step core.Transfer) {
 			progress(transferProgress(step.Status), 5, describeStep(step))
 		})
 		if err != nil {
-			for _, f := range []string{"destination", "message", "caller_id", "hold_audio_url", "ring_timeout_seconds", "dial_timeout", "on_failure", "on_failure_message"} {
-				err = paramPrefix(err, f, "command."+f)
-			}
-			return ControlCallOutput{}, "", err
+			return ControlCallOutput{}, "", commandParam(err)
 		}
 		ok.Transfer = &t
 		return ok, "Transfer: " + describeStep(t) + ".", nil
@@ -173,4 +181,14 @@ func clipText(s string) string {
 		return s[:40] + "..."
 	}
 	return s
+}
+
+// commandParam names a transfer command's refused field as the command
+// holds it (command.destination, command.require_accept, ...).
+func commandParam(err error) error {
+	for _, p := range []string{"destination", "message", "mode", "extension", "wait_for_human_speech", "human_speech_timeout_seconds", "require_accept", "accept_prompt", "accept_timeout_seconds",
+		"caller_id", "hold_audio_url", "ring_timeout_seconds", "dial_timeout", "on_failure", "on_failure_message"} {
+		err = paramPrefix(err, p, "command."+p)
+	}
+	return err
 }
