@@ -71,6 +71,7 @@ func holdHeard(t *testing.T, audioURL string) []int16 {
 }
 
 func TestHoldPlaysRingback(t *testing.T) {
+	t.Parallel()
 	pcm := holdHeard(t, "")
 	if l440, l480, l1k := toneLevel(pcm, 440), toneLevel(pcm, 480), toneLevel(pcm, 1000); l440 < 1500 || l480 < 1500 || l1k > 100 {
 		t.Errorf("hold without audio: 440 Hz %.0f, 480 Hz %.0f, 1 kHz %.0f; want ringback", l440, l480, l1k)
@@ -78,6 +79,7 @@ func TestHoldPlaysRingback(t *testing.T) {
 }
 
 func TestHoldLoopsRecording(t *testing.T) {
+	t.Parallel()
 	pcm := holdHeard(t, "https://example.com/hold.wav")
 	if l440, l1k := toneLevel(pcm, 440), toneLevel(pcm, 1000); l1k < 3000 || l440 > 100 {
 		t.Errorf("hold with a recording: 1 kHz %.0f, 440 Hz %.0f; want the recording", l1k, l440)
@@ -100,6 +102,7 @@ func (failingSpeech) Render(context.Context, core.Utterance) ([]int16, error) {
 // TestHoldRingbackWhenRecordingFails: hold audio that cannot be played
 // leaves the caller with ringback, not silence.
 func TestHoldRingbackWhenRecordingFails(t *testing.T) {
+	t.Parallel()
 	e := media.NewEngine(media.Config{Speech: failingSpeech{}, KeepaliveInterval: -1})
 	far, local := udp(t), udp(t)
 	e.Open("c1", local, media.Params{Remote: addr(far), PayloadType: 0, Codec: media.PCMU, TelephoneEvent: -1, Send: true})
