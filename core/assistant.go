@@ -71,13 +71,13 @@ type Destination struct {
 
 	// How the transfer is made, for trunks and humans that need more
 	// than a blind REFER: see ModeBlind, ModeWarm, ModeBridge.
-	Mode        string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
-	CallerID    string            `json:"caller_id,omitempty" jsonschema:"description=The number shown to the human on the server's own call (warm and bridge): number (our phone number\\, the default) or caller (the caller's number),enum=number,enum=caller"`
-	SIPHeaders  map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
-	DialTimeout int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
+	Mode       string            `json:"mode,omitempty" jsonschema:"description=blind (default: SIP REFER)\\, warm (the server calls the human first and joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: for trunks without REFER),enum=blind,enum=warm,enum=bridge"`
+	SIPHeaders map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination in the REFER's Refer-To or on the server's INVITE: X-... headers and User-to-User only; at most 10"`
+	// Caller id, hold audio, ring timeout and what follows a failure.
+	TransferRouting
 	// A voicemail box answering the server's own call, told by
 	// answering-machine detection on its audio.
-	VoicemailAction string `json:"voicemail_action,omitempty" jsonschema:"description=What a warm or bridge transfer does when a voicemail box answers the human's phone: none (no detection\\, the default)\\, stop (hang up and try the next destination or bring the caller back to the assistant) or leave_message (wait for the beep\\, leave the summary as a message\\, then bring the caller back); refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
+	VoicemailAction string `json:"voicemail_action,omitempty" jsonschema:"description=What a warm or bridge transfer does when a voicemail box answers the human's phone: none (no detection\\, the default)\\, stop (hang up: as no answer\\, so on_failure applies) or leave_message (wait for the beep\\, leave the summary as a message\\, then bring the caller back; with on_failure end_call the call ends instead); refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
 
 	// What the server does on its own call to the human (warm, bridge)
 	// before the caller is put through: see consultPlan.

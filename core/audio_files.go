@@ -65,7 +65,7 @@ func (c *Configuration) checkReferences(ctx context.Context, a *AssistantConfig)
 	return nil
 }
 
-// checkAudioFiles checks every local message_audio_url of a's transfer
+// checkAudioFiles checks every local message_audio_url and hold_audio_url of a's transfer
 // destinations, so that a bad one is refused when it is saved, not when a
 // caller is waiting for it.
 func (c *Configuration) checkAudioFiles(ctx context.Context, a *AssistantConfig) error {
@@ -74,12 +74,14 @@ func (c *Configuration) checkAudioFiles(ctx context.Context, a *AssistantConfig)
 	}
 	for i, t := range a.LLMConfig.Tools {
 		for j, d := range t.Destinations {
-			if d.MessageAudioURL == "" || strings.HasPrefix(d.MessageAudioURL, "https://") {
-				continue
-			}
-			param := indexed(indexed("llm_config.tools", i)+".destinations", j) + ".message_audio_url"
-			if err := CheckLocalAudio(ctx, c.audio, param, d.MessageAudioURL); err != nil {
-				return err
+			prefix := indexed(indexed("llm_config.tools", i)+".destinations", j)
+			for _, f := range []struct{ name, ref string }{{"message_audio_url", d.MessageAudioURL}, {"hold_audio_url", d.HoldAudioURL}} {
+				if f.ref == "" || strings.HasPrefix(f.ref, "https://") {
+					continue
+				}
+				if err := CheckLocalAudio(ctx, c.audio, prefix+"."+f.name, f.ref); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -15,6 +15,10 @@ import (
 type CallsConfig struct {
 	// TransferTimeout bounds the wait for a final NOTIFY after a REFER.
 	TransferTimeout time.Duration
+	// AudioFiles resolves a transfer request's local hold_audio_url, as
+	// Configuration.SetAudioFiles does an assistant's; nil refuses every
+	// local path.
+	AudioFiles AudioFiles
 	// AllowAdhocTransfers lets a transfer go to a destination the
 	// assistant does not list (the call-control path for backends). It
 	// counts only without a Policy, which has its own setting.
@@ -124,6 +128,14 @@ type liveCall struct {
 	legUp       bool   // that call is answered and not ended
 	bridged     bool   // the caller and leg are bridged by us
 	holdStop    func() // stops the caller's hold audio
+	// endReason, when set, is recorded instead of assistant_ended when
+	// the server hangs the call up (a transfer's on_failure end_call).
+	endReason string
+	// failureSaid: the failing attempt has told the caller why already
+	// (attemptFailed), so the transfer's end says nothing more.
+	failureSaid bool
+	// ringTimedOut: the failing attempt rang past its ring timeout.
+	ringTimedOut bool
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before
@@ -303,6 +315,9 @@ func (m *Calls) endLocked(ctx context.Context, lc *liveCall, reason string) {
 		lc.call.Status = CallFailed
 	default:
 		lc.call.Status = CallEnded
+		if lc.endReason != "" && reason == EndAssistantHangup {
+			reason = lc.endReason
+		}
 	}
 	lc.call.EndReason = reason
 	lc.call.EndedAt = &now

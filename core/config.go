@@ -26,11 +26,18 @@ type Configuration struct {
 	// webhookGuard refuses webhook URLs at internal addresses; see
 	// SetWebhookGuard.
 	webhookGuard WebhookGuard
+	// transferTimeout is VOICEDOCK_TRANSFER_TIMEOUT, a blind transfer's
+	// ring timeout unless its destination has one; see SetTransferTimeout.
+	transferTimeout time.Duration
 }
+
+// SetTransferTimeout tells check_destination the wait for a blind
+// transfer's final NOTIFY (CallsConfig.TransferTimeout); default 30 s.
+func (c *Configuration) SetTransferTimeout(d time.Duration) { c.transferTimeout = d }
 
 // NewConfiguration returns the configuration kept in store.
 func NewConfiguration(store Store, logger *slog.Logger) *Configuration {
-	return &Configuration{store: store, logger: logger, now: time.Now}
+	return &Configuration{store: store, logger: logger, now: time.Now, transferTimeout: 30 * time.Second}
 }
 
 func (c *Configuration) timestamp() time.Time {

@@ -8,9 +8,9 @@ import (
 // ConsultSteps is what a configured warm or bridge destination has the
 // server do on its own call to the human before the caller is put
 // through, in order: check_destination shows it, since it changes how
-// the transfer goes.
+// the transfer goes. The mode, hold audio and on_failure are shown
+// beside it (TransferSettings), not repeated here.
 type ConsultSteps struct {
-	Mode                      string   `json:"mode" jsonschema:"required,description=The destination's transfer mode,enum=warm,enum=bridge"`
 	Extension                 string   `json:"extension,omitempty" jsonschema:"description=Digits sent as RFC 4733 DTMF once the human's side answers"`
 	WaitForHumanSpeech        bool     `json:"wait_for_human_speech,omitempty" jsonschema:"description=The summary waits for the human to speak"`
 	HumanSpeechTimeoutSeconds int      `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=The longest wait for the human's voice"`
@@ -48,16 +48,21 @@ func consultSteps(a *Assistant, dest Destination) *ConsultSteps {
 	if !p.active() {
 		return nil
 	}
-	out := &ConsultSteps{Mode: d.Mode, Extension: p.extension, WaitForHumanSpeech: p.waitSpeech, RequireAccept: p.requireAccept, VoicemailAction: p.voicemail}
-	steps := []string{"call the destination, the caller on hold"}
+	out := &ConsultSteps{Extension: p.extension, WaitForHumanSpeech: p.waitSpeech, RequireAccept: p.requireAccept, VoicemailAction: p.voicemail}
+	hold := "a ringback tone"
+	if d.HoldAudioURL != "" {
+		hold = "the hold audio, looped"
+	}
+	failed := failureOutcome(d.OnFailure)
+	steps := []string{"call the destination, the caller hearing " + hold}
 	if p.extension != "" {
 		steps = append(steps, fmt.Sprintf("once answered, send %s as RFC 4733 DTMF (w: a half-second pause)", p.extension))
 	}
 	switch p.voicemail {
 	case VoicemailStop:
-		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, hang up (the attempt is recorded voicemail; the next destination is tried, or the caller stays with the assistant and hears the fallback message)")
+		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, hang up (the attempt is recorded voicemail: "+failed+")")
 	case VoicemailLeaveMessage:
-		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, wait for its beep, leave the summary as a message and hang up (the attempt is recorded voicemail; no other destination is tried, and the caller stays with the assistant and hears the fallback message)")
+		steps = append(steps, "listen for a voicemail box (a long greeting or a beep, decided within about 4 s; unsure counts as a person): on one, wait for its beep, leave the summary as a message and hang up (the attempt is recorded voicemail; no other destination is tried: "+leftOutcome(d.OnFailure)+")")
 	}
 	if p.waitSpeech {
 		out.HumanSpeechTimeoutSeconds = int(p.speechTimeout.Seconds())
@@ -68,7 +73,7 @@ func consultSteps(a *Assistant, dest Destination) *ConsultSteps {
 	}
 	if p.requireAccept {
 		out.AcceptPrompt, out.AcceptTimeoutSeconds = p.acceptPrompt, int(p.acceptTimeout.Seconds())
-		steps = append(steps, fmt.Sprintf("play %q and wait at most %d s for a key: 1 puts the caller through; another key, none or a hang-up declines (the attempt is recorded declined; the next destination is tried, or the caller stays with the assistant and hears the fallback message)", p.acceptPrompt, out.AcceptTimeoutSeconds))
+		steps = append(steps, fmt.Sprintf("play %q and wait at most %d s for a key: 1 puts the caller through; another key, none or a hang-up declines (the attempt is recorded declined: %s)", p.acceptPrompt, out.AcceptTimeoutSeconds, failed))
 	}
 	if d.Mode == ModeWarm {
 		steps = append(steps, "REFER the caller to the human with Replaces (bridged by the server when the caller's side cannot)")
@@ -77,4 +82,26 @@ func consultSteps(a *Assistant, dest Destination) *ConsultSteps {
 	}
 	out.Steps = steps
 	return out
+}
+
+// failureOutcome says what follows an attempt that found nobody, by the
+// destination's on_failure.
+func failureOutcome(onFailure string) string {
+	switch onFailure {
+	case OnFailureBackToAssistant:
+		return "on_failure back_to_assistant: no other destination is tried, the caller stays with the assistant and hears on_failure_message"
+	case OnFailureEndCall:
+		return "on_failure end_call: no other destination is tried, the caller hears on_failure_message and the call ends"
+	}
+	return "the next destination is tried, or the caller stays with the assistant and hears the fallback message"
+}
+
+// leftOutcome says what follows a message left on the destination's
+// voicemail: the transfer ends whatever on_failure says, and end_call
+// still ends the call.
+func leftOutcome(onFailure string) string {
+	if onFailure == OnFailureEndCall {
+		return "the caller hears that a message was left (on_failure_message when set), then the call ends (on_failure end_call)"
+	}
+	return "the caller stays with the assistant and hears that a message was left (on_failure_message when set)"
 }

@@ -32,6 +32,9 @@ type DestinationCheck struct {
 	// told without a call; RouteNote explains it.
 	Route     string
 	RouteNote string
+	// Transfer is how a transfer to one of the assistant's configured
+	// destinations would be made; nil for any other.
+	Transfer *TransferSettings
 	// Consult is what the assistant's destination does on the human's
 	// call (warm, bridge) before the caller is put through; nil when
 	// nothing beyond the plain mode.
@@ -70,5 +73,9 @@ func (c *Configuration) CheckDestination(ctx context.Context, destination, assis
 	}
 	out.Route, out.RouteNote, err = c.routeFor(ctx, out.Destination, dest.Type, a)
 	out.Consult = consultSteps(a, dest)
+	if err != nil {
+		return out, err
+	}
+	out.Transfer, err = c.transferSettings(ctx, out.Destination, dest.Type, a, c.transferTimeout)
 	return out, err
 }

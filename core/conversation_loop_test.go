@@ -174,7 +174,7 @@ func (m *loggingMedia) Say(ctx context.Context, callID string, u core.Utterance)
 	return nil
 }
 
-func (m *loggingMedia) Hold(ctx context.Context, callID string) (func(), error) {
+func (m *loggingMedia) Hold(ctx context.Context, callID, _ string) (func(), error) {
 	return func() {}, nil
 }
 

@@ -16,6 +16,7 @@ const (
 	CodeNotFound              Code = "not_found"
 	CodeConflict              Code = "conflict"
 	CodeDestinationNotAllowed Code = "destination_not_allowed"
+	CodeCallerIDNotAllowed    Code = "caller_id_not_allowed"
 	CodeCallNotActive         Code = "call_not_active"
 	CodeTransferFailed        Code = "transfer_failed"
 	CodeUnauthorized          Code = "unauthorized"
@@ -44,6 +45,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeNotFound, "no object with that id"},
 		{CodeConflict, "the change clashes with the current state: a duplicate phone number, a trunk or assistant still in use, a call already transferring"},
 		{CodeDestinationNotAllowed, "the transfer destination is refused by policy (not configured, premium-rate, ...); nothing was dialled"},
+		{CodeCallerIDNotAllowed, "a transfer's `caller_id` is a number that is neither one of our phone numbers nor the caller's own; nothing was dialled"},
 		{CodeCallNotActive, "the call is not live (ended, failed or not yet answered)"},
 		{CodeTransferFailed, "the transfer was attempted and failed; the caller is still connected"},
 		{CodeUnauthorized, "no valid API key or OAuth access token"},

@@ -30,8 +30,9 @@ type Media interface {
 	// end (the last packet sent), ctx ends, or the call ends.
 	Say(ctx context.Context, callID string, u Utterance) error
 	// Hold plays hold audio to the call until stop is called or the call
-	// ends.
-	Hold(ctx context.Context, callID string) (stop func(), err error)
+	// ends: audioURL (a WAV, as Utterance.AudioURL) looped, or a ringback
+	// tone when it is "" or cannot be played.
+	Hold(ctx context.Context, callID, audioURL string) (stop func(), err error)
 	// Bridge relays audio both ways between two answered calls until ctx
 	// ends or either call ends.
 	Bridge(ctx context.Context, a, b string) (BridgeStats, error)

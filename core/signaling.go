@@ -67,10 +67,17 @@ type OutboundDial struct {
 	CallID string
 	// To is the Request-URI (sip:+31612345678@trunk-host:5060;transport=udp).
 	To string
-	// From is our number, the caller id presented.
-	From      string
-	Trunk     Trunk
-	SIPCallID string
+	// From is the caller id presented: our number, or on a transfer's own
+	// call the caller's (caller_id). It is asserted too (P-Asserted-Identity,
+	// RFC 3325), for trunks that take the identity from there.
+	From string
+	// DivertedFrom, when set, is our number the call is forwarded from
+	// while From is the caller's (a Diversion header, RFC 5806): the
+	// trunk sees whose account the call is on, which many require to let
+	// a number that is not ours through.
+	DivertedFrom string
+	Trunk        Trunk
+	SIPCallID    string
 	// Headers are added to the INVITE (sip_headers, X-Transfer-Summary).
 	Headers []SIPHeader
 }

@@ -29,7 +29,7 @@ func (r *recordingMedia) Say(ctx context.Context, callID string, u core.Utteranc
 	return r.sayErr
 }
 
-func (r *recordingMedia) Hold(ctx context.Context, callID string) (func(), error) {
+func (r *recordingMedia) Hold(ctx context.Context, callID, _ string) (func(), error) {
 	return func() {}, nil
 }
 

@@ -72,22 +72,27 @@ func transferRank(status string) int {
 
 // TransferAttempt is one destination of a transfer and what became of it.
 type TransferAttempt struct {
-	Destination     string     `json:"destination" jsonschema:"required"`
-	DestinationType string     `json:"destination_type" jsonschema:"required,enum=number,enum=sip"`
-	Mode            string     `json:"mode" jsonschema:"required,enum=blind,enum=warm,enum=bridge"`
-	ReferTo         string     `json:"refer_to,omitempty" jsonschema:"description=The SIP URI the REFER or the server's INVITE went to"`
-	CallerID        string     `json:"caller_id,omitempty" jsonschema:"description=The number presented on the server's own call (warm\\, bridge)"`
-	SIPHeaders      []string   `json:"sip_headers,omitempty" jsonschema:"description=Names of the headers sent to the destination"`
-	LegCallID       string     `json:"leg_call_id,omitempty" jsonschema:"description=The server's own call to the destination (warm\\, bridge): the second leg"`
-	LegStatus       string     `json:"leg_status,omitempty" jsonschema:"description=Where that call is: dialing\\, answered\\, ended or failed,enum=dialing,enum=answered,enum=ended,enum=failed"`
-	Bridged         bool       `json:"bridged,omitempty" jsonschema:"description=The server relays the audio between the caller and the destination"`
-	VoicemailAction string     `json:"voicemail_action,omitempty" jsonschema:"description=What this attempt does when a voicemail box answers (warm\\, bridge): stop or leave_message; absent when it listens for none,enum=stop,enum=leave_message"`
-	AnsweredBy      string     `json:"answered_by,omitempty" jsonschema:"description=Who answered the server's own call by answering-machine detection: human\\, machine or unknown (nothing decided in time: treated as a human),enum=human,enum=machine,enum=unknown"`
-	Status          string     `json:"status" jsonschema:"required,description=declined: the human did not accept the call; voicemail: a voicemail box answered (stopped\\, or a message was left),enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined,enum=voicemail"`
-	SIPStatus       int        `json:"sip_status,omitempty"`
-	Reason          string     `json:"reason,omitempty"`
-	StartedAt       *time.Time `json:"started_at,omitempty"`
-	EndedAt         *time.Time `json:"ended_at,omitempty"`
+	Destination     string   `json:"destination" jsonschema:"required"`
+	DestinationType string   `json:"destination_type" jsonschema:"required,enum=number,enum=sip"`
+	Mode            string   `json:"mode" jsonschema:"required,enum=blind,enum=warm,enum=bridge"`
+	ReferTo         string   `json:"refer_to,omitempty" jsonschema:"description=The SIP URI the REFER or the server's INVITE went to"`
+	CallerID        string   `json:"caller_id,omitempty" jsonschema:"description=The number presented on the server's own call (warm\\, bridge)"`
+	SIPHeaders      []string `json:"sip_headers,omitempty" jsonschema:"description=Names of the headers sent to the destination"`
+	LegCallID       string   `json:"leg_call_id,omitempty" jsonschema:"description=The server's own call to the destination (warm\\, bridge): the second leg"`
+	LegStatus       string   `json:"leg_status,omitempty" jsonschema:"description=Where that call is: dialing\\, answered\\, ended or failed,enum=dialing,enum=answered,enum=ended,enum=failed"`
+	Bridged         bool     `json:"bridged,omitempty" jsonschema:"description=The server relays the audio between the caller and the destination"`
+	// How it was rung (ring_timeout_seconds, on_failure, hold_audio_url)
+	// and who answered (voicemail_action, answered_by).
+	RingTimeoutSeconds int        `json:"ring_timeout_seconds,omitempty" jsonschema:"description=Seconds the destination could ring: the server's own call is CANCELed then (warm\\, bridge)\\, or a blind attempt with no final NOTIFY by then fails"`
+	OnFailure          string     `json:"on_failure,omitempty" jsonschema:"description=What follows when it does not answer\\, is busy\\, declines or a voicemail box answers with voicemail_action stop,enum=next,enum=back_to_assistant,enum=end_call"`
+	HoldAudio          string     `json:"hold_audio,omitempty" jsonschema:"description=What the caller hears while the destination is called (warm\\, bridge): ringback or the hold_audio_url"`
+	VoicemailAction    string     `json:"voicemail_action,omitempty" jsonschema:"description=What this attempt does when a voicemail box answers (warm\\, bridge): stop or leave_message; absent when it listens for none,enum=stop,enum=leave_message"`
+	AnsweredBy         string     `json:"answered_by,omitempty" jsonschema:"description=Who answered the server's own call by answering-machine detection: human\\, machine or unknown (nothing decided in time: treated as a human),enum=human,enum=machine,enum=unknown"`
+	Status             string     `json:"status" jsonschema:"required,description=declined: the human did not accept the call; voicemail: a voicemail box answered (stopped\\, or a message was left),enum=requested,enum=accepted,enum=trying,enum=ringing,enum=completed,enum=failed,enum=canceled,enum=declined,enum=voicemail"`
+	SIPStatus          int        `json:"sip_status,omitempty"`
+	Reason             string     `json:"reason,omitempty"`
+	StartedAt          *time.Time `json:"started_at,omitempty"`
+	EndedAt            *time.Time `json:"ended_at,omitempty"`
 }
 
 // Leg statuses of a transfer attempt's own call.

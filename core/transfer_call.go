@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // TransferRequest asks for a live call's caller to be moved.
@@ -15,12 +16,11 @@ type TransferRequest struct {
 	FallbackDestinations []string
 	Message              string
 	RequestedBy          string
-	// Mode, CallerID, SIPHeaders and DialTimeout (seconds) apply to every
-	// destination, over what each has configured.
-	Mode        string
-	CallerID    string
-	SIPHeaders  map[string]string
-	DialTimeout int
+	// Mode, SIPHeaders and Routing apply to every destination, over
+	// what each has configured.
+	Mode       string
+	SIPHeaders map[string]string
+	Routing    TransferRouting
 	// What the server does on its own call to the human (warm, bridge),
 	// over each destination's own: an extension to dial, waiting for the
 	// human's voice, and the human accepting with a key. A nil boolean
@@ -72,6 +72,11 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	}
 	if err := checkTransferRequest(req); err != nil {
 		return Transfer{}, err
+	}
+	if ref := req.Routing.HoldAudioURL; ref != "" && !strings.HasPrefix(ref, "https://") {
+		if err := CheckLocalAudio(ctx, m.cfg.AudioFiles, "hold_audio_url", ref); err != nil {
+			return Transfer{}, err
+		}
 	}
 	lc := m.get(req.CallID)
 	if lc == nil {
@@ -180,6 +185,9 @@ func targetParam(i int) string {
 func transferError(t Transfer) error {
 	switch t.Status {
 	case TransferFailed:
+		if strings.HasSuffix(t.Reason, endCallNote) {
+			return &Error{Code: CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller hears on_failure_message, then the call ends", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
+		}
 		return &Error{Code: CodeTransferFailed, Message: fmt.Sprintf("transfer to %s failed: %s; the caller is still connected", t.Destination, t.Reason), SIPStatus: t.SIPStatus}
 	case TransferCanceled:
 		return &Error{Code: CodeCallNotActive, Message: "transfer canceled: " + t.Reason, SIPStatus: t.SIPStatus}
@@ -242,6 +250,13 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		idParam := "caller_id"
+		if req.Routing.CallerID == "" {
+			idParam = param + ".caller_id" // the destination's own
+		}
+		if err := m.checkCallerIDOwned(ctx, lc, idParam, plan.callerID); err != nil {
+			return nil, nil, 0, err
+		}
 		if plan.uri, plan.trunk, err = m.routeTrunk(ctx, lc.call, dest); err != nil {
 			return nil, nil, 0, err
 		}
@@ -262,6 +277,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	for i, p := range plans {
 		a := TransferAttempt{Destination: p.dest.Target(), DestinationType: p.dest.Type, Mode: p.mode, ReferTo: p.uri, Status: TransferRequested}
+		m.describeRoutingLocked(&a, p)
 		if p.voicemailAction != VoicemailNone {
 			a.VoicemailAction = p.voicemailAction
 		}
@@ -330,12 +346,17 @@ func (m *Calls) sendRefer(ctx context.Context, lc *liveCall, transferID string, 
 }
 
 // armTimeoutLocked bounds the wait for the final NOTIFY of an accepted
-// REFER; lc.mu is held.
+// REFER: the attempt's ring timeout, else VOICEDOCK_TRANSFER_TIMEOUT;
+// lc.mu is held.
 func (m *Calls) armTimeoutLocked(lc *liveCall, transferID string, n int) {
 	if lc.timeout != nil {
 		lc.timeout.Stop()
 	}
-	lc.timeout = m.work.AfterFunc(m.cfg.TransferTimeout, func() { m.timeoutTransfer(lc, transferID, n) })
+	d, ring := m.cfg.TransferTimeout, false
+	if len(lc.plans) >= n && lc.plans[n-1].ringSeconds != 0 {
+		d, ring = lc.plans[n-1].ringTimeout(d), true
+	}
+	lc.timeout = m.work.AfterFunc(d, func() { m.timeoutTransfer(lc, transferID, n, d, ring) })
 }
 
 func referRejectReason(status int) string {
@@ -350,13 +371,21 @@ func referRejectReason(status int) string {
 	return fmt.Sprintf("the REFER was refused with %d", status)
 }
 
-func (m *Calls) timeoutTransfer(lc *liveCall, transferID string, n int) {
+// timeoutTransfer fails a blind attempt whose REFER brought no final
+// NOTIFY within d: nobody answered (on_failure applies), or the caller's
+// side never said.
+func (m *Calls) timeoutTransfer(lc *liveCall, transferID string, n int, d time.Duration, ring bool) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) == nil {
 		return
 	}
-	m.stepLocked(m.bg, lc, TransferFailed, 0, fmt.Sprintf("no final NOTIFY within %s", m.cfg.TransferTimeout))
+	reason := fmt.Sprintf("no final NOTIFY within %s", d)
+	if ring {
+		reason = fmt.Sprintf("the destination did not answer within %s (ring_timeout_seconds; no final NOTIFY)", d)
+	}
+	lc.ringTimedOut = true
+	m.stepLocked(m.bg, lc, TransferFailed, 0, reason)
 }
 
 // recordRefusal keeps a refused transfer on the call's record, and

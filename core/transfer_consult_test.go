@@ -237,7 +237,7 @@ func TestConsultSavedAndChecked(t *testing.T) {
 		t.Fatalf("check = %+v, %v", c, err)
 	}
 	got := c.Consult
-	if got.Mode != core.ModeWarm || got.Extension != "204w#" || !got.WaitForHumanSpeech || got.HumanSpeechTimeoutSeconds != 5 ||
+	if c.Transfer == nil || c.Transfer.Mode != core.ModeWarm || got.Extension != "204w#" || !got.WaitForHumanSpeech || got.HumanSpeechTimeoutSeconds != 5 ||
 		!got.RequireAccept || got.AcceptPrompt != core.DefaultAcceptPrompt || got.AcceptTimeoutSeconds != 8 || len(got.Steps) != 6 {
 		t.Errorf("consult %+v", got)
 	}

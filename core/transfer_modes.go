@@ -74,10 +74,11 @@ func (m *Calls) bridgeAttempt(ctx context.Context, lc *liveCall, transferID stri
 	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
-	// While the human is consulted the caller waits on hold, as on a
-	// warm transfer.
+	// The caller hears ringback (or the destination's hold audio) while
+	// the human's phone rings and while they are consulted, not silence;
+	// the bridge stops it.
 	consulting := plan.consult.active()
-	if consulting && !m.holdCaller(ctx, lc, transferID, n) {
+	if !m.holdCaller(ctx, lc, transferID, n, plan) {
 		return
 	}
 	legID, status, reason, err := m.dialLeg(ctx, lc, transferID, n, plan)
@@ -128,7 +129,7 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	if err := m.sayUtterance(ctx, callID, plan.announcement(voice)); HasCode(err, CodeCallNotActive) {
 		return // the caller hung up during it: CallEnded cancels the transfer
 	}
-	if !m.holdCaller(ctx, lc, transferID, n) {
+	if !m.holdCaller(ctx, lc, transferID, n, plan) {
 		return
 	}
 
@@ -186,6 +187,20 @@ func (m *Calls) warmAttempt(ctx context.Context, lc *liveCall, transferID string
 	t.ReferTo = dlg.RemoteTarget
 	lc.mu.Unlock()
 	m.sendRefer(ctx, lc, transferID, n, ReferTarget{URI: dlg.RemoteTarget, Replaces: &dlg})
+}
+
+// holdCaller starts the caller's hold audio for attempt n and keeps
+// what stops it on lc; false when the attempt is over already.
+func (m *Calls) holdCaller(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan) bool {
+	stop := m.hold(ctx, lc.call.ID, plan.holdAudioURL)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.current(transferID, n) == nil {
+		m.work.Go(stop)
+		return false
+	}
+	lc.holdStop = stop
+	return true
 }
 
 // callGone reports whether err says the call has ended at the SIP layer
@@ -291,6 +306,11 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 		return "", 0, "", errors.New("the transfer ended")
 	}
 	from := m.presentedNumber(lc, plan.callerID)
+	// Presenting the caller's number, the call is forwarded from ours.
+	diverted := ""
+	if ours := m.presentedNumber(lc, CallerIDNumber); from != ours && from == m.presentedNumber(lc, CallerIDCaller) {
+		diverted = ours
+	}
 	a := t.current()
 	a.LegCallID, a.LegStatus, a.CallerID = legID, LegDialing, from
 	lc.leg, lc.legUp = legID, false
@@ -300,8 +320,9 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 	m.stepLocked(m.bg, lc, TransferTrying, 0, "")
 	lc.mu.Unlock()
 
-	dctx, cancel := context.WithTimeout(ctx, plan.dialTimeout)
-	err = m.sig.Dial(dctx, OutboundDial{CallID: legID, To: plan.uri, From: from, Trunk: plan.trunk, Headers: plan.headers})
+	ring := plan.ringTimeout(DefaultDialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, ring)
+	err = m.sig.Dial(dctx, OutboundDial{CallID: legID, To: plan.uri, From: from, DivertedFrom: diverted, Trunk: plan.trunk, Headers: plan.headers})
 	timedOut := errors.Is(dctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err != nil {
@@ -311,7 +332,7 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 		e := AsError(err)
 		switch {
 		case timedOut:
-			return legID, e.SIPStatus, fmt.Sprintf("the destination did not answer within %s", plan.dialTimeout), err
+			return legID, e.SIPStatus, fmt.Sprintf("the destination did not answer within %s", ring), err
 		case ctx.Err() != nil:
 			return legID, e.SIPStatus, "the transfer ended", err
 		case e.SIPStatus >= 300:
@@ -328,21 +349,6 @@ func (m *Calls) dialLeg(ctx context.Context, lc *liveCall, transferID string, n 
 	}
 	lc.mu.Unlock()
 	return legID, 200, "", nil
-}
-
-// holdCaller puts the caller on hold for attempt n; false when the
-// attempt is no longer current.
-func (m *Calls) holdCaller(ctx context.Context, lc *liveCall, transferID string, n int) bool {
-	stop := m.hold(ctx, lc.call.ID)
-	lc.mu.Lock()
-	if lc.current(transferID, n) == nil {
-		lc.mu.Unlock()
-		stop()
-		return false
-	}
-	lc.holdStop = stop
-	lc.mu.Unlock()
-	return true
 }
 
 // consultFailed ends an attempt whose human did not accept the call or
@@ -363,9 +369,10 @@ func (m *Calls) consultFailed(ctx context.Context, lc *liveCall, transferID stri
 	m.attemptEnded(ctx, lc, transferID, n, plan, out.status, 0, out.reason)
 }
 
-// attemptFailed ends an attempt that found nobody: hold stops and, when no
-// destination is left, the caller hears the fallback message; then the
-// failure is recorded (and the next destination tried, if any).
+// attemptFailed ends an attempt that found nobody: hold stops and, when
+// the transfer ends here (no destination left, or on_failure says so), the
+// caller hears why; then the failure is recorded (and the next
+// destination tried, or the call ended, as on_failure says).
 func (m *Calls) attemptFailed(ctx context.Context, lc *liveCall, transferID string, n int, plan attemptPlan, sipStatus int, reason string) {
 	m.attemptEnded(ctx, lc, transferID, n, plan, TransferFailed, sipStatus, reason)
 }
@@ -384,35 +391,37 @@ func (m *Calls) attemptEnded(ctx context.Context, lc *liveCall, transferID strin
 	}
 	stop := lc.holdStop
 	lc.holdStop = nil
-	last := n == len(t.Attempts) || lc.lastAttempt
-	msg := lc.fallbackMessage
+	final := n == len(t.Attempts) || lc.lastAttempt || plan.onFailureOn(status, sipStatus, false) != OnFailureNext
+	msg := plan.failureMessage(lc.fallbackMessage)
 	callID, voice := lc.call.ID, voiceLocked(lc)
 	lc.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if last {
-		if msg == "" {
-			msg = DefaultFallbackMessage
-		}
+	if final {
 		m.say(ctx, callID, msg, voice)
 	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.current(transferID, n) != nil {
+		lc.failureSaid = final
 		m.stepLocked(m.bg, lc, status, sipStatus, reason)
 	}
 }
 
 // presentedNumber is the caller id of the server's own call: our phone
-// number, or the caller's; lc.mu is held.
+// number, the caller's, or the E.164 of ours the plan names; lc.mu is
+// held.
 func (m *Calls) presentedNumber(lc *liveCall, choice string) string {
 	ours, theirs := lc.call.AgentPhone, lc.call.CallerPhone
 	if lc.call.Direction == DirectionOutbound {
 		ours, theirs = theirs, ours
 	}
-	if choice == CallerIDCaller && theirs != "" {
+	switch {
+	case choice == CallerIDCaller && theirs != "":
 		return theirs
+	case strings.HasPrefix(choice, "+"):
+		return choice // checked to be ours or the caller's (checkCallerIDOwned)
 	}
 	return ours
 }
@@ -532,14 +541,15 @@ func (p attemptPlan) announcement(voice *TTSConfig) Utterance {
 	return Utterance{Text: p.message, AudioURL: p.audioURL, Voice: voice}
 }
 
-// hold starts hold audio on a call and returns what stops it (a no-op
+// hold starts hold audio on a call (audioURL looped, or a ringback tone
+// when it is "" or cannot be played) and returns what stops it (a no-op
 // without media or when hold could not start).
-func (m *Calls) hold(ctx context.Context, callID string) func() {
+func (m *Calls) hold(ctx context.Context, callID, audioURL string) func() {
 	if m.media == nil {
 		m.logger.DebugContext(ctx, "no media: no hold audio", "call_id", callID)
 		return func() {}
 	}
-	stop, err := m.media.Hold(ctx, callID)
+	stop, err := m.media.Hold(ctx, callID, audioURL)
 	if err != nil || stop == nil {
 		m.logger.WarnContext(ctx, "hold", "call_id", callID, "err", err)
 		return func() {}

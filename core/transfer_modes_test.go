@@ -38,7 +38,7 @@ func (r *recMedia) Say(_ context.Context, callID string, u core.Utterance) error
 	return nil
 }
 
-func (r *recMedia) Hold(_ context.Context, callID string) (func(), error) {
+func (r *recMedia) Hold(_ context.Context, callID, _ string) (func(), error) {
 	r.add("hold " + r.legOf(callID))
 	var once sync.Once
 	return func() { once.Do(func() { r.add("unhold " + r.legOf(callID)) }) }, nil
@@ -92,7 +92,7 @@ func testWarmTransferMediaAndReplaces(t *testing.T) {
 	}
 	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{
 		CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, Summary: "Refund\r\nplease",
-		CallerID: core.CallerIDCaller, SIPHeaders: map[string]string{"X-Ticket": "7"},
+		Routing: core.TransferRouting{CallerID: core.CallerIDCaller}, SIPHeaders: map[string]string{"X-Ticket": "7"},
 	}, nil)
 	if err != nil || tr.Status != core.TransferCompleted {
 		t.Fatalf("warm transfer = %+v, %v", tr, err)
@@ -349,10 +349,10 @@ func TestValidateSIPHeaders(t *testing.T) {
 	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "consult"}); err == nil {
 		t.Error("an unknown mode accepted")
 	}
-	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", DialTimeout: 2}); err == nil {
+	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", TransferRouting: core.TransferRouting{DialTimeout: 2}}); err == nil {
 		t.Error("a 2 s dial_timeout accepted")
 	}
-	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "warm", CallerID: "caller", DialTimeout: 20, SIPHeaders: map[string]string{"X-Queue": "sales"}}); err != nil {
+	if _, err := core.ValidateDestination("d", core.Destination{Type: "number", Number: "+31612345678", Description: "x", Mode: "warm", TransferRouting: core.TransferRouting{CallerID: "caller", DialTimeout: 20}, SIPHeaders: map[string]string{"X-Queue": "sales"}}); err != nil {
 		t.Errorf("a full warm destination refused: %v", err)
 	}
 }
@@ -418,7 +418,7 @@ func (b blockingMedia) Say(ctx context.Context, _ string, _ core.Utterance) erro
 	<-ctx.Done()
 	return ctx.Err()
 }
-func (blockingMedia) Hold(context.Context, string) (func(), error) { return func() {}, nil }
+func (blockingMedia) Hold(context.Context, string, string) (func(), error) { return func() {}, nil }
 func (blockingMedia) Bridge(context.Context, string, string) (core.BridgeStats, error) {
 	return core.BridgeStats{}, nil
 }

@@ -66,21 +66,6 @@ func checkMode(param, mode string) error {
 	return FieldError(CodeInvalidRequest, param, "mode %q is not blind, warm or bridge", clip(mode))
 }
 
-func checkCallerID(param, id string) error {
-	switch id {
-	case "", CallerIDNumber, CallerIDCaller:
-		return nil
-	}
-	return FieldError(CodeInvalidRequest, param, "caller_id %q is not number or caller", clip(id))
-}
-
-func checkDialTimeout(param string, seconds int) error {
-	if seconds != 0 && (seconds < minDialTimeout || seconds > maxDialTimeout) {
-		return FieldError(CodeInvalidRequest, param, "dial_timeout must be %d to %d seconds (got %d)", minDialTimeout, maxDialTimeout, seconds)
-	}
-	return nil
-}
-
 // sipHeaderNameOK reports whether name is one a transfer may send: an
 // extension header (X- and letters, digits or dashes) or User-to-User
 // (RFC 7433). Anything else could change how the far side handles the
@@ -188,10 +173,7 @@ func validateDestinationExtras(param string, d Destination) error {
 	if err := checkMode(param+".mode", d.Mode); err != nil {
 		return err
 	}
-	if err := checkCallerID(param+".caller_id", d.CallerID); err != nil {
-		return err
-	}
-	if err := checkDialTimeout(param+".dial_timeout", d.DialTimeout); err != nil {
+	if err := checkRouting(param+".", d.TransferRouting); err != nil {
 		return err
 	}
 	if _, err := ValidateSIPHeaders(param+".sip_headers", d.SIPHeaders); err != nil {
@@ -216,11 +198,18 @@ type attemptPlan struct {
 	message string
 	// audioURL is the destination's recording (message_audio_url), played
 	// instead of message when the request brings no message of its own.
-	audioURL    string
-	mode        string
-	callerID    string // caller_id choice
-	headers     []SIPHeader
-	dialTimeout time.Duration
+	audioURL string
+	mode     string
+	callerID string // caller_id choice: number, caller or an E.164 of ours
+	headers  []SIPHeader
+	// holdAudioURL is looped to the caller while the human is called;
+	// "" for a ringback tone.
+	holdAudioURL string
+	// ringSeconds is the ring timeout set by the request or the
+	// destination, 0 for the mode's default (ringTimeout).
+	ringSeconds      int
+	onFailure        string
+	onFailureMessage string
 	// voicemailAction is what a machine answering the server's own call
 	// gets: VoicemailNone, VoicemailStop or VoicemailLeaveMessage.
 	voicemailAction string
@@ -236,8 +225,8 @@ type attemptPlan struct {
 // planAttempt combines the request's options with the destination's
 // configured ones (the request's win) and checks the result.
 func planAttempt(param string, req TransferRequest, dest Destination, configured *Destination) (attemptPlan, error) {
-	p := attemptPlan{dest: dest, message: req.Message, mode: req.Mode, callerID: req.CallerID, voicemailAction: req.VoicemailAction}
-	timeout := req.DialTimeout
+	p := attemptPlan{dest: dest, message: req.Message, mode: req.Mode, voicemailAction: req.VoicemailAction}
+	routing := req.Routing
 	headers := req.SIPHeaders
 	if configured != nil {
 		if p.message == "" {
@@ -247,20 +236,16 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 		if p.mode == "" {
 			p.mode = configured.Mode
 		}
-		if p.callerID == "" {
-			p.callerID = configured.CallerID
-		}
 		if p.voicemailAction == "" {
 			p.voicemailAction = configured.VoicemailAction
 		}
-		if timeout == 0 {
-			timeout = configured.DialTimeout
-		}
+		routing = configured.TransferRouting.over(req.Routing)
 		headers = mergeHeaders(configured.SIPHeaders, req.SIPHeaders)
 	}
 	if p.mode == "" {
 		p.mode = ModeBlind
 	}
+	p.callerID = routing.CallerID
 	if p.callerID == "" {
 		p.callerID = CallerIDNumber
 	}
@@ -270,9 +255,11 @@ func planAttempt(param string, req TransferRequest, dest Destination, configured
 	if p.voicemailAction == "" {
 		p.voicemailAction = VoicemailNone
 	}
-	p.dialTimeout = DefaultDialTimeout
-	if timeout != 0 {
-		p.dialTimeout = time.Duration(timeout) * time.Second
+	p.holdAudioURL = routing.HoldAudioURL
+	p.ringSeconds = routing.ringSeconds()
+	p.onFailure, p.onFailureMessage = routing.OnFailure, routing.OnFailureMessage
+	if p.onFailure == "" {
+		p.onFailure = OnFailureNext
 	}
 	hs, err := ValidateSIPHeaders(param+".sip_headers", headers)
 	if err != nil {
@@ -306,10 +293,7 @@ func checkTransferRequest(req TransferRequest) error {
 	if err := checkMode("mode", req.Mode); err != nil {
 		return err
 	}
-	if err := checkCallerID("caller_id", req.CallerID); err != nil {
-		return err
-	}
-	if err := checkDialTimeout("dial_timeout", req.DialTimeout); err != nil {
+	if err := checkRouting("", req.Routing); err != nil {
 		return err
 	}
 	if err := checkVoicemailAction("voicemail_action", req.VoicemailAction); err != nil {

@@ -67,13 +67,40 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		(status == t.Status && sipStatus == t.SIPStatus) {
 		return
 	}
+	// What follows a failure: the next destination, or the end of the
+	// transfer, said to the caller, and of the call (on_failure).
+	var after func()
+	note := "" // what on_failure made of a failure, added to the reason
+	// What the failing attempt's own code knew of its failure, for this
+	// step only.
+	timedOut, said := lc.ringTimedOut, lc.failureSaid
+	lc.ringTimedOut, lc.failureSaid = false, false
 	if status == TransferFailed && lc.call.Status == CallInProgress {
 		if attemptStatus == TransferFailed && m.bridgeInsteadLocked(ctx, lc, sipStatus, reason) {
 			return
 		}
-		if t.Attempt < len(t.Attempts) && !lc.lastAttempt {
+		action, plan := OnFailureNext, attemptPlan{}
+		if t.Attempt >= 1 && len(lc.plans) >= t.Attempt {
+			plan = lc.plans[t.Attempt-1]
+			action = plan.onFailureOn(attemptStatus, sipStatus, timedOut)
+		}
+		if lc.lastAttempt && action == OnFailureBackToAssistant {
+			// A message was left: the transfer ends here whatever
+			// on_failure says, so back_to_assistant adds nothing; end_call
+			// still ends the call once the caller has heard it.
+			action = OnFailureNext
+		}
+		if action == OnFailureNext && t.Attempt < len(t.Attempts) && !lc.lastAttempt {
 			m.advanceLocked(ctx, lc, attemptStatus, sipStatus, reason)
 			return
+		}
+		if action != OnFailureNext {
+			note = onFailureNote(action)
+			if !lc.lastAttempt { // else marked not tried for the message left
+				m.skipRemainingLocked(t, action)
+			}
+			msg, end := plan.failureMessage(lc.fallbackMessage), action == OnFailureEndCall
+			after = func() { m.work.Go(func() { m.endAfterFailure(lc, msg, !said, end) }) }
 		}
 	}
 	now := m.timestamp()
@@ -94,6 +121,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		t.Reason = reason
 		if status == TransferFailed && len(t.Attempts) > 1 {
 			t.Reason = fmt.Sprintf("all %d destinations failed: %s", len(t.Attempts), describeAttempts(t.Attempts))
+		}
+		if note != "" {
+			t.Reason = reason + note
 		}
 	}
 	t.Steps = append(t.Steps, TransferStep{Status: status, Attempt: t.Attempt, SIPStatus: sipStatus, Reason: reason, At: now})
@@ -123,6 +153,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		m.saveTransfer(ctx, lc, t)
 	}
 	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
+	if after != nil {
+		after()
+	}
 }
 
 // advanceLocked records the current attempt as failed (or declined: its

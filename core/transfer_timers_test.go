@@ -54,7 +54,7 @@ func TestWarmDialTimeout(t *testing.T) {
 			f.calls.CallEnded(context.Background(), d.CallID, core.EndNoAnswer)
 			return &core.Error{Code: core.CodeUnavailable, Message: "cancelled", SIPStatus: 487}
 		}
-		tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, DialTimeout: 20}, nil)
+		tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678", Mode: core.ModeWarm, Routing: core.TransferRouting{DialTimeout: 20}}, nil)
 		if !core.HasCode(err, core.CodeTransferFailed) || !strings.Contains(tr.Reason, "did not answer within 20s") {
 			t.Fatalf("transfer = %+v, %v", tr, err)
 		}

@@ -46,7 +46,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
-	hold     []int16
+	// ringback is one cycle of the tone a held caller hears by default.
+	ringback []int16
 }
 
 var _ core.Media = (*Engine)(nil)
@@ -60,7 +61,7 @@ func NewEngine(cfg Config) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, log: log, sessions: map[string]*Session{}, hold: holdAudio()}
+	return &Engine{cfg: cfg, log: log, sessions: map[string]*Session{}, ringback: Ringback()}
 }
 
 // Run keeps idle calls' media alive until ctx ends.
@@ -212,31 +213,6 @@ func (e *Engine) Say(ctx context.Context, callID string, u core.Utterance) error
 
 func endedError(callID string) error {
 	return core.FieldError(core.CodeCallNotActive, "call_id", "call %s ended while the message was playing", callID)
-}
-
-// Hold plays hold audio in a loop until stop is called or the call ends.
-func (e *Engine) Hold(ctx context.Context, callID string) (func(), error) {
-	s, err := e.live(callID)
-	if err != nil {
-		return nil, err
-	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for hctx.Err() == nil {
-			if err := s.play(hctx, e.hold); err != nil {
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-		})
-	}, nil
 }
 
 // Bridge relays the audio of a and b to each other until ctx ends or

@@ -2,23 +2,16 @@ package media
 
 import (
 	"context"
-	"math"
 	"time"
 )
 
 const frameDur = 20 * time.Millisecond
 
-// play sends pcm (8 kHz) as 20 ms frames, paced by the clock from the
-// start (so the timer's jitter does not add up), and returns once the
-// last frame is sent. Frames fall due while the far side holds the call
-// are not sent, but the time passes: what it says is not replayed later.
-func (s *Session) play(ctx context.Context, pcm []int16) error {
-	s.playMu.Lock()
-	defer s.playMu.Unlock()
-	return s.playLocked(ctx, pcm)
-}
-
-// playLocked is play with s.playMu held.
+// playLocked sends pcm (8 kHz) as 20 ms frames, paced by the clock from
+// the start (so the timer's jitter does not add up), and returns once the
+// last frame is sent; s.playMu is held. Frames fall due while the far
+// side holds the call are not sent, but the time passes: what it says is
+// not replayed later.
 func (s *Session) playLocked(ctx context.Context, pcm []int16) error {
 	s.playing.Store(true)
 	defer s.playing.Store(false)
@@ -46,19 +39,4 @@ func (s *Session) playLocked(ctx context.Context, pcm []int16) error {
 		s.sendFrame(payload, i > 0)
 	}
 	return nil
-}
-
-// holdAudio is one cycle of what a held caller hears: two soft tones, a
-// rising pair, then silence (sent as silence, so the media keeps flowing).
-func holdAudio() []int16 {
-	const rate = 8000
-	out := make([]int16, 4*rate)
-	for i, f := range []float64{523.25, 659.25} {
-		at := i * rate / 4
-		for j := 0; j < rate/4; j++ {
-			env := math.Sin(math.Pi * float64(j) / float64(rate/4)) // no clicks
-			out[at+j] = int16(4000 * env * math.Sin(2*math.Pi*f*float64(j)/rate))
-		}
-	}
-	return out
 }

@@ -98,6 +98,9 @@ func (u *UA) Dial(ctx context.Context, d core.OutboundDial) error {
 	req.AppendHeader(&cid)
 	req.AppendHeader(contact.Clone())
 	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	for _, h := range identityHeaders(d, from.Address) {
+		req.AppendHeader(h)
+	}
 	for _, h := range d.Headers {
 		req.AppendHeader(sip.NewHeader(h.Name, h.Value))
 	}
@@ -256,4 +259,22 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// identityHeaders assert the caller id of an outbound call
+// (P-Asserted-Identity, RFC 3325: trunks that trust us take the identity
+// from it, and it is what a caller_id caller passes on) and, when it is
+// the caller's number rather than ours, the number the call was diverted
+// from (Diversion, RFC 5806). A From that is no phone number (the
+// default contact user) asserts nothing.
+func identityHeaders(d core.OutboundDial, from sip.Uri) []sip.Header {
+	if !strings.HasPrefix(from.User, "+") {
+		return nil
+	}
+	hs := []sip.Header{sip.NewHeader("P-Asserted-Identity", "<"+from.String()+">")}
+	if div := strings.TrimSpace(d.DivertedFrom); strings.HasPrefix(div, "+") && div != from.User {
+		u := sip.Uri{Scheme: from.Scheme, User: div, Host: from.Host, Port: from.Port}
+		hs = append(hs, sip.NewHeader("Diversion", "<"+u.String()+">;reason=unconditional"))
+	}
+	return hs
 }

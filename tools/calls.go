@@ -40,10 +40,11 @@ type TransferCallInput struct {
 	FallbackDestinations []string          `json:"fallback_destinations,omitempty" jsonschema:"description=Destinations tried in order when destination fails (busy\\, no answer\\, refused\\, timed out); each passes the same policy before the first is tried,maxItems=5"`
 	Mode                 string            `json:"mode,omitempty" jsonschema:"description=blind (SIP REFER\\, the default)\\, warm (the server calls the human first with the caller on hold\\, tells them the summary\\, then joins them with REFER and Replaces) or bridge (the server calls the human and relays the audio: trunks without REFER); overrides the destinations' own mode,enum=blind,enum=warm,enum=bridge"`
 	Summary              string            `json:"summary,omitempty" jsonschema:"description=Who is calling and why: told to the human on a warm transfer and sent as X-Transfer-Summary,maxLength=500"`
-	CallerID             string            `json:"caller_id,omitempty" jsonschema:"description=Number shown to the human on the server's own call (warm\\, bridge): number (our phone number\\, default) or caller (the caller's),enum=number,enum=caller"`
 	SIPHeaders           map[string]string `json:"sip_headers,omitempty" jsonschema:"description=Headers sent to the destination (X-... and User-to-User only\\, at most 10): in the REFER's Refer-To or on the server's INVITE; added to the destination's own"`
-	DialTimeout          int               `json:"dial_timeout,omitempty" jsonschema:"description=Seconds the human's phone may ring on a warm or bridge transfer (default 30),minimum=5,maximum=120"`
 	FallbackMessage      string            `json:"fallback_message,omitempty" jsonschema:"description=Said to the caller when a warm or bridge transfer found nobody\\, before the assistant carries on,maxLength=1000"`
+	// Caller id, hold audio, ring timeout and on_failure, over every
+	// destination's own.
+	core.TransferRouting
 
 	// What the server does on its own call to the human before the
 	// caller is put through (warm, bridge).
@@ -52,7 +53,7 @@ type TransferCallInput struct {
 	HumanSpeechTimeoutSeconds int    `json:"human_speech_timeout_seconds,omitempty" jsonschema:"description=With wait_for_human_speech: the longest wait for the human's voice (default 5),minimum=1,maximum=30"`
 	RequireAccept             *bool  `json:"require_accept,omitempty" jsonschema:"description=Warm and bridge: after the summary the human hears accept_prompt and the caller is put through only on the key 1 (RFC 4733 or SIP INFO); another key\\, no key in time or a hang-up declines and the next destination is tried (or the caller stays with the assistant and hears the fallback message); overrides the destination's"`
 	AcceptPrompt              string `json:"accept_prompt,omitempty" jsonschema:"description=With require_accept: what the human hears after the summary (default: Press 1 to accept the call.),maxLength=500"`
-	VoicemailAction           string `json:"voicemail_action,omitempty" jsonschema:"description=Warm and bridge: when a voicemail box answers (answering-machine detection on the human's line): none (no detection)\\, stop (hang up\\, try the next destination or come back to the assistant) or leave_message (leave the summary after the beep\\, then come back); overrides the destinations' own; refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
+	VoicemailAction           string `json:"voicemail_action,omitempty" jsonschema:"description=Warm and bridge: when a voicemail box answers (answering-machine detection on the human's line): none (no detection)\\, stop (hang up: as no answer\\, so on_failure applies) or leave_message (leave the summary after the beep\\, then come back; with on_failure end_call the call ends instead); overrides the destinations' own; refused on blind transfers,enum=none,enum=stop,enum=leave_message"`
 	AcceptTimeoutSeconds      int    `json:"accept_timeout_seconds,omitempty" jsonschema:"description=With require_accept: seconds the human has to press a key once the prompt has played (default 10),minimum=3,maximum=60"`
 }
 
@@ -180,7 +181,7 @@ func callTools(calls *core.Calls) []Tool {
 				t, err := calls.Transfer(ctx, core.TransferRequest{
 					CallID: in.CallID, Destination: in.Destination, Message: in.Message, RequestedBy: requestedBy,
 					FallbackDestinations: in.FallbackDestinations, Mode: in.Mode, Summary: in.Summary,
-					CallerID: in.CallerID, SIPHeaders: in.SIPHeaders, DialTimeout: in.DialTimeout,
+					SIPHeaders: in.SIPHeaders, Routing: in.TransferRouting,
 					FallbackMessage: in.FallbackMessage,
 					Extension:       in.Extension, WaitForHumanSpeech: in.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: in.HumanSpeechTimeoutSeconds,
 					RequireAccept: in.RequireAccept, AcceptPrompt: in.AcceptPrompt, AcceptTimeoutSeconds: in.AcceptTimeoutSeconds,

@@ -147,7 +147,7 @@ func checkOutput(c core.DestinationCheck) CheckDestinationOutput {
 		Allowed: c.Allowed, Rule: c.Rule, Reason: c.Reason,
 		Destination: c.Destination, Type: c.Type, AssistantID: c.AssistantID,
 		E164: c.E164, Region: c.Region, CountryCode: c.Country, NumberType: c.NumberType,
-		SIPHost: c.SIPHost, Route: c.Route, RouteNote: c.RouteNote,
+		SIPHost: c.SIPHost, Route: c.Route, RouteNote: c.RouteNote, Transfer: c.Transfer,
 		Consult: c.Consult,
 	}
 }

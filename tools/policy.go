@@ -29,6 +29,9 @@ type CheckDestinationOutput struct {
 	SIPHost     string `json:"sip_host,omitempty" jsonschema:"description=Host of a SIP URI destination"`
 	Route       string `json:"route,omitempty" jsonschema:"description=The Refer-To URI a transfer would carry: for a number through the transfer trunk of a phone number using the assistant; for a SIP URI the URI itself"`
 	RouteNote   string `json:"route_note" jsonschema:"required,description=How the route was found\\, or why it cannot be told without a call"`
+	// Transfer shows the destination's caller id, ring timeout, on_failure
+	// and hold audio when it is one of the assistant's.
+	Transfer *core.TransferSettings `json:"transfer,omitempty" jsonschema:"description=With assistant_id and one of its configured destinations: how the transfer would be made (mode\\, caller id\\, ring timeout\\, on_failure\\, hold audio)"`
 	// Consult is set when the assistant's destination does more on the
 	// human's call than a plain warm or bridge transfer.
 	Consult *core.ConsultSteps `json:"consult,omitempty" jsonschema:"description=With assistant_id\\, for a warm or bridge destination of the assistant with an extension\\, wait_for_human_speech\\, require_accept or voicemail_action: what the server does on its call to the human before the caller is put through"`

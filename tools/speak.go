@@ -29,6 +29,9 @@ type ControlCommand struct {
 	Content         string `json:"content,omitempty" jsonschema:"description=say: the text to speak; inject-context: context added to the model's conversation,maxLength=1000"`
 	EndAfter        *bool  `json:"end_after,omitempty" jsonschema:"description=say: hang up after speaking (required by VoiceDock)"`
 	TriggerResponse *bool  `json:"trigger_response,omitempty" jsonschema:"description=inject-context: true makes the model answer at once (required by VoiceDock)"`
+	// transfer: caller id, hold audio, ring timeout and on_failure, over
+	// the destination's own.
+	core.TransferRouting
 
 	// transfer: what the server does on its own call to the human
 	// (warm, bridge), as transfer_call takes it.
@@ -108,6 +111,7 @@ func control(ctx context.Context, calls *core.Calls, conv *core.Conversations, i
 		confirm := confirmFrom(ctx)
 		t, err := calls.Transfer(ctx, core.TransferRequest{
 			CallID: in.CallID, Destination: cmd.Destination, Message: cmd.Message, RequestedBy: requestedBy,
+			Routing:   cmd.TransferRouting,
 			Extension: cmd.Extension, WaitForHumanSpeech: cmd.WaitForHumanSpeech, HumanSpeechTimeoutSeconds: cmd.HumanSpeechTimeoutSeconds,
 			RequireAccept: cmd.RequireAccept, AcceptPrompt: cmd.AcceptPrompt, AcceptTimeoutSeconds: cmd.AcceptTimeoutSeconds,
 			VoicemailAction: cmd.VoicemailAction,
@@ -184,7 +188,8 @@ func clipText(s string) string {
 // commandParam names a transfer command's refused field as the command
 // holds it (command.destination, command.require_accept, ...).
 func commandParam(err error) error {
-	for _, p := range []string{"destination", "message", "mode", "extension", "wait_for_human_speech", "human_speech_timeout_seconds", "require_accept", "accept_prompt", "accept_timeout_seconds", "voicemail_action"} {
+	for _, p := range []string{"destination", "message", "mode", "extension", "wait_for_human_speech", "human_speech_timeout_seconds", "require_accept", "accept_prompt", "accept_timeout_seconds", "voicemail_action",
+		"caller_id", "hold_audio_url", "ring_timeout_seconds", "dial_timeout", "on_failure", "on_failure_message"} {
 		err = paramPrefix(err, p, "command."+p)
 	}
 	return err

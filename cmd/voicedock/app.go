@@ -108,9 +108,11 @@ func (a *app) newCore(ctx context.Context) error {
 	a.configuration = core.NewConfiguration(config, a.logger)
 	a.configuration.SetPolicy(policy)
 	a.configuration.SetAudioFiles(a.guards.audioFiles())
+	a.configuration.SetTransferTimeout(cfg.TransferTimeout)
 	a.configuration.SetWebhookGuard(a.guards.webhookGuard)
 	a.calls = core.NewCalls(a.background.ctx, core.CallsConfig{
 		TransferTimeout:      cfg.TransferTimeout,
+		AudioFiles:           a.guards.audioFiles(),
 		AllowAdhocTransfers:  cfg.AllowAdhoc,
 		Policy:               policy,
 		AllowedSources:       sources,

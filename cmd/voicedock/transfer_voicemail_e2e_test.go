@@ -290,8 +290,9 @@ func TestVoicemailActionInCheckDestination(t *testing.T) {
 	}
 	r := mustCall(t, line.c, "check_destination", `{"destination":"`+salesNumber+`","assistant_id":"`+list.Assistants[0].ID+`"}`)
 	consult, _ := r.structured["consult"].(map[string]any)
+	transfer, _ := r.structured["transfer"].(map[string]any)
 	steps, _ := json.Marshal(consult["steps"])
-	if consult["mode"] != "bridge" || consult["voicemail_action"] != "stop" || !strings.Contains(string(steps), "listen for a voicemail box") {
+	if transfer["mode"] != "bridge" || consult["voicemail_action"] != "stop" || !strings.Contains(string(steps), "listen for a voicemail box") {
 		t.Fatalf("check_destination: %s %s", r.text, r.json)
 	}
 	bad := call(t, line.c, "create_assistant", `{"name":"Blind","llm_config":{"tools":[{"type":"transfer_call","destinations":[
