@@ -2,8 +2,9 @@
 # The project's one test command: installs what the tests need when it is
 # missing (from Debian: sipp's sip-tester, espeak-ng, pocketsphinx and its
 # English model, baresip, kamailio with its TLS modules, chromium for the
-# console's browser test, postgresql for the PostgreSQL store's tests; from npm: the console's packages and the MCP
-# clients of clients/ with the Node 22 they run on; staticcheck from the Go
+# console's browser test, postgresql for the PostgreSQL store's and the
+# nodes' tests; from npm: the console's packages and the MCP clients of
+# clients/ with the Node 22 they run on; staticcheck from the Go
 # module proxy), then rebuilds the console and compares it with the
 # committed build, runs the checks, the conformance suite, the whole Go
 # test suite and short fuzz runs.
