@@ -108,30 +108,50 @@ step "fuzz (short runs)"
 # deadline as a failure when a worker is mid-input at the end
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
 # every budget.
-# Two lanes of one fuzzing worker each, one lane a core: each target's
-# build and its executions overlap with the other lane's.
-fuzz() { go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-$3}" -parallel 1; }
+# The instrumented test binaries are built first, one package after
+# another: each build has both cores, and what it instruments (the
+# standard library, the dependencies, SQLite among them) the next builds
+# take from the cache. Built inside the lanes, both lanes compiled core's
+# and sip's instrumented dependencies side by side at the start, every
+# target relinked its package's binary, and each build took a core from
+# the other lane's fuzzing.
+fuzz_packages="core sip tools transport/bridge server oauth audio webhooks llm audiodir transport"
+fuzz_bin="$work/fuzz"
+fuzz_cache="$(go env GOCACHE)/fuzz/$(go list -m)"
+for pkg in $fuzz_packages; do
+	go test -c -fuzz . -o "$fuzz_bin/${pkg//\//_}.test" "./$pkg"
+done
+# Then two lanes of one fuzzing worker each, one lane a core, with about
+# the same execution time in each (measured within 6% of each other). A target
+# runs in its package's directory, where its seed corpus is and where a
+# failing input is written, with the flags and the corpus cache go test
+# would give it.
+fuzz() {
+	echo "--- fuzz ./$1 $2"
+	(cd "$1" && "$fuzz_bin/${1//\//_}.test" -test.run '^$' -test.fuzz "^$2\$" -test.fuzztime "${FUZZTIME:-$3}" \
+		-test.parallel 1 -test.fuzzcachedir "$fuzz_cache/$1" -test.timeout 10m -test.paniconexit0)
+}
 lane_a() {
-	fuzz ./core FuzzParseTarget 100000x
-	fuzz ./core FuzzAssistantReply 80000x
-	fuzz ./sip FuzzParseSipfrag 200000x
-	fuzz ./sip FuzzParseDTMFRelay 100000x
-	fuzz ./sip FuzzDigestAuthorize 100000x
-	fuzz ./tools FuzzToolInputs 40000x
-	fuzz ./transport/bridge FuzzReadSSE 100000x
-	fuzz ./server FuzzRoundTripState 50000x
-	fuzz ./oauth FuzzVerify 20000x
+	fuzz core FuzzParseTarget 100000x
+	fuzz core FuzzAssistantReply 80000x
+	fuzz sip FuzzParseSipfrag 200000x
+	fuzz sip FuzzParseDTMFRelay 100000x
+	fuzz sip FuzzDigestAuthorize 100000x
+	fuzz tools FuzzToolInputs 40000x
+	fuzz transport/bridge FuzzReadSSE 100000x
+	fuzz server FuzzRoundTripState 50000x
+	fuzz oauth FuzzVerify 20000x
 }
 lane_b() {
-	fuzz ./core FuzzDecodeAssistant 20000x
-	fuzz ./sip FuzzSIPMessage 200000x
-	fuzz ./sip FuzzSDPAnswer 200000x
-	fuzz ./sip FuzzReferToHeaders 100000x
-	fuzz ./audio FuzzDecodeWAV 1000000x
-	fuzz ./webhooks FuzzVerify 100000x
-	fuzz ./llm FuzzDecodeResponse 100000x
-	fuzz ./audiodir FuzzRel 50000x
-	fuzz ./transport FuzzAuthorizationHeader 20000x
+	fuzz core FuzzDecodeAssistant 20000x
+	fuzz sip FuzzSIPMessage 200000x
+	fuzz sip FuzzSDPAnswer 200000x
+	fuzz sip FuzzReferToHeaders 100000x
+	fuzz audio FuzzDecodeWAV 1000000x
+	fuzz webhooks FuzzVerify 100000x
+	fuzz llm FuzzDecodeResponse 100000x
+	fuzz audiodir FuzzRel 50000x
+	fuzz transport FuzzAuthorizationHeader 20000x
 }
 lane_a >"$work/fuzz-a.log" 2>&1 &
 fuzz_a=$!

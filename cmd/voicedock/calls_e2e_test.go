@@ -166,7 +166,7 @@ func progressMessages(steps []map[string]any) []string {
 func TestInboundCallListedAndTransferred(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{})
-	line := newPhoneLine(t, target.Port())
+	line := newLineNoMessage(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", strings.TrimPrefix(ourNumber, "+"))
 	callID := line.answered(t)
 

@@ -200,6 +200,7 @@ func kill(t *testing.T, cmd interface {
 // ended server_restart, every event stored before the kill reaches the
 // receiver afterwards, and none twice with different ids.
 func TestCrashMidTransfers(t *testing.T) {
+	t.Parallel()
 	const calls = 3
 	hooks := newCrashHooks(t)
 	hooks.set(true, 0) // down: everything stays in the outbox
@@ -275,6 +276,7 @@ func TestCrashMidTransfers(t *testing.T) {
 // starts it again: every call is recorded ended, every stored event is
 // delivered, none twice with different ids.
 func TestCrashDuringWebhookBurst(t *testing.T) {
+	t.Parallel()
 	hooks := newCrashHooks(t)
 	hooks.set(false, 150*time.Millisecond)
 	dir := t.TempDir()

@@ -85,6 +85,7 @@ func extGetTask(t *testing.T, c *client.Client, id string) extTask {
 // of the server on the same data directory, tasks/get answers the same
 // from the store.
 func TestTaskExtensionOverStdioAndRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "1000")
 	c, logs := stdioServerVersion(t, "2026-07-28", dir)

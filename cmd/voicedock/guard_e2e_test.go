@@ -14,6 +14,7 @@ import (
 // for every refusal, and a webhook URL at an internal address is refused
 // when saved, while the default loopback receiver stays allowed.
 func TestToolInputReachesOnlyWhatItShould(t *testing.T) {
+	t.Parallel()
 	folder := t.TempDir()
 	wav := audio.EncodeWAV(audio.PCM{Rate: 8000, Samples: make([]int16, 800)})
 	if err := os.WriteFile(filepath.Join(folder, "hold.wav"), wav, 0o644); err != nil {

@@ -63,6 +63,7 @@ func (is *testIssuer) token(t *testing.T, aud, scope string, exp time.Duration) 
 // resource or an expired one is refused, and the static API key still
 // works beside it.
 func TestOAuthRemoteClient(t *testing.T) {
+	t.Parallel()
 	is := newTestIssuer(t)
 	const resource = "https://voicedock.test/mcp"
 	url, logs := httpServer(t, t.TempDir(),

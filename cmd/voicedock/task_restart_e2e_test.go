@@ -96,6 +96,7 @@ func runTransferTask(t *testing.T, line *phoneLine, target *sipptest.Process) (s
 // data directory) and reads the task from a new client: tasks/get shows
 // the transfer's final step and SIP code, tasks/result the transfer.
 func TestTaskSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	c, logs := stdioServerVersion(t, "2025-11-25", dir)
@@ -117,6 +118,7 @@ func TestTaskSurvivesRestart(t *testing.T) {
 // then reads it from a new session of the same key, from another key
 // (refused: not found), and after a restart of the server process.
 func TestTaskOverHTTPNewSessionAndRestart(t *testing.T) {
+	t.Parallel()
 	const viewerKey = "k-task-viewer-7d1e0c5a9b"
 	dir := t.TempDir()
 	// tasks/get is polled: no request limit.
@@ -157,6 +159,7 @@ func TestTaskOverHTTPNewSessionAndRestart(t *testing.T) {
 // task as ended with that stored outcome (the transfer canceled, the
 // tool's coded error), not as working forever or unknown.
 func TestTaskRestartMidTransfer(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, logs := stdioServerVersion(t, "2025-11-25", dir)
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
@@ -198,6 +201,7 @@ func TestTaskRestartMidTransfer(t *testing.T) {
 // transfer alone, which the restart's recovery ended: the task completed
 // with transfer_call's transfer_failed error for the canceled transfer.
 func TestTaskKilledMidTransferHTTP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"VOICEDOCK_API_KEYS=ops:" + testKey, "VOICEDOCK_RATE_LIMIT_PER_MINUTE=0"}
 	ops := map[string]string{"Authorization": "Bearer " + testKey}

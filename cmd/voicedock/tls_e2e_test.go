@@ -115,6 +115,7 @@ func startBaresip(t *testing.T, caFile, uri string) *syncBuffer {
 // of Debian's baresip 1.0 refuses to send to a sips: URI (ENOSYS), and
 // sipp here is built without TLS.
 func TestSIPOverTLSWithBaresip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cert, key := selfSigned(t, t.TempDir())
 	c, logs := stdioServerVersion(t, "2025-11-25", dir,
@@ -242,6 +243,7 @@ request_route {
 // self-signed certificate: the call is answered over TLS and the caller's
 // BYE reaches the server through the Record-Route.
 func TestSIPSViaKamailio(t *testing.T) {
+	t.Parallel()
 	cert, key := selfSigned(t, t.TempDir())
 	c, logs := stdioServerVersion(t, "2025-11-25", t.TempDir(),
 		"VOICEDOCK_SIP_TRANSPORTS=udp,tls", "VOICEDOCK_SIP_TLS_CERT="+cert, "VOICEDOCK_SIP_TLS_KEY="+key)

@@ -57,7 +57,7 @@ func TestFallbackAfterBusy(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
 	rcv := newReceiver(t, "")
-	line := newPhoneLine(t, target.Port(), "VOICEDOCK_WEBHOOK_URL="+rcv.srv.URL)
+	line := newLineNoMessage(t, target.Port(), "VOICEDOCK_WEBHOOK_URL="+rcv.srv.URL)
 	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	desk := "sip:desk@127.0.0.1:" + strconv.Itoa(target.Port())
@@ -155,7 +155,7 @@ func TestFallbackPolicyFirst(t *testing.T) {
 func TestBlindTransferHeaders(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
-	line := newPhoneLine(t, target.Port())
+	line := newLineNoMessage(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_headers.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	res, _ := transferWith(t, line.c, map[string]any{

@@ -20,7 +20,7 @@ func callStatus(t *testing.T, c *client.Client, callID string) string {
 func TestBusyTargetThenSecondTransfer(t *testing.T) {
 	t.Parallel()
 	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "100")
-	line := newPhoneLine(t, target.Port())
+	line := newLineNoMessage(t, target.Port())
 	caller := sipptest.Start(t, "uac_transfer_busy_then_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 
@@ -51,7 +51,7 @@ func TestBusyTargetThenSecondTransfer(t *testing.T) {
 
 func TestReferRejected(t *testing.T) {
 	t.Parallel()
-	line := newPhoneLine(t, sipptest.FreePort(t))
+	line := newLineNoMessage(t, sipptest.FreePort(t))
 	caller := sipptest.Start(t, "uac_refer_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	res, _ := transfer(t, line.c, callID, salesNumber)
@@ -70,7 +70,7 @@ func TestReferRejected(t *testing.T) {
 
 func TestNoFinalNotifyTimesOut(t *testing.T) {
 	t.Parallel()
-	line := newPhoneLine(t, sipptest.FreePort(t), "VOICEDOCK_TRANSFER_TIMEOUT=1s")
+	line := newLineNoMessage(t, sipptest.FreePort(t), "VOICEDOCK_TRANSFER_TIMEOUT=1s")
 	caller := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	res, steps := transfer(t, line.c, callID, salesNumber)
@@ -87,7 +87,7 @@ func TestNoFinalNotifyTimesOut(t *testing.T) {
 
 func TestCallerHangsUpMidTransfer(t *testing.T) {
 	t.Parallel()
-	line := newPhoneLine(t, sipptest.FreePort(t))
+	line := newLineNoMessage(t, sipptest.FreePort(t))
 	caller := sipptest.Start(t, "uac_hangup_mid_transfer.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	res, _ := transfer(t, line.c, callID, salesNumber)
