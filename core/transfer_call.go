@@ -169,6 +169,19 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 				return last, transferError(last)
 			}
 		case <-ctx.Done():
+			// The transfer as it stands: a final step and the end of the
+			// call it causes are published together, and that end may end
+			// ctx (the call's own, in the conversation loop) before this
+			// loop has read the step.
+			if cur, found := lc.transfer(transferID); found && len(cur.Steps) != len(last.Steps) {
+				last = cur
+				if onStep != nil {
+					onStep(last)
+				}
+			}
+			if last.Final() {
+				return last, transferError(last)
+			}
 			return last, nil
 		}
 	}
