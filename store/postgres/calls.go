@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 const callColumns = "id, direction, status, caller_phone, agent_phone, number_id, assistant_id, " +
@@ -30,11 +31,11 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`, node_id)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
-			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
-			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
-			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
-			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage), callNode(c))
+			c.ID, c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone),
+			sqlrows.NullString(c.NumberID), sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID),
+			sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
+			sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason), sqlrows.NullString(c.Error),
+			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), sqlrows.NullString(c.FirstMessage), callNode(c))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}
@@ -63,10 +64,10 @@ func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.Webhook
 // updateCall writes c's own fields over the stored call in tx.
 func updateCall(ctx context.Context, tx *sql.Tx, c core.Call) error {
 	res, err := tx.ExecContext(ctx, updateCallSQL,
-		c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone), nullString(c.NumberID),
-		nullString(c.AssistantID), nullString(c.SIPCallID), nullString(c.RemoteAddr), nullString(c.TrunkID),
-		nullTime(c.StartedAt), nullTime(c.EndedAt), nullInt(c.DurationSeconds), nullString(c.EndReason),
-		nullString(c.Error), timestamp(c.UpdatedAt), nullString(c.FirstMessage), c.ID)
+		c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone), sqlrows.NullString(c.NumberID),
+		sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID), sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID),
+		nullTime(c.StartedAt), nullTime(c.EndedAt), sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason),
+		sqlrows.NullString(c.Error), timestamp(c.UpdatedAt), sqlrows.NullString(c.FirstMessage), c.ID)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (s *Store) GetCall(ctx context.Context, id string) (core.Call, error) {
 		if err != nil {
 			return err
 		}
-		c.Transfers, err = queryAll(ctx, tx, scanTransfer,
+		c.Transfers, err = sqlrows.QueryAll(ctx, tx, scanTransfer,
 			"SELECT "+transferColumns+" FROM transfers WHERE call_id = $1"+transfersOldestFirst, id)
 		return err
 	})
@@ -125,7 +126,7 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call, lock st
 	for i, c := range calls {
 		index[c.ID], ids[i] = i, c.ID
 	}
-	transfers, err := queryAll(ctx, tx, scanTransfer,
+	transfers, err := sqlrows.QueryAll(ctx, tx, scanTransfer,
 		"SELECT "+transferColumns+" FROM transfers WHERE call_id = ANY($1)"+transfersOldestFirst+lock, ids)
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call, lock st
 }
 
 // scanCall reads a row of callColumns.
-func scanCall(row rowScanner) (core.Call, error) {
+func scanCall(row sqlrows.Scanner) (core.Call, error) {
 	var (
 		c                                                 core.Call
 		caller, agent, number, assistant, sipCallID, addr sql.NullString

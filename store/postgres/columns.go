@@ -54,35 +54,3 @@ func (n nullTimestamp) Scan(src any) error {
 	*n.t = &v
 	return nil
 }
-
-// nullString stores an unset (empty) string as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// nullInt stores an unset (zero) number as NULL.
-func nullInt(n int) any {
-	if n == 0 {
-		return nil
-	}
-	return n
-}
-
-// timeLayout is how a time inside a JSON document (a transfer's steps) is
-// written: ISO 8601, UTC, milliseconds, as the SQLite store writes it.
-const timeLayout = "2006-01-02T15:04:05.000Z"
-
-func formatTime(t time.Time) string {
-	return t.UTC().Truncate(time.Millisecond).Format(timeLayout)
-}
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bad timestamp %q: %w", s, err)
-	}
-	return t.UTC(), nil
-}

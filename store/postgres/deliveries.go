@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 // deliveryColumns are the columns of a delivery without its body;
@@ -89,7 +90,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 			`INSERT INTO webhook_deliveries (id, call_id, assistant_id, url, event_type, body, status, attempts,
 			     next_attempt_at, created_at, updated_at)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10)`,
-			d.ID, nullString(d.CallID), nullString(d.AssistantID), d.URL,
+			d.ID, sqlrows.NullString(d.CallID), sqlrows.NullString(d.AssistantID), d.URL,
 			d.EventType, string(d.Body), core.DeliveryPending, timestamp(next), timestamp(created),
 			timestamp(updated))
 		if isUniqueViolation(err) {
@@ -114,7 +115,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 	var list []core.WebhookDelivery
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		list, err = queryAll(ctx, tx, scanDeliveryWithBody, dueQuery, timestamp(now), limit)
+		list, err = sqlrows.QueryAll(ctx, tx, scanDeliveryWithBody, dueQuery, timestamp(now), limit)
 		return err
 	})
 	if err != nil {
@@ -160,7 +161,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 		`UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
 		     last_error = $5, delivered_at = $6, updated_at = $7
 		 WHERE id = $8`,
-		d.Status, d.Attempts, timestamp(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
+		d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus), sqlrows.NullString(d.LastError),
 		nullTime(d.DeliveredAt), timestamp(updated), d.ID)
 	if err == nil {
 		err = mustAffect(res, "webhook delivery", d.ID)
@@ -180,7 +181,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, ids []string, until, now ti
 	if err != nil {
 		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
 	}
-	claimed, err := scanAll(rows, func(r rowScanner) (string, error) {
+	claimed, err := sqlrows.ScanAll(rows, func(r sqlrows.Scanner) (string, error) {
 		var id string
 		return id, r.Scan(&id)
 	})
@@ -225,7 +226,7 @@ func deliveryFilter(f core.DeliveryFilter) (string, []any) {
 
 // scanDelivery reads a row of deliveryColumns, and the body after them
 // when body is set.
-func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
+func scanDelivery(row sqlrows.Scanner, body bool) (core.WebhookDelivery, error) {
 	var (
 		d                              core.WebhookDelivery
 		callID, assistantID, lastError sql.NullString
@@ -250,11 +251,11 @@ func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
 }
 
 // scanDeliveryWithBody reads a row of deliveryColumns and withBody.
-func scanDeliveryWithBody(row rowScanner) (core.WebhookDelivery, error) {
+func scanDeliveryWithBody(row sqlrows.Scanner) (core.WebhookDelivery, error) {
 	return scanDelivery(row, true)
 }
 
 // scanDeliveryWithoutBody reads a row of deliveryColumns.
-func scanDeliveryWithoutBody(row rowScanner) (core.WebhookDelivery, error) {
+func scanDeliveryWithoutBody(row sqlrows.Scanner) (core.WebhookDelivery, error) {
 	return scanDelivery(row, false)
 }

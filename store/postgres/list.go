@@ -7,35 +7,8 @@ import (
 	"fmt"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
-
-// rowScanner is what *sql.Row and *sql.Rows have in common.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
-// queryAll returns what scan makes of each row query returns in tx.
-func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanAll(rows, scan)
-}
-
-// scanAll returns what scan makes of each of rows, and closes rows.
-func scanAll[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var list []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, v)
-	}
-	return list, rows.Err()
-}
 
 // pageQuery is a paged listing: the rows of from (a table, and a WHERE
 // clause with its args, $1 on, if any) in order, as columns.
@@ -49,7 +22,7 @@ type pageQuery struct {
 // listPage returns page p of q's rows, scanned, and how many rows there
 // are in all, read in one snapshot; then, when set, completes the page
 // in the same snapshot (a call's transfers).
-func listPage[T any](ctx context.Context, s *Store, q pageQuery, p core.Page, scan func(rowScanner) (T, error), then func(*sql.Tx, []T) error) ([]T, int, error) {
+func listPage[T any](ctx context.Context, s *Store, q pageQuery, p core.Page, scan func(sqlrows.Scanner) (T, error), then func(*sql.Tx, []T) error) ([]T, int, error) {
 	p, err := p.Normalize()
 	if err != nil {
 		return nil, 0, err
@@ -61,7 +34,7 @@ func listPage[T any](ctx context.Context, s *Store, q pageQuery, p core.Page, sc
 			return err
 		}
 		n := len(q.args)
-		page, err := queryAll(ctx, tx, scan,
+		page, err := sqlrows.QueryAll(ctx, tx, scan,
 			fmt.Sprintf("SELECT %s FROM %s ORDER BY %s LIMIT $%d OFFSET $%d", q.columns, q.from, q.order, n+1, n+2),
 			append(q.args[:n:n], p.Limit, p.Offset)...)
 		if err != nil {
@@ -81,7 +54,7 @@ func listPage[T any](ctx context.Context, s *Store, q pageQuery, p core.Page, sc
 
 // getOne returns what scan makes of the row a lookup of the kind's id
 // found, or CodeNotFound.
-func getOne[T any](row *sql.Row, scan func(rowScanner) (T, error), kind, id string) (T, error) {
+func getOne[T any](row *sql.Row, scan func(sqlrows.Scanner) (T, error), kind, id string) (T, error) {
 	v, err := scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		var zero T

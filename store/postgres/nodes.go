@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.NodeStore = (*Store)(nil)
@@ -80,7 +81,7 @@ func (s *Store) NodeCalls(ctx context.Context, node string, limit int) ([]string
 	if err != nil {
 		return nil, wrap(err, "list the live calls of node %q", node)
 	}
-	ids, err := scanAll(rows, func(r rowScanner) (string, error) {
+	ids, err := sqlrows.ScanAll(rows, func(r sqlrows.Scanner) (string, error) {
 		var id string
 		return id, r.Scan(&id)
 	})
@@ -100,7 +101,7 @@ func (s *Store) LostCalls(ctx context.Context, limit int) ([]core.CallOwner, err
 	if err != nil {
 		return nil, wrap(err, "find the calls of lost nodes")
 	}
-	lost, err := scanAll(rows, func(r rowScanner) (core.CallOwner, error) {
+	lost, err := sqlrows.ScanAll(rows, func(r sqlrows.Scanner) (core.CallOwner, error) {
 		o := core.CallOwner{Live: true, Expired: true}
 		var url sql.NullString
 		var until sql.NullTime

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 const (
@@ -238,7 +239,7 @@ func usedByMessage(kind string, named []string, count int) string {
 }
 
 // scanNumber reads a row of numberColumns.
-func scanNumber(row rowScanner) (core.PhoneNumber, error) {
+func scanNumber(row sqlrows.Scanner) (core.PhoneNumber, error) {
 	var (
 		n                core.PhoneNumber
 		assistant, trunk sql.NullString

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 // liveCallStatuses are the statuses of a call still up (core.Call.Live).
@@ -23,7 +24,7 @@ func (s *Store) EndLiveCalls(ctx context.Context, reason string, at time.Time) (
 	at = at.UTC().Truncate(time.Millisecond)
 	var ended int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		live, err := queryAll(ctx, tx, scanCall,
+		live, err := sqlrows.QueryAll(ctx, tx, scanCall,
 			"SELECT "+callColumns+" FROM calls WHERE status = ANY($1) FOR UPDATE", liveCallStatuses())
 		if err != nil {
 			return fmt.Errorf("find live calls: %w", err)

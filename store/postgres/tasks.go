@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 // SaveTaskRecord inserts or replaces the record of r.ID.
@@ -31,7 +32,7 @@ func (s *Store) SaveTaskRecord(ctx context.Context, r core.TaskRecord) error {
 func (s *Store) TaskRecord(ctx context.Context, id string) (core.TaskRecord, error) {
 	row := s.db.QueryRowContext(ctx,
 		`SELECT id, owner, tool, call_id, transfer_id, created_at, ttl_ms, status, result, updated_at FROM tasks WHERE id = $1`, id)
-	return getOne(row, func(r rowScanner) (core.TaskRecord, error) {
+	return getOne(row, func(r sqlrows.Scanner) (core.TaskRecord, error) {
 		var t core.TaskRecord
 		var ttl int64
 		var result sql.NullString

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 // Where an assistant's webhook secret lives; also the additional data its
@@ -38,13 +39,13 @@ func (s *Store) CreateAssistant(ctx context.Context, a core.Assistant) error {
 // GetAssistant returns the assistant, or CodeNotFound.
 func (s *Store) GetAssistant(ctx context.Context, id string) (core.Assistant, error) {
 	return getOne(s.readStmts[getAssistantSQL].QueryRowContext(ctx, id),
-		func(r rowScanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, "assistant", id)
+		func(r sqlrows.Scanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, "assistant", id)
 }
 
 // ListAssistants returns a page of assistants in creation order, and how
 // many there are in all.
 func (s *Store) ListAssistants(ctx context.Context, p core.Page) ([]core.Assistant, int, error) {
-	list, total, err := listPage(ctx, s, pageQuery{columns: assistantColumns, from: "assistants", order: "id"}, p, func(r rowScanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, nil)
+	list, total, err := listPage(ctx, s, pageQuery{columns: assistantColumns, from: "assistants", order: "id"}, p, func(r sqlrows.Scanner) (core.Assistant, error) { return s.scanAssistant(ctx, r) }, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list assistants")
 	}
@@ -123,7 +124,7 @@ func (s *Store) encodeAssistant(a core.Assistant) (string, []byte, error) {
 
 // scanAssistant reads a row of assistantColumns. A secret that does not
 // decrypt is an internal error, logged with its cause.
-func (s *Store) scanAssistant(ctx context.Context, row rowScanner) (core.Assistant, error) {
+func (s *Store) scanAssistant(ctx context.Context, row sqlrows.Scanner) (core.Assistant, error) {
 	var (
 		id, config       string
 		secret           []byte

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.CallStore = (*Store)(nil)
@@ -25,11 +26,11 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO calls (`+callColumns+`, node_id)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone),
-			nullString(c.NumberID), nullString(c.AssistantID), nullString(c.SIPCallID),
-			nullString(c.RemoteAddr), nullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
-			nullInt(c.DurationSeconds), nullString(c.EndReason), nullString(c.Error),
-			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), nullString(c.FirstMessage), callNode(c))
+			c.ID, c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone),
+			sqlrows.NullString(c.NumberID), sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID),
+			sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
+			sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason), sqlrows.NullString(c.Error),
+			timestamp(c.CreatedAt), timestamp(c.UpdatedAt), sqlrows.NullString(c.FirstMessage), callNode(c))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "call %q already exists", c.ID)
 		}
@@ -62,10 +63,10 @@ func (s *Store) updateCall(ctx context.Context, tx *sql.Tx, c core.Call) error {
 		return err
 	}
 	res, err := st.ExecContext(ctx,
-		c.Direction, c.Status, nullString(c.CallerPhone), nullString(c.AgentPhone), nullString(c.NumberID),
-		nullString(c.AssistantID), nullString(c.SIPCallID), nullString(c.RemoteAddr), nullString(c.TrunkID),
-		nullTime(c.StartedAt), nullTime(c.EndedAt), nullInt(c.DurationSeconds), nullString(c.EndReason),
-		nullString(c.Error), timestamp(c.UpdatedAt), nullString(c.FirstMessage), c.ID)
+		c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone), sqlrows.NullString(c.NumberID),
+		sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID), sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID),
+		nullTime(c.StartedAt), nullTime(c.EndedAt), sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason),
+		sqlrows.NullString(c.Error), timestamp(c.UpdatedAt), sqlrows.NullString(c.FirstMessage), c.ID)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *Store) GetCall(ctx context.Context, id string) (core.Call, error) {
 		if err != nil {
 			return err
 		}
-		c.Transfers, err = scanAll(rows, scanTransfer)
+		c.Transfers, err = sqlrows.ScanAll(rows, scanTransfer)
 		return err
 	})
 	if err != nil {
@@ -137,7 +138,7 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
 	if err != nil {
 		return fmt.Errorf("encode call ids: %w", err)
 	}
-	transfers, err := queryAll(ctx, tx, scanTransfer,
+	transfers, err := sqlrows.QueryAll(ctx, tx, scanTransfer,
 		"SELECT "+transferColumns+" FROM transfers WHERE call_id IN (SELECT value FROM json_each(?))"+
 			transfersOldestFirst, string(idList))
 	if err != nil {
@@ -154,7 +155,7 @@ func attachTransfers(ctx context.Context, tx *sql.Tx, calls []core.Call) error {
 }
 
 // scanCall reads a row of callColumns.
-func scanCall(row rowScanner) (core.Call, error) {
+func scanCall(row sqlrows.Scanner) (core.Call, error) {
 	var (
 		c                                                 core.Call
 		caller, agent, number, assistant, sipCallID, addr sql.NullString

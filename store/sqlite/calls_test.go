@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 	"github.com/voicedock/voicedock/store/storetest"
 )
 
@@ -53,11 +54,11 @@ func TestMigrationFromVersion1KeepsData(t *testing.T) {
 		args []any
 	}{
 		{"INSERT INTO assistants (id, name, config, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			[]any{a.ID, a.Name, `{"name":"Front desk","first_message":"Hi."}`, formatTime(ts), formatTime(ts)}},
+			[]any{a.ID, a.Name, `{"name":"Front desk","first_message":"Hi."}`, sqlrows.FormatTime(ts), sqlrows.FormatTime(ts)}},
 		{"INSERT INTO trunks (id, name, host, port, transport, username, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			[]any{tr.ID, tr.Name, tr.Host, tr.Port, tr.Transport, tr.Username, formatTime(ts), formatTime(ts)}},
+			[]any{tr.ID, tr.Name, tr.Host, tr.Port, tr.Transport, tr.Username, sqlrows.FormatTime(ts), sqlrows.FormatTime(ts)}},
 		{"INSERT INTO phone_numbers (id, phone_number, name, assistant_id, transfer_trunk_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			[]any{n.ID, n.PhoneNumber, n.Name, a.ID, tr.ID, formatTime(n.CreatedAt), formatTime(n.UpdatedAt)}},
+			[]any{n.ID, n.PhoneNumber, n.Name, a.ID, tr.ID, sqlrows.FormatTime(n.CreatedAt), sqlrows.FormatTime(n.UpdatedAt)}},
 	} {
 		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatal(err)

@@ -5,33 +5,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
-// How Go values map to columns: times are text in timeLayout, and an
-// unset optional field is NULL.
-
-// timeLayout is how timestamps are stored: ISO 8601, UTC, milliseconds.
-// Text in one layout sorts as the times do, so ranges and ORDER BY on
-// these columns need no conversion.
-const timeLayout = "2006-01-02T15:04:05.000Z"
-
-func formatTime(t time.Time) string {
-	return t.UTC().Truncate(time.Millisecond).Format(timeLayout)
-}
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("bad timestamp %q: %w", s, err)
-	}
-	return t.UTC(), nil
-}
+// How Go values map to columns: times are text in sqlrows.TimeLayout
+// (text in one layout sorts as the times do, so ranges and ORDER BY on
+// these columns need no conversion), and an unset optional field is NULL.
 
 // timestamp is a NOT NULL time column: timestamp(t) is the value written,
 // (*timestamp)(&field) the scan destination.
 type timestamp time.Time
 
-func (t timestamp) Value() (driver.Value, error) { return formatTime(time.Time(t)), nil }
+func (t timestamp) Value() (driver.Value, error) { return sqlrows.FormatTime(time.Time(t)), nil }
 
 func (t *timestamp) Scan(src any) error {
 	var s string
@@ -46,7 +32,7 @@ func (t *timestamp) Scan(src any) error {
 	default:
 		return fmt.Errorf("bad timestamp: %T %v", src, src)
 	}
-	parsed, err := parseTime(s)
+	parsed, err := sqlrows.ParseTime(s)
 	if err != nil {
 		return err
 	}
@@ -65,7 +51,7 @@ func (n nullTimestamp) Value() (driver.Value, error) {
 	if *n.t == nil {
 		return nil, nil
 	}
-	return formatTime(**n.t), nil
+	return sqlrows.FormatTime(**n.t), nil
 }
 
 func (n nullTimestamp) Scan(src any) error {
@@ -80,22 +66,6 @@ func (n nullTimestamp) Scan(src any) error {
 	v := time.Time(t)
 	*n.t = &v
 	return nil
-}
-
-// nullString stores an unset (empty) string as NULL.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// nullInt stores an unset (zero) number as NULL.
-func nullInt(n int) any {
-	if n == 0 {
-		return nil
-	}
-	return n
 }
 
 // sqlStrings is a parenthesised list of SQL string literals, for an IN

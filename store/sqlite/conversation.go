@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.ConversationStore = (*Store)(nil)
@@ -15,7 +16,7 @@ func (s *Store) AddTranscriptLine(ctx context.Context, l core.TranscriptLine, ou
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO transcript_lines (id, call_id, role, content, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			l.ID, l.CallID, l.Role, l.Content, formatTime(l.StartedAt), formatTime(l.EndedAt))
+			l.ID, l.CallID, l.Role, l.Content, sqlrows.FormatTime(l.StartedAt), sqlrows.FormatTime(l.EndedAt))
 		if err != nil {
 			return err
 		}
@@ -30,7 +31,7 @@ func (s *Store) AddDigit(ctx context.Context, d core.Digit, out ...core.WebhookD
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO digits (id, call_id, digit, source, at) VALUES (?, ?, ?, ?, ?)`,
-			d.ID, d.CallID, d.Digit, d.Source, formatTime(d.At))
+			d.ID, d.CallID, d.Digit, d.Source, sqlrows.FormatTime(d.At))
 		if err != nil {
 			return err
 		}
@@ -61,10 +62,10 @@ func (s *Store) ListTranscript(ctx context.Context, callID string, p core.Page) 
 			if err := rows.Scan(&l.ID, &l.CallID, &l.Role, &l.Content, &start, &end); err != nil {
 				return err
 			}
-			if l.StartedAt, err = parseTime(start); err != nil {
+			if l.StartedAt, err = sqlrows.ParseTime(start); err != nil {
 				return err
 			}
-			if l.EndedAt, err = parseTime(end); err != nil {
+			if l.EndedAt, err = sqlrows.ParseTime(end); err != nil {
 				return err
 			}
 			list = append(list, l)
@@ -93,7 +94,7 @@ func (s *Store) ListDigits(ctx context.Context, callID string, limit int) ([]cor
 			if err := rows.Scan(&d.ID, &d.CallID, &d.Digit, &d.Source, &at); err != nil {
 				return err
 			}
-			if d.At, err = parseTime(at); err != nil {
+			if d.At, err = sqlrows.ParseTime(at); err != nil {
 				return err
 			}
 			list = append(list, d)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.DeliveryStore = (*Store)(nil)
@@ -77,7 +78,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 		if updated.IsZero() {
 			updated = created
 		}
-		_, err := stmt.ExecContext(ctx, d.ID, nullString(d.CallID), nullString(d.AssistantID), d.URL,
+		_, err := stmt.ExecContext(ctx, d.ID, sqlrows.NullString(d.CallID), sqlrows.NullString(d.AssistantID), d.URL,
 			d.EventType, string(d.Body), core.DeliveryPending, timestamp(next), timestamp(created),
 			timestamp(updated))
 		if isUniqueViolation(err) {
@@ -108,7 +109,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 		if err != nil {
 			return err
 		}
-		list, err = scanAll(rows, scanDeliveryWithBody)
+		list, err = sqlrows.ScanAll(rows, scanDeliveryWithBody)
 		return err
 	})
 	if err != nil {
@@ -156,7 +157,7 @@ func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) erro
 			return err
 		}
 		res, err := st.ExecContext(ctx,
-			d.Status, d.Attempts, timestamp(d.NextAttemptAt), nullInt(d.LastStatus), nullString(d.LastError),
+			d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus), sqlrows.NullString(d.LastError),
 			nullTime(d.DeliveredAt), timestamp(updated), d.ID)
 		if err != nil {
 			return err
@@ -241,7 +242,7 @@ func deliveryFilter(f core.DeliveryFilter) (string, []any) {
 
 // scanDelivery reads a row of deliveryColumns, and the body after them
 // when body is set.
-func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
+func scanDelivery(row sqlrows.Scanner, body bool) (core.WebhookDelivery, error) {
 	var (
 		d                              core.WebhookDelivery
 		callID, assistantID, lastError sql.NullString
@@ -266,11 +267,11 @@ func scanDelivery(row rowScanner, body bool) (core.WebhookDelivery, error) {
 }
 
 // scanDeliveryWithBody reads a row of deliveryColumns and withBody.
-func scanDeliveryWithBody(row rowScanner) (core.WebhookDelivery, error) {
+func scanDeliveryWithBody(row sqlrows.Scanner) (core.WebhookDelivery, error) {
 	return scanDelivery(row, true)
 }
 
 // scanDeliveryWithoutBody reads a row of deliveryColumns.
-func scanDeliveryWithoutBody(row rowScanner) (core.WebhookDelivery, error) {
+func scanDeliveryWithoutBody(row sqlrows.Scanner) (core.WebhookDelivery, error) {
 	return scanDelivery(row, false)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 	"github.com/voicedock/voicedock/store/storetest"
 )
 
@@ -83,7 +84,7 @@ func TestMigrationFromVersion2KeepsData(t *testing.T) {
 	}
 	c := storetest.CallFixture(t, core.CallEnded)
 	tr := storetest.TransferFixture(t, c.ID, core.TransferCompleted)
-	steps, err := encodeSteps(tr.Steps)
+	steps, err := sqlrows.EncodeSteps(tr.Steps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +97,13 @@ func TestMigrationFromVersion2KeepsData(t *testing.T) {
 			"sip_call_id, remote_addr, trunk_id, started_at, ended_at, duration_seconds, end_reason, error, " +
 			"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			[]any{c.ID, c.Direction, c.Status, c.CallerPhone, c.AgentPhone, c.NumberID, c.AssistantID, c.SIPCallID,
-				c.RemoteAddr, c.TrunkID, formatTime(*c.StartedAt), formatTime(*c.EndedAt), c.DurationSeconds,
-				c.EndReason, c.Error, formatTime(c.CreatedAt), formatTime(c.UpdatedAt)}},
+				c.RemoteAddr, c.TrunkID, sqlrows.FormatTime(*c.StartedAt), sqlrows.FormatTime(*c.EndedAt), c.DurationSeconds,
+				c.EndReason, c.Error, sqlrows.FormatTime(c.CreatedAt), sqlrows.FormatTime(c.UpdatedAt)}},
 		{"INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, message, status, " +
 			"sip_status, reason, requested_by, steps, created_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			[]any{tr.ID, tr.CallID, tr.Destination, tr.DestinationType, tr.ReferTo, tr.Message, tr.Status,
-				tr.SIPStatus, tr.Reason, tr.RequestedBy, steps, formatTime(tr.CreatedAt), formatTime(tr.UpdatedAt),
-				formatTime(*tr.EndedAt)}},
+				tr.SIPStatus, tr.Reason, tr.RequestedBy, steps, sqlrows.FormatTime(tr.CreatedAt), sqlrows.FormatTime(tr.UpdatedAt),
+				sqlrows.FormatTime(*tr.EndedAt)}},
 	} {
 		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatal(err)

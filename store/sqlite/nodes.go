@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.NodeStore = (*Store)(nil)
@@ -85,7 +86,7 @@ func (s *Store) NodeCalls(ctx context.Context, node string, limit int) ([]string
 			q = "SELECT id FROM calls WHERE node_id IS NULL AND status IN " + liveCallStatuses + " ORDER BY id LIMIT ?"
 			args = args[1:]
 		}
-		ids, err = queryAll(ctx, tx, func(r rowScanner) (string, error) {
+		ids, err = sqlrows.QueryAll(ctx, tx, func(r sqlrows.Scanner) (string, error) {
 			var id string
 			return id, r.Scan(&id)
 		}, q, args...)
@@ -108,7 +109,7 @@ func (s *Store) LostCalls(ctx context.Context, limit int) ([]core.CallOwner, err
 	var lost []core.CallOwner
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		lost, err = queryAll(ctx, tx, func(r rowScanner) (core.CallOwner, error) {
+		lost, err = sqlrows.QueryAll(ctx, tx, func(r sqlrows.Scanner) (core.CallOwner, error) {
 			o := core.CallOwner{Live: true, Expired: true}
 			var url sql.NullString
 			var until *time.Time

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/voicedock/voicedock/core"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 const numberColumns = "id, phone_number, name, assistant_id, transfer_trunk_id, created_at, updated_at"
@@ -220,7 +222,7 @@ func usedByMessage(kind string, named []string, count int) string {
 }
 
 // scanNumber reads a row of numberColumns.
-func scanNumber(row rowScanner) (core.PhoneNumber, error) {
+func scanNumber(row sqlrows.Scanner) (core.PhoneNumber, error) {
 	var (
 		n                core.PhoneNumber
 		assistant, trunk sql.NullString

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 var _ core.StatsStore = (*Store)(nil)
@@ -30,7 +31,7 @@ const smallHistogram = 20000
 func (s *Store) TransferStats(ctx context.Context, q core.StatsQuery) (core.StatsReport, error) {
 	var r core.StatsReport
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
-		f := statsFilter{since: formatTime(q.Since), until: formatTime(q.Until), number: q.PhoneNumberID, destination: q.Destination}
+		f := statsFilter{since: sqlrows.FormatTime(q.Since), until: sqlrows.FormatTime(q.Until), number: q.PhoneNumberID, destination: q.Destination}
 		if q.AssistantID != "" {
 			f.assistant = &q.AssistantID
 		}
@@ -231,8 +232,8 @@ func eachGroup(ctx context.Context, tx *sql.Tx, q core.StatsQuery, f statsFilter
 	case core.GroupByDay:
 		for day := q.Since.UTC().Truncate(24 * time.Hour); day.Before(q.Until); day = day.Add(24 * time.Hour) {
 			g := f
-			g.since = formatTime(later(day, q.Since))
-			g.until = formatTime(earlier(day.Add(24*time.Hour), q.Until))
+			g.since = sqlrows.FormatTime(later(day, q.Since))
+			g.until = sqlrows.FormatTime(earlier(day.Add(24*time.Hour), q.Until))
 			if err := fn(day.Format(time.DateOnly), g); err != nil {
 				return err
 			}

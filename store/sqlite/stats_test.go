@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 	"github.com/voicedock/voicedock/store/storetest"
 )
 
@@ -105,7 +106,7 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 	for i := range n {
 		at := start.Add(time.Duration(i) * step)
 		id := fmt.Sprintf("call-%08d", i)
-		ts := formatTime(at)
+		ts := sqlrows.FormatTime(at)
 		assistant, number := fmt.Sprintf("assistant-%d", i%10), fmt.Sprintf("number-%d", i%20)
 		if _, err := callStmt.ExecContext(ctx, id, assistant, number, ts, ts); err != nil {
 			return err
@@ -123,13 +124,13 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 		}
 		tAt := at.Add(time.Minute)
 		took := time.Duration(500+rng.IntN(20000)) * time.Millisecond
-		end := formatTime(tAt.Add(took))
+		end := sqlrows.FormatTime(tAt.Add(took))
 		var connect any
 		if status == core.TransferCompleted {
 			connect = float64(took.Milliseconds())
 		}
 		if _, err := trStmt.ExecContext(ctx, "tr-"+id, id, dest, "sip:"+dest+"@pbx", status, sipStatus, reason,
-			formatTime(tAt), end, end, connect, ts, assistant, number); err != nil {
+			sqlrows.FormatTime(tAt), end, end, connect, ts, assistant, number); err != nil {
 			return err
 		}
 	}

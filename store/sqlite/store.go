@@ -12,10 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/store/secret"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/secret"
 )
 
 // Store is core.Store on an SQLite database file. It is safe for

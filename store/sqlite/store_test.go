@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 	"github.com/voicedock/voicedock/store/storetest"
 )
 
@@ -162,7 +163,7 @@ func TestFailedTransactionChangesNothing(t *testing.T) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			"INSERT INTO trunks (id, name, host, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-			tr.ID, tr.Name, tr.Host, formatTime(tr.CreatedAt), formatTime(tr.UpdatedAt)); err != nil {
+			tr.ID, tr.Name, tr.Host, sqlrows.FormatTime(tr.CreatedAt), sqlrows.FormatTime(tr.UpdatedAt)); err != nil {
 			return err
 		}
 		return boom

@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/voicedock/voicedock/core"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 const transferColumns = "id, call_id, destination, destination_type, refer_to, message, status, " +
@@ -70,34 +71,25 @@ func (s *Store) saveTransfer(ctx context.Context, tx *sql.Tx, t core.Transfer, a
 
 // transferArgs are the arguments of saveTransferSQL for t.
 func transferArgs(t core.Transfer) ([]any, error) {
-	steps, err := encodeSteps(t.Steps)
+	steps, err := sqlrows.EncodeSteps(t.Steps)
 	if err != nil {
 		return nil, err
 	}
-	attempts, err := encodeAttempts(t.Attempts)
+	attempts, err := sqlrows.EncodeAttempts(t.Attempts)
 	if err != nil {
 		return nil, err
 	}
 	return []any{
-		t.ID, t.CallID, t.Destination, t.DestinationType, nullString(t.ReferTo), nullString(t.Message),
-		t.Status, nullInt(t.SIPStatus), nullString(t.Reason), nullString(t.RequestedBy), steps,
-		timestamp(t.CreatedAt), timestamp(t.UpdatedAt), nullTime(t.EndedAt), nullString(t.ConfirmedBy),
-		nullString(t.Mode), nullString(t.Summary), nullInt(t.Attempt), attempts,
-		t.ReferTo != "", connectMS(t),
+		t.ID, t.CallID, t.Destination, t.DestinationType, sqlrows.NullString(t.ReferTo), sqlrows.NullString(t.Message),
+		t.Status, sqlrows.NullInt(t.SIPStatus), sqlrows.NullString(t.Reason), sqlrows.NullString(t.RequestedBy), steps,
+		timestamp(t.CreatedAt), timestamp(t.UpdatedAt), nullTime(t.EndedAt), sqlrows.NullString(t.ConfirmedBy),
+		sqlrows.NullString(t.Mode), sqlrows.NullString(t.Summary), sqlrows.NullInt(t.Attempt), attempts,
+		t.ReferTo != "", sqlrows.ConnectMS(t),
 	}, nil
 }
 
-// connectMS is the statistics' time to connect: whole milliseconds from
-// the request to the completion of a completed transfer; NULL otherwise.
-func connectMS(t core.Transfer) any {
-	if t.Status != core.TransferCompleted || t.EndedAt == nil {
-		return nil
-	}
-	return float64(t.EndedAt.Truncate(time.Millisecond).Sub(t.CreatedAt.Truncate(time.Millisecond)).Milliseconds())
-}
-
 // scanTransfer reads a row of transferColumns.
-func scanTransfer(row rowScanner) (core.Transfer, error) {
+func scanTransfer(row sqlrows.Scanner) (core.Transfer, error) {
 	var (
 		t                                     core.Transfer
 		referTo, message, reason, requestedBy sql.NullString
@@ -121,64 +113,10 @@ func scanTransfer(row rowScanner) (core.Transfer, error) {
 		}
 	}
 	var err error
-	if t.Steps, err = decodeSteps(steps); err != nil {
+	if t.Steps, err = sqlrows.DecodeSteps([]byte(steps)); err != nil {
 		return core.Transfer{}, fmt.Errorf("transfer %s: %w", t.ID, err)
 	}
 	return t, nil
-}
-
-// stepRecord is a core.TransferStep as the steps column holds it, its
-// time in the store's timestamp format.
-type stepRecord struct {
-	Status    string `json:"status"`
-	Attempt   int    `json:"attempt,omitempty"`
-	SIPStatus int    `json:"sip_status,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	At        string `json:"at"`
-}
-
-// encodeSteps returns the JSON array the steps column holds; no steps is [].
-func encodeSteps(steps []core.TransferStep) (string, error) {
-	recs := make([]stepRecord, len(steps))
-	for i, st := range steps {
-		recs[i] = stepRecord{Status: st.Status, Attempt: st.Attempt, SIPStatus: st.SIPStatus, Reason: st.Reason, At: formatTime(st.At)}
-	}
-	b, err := json.Marshal(recs)
-	if err != nil {
-		return "", fmt.Errorf("encode steps: %w", err)
-	}
-	return string(b), nil
-}
-
-// decodeSteps reverses encodeSteps. The result is never nil, so that a
-// transfer without steps shows "steps": [] as the API requires.
-func decodeSteps(doc string) ([]core.TransferStep, error) {
-	var recs []stepRecord
-	if err := json.Unmarshal([]byte(doc), &recs); err != nil {
-		return nil, fmt.Errorf("decode steps: %w", err)
-	}
-	steps := make([]core.TransferStep, len(recs))
-	for i, r := range recs {
-		at, err := parseTime(r.At)
-		if err != nil {
-			return nil, fmt.Errorf("decode steps: step %d: %w", i, err)
-		}
-		steps[i] = core.TransferStep{Status: r.Status, Attempt: r.Attempt, SIPStatus: r.SIPStatus, Reason: r.Reason, At: at}
-	}
-	return steps, nil
-}
-
-// encodeAttempts returns the JSON array the attempts column holds, or NULL
-// for none. Their times are core's own (RFC 3339, UTC, milliseconds).
-func encodeAttempts(as []core.TransferAttempt) (any, error) {
-	if len(as) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(as)
-	if err != nil {
-		return nil, fmt.Errorf("encode attempts: %w", err)
-	}
-	return string(b), nil
 }
 
 // SaveTransferAndCall is SaveTransfer and UpdateCall in one write: a

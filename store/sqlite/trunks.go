@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
 // Where a trunk's password lives; also the additional data its ciphertext
@@ -37,13 +38,13 @@ func (s *Store) CreateTrunk(ctx context.Context, t core.Trunk) error {
 // GetTrunk returns the trunk, or CodeNotFound.
 func (s *Store) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
 	return getOne(s.readStmts[getTrunkSQL].QueryRowContext(ctx, id),
-		func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, "trunk", id)
+		func(r sqlrows.Scanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, "trunk", id)
 }
 
 // ListTrunks returns a page of trunks in creation order, and how many there
 // are in all.
 func (s *Store) ListTrunks(ctx context.Context, p core.Page) ([]core.Trunk, int, error) {
-	list, total, err := listPage(ctx, s, pageQuery{columns: trunkColumns, from: "trunks", order: "id"}, p, func(r rowScanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, nil)
+	list, total, err := listPage(ctx, s, pageQuery{columns: trunkColumns, from: "trunks", order: "id"}, p, func(r sqlrows.Scanner) (core.Trunk, error) { return s.scanTrunk(ctx, r) }, nil)
 	if err != nil {
 		return nil, 0, wrap(err, "list trunks")
 	}
@@ -90,7 +91,7 @@ func (s *Store) DeleteTrunk(ctx context.Context, id string, force bool) error {
 
 // scanTrunk reads a row of trunkColumns. A password that does not decrypt
 // is an internal error, logged with its cause.
-func (s *Store) scanTrunk(ctx context.Context, row rowScanner) (core.Trunk, error) {
+func (s *Store) scanTrunk(ctx context.Context, row sqlrows.Scanner) (core.Trunk, error) {
 	var (
 		t        core.Trunk
 		password []byte
