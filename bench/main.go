@@ -55,6 +55,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
 	cluster := flag.Bool("cluster", false, "only the cluster comparison: 1, 2 and 3 nodes on PostgreSQL behind Kamailio against 1 on SQLite (bench/CLUSTER.md)")
 	clusterForward := flag.Bool("cluster-forward", false, "with -cluster: ask each transfer of a node that does not hold the call")
+	only := flag.String("only", "", "run one phase and log its figures, without writing results: mcp (the MCP transfer ramp), load (webhooks and overload at -best), embedded (core ramp, arrival to REFER, MCP throughput)")
+	best := flag.Int("best", 250, "with -only load: the best MCP rate the phases start from")
+	rates := flag.String("rates", "", "comma-separated rates for the ramps, instead of the default climb")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if *cluster {
@@ -74,6 +77,12 @@ func main() {
 		if *quick {
 			*out = filepath.Join(os.TempDir(), "voicedock-bench-quick.md")
 		}
+	}
+	if *only != "" {
+		if err := runOnly(*only, *best, *rates, *quick, *keep, *runs); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	if err := run(*quick, *out, *held, *keep, *cpuProfile, *runs); err != nil {
 		log.Fatal(err)
@@ -230,6 +239,9 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 	admin.Close()
 	s.stop()
 
+	if held == 0 {
+		return nil
+	}
 	// Held calls on a fresh server, so that the baseline has nothing
 	// left of the transfer runs.
 	h, err := b.heldOnFreshServer(ctx, bin, hooks, held)
