@@ -79,7 +79,7 @@ func main() {
 		}
 	}
 	if *only != "" {
-		if err := runOnly(*only, *best, *rates, *quick, *keep, *runs); err != nil {
+		if err := runOnly(*only, *best, *rates, *quick, *keep, *runs, *cpuProfile); err != nil {
 			log.Fatal(err)
 		}
 		return

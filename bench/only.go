@@ -13,7 +13,7 @@ import (
 
 // runOnly runs one phase of the suite, for working on one target without
 // the whole ten minutes; its figures are in the log, not in RESULTS.md.
-func runOnly(phase string, best int, rates string, quick, keep bool, runs int) error {
+func runOnly(phase string, best int, rates string, quick, keep bool, runs int, cpuProfile string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	root, err := os.Getwd()
@@ -21,7 +21,7 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int) e
 		return err
 	}
 	b := &bench{root: root, quick: quick, runs: 1, dur: 10 * time.Second,
-		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}}
+		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
 	if quick {
 		b.dur, b.rates = 3*time.Second, []int{50, 150}
 	}
