@@ -87,29 +87,16 @@ func newDirectReads(srv *mcpserver.MCPServer, streamable *mcpserver.StreamableHT
 	return d
 }
 
-// directCall is what the transport reads of a message to decide whether to
-// serve it directly. Unknown members are left to mcp-go's checks.
-type directCall struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params struct {
-		Name string          `json:"name"`
-		Meta *mcp.Meta       `json:"_meta"`
-		Task json.RawMessage `json:"task"`
-	} `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-}
-
-// serve answers r (body already read and checked by the guard and scope)
-// when it is a direct read, and reports whether it did.
+// serve answers r (body already read and checked by the guard and scope,
+// msg its parse when preparePost made one) when it is a direct read, and
+// reports whether it did.
 //
 // Both protocol eras: a session-era request (a protocol version before
 // 2026-07-28) runs in its live session, as mcp-go would run it; a
 // sessionless one (2026-07-28, what mcp-go's client speaks by default) in
 // a session of its own that lives as long as the request, as mcp-go runs
 // it (modernSession).
-func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte, sessions *sessionManager) bool {
+func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte, msg *message, sessions *sessionManager) bool {
 	if d == nil || len(body) > directBodyMax || len(body) == 0 || body[0] != '{' {
 		return false
 	}
@@ -133,24 +120,26 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 			return false
 		}
 	}
-	var m directCall
-	if err := json.Unmarshal(body, &m); err != nil {
-		return false
-	}
-	if m.Method != string(mcp.MethodToolsCall) || !d.tools[m.Params.Name] || len(m.ID) == 0 || string(m.ID) == "null" ||
-		m.Params.Task != nil || m.Result != nil || m.Error != nil {
-		return false
-	}
-	if meta := m.Params.Meta; meta != nil {
-		// Progress is streamed, and a log level is the session's: both are
-		// mcp-go's.
-		if meta.ProgressToken != nil || meta.AdditionalFields[mcp.MetaKeyLogLevel] != nil {
+	m := msg
+	if m == nil {
+		var ok bool
+		if m, ok = parseMessage(body); !ok {
 			return false
 		}
 	}
+	name := m.toolName()
+	if m.Method != string(mcp.MethodToolsCall) || !d.tools[name] || len(m.ID) == 0 || string(m.ID) == "null" ||
+		m.Params.Task != nil || m.Result != nil || m.Error != nil {
+		return false
+	}
+	// Progress is streamed, and a log level is the session's: both are
+	// mcp-go's.
+	if meta := m.Params.Meta; meta.has("progressToken") || meta.has(mcp.MetaKeyLogLevel) {
+		return false
+	}
 	// The era is the header's and the body's together; over HTTP a
 	// sessionless request must state the same version in both.
-	if metaVersion := m.Params.Meta.ProtocolVersion(); modern && metaVersion != version || !modern && mcp.IsModernProtocol(metaVersion) {
+	if metaVersion := m.Params.Meta.protocolVersion(); modern && metaVersion != version || !modern && mcp.IsModernProtocol(metaVersion) {
 		return false
 	}
 	if modern {
@@ -159,7 +148,6 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 		// request they would fail goes to mcp-go, which answers the error.
 		// (The direct tools have no x-mcp-header parameters, the other
 		// headers mcp-go would check.)
-		name := m.Params.Name
 		if mcp.ValidateStandardHeadersFunc(r.Header.Get, version, mcp.MethodToolsCall, func() (string, bool) { return name, true }) != nil {
 			return false
 		}

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -20,7 +19,7 @@ const bodyReadTimeout = 30 * time.Second
 // the body capped and checked against the key's scope, and against the
 // session rules, before mcp-go reads it.
 func (h *HTTPHandler) servePost(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.preparePost(w, r)
+	body, msg, ok := h.preparePost(w, r)
 	if !ok {
 		return
 	}
@@ -35,7 +34,7 @@ func (h *HTTPHandler) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if h.direct.serve(w, r, body, h.sessions) {
+	if h.direct.serve(w, r, body, msg, h.sessions) {
 		return
 	}
 	h.mcp.ServeHTTP(w, r)
@@ -64,13 +63,13 @@ func (h *HTTPHandler) reject(r *http.Request, reason string, attrs ...any) {
 
 // preparePost reads the capped body, hands mcp-go a replayable copy, and
 // enforces the session header for requests of the session-based protocol
-// era. It returns the body, or writes the error response and returns false
-// to stop.
-func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// era. It returns the body and, when it had to read it, the parsed message
+// (nil otherwise), or writes the error response and returns false to stop.
+func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byte, *message, bool) {
 	if r.ContentLength > h.maxBody {
 		h.reject(r, "request body too large", "content_length", r.ContentLength)
 		writeJSONRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request body too large")
-		return nil, false
+		return nil, nil, false
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout)) // unsupported by some writers (httptest): fine
@@ -80,11 +79,11 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byt
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			h.reject(r, "request body too large")
 			writeJSONRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST, "Request body too large")
-			return nil, false
+			return nil, nil, false
 		}
 		h.reject(r, "reading request body failed", "err", err)
 		writeJSONRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "Could not read request body")
-		return nil, false
+		return nil, nil, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
@@ -93,41 +92,17 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byt
 	// body is parsed only for the others: a JSON decode saved on nearly
 	// every request (BenchmarkGetCallHTTP).
 	if h.sessions.exists(r.Header.Get(mcpserver.HeaderKeySessionID)) {
-		return body, true
+		return body, nil, true
 	}
 	msg, ok := parseMessage(body)
-	if !ok || msg.modern(r.Header) || msg.Method == string(mcp.MethodInitialize) {
-		// Not a single JSON-RPC object (mcp-go answers the parse error),
-		// a sessionless 2026-07-28 request, or the session's start.
-		return body, true
+	if !ok {
+		// Not a single JSON-RPC object: mcp-go answers the parse error.
+		return body, nil, true
 	}
-	return body, h.requireSession(w, r)
+	if msg.modern(r.Header) || msg.Method == string(mcp.MethodInitialize) {
+		// A sessionless 2026-07-28 request, or the session's start.
+		return body, msg, true
+	}
+	return body, msg, h.requireSession(w, r)
 }
 
-// message is the part of a JSON-RPC message the transport looks at.
-type message struct {
-	Method string `json:"method"`
-	Params struct {
-		Meta *mcp.Meta `json:"_meta"`
-	} `json:"params"`
-}
-
-func parseMessage(body []byte) (message, bool) {
-	var m message
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return m, false
-	}
-	if err := json.Unmarshal(trimmed, &m); err != nil {
-		return m, false
-	}
-	return m, true
-}
-
-// modern reports whether the message belongs to the sessionless protocol
-// era (2026-07-28 and later), decided as mcp-go's detectRequestEra does:
-// the version in either the header or the body's _meta.
-func (m message) modern(h http.Header) bool {
-	return mcp.IsModernProtocol(h.Get(mcp.HeaderProtocolVersion)) ||
-		mcp.IsModernProtocol(m.Params.Meta.ProtocolVersion())
-}
