@@ -105,4 +105,3 @@ func (h *HTTPHandler) preparePost(w http.ResponseWriter, r *http.Request) ([]byt
 	}
 	return body, msg, h.requireSession(w, r)
 }
-
