@@ -2,8 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -237,32 +235,6 @@ func (s *modernSession) SetClientCapabilities(c mcp.ClientCapabilities) {
 	s.mu.Lock()
 	s.capabilities = c
 	s.mu.Unlock()
-}
-
-// writeResponse is json.NewEncoder(w).Encode(resp), as mcp-go writes a
-// response, without its second pass over the result: encoding/json
-// compacts (re-scans) whatever a json.Marshaler returns, and a tool
-// result is one (mcp.CallToolResult.MarshalJSON, itself made by
-// json.Marshal, so compact and HTML-escaped already). A success response
-// is assembled around the result's own bytes; anything else is encoded as
-// mcp-go does. TestDirectReadsMatchMCPGo holds both to mcp-go's bytes.
-func writeResponse(w io.Writer, resp mcp.JSONRPCMessage) {
-	if r, ok := resp.(mcp.JSONRPCResponse); ok && r.JSONRPC == mcp.JSONRPC_VERSION {
-		if m, ok := r.Result.(json.Marshaler); ok {
-			id, idErr := json.Marshal(r.ID)
-			result, resErr := m.MarshalJSON()
-			if idErr == nil && resErr == nil {
-				// The response writer buffers: four writes, one copy.
-				_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":`)
-				_, _ = w.Write(id)
-				_, _ = io.WriteString(w, `,"result":`)
-				_, _ = w.Write(result)
-				_, _ = io.WriteString(w, "}\n")
-				return
-			}
-		}
-	}
-	_ = json.NewEncoder(w).Encode(resp)
 }
 
 // hostPassesRebindingCheck reports whether mcp-go's DNS-rebinding check

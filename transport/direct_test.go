@@ -26,6 +26,9 @@ import (
 type directPair struct {
 	direct, viaMCPGo *HTTPHandler
 	callID           string
+	// escapedID is a call whose text needs escaping: quotes, HTML
+	// characters, U+2028, spaces and non-ASCII.
+	escapedID string
 }
 
 func newDirectPair(t *testing.T) *directPair {
@@ -42,6 +45,15 @@ func newDirectPair(t *testing.T) *directPair {
 		CallerPhone: "+31611122233", AgentPhone: "+31850835037", StartedAt: &now, EndedAt: &now,
 		EndReason: "customer-ended-call", CreatedAt: now, UpdatedAt: now}
 	if err := st.CreateCall(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	escaped := call
+	escaped.ID = "01a20f03-ddbd-79af-b42f-9d7172ae5930"
+	escaped.Status, escaped.EndReason = core.CallFailed, "failed"
+	escaped.Error = "trunk said \"<busy> & gone\"\u2028\u2029 \tné 🙂 \\ /"
+	escaped.FirstMessage = "Hello, <b>caller</b> & welcome"
+	escaped.CallerPhone = "Anonymous <sip:anon&co@example.invalid>\u2028" // in the summary text
+	if err := st.CreateCall(ctx, escaped); err != nil {
 		t.Fatal(err)
 	}
 	svc := core.NewConfiguration(st, logger)
@@ -63,7 +75,7 @@ func newDirectPair(t *testing.T) *directPair {
 		h.sessions.now = func() time.Time { return still }
 		return h
 	}
-	return &directPair{direct: mk(server.DirectTools(list)), viaMCPGo: mk(nil), callID: call.ID}
+	return &directPair{direct: mk(server.DirectTools(list)), viaMCPGo: mk(nil), callID: call.ID, escapedID: escaped.ID}
 }
 
 // directPost posts body to h on session (none: "") with key, as a client
@@ -135,6 +147,7 @@ func TestDirectReadsMatchMCPGo(t *testing.T) {
 	}
 	cases := []struct{ name, body string }{
 		{"get_call found", call("7", "get_call", `{"id":"`+p.callID+`"}`)},
+		{"get_call with text to escape", call("6", "get_call", `{"id":"`+p.escapedID+`"}`)},
 		{"string request id", call(`"req-<&>"`, "get_call", `{"id":"`+p.callID+`"}`)},
 		{"large request id", call("9007199254740993", "get_call", `{"id":"`+p.callID+`"}`)},
 		{"fractional request id", call("1.5", "get_call", `{"id":"`+p.callID+`"}`)},
@@ -161,6 +174,8 @@ func TestDirectReadsMatchMCPGo(t *testing.T) {
 		}
 		for _, tc := range []struct{ name, tool, body string }{
 			{"get_call found", "get_call", modern("7", "get_call", `{"id":"`+p.callID+`"}`)},
+			{"get_call with text to escape", "get_call", modern("6", "get_call", `{"id":"`+p.escapedID+`"}`)},
+			{"string request id", "get_call", modern(`"req-<&>\u2028"`, "get_call", `{"id":"`+p.callID+`"}`)},
 			{"get_call not found", "get_call", modern("8", "get_call", `{"id":"no-such-call"}`)},
 			{"missing argument", "get_call", modern("9", "get_call", `{}`)},
 			{"arguments not an object", "get_call", modern("12", "get_call", `"x"`)},
