@@ -165,6 +165,7 @@ func TestDirectReadsMatchMCPGo(t *testing.T) {
 		{"member name in another case", `{"jsonrpc":"2.0","id":19,"Method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"}}}`},
 		{"unknown member", `{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"}},"extra":1}`},
 		{"params of the wrong type", `{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"get_call","arguments":{"id":"x"},"extra":[1]}}`},
+		{"escaped tool name", `{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"get\u005fcall","arguments":{"id":"` + p.callID + `"}}}`},
 		{"whitespace and escapes", "{\"jsonrpc\" : \"2.0\", \"id\" : 22 ,\n \"method\":\"tools\\/call\", \"params\":{\"name\":\"get_call\",\"arguments\":{\"id\":\"\\u0030\"}}} "},
 	}
 	// The same calls in the sessionless era, and its own error shapes.

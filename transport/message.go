@@ -50,15 +50,20 @@ func (m *message) modern(h http.Header) bool {
 // toolName is the params' name as mcp-go decodes it, or "" when it is not
 // a string.
 func (m *message) toolName() string {
-	raw := m.Params.Name
+	return jsonString(m.Params.Name)
+}
+
+// jsonString is the string raw (valid JSON) encodes, or "" when it is not
+// a string; one without escapes is read without a decode.
+func jsonString(raw json.RawMessage) string {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw[1 : len(raw)-1])
 	}
-	var name string
-	if json.Unmarshal(raw, &name) != nil {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
 		return ""
 	}
-	return name
+	return s
 }
 
 // metaFields is a request's _meta as the transport reads it: each member
@@ -78,13 +83,5 @@ func (f metaFields) has(key string) bool {
 // protocolVersion is mcp.Meta.ProtocolVersion: the version string, or ""
 // when it is missing or not a string.
 func (f metaFields) protocolVersion() string {
-	v, ok := f[mcp.MetaKeyProtocolVersion]
-	if !ok {
-		return ""
-	}
-	var version string
-	if json.Unmarshal(v, &version) != nil {
-		return ""
-	}
-	return version
+	return jsonString(f[mcp.MetaKeyProtocolVersion])
 }
