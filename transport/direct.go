@@ -98,8 +98,10 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 	if d == nil || len(body) > directBodyMax || len(body) == 0 || body[0] != '{' {
 		return false
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return false
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return false
+		}
 	}
 	version := r.Header.Get(mcp.HeaderProtocolVersion)
 	if version == "" || !mcp.IsValidProtocolVersion(version) || !hostPassesRebindingCheck(r) {
@@ -153,10 +155,11 @@ func (d *directReads) serve(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	// The context mcp-go's handlePost builds, but for its request-header
 	// value (unexported): mcp-go reads it only for tracing and request
-	// logs, which this server does not configure.
+	// logs, which this server does not configure. The caller and the
+	// delivery tracker (callerContext, on mcp-go's path) are in r's
+	// context already, which this one is made from.
 	ctx := d.mcp.WithContext(r.Context(), session)
 	ctx = mcpserver.WithSupportedProtocolVersions(ctx, d.versions)
-	ctx = callerContext(ctx, r)
 	resp := d.mcp.HandleMessage(ctx, body)
 	d.served.Add(1)
 	if resp == nil {
