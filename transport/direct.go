@@ -37,6 +37,20 @@ import (
 // is the same bytes by construction, and TestDirectReadsMatchMCPGo holds
 // it to that for a success and every error shape.
 //
+// Reconsidered, and still HandleMessage: what serving the tool ourselves
+// would save is the decodes inside it (the envelope, the id, the member
+// names, the request once more, the client's _meta twice): about a fifth
+// of the server's CPU for a sessionless get_call, a tenth of the whole
+// request with mcp-go's client at the other end, whose parse of the result
+// costs as much as the server's whole answer. For that it would copy by
+// hand the in-flight request table and cancellation (unexported), the
+// hooks this server registers, the protocol-info checks, input and output
+// validation, the result decoration of the 2026-07-28 era and every error
+// shape, each a way to drift from mcp-go on its next release. What is done
+// instead: the transport's own look at the message is one decode with
+// _meta kept raw (message), and the answer is written without the
+// library's second and third pass over the result (writeResponse).
+//
 // What differs, and why it is fine:
 //   - The answer is always application/json. mcp-go answers a session that
 //     was ever sent a notification (a broadcast list change is enough) as a
