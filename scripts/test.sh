@@ -152,6 +152,7 @@ lane_b() {
 	fuzz llm FuzzDecodeResponse 100000x
 	fuzz audiodir FuzzRel 50000x
 	fuzz transport FuzzAuthorizationHeader 20000x
+	fuzz transport FuzzParseMessage 30000x
 }
 lane_a >"$work/fuzz-a.log" 2>&1 &
 fuzz_a=$!
