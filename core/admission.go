@@ -1,6 +1,7 @@
 package core
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -30,37 +31,61 @@ const admissionHold = overloadRetryAfter * time.Second
 const admissionReserve = 4
 
 // AdmitCall refuses new calls while the server is not keeping up with the
-// transfers it already took on: while the transfers in flight fill
-// three quarters of VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT, or a transfer was
-// refused for want of a slot less than a second ago. The transfers in
-// flight are the transfer rate times the time each takes (Little's law),
-// so they rise both when more transfers are asked for than complete and
-// when each takes longer because the store or the network is behind; the
-// count is one mutex-guarded map length, and its bound is the one an
-// operator already sets. With no transfer limit every call is admitted.
+// work it already took on:
+//   - while the transfers in flight fill three quarters of
+//     VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT, or a transfer was refused for want
+//     of a slot less than a second ago. The transfers in flight are the
+//     transfer rate times the time each takes (Little's law), so they rise
+//     both when more transfers are asked for than complete and when each
+//     takes longer because the store or the network is behind; the count
+//     is one mutex-guarded map length, and its bound is the one an
+//     operator already sets. With no transfer limit this never refuses.
+//   - while the heap live after the last collection fills three quarters
+//     of the Go memory limit (heapPressure): the work taken on is about to
+//     outgrow the memory budget.
+//
 // Calls already answered are never touched by it.
 func (m *Calls) AdmitCall() bool {
-	admit := m.slots.admits(time.Now())
-	if prev := m.slots.gateOpen.Swap(admit); prev != admit {
-		if admit {
-			m.logger.Info("new calls admitted again: transfers in flight are back under their bound",
-				"transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
-		} else {
-			m.logger.Warn("new calls refused with 503: the server is behind on the transfers it took on",
-				"transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
-		}
+	now := time.Now()
+	why := ""
+	switch {
+	case !m.slots.admits(now):
+		why = "the server is behind on the transfers it took on"
+	case m.slots.heap.pressed(now):
+		why = "the live heap is near the memory limit"
 	}
-	return admit
+	m.slots.log.report(m, why)
+	return why == ""
 }
 
-// admissionState is the part of transferSlots that AdmitCall reads.
+// admissionLog logs the changes of AdmitCall's answer, not each answer:
+// under overload there are hundreds a second.
+type admissionLog struct {
+	mu  sync.Mutex
+	why string // "" while calls are admitted
+}
+
+func (l *admissionLog) report(m *Calls, why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if why == l.why {
+		return
+	}
+	if why == "" {
+		m.logger.Info("new calls admitted again", "transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
+	} else {
+		m.logger.Warn("new calls refused with 503: "+why, "transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
+	}
+	l.why = why
+}
+
+// admissionState is what AdmitCall keeps, beside the transfer slots.
 type admissionState struct {
 	// refusedAt is when a transfer was last refused for want of a slot
 	// (UnixNano; 0: never).
 	refusedAt atomic.Int64
-	// gateOpen is AdmitCall's last answer, so that only its changes are
-	// logged (newTransferSlots opens it).
-	gateOpen atomic.Bool
+	heap      *heapPressure
+	log       admissionLog
 }
 
 // refused records a transfer refused for want of a slot.

@@ -2,7 +2,9 @@ package core_test
 
 import (
 	"context"
+	"math"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,4 +131,41 @@ func TestNoTransferLimitAdmitsEveryCall(t *testing.T) {
 	if !f.calls.AdmitCall() {
 		t.Fatal("a call refused with no transfer limit")
 	}
+}
+
+// TestNewCallsRefusedUnderHeapPressure: while the heap live after the
+// last collection fills three quarters of the Go memory limit, new calls
+// are refused, whatever the transfer slots say; once it drains they are
+// admitted again. With no memory limit, no heap refuses a call.
+func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 256})
+	var mu sync.Mutex
+	live, limit := uint64(75<<20), uint64(100<<20)
+	core.SetHeapReader(f.calls, func() (uint64, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return live, limit
+	})
+	if f.calls.AdmitCall() {
+		t.Fatal("a new call admitted with the live heap at 3/4 of the memory limit")
+	}
+	set := func(l, lim uint64) {
+		mu.Lock()
+		live, limit = l, lim
+		mu.Unlock()
+	}
+	waitAdmitted := func(why string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !f.calls.AdmitCall() {
+			if time.Now().After(deadline) {
+				t.Fatalf("new calls still refused 5 s after %s", why)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	set(70<<20, 100<<20)
+	waitAdmitted("the live heap fell under 3/4 of the limit")
+	set(1<<40, math.MaxInt64)
+	waitAdmitted("the memory limit was lifted")
 }

@@ -38,7 +38,7 @@ type transferSlots struct {
 
 func newTransferSlots(limit int) *transferSlots {
 	s := &transferSlots{max: limit, held: map[string]struct{}{}}
-	s.gateOpen.Store(true)
+	s.heap = newHeapPressure()
 	return s
 }
 
