@@ -40,6 +40,12 @@ const admissionReserve = 4
 //     takes longer because the store or the network is behind; the count
 //     is one mutex-guarded map length, and its bound is the one an
 //     operator already sets. With no transfer limit this never refuses.
+//   - while a transfer step waits more than 250 ms for its store write,
+//     on a moving average (stepWrites): a NOTIFY is answered once its step
+//     is stored, and beyond half of SIP's T1 (500 ms) the peer starts
+//     retransmitting it. This is the queue behind the store's one writer
+//     (group commit, webhook rows and outcomes), seen where it hurts.
+//     Also only with a transfer limit set.
 //   - while the heap live after the last collection fills three quarters
 //     of the Go memory limit (heapPressure): the work taken on is about to
 //     outgrow the memory budget.
@@ -51,6 +57,8 @@ func (m *Calls) AdmitCall() bool {
 	switch {
 	case !m.slots.admits(now):
 		why = "the server is behind on the transfers it took on"
+	case m.slots.max > 0 && m.slots.writes.slow(now):
+		why = "transfer steps wait too long for the store"
 	case m.slots.heap.pressed(now):
 		why = "the live heap is near the memory limit"
 	}
@@ -84,8 +92,37 @@ type admissionState struct {
 	// refusedAt is when a transfer was last refused for want of a slot
 	// (UnixNano; 0: never).
 	refusedAt atomic.Int64
+	writes    stepWrites
 	heap      *heapPressure
 	log       admissionLog
+}
+
+// storeWaitBound is the moving average of the transfer steps' store
+// writes beyond which new calls are refused: half of SIP's T1, the time
+// after which a peer retransmits a request not yet answered.
+const storeWaitBound = 250 * time.Millisecond
+
+// stepWrites keeps a moving average (1/8 weight to each new write) of how
+// long a transfer step's store write took, and when the last one ended.
+// Updates race benignly: a lost sample only slows the average down.
+type stepWrites struct {
+	avg  atomic.Int64 // nanoseconds
+	last atomic.Int64 // UnixNano
+}
+
+// took records a write that started at start.
+func (w *stepWrites) took(start time.Time) {
+	now := time.Now()
+	avg := w.avg.Load()
+	w.avg.Store(avg + (int64(now.Sub(start))-avg)/8)
+	w.last.Store(now.UnixNano())
+}
+
+// slow reports whether the average is beyond storeWaitBound and fresh:
+// with no write for a second it says nothing (nothing is waiting), so a
+// pause in transfers does not keep new calls out.
+func (w *stepWrites) slow(now time.Time) bool {
+	return now.UnixNano()-w.last.Load() < int64(time.Second) && time.Duration(w.avg.Load()) > storeWaitBound
 }
 
 // refused records a transfer refused for want of a slot.

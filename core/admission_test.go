@@ -169,3 +169,37 @@ func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
 	set(1<<40, math.MaxInt64)
 	waitAdmitted("the memory limit was lifted")
 }
+
+// TestNewCallsRefusedWhileStepWritesAreSlow: the transfer steps' writes
+// are measured (a transfer leaves a non-zero average), and while they take
+// more than 250 ms on average new calls are refused; a second with no
+// step written lets calls in again, since nothing waits on the store.
+func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 256})
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		return 202, nil
+	}
+	if _, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "sip:desk@pbx.example.com"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if core.StepWriteAverage(f.calls) <= 0 {
+		t.Fatal("a transfer's step writes were not measured")
+	}
+	if !f.calls.AdmitCall() {
+		t.Fatalf("a new call refused with step writes of %s on average", core.StepWriteAverage(f.calls))
+	}
+	for range 30 {
+		core.StepWriteTook(f.calls, time.Now().Add(-400*time.Millisecond))
+	}
+	if f.calls.AdmitCall() {
+		t.Fatalf("a new call admitted with step writes of %s on average", core.StepWriteAverage(f.calls))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.calls.AdmitCall() {
+		if time.Now().After(deadline) {
+			t.Fatal("new calls still refused 5 s after the last step write")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
