@@ -62,29 +62,38 @@ func (m *Calls) AdmitCall() bool {
 	case m.slots.heap.pressed(now):
 		why = "the live heap is near the memory limit"
 	}
-	m.slots.log.report(m, why)
+	m.slots.log.report(m, now, why)
 	return why == ""
 }
 
-// admissionLog logs the changes of AdmitCall's answer, not each answer:
-// under overload there are hundreds a second.
+// admissionLog logs the changes of AdmitCall's answer, not each answer
+// (under overload there are hundreds a second), and at most one a second:
+// near a bound the answer can change with every transfer that starts or
+// ends. Each line counts the INVITEs refused since the one before.
 type admissionLog struct {
-	mu  sync.Mutex
-	why string // "" while calls are admitted
+	mu      sync.Mutex
+	why     string    // "" while calls are admitted, as of the last line
+	at      time.Time // of the last line
+	refused int       // new calls refused since the last line
 }
 
-func (l *admissionLog) report(m *Calls, why string) {
+func (l *admissionLog) report(m *Calls, now time.Time, why string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if why == l.why {
+	if why != "" {
+		l.refused++
+	}
+	if why == l.why || now.Sub(l.at) < time.Second {
 		return
 	}
 	if why == "" {
-		m.logger.Info("new calls admitted again", "transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
+		m.logger.Info("new calls admitted again", "refused", l.refused,
+			"transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
 	} else {
-		m.logger.Warn("new calls refused with 503: "+why, "transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
+		m.logger.Warn("new calls refused with 503: "+why, "refused", l.refused,
+			"transfers_in_flight", m.slots.inFlight(), "max_transfers_in_flight", m.slots.max)
 	}
-	l.why = why
+	l.why, l.at, l.refused = why, now, 0
 }
 
 // admissionState is what AdmitCall keeps, beside the transfer slots.
