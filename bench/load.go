@@ -263,7 +263,8 @@ func (r *results) writeLoad(b *strings.Builder) {
 		fmt.Fprintf(b, "A fresh server with its default capacity (`VOICEDOCK_MAX_CALLS=%d`, `VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=%d`) called at twice the best rate "+
 			"over MCP (%d/s) for %s by `bench/scenarios/uac_transfer_or_busy.xml`, which takes a 503 with Retry-After as a clean refusal. "+
 			"A transfer refused `overloaded` is retried after its `retry_after` for up to %s. Failures are calls that failed in sipp "+
-			"(an answered call dropped, or never transferred) and transfers that ended in an error other than the refusal. "+
+			"(an answered call dropped, or never transferred) and transfers that ended in an error other than the refusal, "+
+			"a transfer failed because its caller had hung up counting once with that caller. "+
 			"The RSS budget is 300 MiB plus 30 KiB per call the server may hold.\n\n", o.MaxCalls, o.MaxTransfers, o.Rate, o.Dur, overloadRetryFor)
 		fmt.Fprintf(b, "| Rate (/s) | Calls | Answered | INVITEs refused (503) | transfer_call refused (overloaded) | Transferred | Failures | Peak RSS (MiB) | Budget (MiB) | p50 / p99 transfer (ms) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %.0f | %.0f | %.1f / %.1f | %s |\n\n", o.Rate, o.Step.Calls, o.Answered, o.RefusedInvites, o.RefusedTransfers,
