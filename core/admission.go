@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,10 @@ const admissionReserve = 4
 //     outgrow the memory budget.
 //
 // Calls already answered are never touched by it.
-func (m *Calls) AdmitCall() bool {
-	now := time.Now()
+func (m *Calls) AdmitCall() bool { return m.refusal(time.Now()) == "" }
+
+// refusal is why a new call is refused at now, "" when it is admitted.
+func (m *Calls) refusal(now time.Time) string {
 	why := ""
 	switch {
 	case !m.slots.admits(now):
@@ -63,7 +66,17 @@ func (m *Calls) AdmitCall() bool {
 		why = "the live heap is near the memory limit"
 	}
 	m.slots.log.report(m, now, why)
-	return why == ""
+	return why
+}
+
+// dialRefused is the refusal of create_call while new calls are refused:
+// nothing was stored or sent, and a retry after RetryAfter seconds may
+// succeed.
+func dialRefused(why string) *Error {
+	return &Error{
+		Code: CodeOverloaded, RetryAfter: overloadRetryAfter,
+		Message: fmt.Sprintf("new calls are refused for now: %s; no call was placed; retry after %d seconds", why, overloadRetryAfter),
+	}
 }
 
 // admissionLog logs the changes of AdmitCall's answer, not each answer

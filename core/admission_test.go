@@ -52,8 +52,8 @@ func startHeldTransfer(t *testing.T, f *fixture, referred chan string, callID st
 }
 
 // TestNewCallsRefusedAtTransferHighWater: with 4 transfer slots, new
-// calls are admitted while fewer than 3 transfers are in flight and
-// refused from the third on, the last slot kept for the calls already
+// calls (inbound, and create_call's outbound ones) are admitted while
+// fewer than 3 transfers are in flight and refused from the third on, the last slot kept for the calls already
 // answered (which the refusal does not touch: their transfers still
 // start); as soon as the transfers end, new calls are admitted again.
 func TestNewCallsRefusedAtTransferHighWater(t *testing.T) {
@@ -69,6 +69,12 @@ func TestNewCallsRefusedAtTransferHighWater(t *testing.T) {
 	}
 	if f.calls.AdmitCall() {
 		t.Fatal("new calls admitted with 3 of 4 transfers in flight")
+	}
+	// An outbound call is a new call too: create_call is refused before
+	// anything is stored or sent.
+	_, err := f.calls.Dial(t.Context(), core.DialRequest{NumberID: numberID(t, f), Destination: "+31612345678"})
+	if !core.HasCode(err, core.CodeOverloaded) || core.AsError(err).RetryAfter < 1 {
+		t.Fatalf("create_call while new calls are refused: %v", err)
 	}
 	// A call answered before the refusal still gets its transfer.
 	startHeldTransfer(t, f, referred, calls[3], done)
