@@ -97,6 +97,7 @@ func TestNewCallsRefusedAtTransferHighWater(t *testing.T) {
 // retry_after (1 s) even after a slot is free, the time in which the
 // refused caller's agent retries; then they are admitted again.
 func TestNewCallsRefusedWhileTransfersAreRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 1, TransferTimeout: 30 * time.Second})
 	second := answeredCall(t, f, "c2")
 	referred, release := heldTransfers(f)
@@ -181,6 +182,7 @@ func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
 // more than 250 ms on average new calls are refused; a second with no
 // step written lets calls in again, since nothing waits on the store.
 func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 256})
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
 		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
