@@ -46,7 +46,9 @@ const admissionReserve = 4
 //     is stored, and beyond half of SIP's T1 (500 ms) the peer starts
 //     retransmitting it. This is the queue behind the store's one writer
 //     (group commit, webhook rows and outcomes), seen where it hurts.
-//     Also only with a transfer limit set.
+//     Only with a transfer limit set and a quarter of it in flight: with
+//     fewer the wait is not the work taken on (a slow disk, a busy
+//     machine), and refusing calls would not shorten it.
 //   - while the heap live after the last collection fills three quarters
 //     of the Go memory limit (heapPressure): the work taken on is about to
 //     outgrow the memory budget.
@@ -60,7 +62,7 @@ func (m *Calls) refusal(now time.Time) string {
 	switch {
 	case !m.slots.admits(now):
 		why = "the server is behind on the transfers it took on"
-	case m.slots.max > 0 && m.slots.writes.slow(now):
+	case m.slots.max > 0 && m.slots.inFlight() >= max(1, m.slots.max/4) && m.slots.writes.slow(now):
 		why = "transfer steps wait too long for the store"
 	case m.slots.heap.pressed(now):
 		why = "the live heap is near the memory limit"

@@ -179,11 +179,14 @@ func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
 
 // TestNewCallsRefusedWhileStepWritesAreSlow: the transfer steps' writes
 // are measured (a transfer leaves a non-zero average), and while they take
-// more than 250 ms on average new calls are refused; a second with no
-// step written lets calls in again, since nothing waits on the store.
+// more than 250 ms on average with a quarter of the transfer slots taken,
+// new calls are refused; a second with no step written lets calls in
+// again, since nothing waits on the store, and with no transfer in flight
+// slow writes refuse nothing (the wait is not the work taken on).
 func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 256})
+	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 4, TransferTimeout: 30 * time.Second})
+	second := answeredCall(t, f, "c2")
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
 		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
 		return 202, nil
@@ -194,14 +197,22 @@ func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
 	if core.StepWriteAverage(f.calls) <= 0 {
 		t.Fatal("a transfer's step writes were not measured")
 	}
+	slowWrites := func() {
+		for range 30 {
+			core.StepWriteTook(f.calls, time.Now().Add(-400*time.Millisecond))
+		}
+	}
+	slowWrites()
 	if !f.calls.AdmitCall() {
-		t.Fatalf("a new call refused with step writes of %s on average", core.StepWriteAverage(f.calls))
+		t.Fatalf("a new call refused for slow step writes (%s) with no transfer in flight", core.StepWriteAverage(f.calls))
 	}
-	for range 30 {
-		core.StepWriteTook(f.calls, time.Now().Add(-400*time.Millisecond))
-	}
+
+	referred, release := heldTransfers(f)
+	done := make(chan error, 1)
+	startHeldTransfer(t, f, referred, second, done)
+	slowWrites()
 	if f.calls.AdmitCall() {
-		t.Fatalf("a new call admitted with step writes of %s on average", core.StepWriteAverage(f.calls))
+		t.Fatalf("a new call admitted with 1 of 4 transfers in flight and step writes of %s on average", core.StepWriteAverage(f.calls))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !f.calls.AdmitCall() {
@@ -209,5 +220,9 @@ func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
 			t.Fatal("new calls still refused 5 s after the last step write")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the transfer in flight: %v", err)
 	}
 }
