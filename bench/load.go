@@ -31,6 +31,13 @@ type steadyResult struct {
 	Step     stepResult
 }
 
+// String is the result's figures without the transferred calls' ids.
+func (r steadyResult) String() string {
+	return fmt.Sprintf("{Rate:%d Dur:%s Warm:%s PendingStart:%d PendingEnd:%d Received:%d PerSec:%.0f Calls:%d Successful:%d Failed:%d TransferErrors:%d P50:%s P99:%s CPU:%.0f%% RSS:%.0fMiB}",
+		r.Rate, r.Dur, r.Warm, r.PendingStart, r.PendingEnd, r.Received, r.PerSec, r.Step.Calls, r.Step.Successful, r.Step.Failed,
+		r.Step.TransferErrors, r.Step.P50.Round(time.Millisecond), r.Step.P99.Round(time.Millisecond), r.Step.CPU, r.Step.RSS)
+}
+
 // keptPace: the pending count did not grow over the steady state.
 func (r steadyResult) keptPace() bool {
 	return r.Step.Calls > 0 && r.PendingStart >= 0 && r.PendingEnd >= 0 && r.PendingEnd <= r.PendingStart
@@ -50,13 +57,28 @@ type overloadResult struct {
 	Answered         int64
 	RefusedInvites   int
 	RefusedTransfers int64
+	// CallerGone is the transfers that failed because their caller had
+	// hung up (sipp gave up waiting for the REFER): sipp counts that call
+	// as failed already, so it is one failure, not two.
+	CallerGone int64
 	// BudgetMiB is 300 MiB plus 30 KiB per call the server may hold.
 	BudgetMiB float64
 }
 
 // failures are answered calls that failed in sipp (dropped, or never
 // transferred) and transfers that ended in an error other than a refusal.
-func (r overloadResult) failures() int { return r.Step.Failed + r.Step.TransferErrors }
+func (r overloadResult) failures() int {
+	return r.Step.Failed + r.Step.TransferErrors - int(r.CallerGone)
+}
+
+// String is the result's figures without the transferred calls' ids.
+func (r overloadResult) String() string {
+	return fmt.Sprintf("{Rate:%d Best:%d Dur:%s MaxCalls:%d MaxTransfers:%d Calls:%d Answered:%d RefusedInvites:%d RefusedTransfers:%d "+
+		"Transferred:%d SippFailed:%d TransferErrors:%d CallerGone:%d Failures:%d FirstError:%q P50:%s P99:%s Wall:%s CPU:%.0f%% RSS:%.0fMiB BudgetMiB:%.0f}",
+		r.Rate, r.Best, r.Dur, r.MaxCalls, r.MaxTransfers, r.Step.Calls, r.Answered, r.RefusedInvites, r.RefusedTransfers,
+		len(r.Step.Transferred), r.Step.Failed, r.Step.TransferErrors, r.CallerGone, r.failures(), r.Step.FirstError,
+		r.Step.P50.Round(time.Millisecond), r.Step.P99.Round(time.Millisecond), r.Step.Wall.Round(100*time.Millisecond), r.Step.CPU, r.Step.RSS, r.BudgetMiB)
+}
 
 func (r overloadResult) met() bool {
 	return r.Step.Calls > 0 && r.failures() == 0 && r.Step.RSS < r.BudgetMiB
@@ -191,7 +213,7 @@ func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter,
 		return r, err
 	}
 	defer m.close()
-	var answered, refused atomic.Int64
+	var answered, refused, gone atomic.Int64
 	t := m.target("voicedock over MCP at 2x its best rate")
 	t.callerScenario = "uac_transfer_or_busy.xml"
 	t.transfer = func(ctx context.Context, id string) error {
@@ -199,6 +221,9 @@ func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter,
 		give := time.Now().Add(overloadRetryFor)
 		for {
 			_, err := callTool(ctx, m.pool.get(), "transfer_call", map[string]any{"call_id": id, "destination": salesNumber})
+			if err != nil && strings.Contains(err.Error(), "the caller hung up") {
+				gone.Add(1)
+			}
 			if err == nil || !strings.Contains(err.Error(), string(core.CodeOverloaded)) || time.Now().After(give) {
 				return err
 			}
@@ -213,7 +238,7 @@ func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter,
 	log.Printf("overload: %d calls/s (2x %d) for %s, at most %d calls and %d transfers in flight", r.Rate, best, dur, r.MaxCalls, r.MaxTransfers)
 	st, err := b.transferStep(ctx, t, m.targetPort, r.Rate, dur)
 	r.Step = st
-	r.Answered, r.RefusedTransfers = answered.Load(), refused.Load()
+	r.Answered, r.RefusedTransfers, r.CallerGone = answered.Load(), refused.Load(), gone.Load()
 	r.RefusedInvites = max(0, st.Successful-len(st.Transferred))
 	log.Printf("overload: RSS %.0f MiB (budget %.0f), %d answered, %d INVITEs refused, %d transfers refused, %d failures",
 		st.RSS, r.BudgetMiB, r.Answered, r.RefusedInvites, r.RefusedTransfers, r.failures())
@@ -238,7 +263,8 @@ func (r *results) writeLoad(b *strings.Builder) {
 		fmt.Fprintf(b, "A fresh server with its default capacity (`VOICEDOCK_MAX_CALLS=%d`, `VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=%d`) called at twice the best rate "+
 			"over MCP (%d/s) for %s by `bench/scenarios/uac_transfer_or_busy.xml`, which takes a 503 with Retry-After as a clean refusal. "+
 			"A transfer refused `overloaded` is retried after its `retry_after` for up to %s. Failures are calls that failed in sipp "+
-			"(an answered call dropped, or never transferred) and transfers that ended in an error other than the refusal. "+
+			"(an answered call dropped, or never transferred) and transfers that ended in an error other than the refusal, "+
+			"a transfer failed because its caller had hung up counting once with that caller. "+
 			"The RSS budget is 300 MiB plus 30 KiB per call the server may hold.\n\n", o.MaxCalls, o.MaxTransfers, o.Rate, o.Dur, overloadRetryFor)
 		fmt.Fprintf(b, "| Rate (/s) | Calls | Answered | INVITEs refused (503) | transfer_call refused (overloaded) | Transferred | Failures | Peak RSS (MiB) | Budget (MiB) | p50 / p99 transfer (ms) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %.0f | %.0f | %.1f / %.1f | %s |\n\n", o.Rate, o.Step.Calls, o.Answered, o.RefusedInvites, o.RefusedTransfers,

@@ -230,7 +230,9 @@ func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) err
 	defer cancel()
 	var err error
 	if !m.lostLocked(sctx, lc) {
+		start := time.Now()
 		err = m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+		m.slots.writes.took(start)
 	}
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // DefaultMaxTransfersInFlight is the transfers that may be in flight at
@@ -32,21 +33,29 @@ type transferSlots struct {
 	max  int // 0: no limit
 	mu   sync.Mutex
 	held map[string]struct{}
+	admissionState
 }
 
 func newTransferSlots(limit int) *transferSlots {
-	return &transferSlots{max: limit, held: map[string]struct{}{}}
+	s := &transferSlots{max: limit, held: map[string]struct{}{}}
+	s.heap = newHeapPressure()
+	return s
 }
 
 // full reports, without taking one, whether no slot is free: a cheap
-// check made before a transfer's policy and routing reads.
+// check made before a transfer's policy and routing reads. A transfer it
+// finds no slot for is refused, which new calls' admission hears of.
 func (s *transferSlots) full() bool {
 	if s.max <= 0 {
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.held) >= s.max
+	full := len(s.held) >= s.max
+	s.mu.Unlock()
+	if full {
+		s.refused(time.Now())
+	}
+	return full
 }
 
 // take reserves a slot for the transfer, or returns the overload error.
@@ -54,6 +63,7 @@ func (s *transferSlots) take(callID, transferID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.max > 0 && len(s.held) >= s.max {
+		s.refused(time.Now())
 		return overloaded(callID, s.max)
 	}
 	s.held[transferID] = struct{}{}

@@ -28,6 +28,9 @@ func (m *Calls) Dial(ctx context.Context, req DialRequest) (Call, error) {
 	if err := m.checkDial(ctx, req); err != nil {
 		return Call{}, err
 	}
+	if why := m.refusal(time.Now()); why != "" {
+		return Call{}, dialRefused(why)
+	}
 	number, err := m.store.GetPhoneNumber(ctx, req.NumberID)
 	if HasCode(err, CodeNotFound) {
 		return Call{}, FieldError(CodeNotFound, "number_id", "phone number %q not found", clip(req.NumberID))

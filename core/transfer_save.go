@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // TransferCallSaver is a CallStore that can store a transfer step and the
 // call's change it causes in one write (SaveTransfer and UpdateCall
@@ -33,7 +36,9 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	defer cancel()
 	var err error
 	if !m.lostLocked(sctx, lc) { // another node holds the call now: record nothing
+		start := time.Now()
 		err = saver.SaveTransferAndCall(sctx, *t, lc.call, out...)
+		m.slots.writes.took(start)
 	}
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)

@@ -17,7 +17,8 @@
 //     drops, unanswered, what a source sends over its rate limit, requests
 //     from known scanners' User-Agents and truncated UDP datagrams, and caps
 //     the TCP connections per address; requests missing mandatory headers
-//     get 400, INVITEs beyond MaxCalls 503 with Retry-After. Stats counts
+//     get 400, INVITEs beyond MaxCalls, or while the core refuses new calls
+//     (core.CallAdmitter, admission.go), 503 with Retry-After. Stats counts
 //     all of it.
 //
 // Every call is reported ended exactly once (CallEnded). A call's state

@@ -62,7 +62,8 @@ type Stats struct {
 	// ConnsRefused counts TCP and TLS connections closed on accept: their
 	// source already held maxConnsPerSource.
 	ConnsRefused uint64
-	// Busy counts INVITEs refused with 503 at MaxCalls.
+	// Busy counts INVITEs refused with 503 for want of room: at MaxCalls,
+	// or while the core refuses new calls (core.CallAdmitter).
 	Busy uint64
 	// Panics counts request handlers that panicked (and were recovered).
 	Panics uint64

@@ -47,6 +47,10 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
+	if !u.coreAdmits() {
+		u.refuseBusy(req, tx, "behind on transfers")
+		return
+	}
 	if !u.admit() {
 		u.busy.Add(1)
 		u.log.Info("inbound call refused: at the maximum of calls", "max_calls", u.cfg.MaxCalls, "source", req.Source())

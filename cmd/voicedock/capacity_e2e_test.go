@@ -10,7 +10,8 @@ import (
 )
 
 // TestTransfersBeyondCapacity: with VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=1, a
-// transfer asked for while another is in flight is refused `overloaded`
+// new INVITE while a transfer is in flight gets 503 with Retry-After, and
+// a transfer asked for by a call answered before is refused `overloaded`
 // with retry_after, before anything is stored or sent: that call stays up
 // with no transfer on record. The transfer in flight is not lost (it is
 // followed until its call ends), and once it has ended, the refused call
@@ -24,6 +25,10 @@ func TestTransfersBeyondCapacity(t *testing.T) {
 	// its transfer holds the one slot until its call ends.
 	silent := sipptest.Start(t, "uac_transfer_no_final.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	first := line.answered(t)
+	// Both calls are answered before the first transfer starts: with every
+	// transfer slot taken, a new INVITE is refused.
+	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
+	second := line.answered(t)
 	firstDone := make(chan toolResult, 1)
 	go func() {
 		res, _ := transfer(t, line.c, first, salesNumber)
@@ -31,8 +36,12 @@ func TestTransfersBeyondCapacity(t *testing.T) {
 	}()
 	line.logs.waitFor(t, regexp.MustCompile(`msg="REFER sent" component=sip call_id=`+regexp.QuoteMeta(first)), line.offset, 20*time.Second)
 
-	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
-	second := line.answered(t)
+	// A new caller is refused 503 with Retry-After while the one transfer
+	// slot is taken: it would only wait for a transfer that cannot start.
+	busy := sipptest.Start(t, "uac_expect_reject.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser,
+		"-set", "expect", "503", "-set", "retry_after", "yes")
+	busy.Wait(t)
+
 	refused := call(t, line.c, "transfer_call", `{"call_id":"`+second+`","destination":"`+salesNumber+`"}`)
 	if !refused.isError || refused.errorCode() != "overloaded" || !strings.Contains(refused.text, "VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT") {
 		t.Fatalf("transfer beyond capacity: %s", refused.text)

@@ -1,0 +1,14 @@
+package core
+
+import "time"
+
+// SetHeapReader replaces how admission reads the live heap and the memory
+// limit, so that a test can put the process under memory pressure.
+func SetHeapReader(m *Calls, read func() (live, limit uint64)) { m.slots.heap.read = read }
+
+// StepWriteTook records a transfer step's store write that started at
+// start, as the step writes do.
+func StepWriteTook(m *Calls, start time.Time) { m.slots.writes.took(start) }
+
+// StepWriteAverage is the moving average of the transfer steps' writes.
+func StepWriteAverage(m *Calls) time.Duration { return time.Duration(m.slots.writes.avg.Load()) }
