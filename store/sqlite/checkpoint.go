@@ -1,0 +1,152 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The write-ahead log is copied back into the database file (checkpointed)
+// by a goroutine of its own, on a connection of its own, never by the
+// writer. SQLite's default, an automatic checkpoint run by the commit that
+// takes the log past 1000 pages, put several milliseconds (the copy and
+// two fsyncs) inside one commit in a few hundred, and so inside the REFER
+// of whichever transfer's first step waited on it: it was most of the p99
+// from a transfer_call's arrival to its REFER. The writer connection has
+// wal_autocheckpoint off; the checkpointer runs a PASSIVE checkpoint (one
+// that takes no lock a writer or reader waits for) whenever the database
+// changed since its last look, so that the log stays short and its pages
+// are read back from the log rarely.
+//
+// A PASSIVE checkpoint cannot copy frames a reader's snapshot still needs,
+// nor restart the log while a reader uses it, so under reads that never
+// pause the log could grow without end. When it holds more than
+// walLimitFrames frames the checkpointer runs a TRUNCATE checkpoint
+// instead, which waits (up to checkpointBusy, holding writers back
+// meanwhile) for the readers to move on and then empties the log file:
+// the bound on the log's size, and on the disk it takes.
+const (
+	// checkpointInterval is how often the checkpointer looks for new
+	// commits. A tick with none costs a read of the shared-memory index.
+	checkpointInterval = 100 * time.Millisecond
+	// walLimitFrames bounds the log: 16384 pages of 4 KiB, 64 MiB.
+	walLimitFrames = 16384
+	// checkpointBusy bounds how long a TRUNCATE checkpoint waits for the
+	// writer and the readers (its connection's busy_timeout); it is
+	// tried again on the next tick.
+	checkpointBusy = 200 * time.Millisecond
+)
+
+// checkpointer runs the write-ahead log's checkpoints (see above).
+type checkpointer struct {
+	db     *sql.DB
+	logger *slog.Logger
+	stop   chan struct{}
+	done   chan struct{}
+	// limit is walLimitFrames, lowered by tests.
+	limit atomic.Int64
+	// runs counts the checkpoints that found frames to copy, for tests
+	// and the debug log.
+	runs atomic.Int64
+	once sync.Once
+}
+
+// startCheckpointer opens a connection of its own on the database at abs
+// and starts checkpointing it.
+func startCheckpointer(ctx context.Context, abs string, logger *slog.Logger) (*checkpointer, error) {
+	db, err := sql.Open("sqlite", checkpointDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open checkpointer: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open checkpointer: %w", err)
+	}
+	c := &checkpointer{db: db, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c.limit.Store(walLimitFrames)
+	go c.run()
+	return c, nil
+}
+
+func (c *checkpointer) run() {
+	defer close(c.done)
+	tick := time.NewTicker(checkpointInterval)
+	defer tick.Stop()
+	ctx := context.Background()
+	var seen int64 = -1
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		// data_version changes when another connection commits: an idle
+		// store is not checkpointed over and over.
+		var version int64
+		if err := c.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+			c.logger.WarnContext(ctx, "store checkpoint: read data version", "err", err)
+			continue
+		}
+		if version == seen {
+			continue
+		}
+		seen = version
+		if err := c.checkpoint(ctx); err != nil {
+			c.logger.WarnContext(ctx, "store checkpoint", "err", err)
+		}
+	}
+}
+
+// checkpoint copies what it can of the log into the database file, and
+// empties the log when it has grown past the limit.
+func (c *checkpointer) checkpoint(ctx context.Context) error {
+	busy, frames, copied, err := c.run1(ctx, "PASSIVE")
+	if err != nil {
+		return err
+	}
+	if frames > 0 && copied > 0 {
+		c.runs.Add(1)
+	}
+	if frames <= c.limit.Load() {
+		return nil
+	}
+	busy, frames, copied, err = c.run1(ctx, "TRUNCATE")
+	if err != nil {
+		return err
+	}
+	if busy != 0 {
+		c.logger.WarnContext(ctx, "store checkpoint: the write-ahead log is past its bound and readers hold it; trying again",
+			"frames", frames, "copied", copied)
+	}
+	return nil
+}
+
+// run1 runs one checkpoint of the given mode; frames is the log's length
+// and copied how many of them are in the database file (-1 when the log
+// is not in use), as PRAGMA wal_checkpoint reports them.
+func (c *checkpointer) run1(ctx context.Context, mode string) (busy, frames, copied int64, err error) {
+	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%s checkpoint: %w", mode, err)
+	}
+	return busy, frames, copied, nil
+}
+
+// close stops the checkpointer and closes its connection; the store's
+// last connection to close checkpoints what is left.
+func (c *checkpointer) close() error {
+	if c == nil {
+		return nil
+	}
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
+	return c.db.Close()
+}
