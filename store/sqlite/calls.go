@@ -23,9 +23,11 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 // transfers go through SaveTransfer.
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO calls (`+callColumns+`, node_id)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		st, err := s.writeStmts.in(ctx, tx, createCallSQL)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx,
 			c.ID, c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone),
 			sqlrows.NullString(c.NumberID), sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID),
 			sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),

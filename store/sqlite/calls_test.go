@@ -173,3 +173,16 @@ func BenchmarkListCalls(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCreateCall(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := b.Context()
+	c := storetest.CallFixture(b, core.CallRinging)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.ID = storetest.NewID(b)
+		if err := s.CreateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

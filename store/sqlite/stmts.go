@@ -14,6 +14,8 @@ import (
 // bench/profiles). Each transaction uses them through Tx.StmtContext,
 // which reuses the statement prepared on the transaction's connection.
 const (
+	createCallSQL = `INSERT INTO calls (` + callColumns + `, node_id)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	updateCallSQL = `UPDATE calls SET direction = ?, status = ?, caller_phone = ?, agent_phone = ?, number_id = ?,
 			 assistant_id = ?, sip_call_id = ?, remote_addr = ?, trunk_id = ?, started_at = ?, ended_at = ?,
 			 duration_seconds = ?, end_reason = ?, error = ?, updated_at = ?, first_message = ?
