@@ -186,3 +186,63 @@ func BenchmarkCreateCall(b *testing.B) {
 		}
 	}
 }
+
+// TestUpdateCallNumberAndAssistant: an update that changes the call's
+// number or assistant stores them (updateCall's full statement), one that
+// keeps them stores the rest (its short one), and a call not stored is
+// not_found either way.
+func TestUpdateCallNumberAndAssistant(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	c := storetest.CallFixture(t, core.CallRinging)
+	storetest.CreateCalls(t, s, c)
+	other := storetest.CallFixture(t, core.CallRinging)
+	storetest.CreateCalls(t, s, other)
+
+	c.Status = core.CallInProgress
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	c.AssistantID, c.NumberID = "", ""
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	c.AssistantID, c.NumberID = other.AssistantID, other.NumberID
+	c.Status = core.CallEnded
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	missing := storetest.CallFixture(t, core.CallInProgress)
+	storetest.MustCode(t, s.UpdateCall(ctx, missing), core.CodeNotFound, "id")
+}
+
+// BenchmarkUpdateCall is a call's status change; frames/op is the pages
+// the commit appends to the write-ahead log.
+func BenchmarkUpdateCall(b *testing.B) {
+	s, path := openTemp(b)
+	ctx := b.Context()
+	c := storetest.CallFixture(b, core.CallInProgress)
+	storetest.CreateCalls(b, s, c)
+	// No checkpoints: the log's growth is what the commits appended.
+	if err := s.ckpt.close(); err != nil {
+		b.Fatal(err)
+	}
+	before := walSize(b, path)
+	statuses := []string{core.CallInProgress, core.CallRinging}
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Status = statuses[n%2]
+		n++
+		if err := s.UpdateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(walSize(b, path)-before)/float64(n*(4096+24)), "frames/op")
+}

@@ -21,11 +21,11 @@ func writeCalls(t *testing.T, s *Store, n int) {
 }
 
 // walSize is the size of the store's write-ahead log file.
-func walSize(t *testing.T, path string) int64 {
-	t.Helper()
+func walSize(tb testing.TB, path string) int64 {
+	tb.Helper()
 	fi, err := os.Stat(path + "-wal")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return fi.Size()
 }
