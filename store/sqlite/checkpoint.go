@@ -52,6 +52,9 @@ type checkpointer struct {
 	// runs counts the checkpoints that found frames to copy, for tests
 	// and the debug log.
 	runs atomic.Int64
+	// held is whether the last TRUNCATE checkpoint found readers in its
+	// way (run's goroutine only).
+	held bool
 	once sync.Once
 }
 
@@ -108,7 +111,7 @@ func (c *checkpointer) run() {
 // checkpoint copies what it can of the log into the database file, and
 // empties the log when it has grown past the limit.
 func (c *checkpointer) checkpoint(ctx context.Context) error {
-	busy, frames, copied, err := c.run1(ctx, "PASSIVE")
+	_, frames, copied, err := c.run1(ctx, "PASSIVE")
 	if err != nil {
 		return err
 	}
@@ -118,13 +121,19 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	if frames <= c.limit.Load() {
 		return nil
 	}
-	busy, frames, copied, err = c.run1(ctx, "TRUNCATE")
+	busy, frames, copied, err := c.run1(ctx, "TRUNCATE")
 	if err != nil {
 		return err
 	}
-	if busy != 0 {
-		c.logger.WarnContext(ctx, "store checkpoint: the write-ahead log is past its bound and readers hold it; trying again",
-			"frames", frames, "copied", copied)
+	// Said once while it lasts, not every tick.
+	if held := busy != 0; held != c.held {
+		c.held = held
+		if held {
+			c.logger.WarnContext(ctx, "store checkpoint: the write-ahead log is past its bound and readers hold it; trying again",
+				"frames", frames, "copied", copied)
+		} else {
+			c.logger.InfoContext(ctx, "store checkpoint: the write-ahead log is emptied again")
+		}
 	}
 	return nil
 }
