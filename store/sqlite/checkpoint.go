@@ -39,6 +39,9 @@ const (
 	// writer and the readers (its connection's busy_timeout); it is
 	// tried again on the next tick.
 	checkpointBusy = 200 * time.Millisecond
+	// truncateRetry spaces the TRUNCATE checkpoints that readers keep
+	// waiting, so that writers are held back a fifth of the time at most.
+	truncateRetry = time.Second
 )
 
 // checkpointer runs the write-ahead log's checkpoints (see above).
@@ -52,10 +55,11 @@ type checkpointer struct {
 	// runs counts the checkpoints that found frames to copy, for tests
 	// and the debug log.
 	runs atomic.Int64
-	// held is whether the last TRUNCATE checkpoint found readers in its
-	// way (run's goroutine only).
-	held bool
-	once sync.Once
+	// held is whether the last TRUNCATE checkpoint, at triedAt, found
+	// readers in its way (run's goroutine only).
+	held    bool
+	triedAt time.Time
+	once    sync.Once
 }
 
 // startCheckpointer opens a connection of its own on the database at abs
@@ -98,7 +102,8 @@ func (c *checkpointer) run() {
 			c.logger.WarnContext(ctx, "store checkpoint: read data version", "err", err)
 			continue
 		}
-		if version == seen {
+		// A log left past its bound is tried again even when idle.
+		if version == seen && !c.held {
 			continue
 		}
 		seen = version
@@ -121,6 +126,12 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	if frames <= c.limit.Load() {
 		return nil
 	}
+	// A TRUNCATE checkpoint holds writers back while it waits for the
+	// readers: after one that waited in vain, the next waits a while.
+	if c.held && time.Since(c.triedAt) < truncateRetry {
+		return nil
+	}
+	c.triedAt = time.Now()
 	busy, frames, copied, err := c.run1(ctx, "TRUNCATE")
 	if err != nil {
 		return err
