@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The write-ahead log is copied back into the database file (checkpointed)
@@ -154,6 +156,11 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 // is not in use), as PRAGMA wal_checkpoint reports them.
 func (c *checkpointer) run1(ctx context.Context, mode string) (busy, frames, copied int64, err error) {
 	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
+	if sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY {
+		// Another connection (another process's checkpointer) holds the
+		// checkpoint lock: it is doing the work.
+		return 1, 0, 0, nil
+	}
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("%s checkpoint: %w", mode, err)
 	}
