@@ -24,18 +24,34 @@ import (
 // changed since its last look, so that the log stays short and its pages
 // are read back from the log rarely.
 //
-// A PASSIVE checkpoint cannot copy frames a reader's snapshot still needs,
-// nor restart the log while a reader uses it, so under reads that never
-// pause the log could grow without end. When it holds more than
-// walLimitFrames frames the checkpointer runs a TRUNCATE checkpoint
-// instead, which waits (up to checkpointBusy, holding writers back
-// meanwhile) for the readers to move on and then empties the log file:
-// the bound on the log's size, and on the disk it takes.
+// The log starts again from its beginning only at a write that finds it
+// wholly copied back. Under writes that never pause, a checkpoint run
+// beside them never quite catches up: they append while it copies. So
+// once the log holds walRestartFrames frames, the checkpointer catches up
+// with further PASSIVE checkpoints while the writes go on, then holds the
+// group commit between two batches (Store.pause) for one last PASSIVE
+// checkpoint of the few frames left, and lets it go: the next write finds
+// the log copied and starts it again. That is one pause of the writes of
+// a small copy and its fsyncs every few thousand pages, where SQLite's own
+// checkpoint put a thousand pages' copy in a commit every thousand.
+//
+// A reader's snapshot keeps frames from being copied and the log from
+// starting again. Past walLimitFrames (readers held it that long) the
+// checkpointer runs a TRUNCATE checkpoint, which waits for the readers
+// (up to checkpointBusy, the writes held meanwhile) and empties the log
+// file: the bound on the log's size, and on the disk it takes.
 const (
 	// checkpointInterval is how often the checkpointer looks for new
 	// commits. A tick with none costs a read of the shared-memory index.
 	checkpointInterval = 100 * time.Millisecond
-	// walLimitFrames bounds the log: 16384 pages of 4 KiB, 64 MiB.
+	// walRestartFrames is the log's length, 16 MiB in pages of 4 KiB,
+	// past which it is made to start again.
+	walRestartFrames = 4096
+	// catchUpPasses bounds the PASSIVE checkpoints run, the writes going
+	// on, to bring what is left to copy down to catchUpFrames.
+	catchUpPasses = 4
+	catchUpFrames = 128
+	// walLimitFrames bounds the log: 64 MiB.
 	walLimitFrames = 16384
 	// checkpointBusy bounds how long a TRUNCATE checkpoint waits for the
 	// writer and the readers (its connection's busy_timeout); it is
@@ -48,12 +64,17 @@ const (
 
 // checkpointer runs the write-ahead log's checkpoints (see above).
 type checkpointer struct {
-	db     *sql.DB
+	db *sql.DB
+	// pause holds the store's group commit between two batches.
+	pause  *sync.Mutex
 	logger *slog.Logger
 	stop   chan struct{}
 	done   chan struct{}
-	// limit is walLimitFrames, lowered by tests.
-	limit atomic.Int64
+	// restartAt and limit are walRestartFrames and walLimitFrames,
+	// lowered by tests.
+	restartAt, limit atomic.Int64
+	// restarts counts the pauses to start the log again, for tests.
+	restarts atomic.Int64
 	// runs counts the checkpoints that found frames to copy, for tests
 	// and the debug log.
 	runs atomic.Int64
@@ -66,7 +87,7 @@ type checkpointer struct {
 
 // startCheckpointer opens a connection of its own on the database at abs
 // and starts checkpointing it.
-func startCheckpointer(ctx context.Context, abs string, logger *slog.Logger) (*checkpointer, error) {
+func startCheckpointer(ctx context.Context, abs string, pause *sync.Mutex, logger *slog.Logger) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", checkpointDSN(abs))
 	if err != nil {
 		return nil, fmt.Errorf("open checkpointer: %w", err)
@@ -79,7 +100,8 @@ func startCheckpointer(ctx context.Context, abs string, logger *slog.Logger) (*c
 		db.Close()
 		return nil, fmt.Errorf("open checkpointer: %w", err)
 	}
-	c := &checkpointer{db: db, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &checkpointer{db: db, pause: pause, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	c.restartAt.Store(walRestartFrames)
 	c.limit.Store(walLimitFrames)
 	go c.run()
 	return c, nil
@@ -125,16 +147,40 @@ func (c *checkpointer) checkpoint(ctx context.Context) error {
 	if frames > 0 && copied > 0 {
 		c.runs.Add(1)
 	}
-	if frames <= c.limit.Load() {
+	limit := c.limit.Load()
+	if frames <= min(c.restartAt.Load(), limit) {
 		return nil
 	}
-	// A TRUNCATE checkpoint holds writers back while it waits for the
+	if frames <= limit {
+		// Catch up while the writes go on, then copy the rest with them
+		// held: the next write starts the log again.
+		// A pass reports the frames it found and copied, not those the
+		// writes appended meanwhile: the pass that found little to copy
+		// was short, and so will the one with the writes held be.
+		for range catchUpPasses {
+			before := copied
+			if _, frames, copied, err = c.run1(ctx, "PASSIVE"); err != nil {
+				return err
+			}
+			if frames-before <= catchUpFrames {
+				break
+			}
+		}
+		c.pause.Lock()
+		_, _, _, err = c.run1(ctx, "PASSIVE")
+		c.pause.Unlock()
+		c.restarts.Add(1)
+		return err
+	}
+	// A TRUNCATE checkpoint holds the writes back while it waits for the
 	// readers: after one that waited in vain, the next waits a while.
 	if c.held && time.Since(c.triedAt) < truncateRetry {
 		return nil
 	}
 	c.triedAt = time.Now()
+	c.pause.Lock()
 	busy, frames, copied, err := c.run1(ctx, "TRUNCATE")
+	c.pause.Unlock()
 	if err != nil {
 		return err
 	}

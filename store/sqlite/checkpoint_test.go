@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,5 +119,63 @@ func TestWALBoundedUnderAReader(t *testing.T) {
 	}
 	if calls != 100 {
 		t.Fatalf("calls = %d, want 100", calls)
+	}
+}
+
+// BenchmarkTransferStepLatency is the latency of a transfer's step write
+// (one at a time, as one call's steps are), p50 and p99: SQLite's own
+// automatic checkpoint, every 1000 pages or so, put its copy and fsyncs
+// into one commit in ~170 of these.
+func BenchmarkTransferStepLatency(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := b.Context()
+	c := storetest.CallFixture(b, core.CallInProgress)
+	storetest.CreateCalls(b, s, c)
+	t := storetest.TransferFixture(b, c.ID, core.TransferRinging)
+	storetest.SaveTransfers(b, s, t)
+	var took []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t.SIPStatus++
+		start := time.Now()
+		if err := s.SaveTransfer(ctx, t); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	at := func(p int) float64 { return float64(took[(len(took)-1)*p/100].Microseconds()) / 1000 }
+	b.ReportMetric(at(50), "p50-ms")
+	b.ReportMetric(at(99), "p99-ms")
+	b.ReportMetric(at(100), "max-ms")
+}
+
+// TestWALStartsAgainUnderUnpausedWrites: writes that never pause keep a
+// checkpoint run beside them from catching up, so the log would never
+// start again; past its restart length the checkpointer holds the group
+// commit for the last few frames' copy, and the log starts again.
+func TestWALStartsAgainUnderUnpausedWrites(t *testing.T) {
+	s, path := openTemp(t)
+	s.ckpt.restartAt.Store(200)
+	ctx := t.Context()
+	c := storetest.CallFixture(t, core.CallInProgress)
+	storetest.CreateCalls(t, s, c)
+	tr := storetest.TransferFixture(t, c.ID, core.TransferRinging)
+	storetest.SaveTransfers(t, s, tr)
+	before := walRestarts(t, path)
+	deadline := time.Now().Add(10 * time.Second)
+	for walRestarts(t, path)-before < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log started again %d times under writes, want 3", walRestarts(t, path)-before)
+		}
+		for range 50 {
+			tr.SIPStatus++
+			if err := s.SaveTransfer(ctx, tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s.ckpt.restarts.Load() == 0 {
+		t.Fatal("the log started again without the checkpointer holding the writes")
 	}
 }
