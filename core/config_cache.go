@@ -12,10 +12,11 @@ import (
 // seldom change. Give the same ConfigCache to NewConfiguration and
 // NewCalls, so that every configuration write goes through it.
 //
-// Only the transfer path reads through the cache (Calls' transfer
-// checks and routing); every other read goes to the store. The values it
-// returns share their slices, maps and pointers with the cache, and that
-// path only reads them.
+// Only the transfer path (Calls' transfer checks and routing) and an
+// inbound INVITE's lookup of the number it called read through the cache;
+// every other read goes to the store. The values it returns share their
+// slices, maps and pointers with the cache, and those paths only read
+// them.
 //
 // Every write through the cache drops it (Invalidate), whatever it
 // changed: writes are rare and a whole drop cannot miss a dependency (a
@@ -32,11 +33,15 @@ type ConfigCache struct {
 	assistants map[string]Assistant
 	numbers    map[string]PhoneNumber
 	trunks     map[string]Trunk
+	// called holds the numbers by their E.164 form, as an inbound call's
+	// INVITE names them.
+	called map[string]PhoneNumber
 }
 
 // NewConfigCache returns a cache over store.
 func NewConfigCache(store Store) *ConfigCache {
-	return &ConfigCache{Store: store, assistants: map[string]Assistant{}, numbers: map[string]PhoneNumber{}, trunks: map[string]Trunk{}}
+	return &ConfigCache{Store: store, assistants: map[string]Assistant{}, numbers: map[string]PhoneNumber{}, trunks: map[string]Trunk{},
+		called: map[string]PhoneNumber{}}
 }
 
 // Invalidate drops everything cached. It is the one way the cache is
@@ -48,6 +53,7 @@ func (c *ConfigCache) Invalidate() {
 	clear(c.assistants)
 	clear(c.numbers)
 	clear(c.trunks)
+	clear(c.called)
 	c.mu.Unlock()
 }
 
@@ -79,6 +85,10 @@ func (c *ConfigCache) cachedAssistant(ctx context.Context, id string) (Assistant
 
 func (c *ConfigCache) cachedPhoneNumber(ctx context.Context, id string) (PhoneNumber, error) {
 	return cachedRead(c, c.numbers, id, func() (PhoneNumber, error) { return c.Store.GetPhoneNumber(ctx, id) })
+}
+
+func (c *ConfigCache) cachedCalledNumber(ctx context.Context, e164 string) (PhoneNumber, error) {
+	return cachedRead(c, c.called, e164, func() (PhoneNumber, error) { return c.Store.FindPhoneNumber(ctx, e164) })
 }
 
 func (c *ConfigCache) cachedTrunk(ctx context.Context, id string) (Trunk, error) {
@@ -131,6 +141,16 @@ func (c *ConfigCache) DeletePhoneNumber(ctx context.Context, id string) error {
 
 // Reads of the transfer path: through the cache when the Calls' store is
 // a ConfigCache, else from the store.
+
+// calledNumber is the number an inbound INVITE called: the one read of
+// the inbound path that goes through the cache, as every INVITE makes it
+// (the number is only read: OfferCall copies what it needs).
+func (m *Calls) calledNumber(ctx context.Context, e164 string) (PhoneNumber, error) {
+	if c, ok := m.store.(*ConfigCache); ok {
+		return c.cachedCalledNumber(ctx, e164)
+	}
+	return m.store.FindPhoneNumber(ctx, e164)
+}
 
 func (m *Calls) transferAssistant(ctx context.Context, id string) (Assistant, error) {
 	if c, ok := m.store.(*ConfigCache); ok {

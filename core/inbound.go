@@ -96,7 +96,7 @@ func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision 
 	var number PhoneNumber
 	var err error
 	if ok {
-		number, err = m.store.FindPhoneNumber(ctx, called)
+		number, err = m.calledNumber(ctx, called)
 	}
 	var trunk *Trunk
 	if ok && err == nil && number.TransferTrunkID != nil {

@@ -1,8 +1,10 @@
 package core
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -54,26 +56,70 @@ func callType(c Call) string {
 	return "inbound_phone_call"
 }
 
-// webhookBody builds {"message": {...}} for an event.
+// webhookBody builds {"message": {...}} for an event. It writes the
+// message's members itself, in the sorted order encoding/json gives a
+// map, so that the body is byte for byte what json.Marshal of the
+// message as a map made, without building that map (and boxing its
+// values) for every row: each transfer step and call change builds one.
 func webhookBody(event string, at time.Time, c Call, extra map[string]any) (json.RawMessage, error) {
-	msg := map[string]any{
-		"type":      event,
-		"timestamp": at.UTC().Format("2006-01-02T15:04:05.000Z"),
-		"call":      webhookCall{Call: c, Type: callType(c)},
-		"customer":  map[string]any{"number": c.CallerPhone},
-		"phone_number": map[string]any{
-			"id":     c.NumberID,
-			"number": c.AgentPhone,
-		},
-	}
+	customer, number, numberID := c.CallerPhone, c.AgentPhone, c.NumberID
 	if c.Direction == DirectionOutbound {
-		msg["customer"] = map[string]any{"number": c.AgentPhone}
-		msg["phone_number"] = map[string]any{"id": c.NumberID, "number": c.CallerPhone}
+		customer, number = c.AgentPhone, c.CallerPhone
+	}
+	members := []bodyMember{
+		{"call", webhookCall{Call: c, Type: callType(c)}},
+		{"customer", webhookNumber{Number: customer}},
+		{"phone_number", webhookPhoneNumber{ID: numberID, Number: number}},
+		{"timestamp", at.UTC().Format("2006-01-02T15:04:05.000Z")},
+		{"type", event},
 	}
 	for k, v := range extra {
-		msg[k] = v
+		if i := slices.IndexFunc(members, func(m bodyMember) bool { return m.key == k }); i >= 0 {
+			members[i].value = v
+			continue
+		}
+		members = append(members, bodyMember{k, v})
 	}
-	return json.Marshal(map[string]any{"message": msg})
+	slices.SortFunc(members, func(a, b bodyMember) int { return strings.Compare(a.key, b.key) })
+	// One encoder writes every value into the body itself: no copy of
+	// each value's encoding, and no regrowth for a usual body.
+	var buf bytes.Buffer
+	buf.Grow(2048)
+	enc := json.NewEncoder(&buf)
+	buf.WriteString(`{"message":{`)
+	for i, m := range members {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(m.key); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode ends each value with a newline
+		buf.WriteByte(':')
+		if err := enc.Encode(m.value); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1)
+	}
+	buf.WriteString(`}}`)
+	return buf.Bytes(), nil
+}
+
+// bodyMember is one member of a webhook body's message.
+type bodyMember struct {
+	key   string
+	value any
+}
+
+// webhookNumber and webhookPhoneNumber are the body's customer and
+// phone_number, with their members in sorted order as a map had them.
+type webhookNumber struct {
+	Number string `json:"number"`
+}
+
+type webhookPhoneNumber struct {
+	ID     string `json:"id"`
+	Number string `json:"number"`
 }
 
 // deliveries builds the outbox rows announcing one event of lc's call.

@@ -34,6 +34,10 @@ const maxBatch = 64
 // writes not yet run go first in the next batch. An urgent write so waits
 // for at most one write and a commit, not for a batch of up to maxBatch.
 type batcher struct {
+	// pause is held by the leader while it commits a batch, and by the
+	// checkpointer to hold the writes between two batches (see
+	// checkpoint.go).
+	pause   sync.Mutex
 	mu      sync.Mutex
 	queue   []*batchWrite
 	urgent  []*batchWrite
@@ -91,7 +95,10 @@ func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgen
 			return <-w.done
 		}
 		b.mu.Unlock()
-		if rest := s.commitBatch(batch); len(rest) > 0 {
+		b.pause.Lock()
+		rest := s.commitBatch(batch)
+		b.pause.Unlock()
+		if len(rest) > 0 {
 			b.mu.Lock()
 			b.queue = append(rest, b.queue...)
 			b.mu.Unlock()

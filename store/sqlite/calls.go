@@ -23,9 +23,11 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 // transfers go through SaveTransfer.
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO calls (`+callColumns+`, node_id)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		st, err := s.writeStmts.in(ctx, tx, createCallSQL)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx,
 			c.ID, c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone),
 			sqlrows.NullString(c.NumberID), sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID),
 			sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID), nullTime(c.StartedAt), nullTime(c.EndedAt),
@@ -56,13 +58,33 @@ func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.Webhook
 	return wrap(err, "update call %s", c.ID)
 }
 
-// updateCall writes c's own fields over the stored call in tx.
+// updateCall writes c's own fields over the stored call in tx: through
+// updateCallKeptSQL when its number and assistant are unchanged, else
+// the full statement.
 func (s *Store) updateCall(ctx context.Context, tx *sql.Tx, c core.Call) error {
+	kept, err := s.writeStmts.in(ctx, tx, updateCallKeptSQL)
+	if err != nil {
+		return err
+	}
+	res, err := kept.ExecContext(ctx,
+		c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone),
+		sqlrows.NullString(c.SIPCallID), sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID),
+		nullTime(c.StartedAt), nullTime(c.EndedAt), sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason),
+		sqlrows.NullString(c.Error), timestamp(c.UpdatedAt), sqlrows.NullString(c.FirstMessage), c.ID,
+		sqlrows.NullString(c.NumberID), sqlrows.NullString(c.AssistantID))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("rows affected: %w", err)
+	} else if n == 1 {
+		return nil
+	}
 	st, err := s.writeStmts.in(ctx, tx, updateCallSQL)
 	if err != nil {
 		return err
 	}
-	res, err := st.ExecContext(ctx,
+	res, err = st.ExecContext(ctx,
 		c.Direction, c.Status, sqlrows.NullString(c.CallerPhone), sqlrows.NullString(c.AgentPhone), sqlrows.NullString(c.NumberID),
 		sqlrows.NullString(c.AssistantID), sqlrows.NullString(c.SIPCallID), sqlrows.NullString(c.RemoteAddr), sqlrows.NullString(c.TrunkID),
 		nullTime(c.StartedAt), nullTime(c.EndedAt), sqlrows.NullInt(c.DurationSeconds), sqlrows.NullString(c.EndReason),

@@ -173,3 +173,126 @@ func BenchmarkListCalls(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCreateCall(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := b.Context()
+	c := storetest.CallFixture(b, core.CallRinging)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.ID = storetest.NewID(b)
+		if err := s.CreateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestUpdateCallNumberAndAssistant: an update that changes the call's
+// number or assistant stores them (updateCall's full statement), one that
+// keeps them stores the rest (its short one), and a call not stored is
+// not_found either way.
+func TestUpdateCallNumberAndAssistant(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	c := storetest.CallFixture(t, core.CallRinging)
+	storetest.CreateCalls(t, s, c)
+	other := storetest.CallFixture(t, core.CallRinging)
+	storetest.CreateCalls(t, s, other)
+
+	c.Status = core.CallInProgress
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	c.AssistantID, c.NumberID = "", ""
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	c.AssistantID, c.NumberID = other.AssistantID, other.NumberID
+	c.Status = core.CallEnded
+	if err := s.UpdateCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustEqual(t, storetest.GetCall(t, s, c.ID), c)
+
+	missing := storetest.CallFixture(t, core.CallInProgress)
+	storetest.MustCode(t, s.UpdateCall(ctx, missing), core.CodeNotFound, "id")
+}
+
+// BenchmarkUpdateCall is a call's status change; frames/op is the pages
+// the commit appends to the write-ahead log.
+func BenchmarkUpdateCall(b *testing.B) {
+	s, path := openTemp(b)
+	ctx := b.Context()
+	c := storetest.CallFixture(b, core.CallInProgress)
+	storetest.CreateCalls(b, s, c)
+	// No checkpoints: the log's growth is what the commits appended.
+	if err := s.ckpt.close(); err != nil {
+		b.Fatal(err)
+	}
+	before := walSize(b, path)
+	statuses := []string{core.CallInProgress, core.CallRinging}
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Status = statuses[n%2]
+		n++
+		if err := s.UpdateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(walSize(b, path)-before)/float64(n*(4096+24)), "frames/op")
+}
+
+// BenchmarkTransferredCallWrites is what the core writes for an inbound
+// call transferred at once, one write at a time (no other call's write
+// shares its commits): the call, answered, the transfer's steps
+// requested, accepted, trying and ringing, completed with the call
+// transferred, and the call ended. frames/op is the pages the commits
+// append to the write-ahead log per call.
+func BenchmarkTransferredCallWrites(b *testing.B) {
+	s, path := openTemp(b)
+	ctx := b.Context()
+	// No checkpoints: the log's growth is what the commits appended.
+	if err := s.ckpt.close(); err != nil {
+		b.Fatal(err)
+	}
+	before := walSize(b, path)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		c := storetest.CallFixture(b, core.CallRinging)
+		c.EndedAt, c.EndReason, c.DurationSeconds = nil, "", 0
+		if err := s.CreateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		c.Status = core.CallInProgress
+		if err := s.UpdateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		t := storetest.TransferFixture(b, c.ID, core.TransferRequested)
+		t.Steps, t.EndedAt = nil, nil
+		for _, st := range []string{core.TransferRequested, core.TransferAccepted, core.TransferTrying, core.TransferRinging} {
+			t.Status = st
+			t.Steps = append(t.Steps, core.TransferStep{Status: st, At: t.UpdatedAt})
+			if err := s.SaveTransfer(ctx, t); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.Status, t.EndedAt = core.TransferCompleted, storetest.Ptr(t.UpdatedAt)
+		t.Steps = append(t.Steps, core.TransferStep{Status: core.TransferCompleted, At: t.UpdatedAt})
+		c.Status = core.CallTransferred
+		if err := s.SaveTransferAndCall(ctx, t, c); err != nil {
+			b.Fatal(err)
+		}
+		c.Status, c.EndedAt = core.CallEnded, storetest.Ptr(t.UpdatedAt)
+		if err := s.UpdateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(walSize(b, path)-before)/float64(n*(4096+24)), "frames/op")
+}

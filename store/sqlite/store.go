@@ -31,7 +31,9 @@ type Store struct {
 	// writeStmts and readStmts are the hot path's prepared statements.
 	writeStmts, readStmts stmts
 	// batch groups the hot path's writes into shared transactions.
-	batch   batcher
+	batch batcher
+	// ckpt checkpoints the write-ahead log off the write path.
+	ckpt    *checkpointer
 	secrets *secret.Sealer
 	logger  *slog.Logger
 	now     func() time.Time
@@ -95,13 +97,17 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
-	if s.writeStmts, err = prepareStmts(ctx, s.write, updateCallSQL, saveTransferSQL, insertDeliverySQL, updateDeliverySQL,
+	if s.writeStmts, err = prepareStmts(ctx, s.write, createCallSQL, updateCallSQL, updateCallKeptSQL, saveTransferSQL, insertDeliverySQL, updateDeliverySQL,
 		claimDeliveriesSQL); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	if s.readStmts, err = prepareStmts(ctx, s.read, getCallSQL, callTransferSQL,
 		getAssistantSQL, getNumberSQL, getTrunkSQL, dueQuery, nextDueQuery); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	if s.ckpt, err = startCheckpointer(ctx, abs, &s.batch.pause, logger); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
@@ -113,6 +119,9 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 // checkpoints the write-ahead log into the database file.
 func (s *Store) Close() error {
 	var errs []error
+	if err := s.ckpt.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store checkpointer: %w", err))
+	}
 	if err := s.writeStmts.close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store statements: %w", err))
 	}
@@ -134,10 +143,21 @@ func (s *Store) Close() error {
 // the absolute path abs. Every connection waits for locks, enforces foreign
 // keys and syncs in WAL's NORMAL mode; the writer begins its transactions
 // IMMEDIATE, so that a transaction that reads before it writes cannot fail
-// to upgrade its lock; readers are query-only.
+// to upgrade its lock, and leaves checkpoints to the checkpointer (see
+// checkpoint.go); readers are query-only.
 func dsn(abs string, readOnly bool) string {
+	return dsnWith(abs, readOnly, busyTimeout)
+}
+
+// checkpointDSN is the checkpointer's: a writer's connection that waits
+// for locks no longer than checkpointBusy, and begins no transaction.
+func checkpointDSN(abs string) string {
+	return dsnWith(abs, false, checkpointBusy)
+}
+
+func dsnWith(abs string, readOnly bool, busy time.Duration) string {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -148,6 +168,7 @@ func dsn(abs string, readOnly bool) string {
 		q.Add("_pragma", "mmap_size(268435456)")
 	} else {
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	if !strings.HasPrefix(u.Path, "/") { // a Windows path: file:/C:/...
