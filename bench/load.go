@@ -182,6 +182,15 @@ func (b *bench) steadyState(ctx context.Context, bin string, hooks *webhookCount
 		}
 		r.PendingStart, _ = outbox(ctx, m.admin)
 		got0, t0 := hooks.received.Load(), time.Now()
+		prof := filepath.Join(b.tmp, "webhooks-cpu.pb.gz")
+		go func() {
+			secs := max(1, int((dur-warm).Seconds())-2)
+			if err := m.s.profile(fmt.Sprintf("profile?seconds=%d", secs), prof); err != nil {
+				log.Printf("webhook steady state: CPU profile: %v", err)
+				return
+			}
+			b.pprofTop(bin, prof, filepath.Join(b.profDir, "webhooks-cpu-cum.txt"), "-cum")
+		}()
 		select {
 		case <-ctx.Done():
 			return
@@ -236,7 +245,24 @@ func (b *bench) overload(ctx context.Context, bin string, hooks *webhookCounter,
 		}
 	}
 	log.Printf("overload: %d calls/s (2x %d) for %s, at most %d calls and %d transfers in flight", r.Rate, best, dur, r.MaxCalls, r.MaxTransfers)
+	// The heap two thirds into the phase: what holds the RSS.
+	heapTaken := make(chan struct{})
+	go func() {
+		defer close(heapTaken)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(dur * 2 / 3):
+		}
+		prof := filepath.Join(b.tmp, "overload-heap.pb.gz")
+		if err := m.s.profile("heap", prof); err != nil {
+			log.Printf("overload: heap profile: %v", err)
+			return
+		}
+		b.pprofTop(bin, prof, filepath.Join(b.profDir, "overload-heap-top.txt"))
+	}()
 	st, err := b.transferStep(ctx, t, m.targetPort, r.Rate, dur)
+	<-heapTaken
 	r.Step = st
 	r.Answered, r.RefusedTransfers, r.CallerGone = answered.Load(), refused.Load(), gone.Load()
 	r.RefusedInvites = max(0, st.Successful-len(st.Transferred))

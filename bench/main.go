@@ -44,6 +44,8 @@ type bench struct {
 	// cpuProfile, when set, profiles this process during the MCP-over-HTTP
 	// throughput runs (the MCP layer and the plain handler are in process).
 	cpuProfile string
+	// profiling is the file of the in-process CPU profile running.
+	profiling *os.File
 }
 
 func main() {
@@ -367,8 +369,12 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 	for _, rate := range []int{50, 200} {
 		var all []time.Duration
 		var steps []stepResult
-		for range b.runs {
+		for run := range b.runs {
+			profiled := rate == 200 && run == b.runs-1 && b.cpuProfile == "" && b.startCPUProfile("refer-cpu.pb.gz")
 			st, err := b.transferStep(ctx, mcpTarget, targetPort, rate, b.dur/2)
+			if profiled {
+				b.stopCPUProfile("refer-cpu.pb.gz", "refer-cpu-cum.txt")
+			}
 			if err != nil {
 				return err
 			}
@@ -405,6 +411,10 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	} else if b.startCPUProfile("mcp-http-cpu.pb.gz") {
+		// Server and both clients in this process: where the MCP side's
+		// CPU goes, against the plain handler's.
+		defer b.stopCPUProfile("mcp-http-cpu.pb.gz", "mcp-http-inprocess-cum.txt")
 	}
 	for _, tool := range []string{"get_call", "list_calls"} {
 		var mcpRuns, plainRuns []rpsResult
@@ -446,12 +456,14 @@ func (b *bench) referenceTarget() transferTarget {
 	}
 }
 
-// pprofTop writes `go tool pprof -top` of a profile.
-func (b *bench) pprofTop(bin, profile, out string) {
+// pprofTop writes `go tool pprof -top` of a profile, with any extra
+// options (-cum) before the binary.
+func (b *bench) pprofTop(bin, profile, out string, extra ...string) {
 	if _, err := os.Stat(profile); err != nil {
 		return
 	}
-	cmd := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", bin, profile)
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=40"}, extra...)
+	cmd := exec.Command("go", append(args, bin, profile)...)
 	data, err := cmd.Output()
 	if err != nil {
 		log.Printf("pprof %s: %v", profile, err)
@@ -528,4 +540,34 @@ func referenceRates(rates []int, extra int) []int {
 		out = append(out, next)
 	}
 	return out
+}
+
+// startCPUProfile profiles this process (the in-process runs) into name
+// under the scratch directory; false when it cannot.
+func (b *bench) startCPUProfile(name string) bool {
+	f, err := os.Create(filepath.Join(b.tmp, name))
+	if err != nil {
+		log.Printf("CPU profile: %v", err)
+		return false
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		log.Printf("CPU profile: %v", err)
+		return false
+	}
+	b.profiling = f
+	return true
+}
+
+// stopCPUProfile ends the profile startCPUProfile began and writes its
+// cumulative top to out under the profiles directory.
+func (b *bench) stopCPUProfile(name, out string) {
+	pprof.StopCPUProfile()
+	b.profiling.Close()
+	self, err := os.Executable()
+	if err != nil {
+		log.Printf("CPU profile: %v", err)
+		return
+	}
+	b.pprofTop(self, filepath.Join(b.tmp, name), filepath.Join(b.profDir, out), "-cum")
 }
