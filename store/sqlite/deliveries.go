@@ -144,32 +144,60 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 // the rest stay as stored. A zero UpdatedAt is now. An unknown id is
 // CodeNotFound, an unknown status CodeInvalidRequest.
 func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
-	switch d.Status {
-	case core.DeliveryPending, core.DeliveryDelivered, core.DeliveryDead:
-	default:
-		return core.FieldError(core.CodeInvalidRequest, "status", "unknown webhook delivery status %q", d.Status)
-	}
-	if d.Attempts < 0 {
-		return core.FieldError(core.CodeInvalidRequest, "attempts", "attempts must not be negative")
-	}
-	updated := d.UpdatedAt
-	if updated.IsZero() {
-		updated = s.now()
+	if err := core.CheckDeliveryOutcome(d); err != nil {
+		return err
 	}
 	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
 		st, err := s.writeStmts.in(ctx, tx, updateDeliverySQL)
 		if err != nil {
 			return err
 		}
-		res, err := st.ExecContext(ctx,
-			d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus), sqlrows.NullString(d.LastError),
-			nullTime(d.DeliveredAt), timestamp(updated), d.ID)
+		res, err := s.execUpdateDelivery(ctx, st, d, s.now())
 		if err != nil {
 			return err
 		}
 		return mustAffect(res, "webhook delivery", d.ID)
 	})
 	return wrap(err, "update webhook delivery %s", d.ID)
+}
+
+// UpdateDeliveries records the outcomes of several attempts, as
+// UpdateDelivery each, in one write; unknown ids are skipped.
+func (s *Store) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
+	for _, d := range ds {
+		if err := core.CheckDeliveryOutcome(d); err != nil {
+			return err
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	now := s.now()
+	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.writeStmts.in(ctx, tx, updateDeliverySQL)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if _, err := s.execUpdateDelivery(ctx, st, d, now); err != nil {
+				return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	return wrap(err, "update %d webhook deliveries", len(ds))
+}
+
+// execUpdateDelivery runs updateDeliverySQL for d; a zero UpdatedAt is
+// now.
+func (s *Store) execUpdateDelivery(ctx context.Context, st *sql.Stmt, d core.WebhookDelivery, now time.Time) (sql.Result, error) {
+	updated := d.UpdatedAt
+	if updated.IsZero() {
+		updated = now
+	}
+	return st.ExecContext(ctx,
+		d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus), sqlrows.NullString(d.LastError),
+		nullTime(d.DeliveredAt), timestamp(updated), d.ID)
 }
 
 // ClaimDeliveries moves the next attempt of those of the deliveries ids
