@@ -52,6 +52,10 @@ type Dispatcher struct {
 
 	mu       sync.Mutex
 	inFlight map[string]time.Time // the deliveries being sent: when their claims run out
+	// outcomes are the attempts ended since the last round, to be
+	// recorded in one write at the start of the next (see
+	// recordOutcomes); their deliveries stay in flight until then.
+	outcomes []outcome
 }
 
 // NewDispatcher returns a dispatcher of store's deliveries. secrets
@@ -93,7 +97,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer d.running.Store(false)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		d.recordOutcomes(ctx)
+	}()
 
 	d.logger.InfoContext(ctx, "webhook dispatcher started", "concurrency", d.cfg.Concurrency)
 	timer := time.NewTimer(0)
@@ -132,6 +139,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // due, or -1 to wait for a wake-up (a finished delivery frees a slot and
 // wakes Run).
 func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
+	d.recordOutcomes(ctx)
 	now := d.now()
 	busy, expired := d.inFlightClaims(now)
 	free := d.cfg.Concurrency - busy
@@ -235,14 +243,14 @@ func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.Web
 	d.inFlight[del.ID] = until
 	d.mu.Unlock()
 	wg.Go(func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.inFlight, del.ID)
-			d.mu.Unlock()
-			d.Notify() // a slot is free, and the next of del's call may be due
-		}()
+		// Run records the outcome, frees the slot, and so lets the next
+		// of del's call fall due.
+		defer d.Notify()
 		defer func() {
 			if r := recover(); r != nil {
+				d.mu.Lock()
+				delete(d.inFlight, del.ID)
+				d.mu.Unlock()
 				d.logger.ErrorContext(ctx, "webhook delivery panicked; it is retried when its claim runs out",
 					"delivery_id", del.ID, "panic", fmt.Sprint(r))
 			}
