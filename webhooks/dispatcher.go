@@ -35,6 +35,14 @@ const (
 	recordRetry = 50 * time.Millisecond
 	// storeRetryMax caps the wait after failing store calls.
 	storeRetryMax = 30 * time.Second
+	// roundGap is the least time between the starts of two rounds when
+	// the first was small (it started fewer than minRound deliveries).
+	// Below saturation every Notify (a commit, an attempt's end) was a
+	// round of its own: a due query, a claim and a next-due query for a
+	// delivery or two, the dispatcher's main cost at a few hundred
+	// transfers a second. Waiting a little lets a round take what
+	// arrived meanwhile; under load rounds are large and not paced.
+	roundGap = 10 * time.Millisecond
 )
 
 // Dispatcher sends the outbox's deliveries. Create it with NewDispatcher,
@@ -49,6 +57,10 @@ type Dispatcher struct {
 
 	wake    chan struct{} // a pending wake-up; capacity 1
 	running atomic.Bool
+	// lastRound is when Run's last round started, and lastStarted how
+	// many deliveries it started (see roundGap); Run's own.
+	lastRound   time.Time
+	lastStarted int
 
 	mu       sync.Mutex
 	inFlight map[string]time.Time // the deliveries being sent: when their claims run out
@@ -107,6 +119,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer timer.Stop()
 	failures := 0
 	for {
+		if pause := d.pace(time.Now()); pause > 0 {
+			timer.Reset(pause)
+			select {
+			case <-ctx.Done():
+				d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
+				return nil
+			case <-timer.C:
+			}
+		}
+		d.lastRound = time.Now()
 		wait, err := d.round(ctx, &wg)
 		if ctx.Err() != nil {
 			d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
@@ -188,6 +210,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		}
 		free -= started
 	}
+	d.lastStarted = started
 	if free <= 0 {
 		return -1, nil
 	}
@@ -257,6 +280,15 @@ func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.Web
 		}()
 		d.deliver(ctx, del)
 	})
+}
+
+// pace returns how long Run waits before its next round, at now: what
+// is left of roundGap after a small round.
+func (d *Dispatcher) pace(now time.Time) time.Duration {
+	if d.lastStarted >= d.minRound() || d.lastRound.IsZero() {
+		return 0
+	}
+	return roundGap - now.Sub(d.lastRound)
 }
 
 // minRound is the fewest free slots a round starts with while deliveries

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 	"testing"
 
 	"github.com/voicedock/voicedock/core"
@@ -59,5 +60,53 @@ func TestOutcomesOfARoundShareOneWrite(t *testing.T) {
 	}
 	if got := len(rc.requests()); got != n {
 		t.Errorf("%d requests, want %d", got, n)
+	}
+}
+
+// dueTimes records when each due query ran.
+type dueTimes struct {
+	*watched
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (d *dueTimes) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]core.WebhookDelivery, error) {
+	d.mu.Lock()
+	d.times = append(d.times, time.Now())
+	d.mu.Unlock()
+	return d.watched.DueDeliveries(ctx, now, limit)
+}
+
+// Below saturation a round follows a small one only after roundGap, so
+// that the next takes what arrived meanwhile: a call's events, sent one
+// at a time, were a round each as fast as the receiver answered.
+func TestSmallRoundsArePaced(t *testing.T) {
+	w := watch(openStore(t))
+	store := &dueTimes{watched: w}
+	rc := newReceiver(t, nil)
+	call := newID(t)
+	var ds []core.WebhookDelivery
+	for range 6 {
+		ds = append(ds, event(t, call, rc.URL(), ""))
+	}
+	write(t, w.Store, ds...)
+	r := start(t, store, nil, fast())
+	w.waitStatus(t, ds[len(ds)-1].ID, core.DeliveryDelivered)
+	r.stop()
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.times) < len(ds) {
+		t.Fatalf("%d due queries for %d deliveries of one call", len(store.times), len(ds))
+	}
+	// Half the gap: the outcome write before a due query takes its time
+	// too. (Not roundGap/2, which would pass with no gap.)
+	const least = 5 * time.Millisecond
+	if roundGap < 2*least {
+		t.Fatalf("roundGap %v: the test's bound is for 10ms", roundGap)
+	}
+	for i := 1; i < len(store.times); i++ {
+		if gap := store.times[i].Sub(store.times[i-1]); gap < least {
+			t.Errorf("due query %d ran %v after the one before, want about %v at least", i, gap, roundGap)
+		}
 	}
 }
