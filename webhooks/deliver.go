@@ -40,6 +40,8 @@ type outcome struct {
 	// response came: del goes back as it was, due, with no attempt
 	// counted.
 	released bool
+	// ended is when the attempt ended.
+	ended time.Time
 }
 
 // deliver makes one attempt at del and queues its outcome for Run to
@@ -48,7 +50,7 @@ type outcome struct {
 // was, due, with no attempt recorded.
 func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 	r := d.attempt(ctx, del)
-	o := outcome{r: r}
+	o := outcome{r: r, ended: time.Now()}
 	if ctx.Err() != nil && r.status == 0 {
 		del.UpdatedAt = d.now()
 		o.del, o.released = del, true

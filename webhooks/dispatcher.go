@@ -43,6 +43,9 @@ const (
 	// transfers a second. Waiting a little lets a round take what
 	// arrived meanwhile; under load rounds are large and not paced.
 	roundGap = 10 * time.Millisecond
+	// outcomeWait is the longest an outcome waits for others to share
+	// its write while all slots but a few are busy (see round).
+	outcomeWait = 20 * time.Millisecond
 )
 
 // Dispatcher sends the outbox's deliveries. Create it with NewDispatcher,
@@ -161,17 +164,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // due, or -1 to wait for a wake-up (a finished delivery frees a slot and
 // wakes Run).
 func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
+	if busy, queued, oldest := d.queuedOutcomes(); busy > 0 && d.cfg.Concurrency-busy+queued < d.minRound() {
+		// Each delivery that ends frees a slot and wakes Run: a round per
+		// slot was an outcome write, a due query and a claim write per
+		// delivery. Waiting for a few slots makes each round's writes
+		// and query serve several; the deliveries in flight end (or time
+		// out) and wake Run. Outcomes wait at most outcomeWait.
+		if queued == 0 {
+			return -1, nil
+		}
+		if left := outcomeWait - time.Since(oldest); left > 0 {
+			return left, nil
+		}
+		d.recordOutcomes(ctx)
+		return -1, nil
+	}
 	d.recordOutcomes(ctx)
 	now := d.now()
 	busy, expired := d.inFlightClaims(now)
 	free := d.cfg.Concurrency - busy
-	if busy > 0 && free < d.minRound() {
-		// Each delivery that ends frees a slot and wakes Run: a round per
-		// slot was a due query and a claim write per delivery. Waiting
-		// for a few slots makes each round's query and claim serve
-		// several; the deliveries in flight end (or time out) and wake Run.
-		return -1, nil
-	}
 	started := 0
 	if free > 0 {
 		var due []core.WebhookDelivery
@@ -300,6 +311,17 @@ func (d *Dispatcher) isInFlight(id string) bool {
 	defer d.mu.Unlock()
 	_, ok := d.inFlight[id]
 	return ok
+}
+
+// queuedOutcomes counts the deliveries in flight and those of them whose
+// outcomes wait to be recorded, and says when the oldest of those ended.
+func (d *Dispatcher) queuedOutcomes() (busy, queued int, oldest time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.outcomes) > 0 {
+		oldest = d.outcomes[0].ended
+	}
+	return len(d.inFlight), len(d.outcomes), oldest
 }
 
 // inFlightClaims counts the deliveries in flight, and those of them
