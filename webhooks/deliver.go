@@ -167,15 +167,18 @@ func (d *Dispatcher) attempt(ctx context.Context, del core.WebhookDelivery) resu
 		return result{reason: "cannot build the request", final: true}
 	}
 	ts := d.now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.cfg.UserAgent)
-	req.Header.Set("X-Webhook-Event", del.EventType)
-	req.Header.Set("X-Webhook-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("X-Webhook-Id", del.ID)
-	if secret != "" {
-		req.Header.Set("X-Webhook-Signature", Sign(secret, ts, del.Body))
+	// The keys as http.CanonicalHeaderKey writes them.
+	req.Header = http.Header{
+		"Content-Type":        {"application/json"},
+		"User-Agent":          {d.cfg.UserAgent},
+		"X-Webhook-Event":     {del.EventType},
+		"X-Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"X-Webhook-Id":        {del.ID},
 	}
-	resp, err := d.client.Do(req)
+	if secret != "" {
+		req.Header["X-Webhook-Signature"] = []string{Sign(secret, ts, del.Body)}
+	}
+	resp, err := d.transport.RoundTrip(req)
 	if r, refused := refusedAddress(err); refused {
 		return r
 	}

@@ -55,8 +55,13 @@ type Dispatcher struct {
 	secrets SecretSource
 	cfg     Config
 	client  *http.Client
-	logger  *slog.Logger
-	now     func() time.Time
+	// transport sends the deliveries: the client's, without the client.
+	// A delivery follows no redirect and is bounded by its own context,
+	// so Client.Do's redirect and timeout handling (a copy of the
+	// headers per request among it) was cost without use.
+	transport http.RoundTripper
+	logger    *slog.Logger
+	now       func() time.Time
 
 	wake    chan struct{} // a pending wake-up; capacity 1
 	running atomic.Bool
@@ -81,15 +86,21 @@ func NewDispatcher(store core.DeliveryStore, secrets SecretSource, cfg Config, l
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	client := cfg.httpClient()
+	transport := client.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
 	return &Dispatcher{
-		store:    store,
-		secrets:  secrets,
-		cfg:      cfg,
-		client:   cfg.httpClient(),
-		logger:   logger,
-		now:      time.Now,
-		wake:     make(chan struct{}, 1),
-		inFlight: make(map[string]time.Time),
+		store:     store,
+		secrets:   secrets,
+		cfg:       cfg,
+		client:    client,
+		transport: transport,
+		logger:    logger,
+		now:       time.Now,
+		wake:      make(chan struct{}, 1),
+		inFlight:  make(map[string]time.Time),
 	}
 }
 
