@@ -66,8 +66,28 @@ type DeliveryStore interface {
 	// UpdateDelivery records an attempt's outcome: status, attempts,
 	// next attempt, last status and error, delivered time.
 	UpdateDelivery(ctx context.Context, d WebhookDelivery) error
+	// UpdateDeliveries records the outcomes of several attempts in one
+	// write, each as UpdateDelivery would; an unknown id is skipped (its
+	// delivery is gone: nothing is left to record). One outcome that is
+	// not valid fails them all, and nothing is written.
+	UpdateDeliveries(ctx context.Context, ds []WebhookDelivery) error
 	// GetDelivery returns one delivery with its body, or CodeNotFound.
 	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
 	// ListDeliveries returns a page, newest first, and the total.
 	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]WebhookDelivery, int, error)
+}
+
+// CheckDeliveryOutcome refuses an outcome a DeliveryStore must not
+// record: an unknown status (CodeInvalidRequest, field status) or a
+// negative number of attempts (field attempts).
+func CheckDeliveryOutcome(d WebhookDelivery) error {
+	switch d.Status {
+	case DeliveryPending, DeliveryDelivered, DeliveryDead:
+	default:
+		return FieldError(CodeInvalidRequest, "status", "unknown webhook delivery status %q", d.Status)
+	}
+	if d.Attempts < 0 {
+		return FieldError(CodeInvalidRequest, "attempts", "attempts must not be negative")
+	}
+	return nil
 }

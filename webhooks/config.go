@@ -27,8 +27,10 @@ type Config struct {
 	BackoffMax  time.Duration
 	// UserAgent is sent as User-Agent. Default "voicedock-webhooks".
 	UserAgent string
-	// Client sends the requests; nil is a client of its own. Its
-	// redirect policy is replaced: redirects are never followed.
+	// Client's Transport sends the deliveries (nil: a client of its
+	// own); redirects are never followed, and the attempt's Timeout
+	// bounds each. RequestAssistant uses the client, whose redirect
+	// policy is replaced likewise.
 	Client *http.Client
 	// OnAttempt, when set, is told the outcome of every recorded attempt:
 	// the delivery's new status (core.DeliveryDelivered, DeliveryDead,

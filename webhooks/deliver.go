@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,27 +31,85 @@ type result struct {
 	final bool
 }
 
-// deliver makes one attempt at del and records its outcome. When ctx
-// ends (Run is stopping) before a response arrived, the attempt does not
-// count: del is put back as it was, due, with no attempt recorded.
+// outcome is how an attempt ended, waiting to be recorded.
+type outcome struct {
+	// del is the delivery as it is to be stored.
+	del core.WebhookDelivery
+	r   result
+	// released is set when the attempt was stopped with Run before a
+	// response came: del goes back as it was, due, with no attempt
+	// counted.
+	released bool
+	// ended is when the attempt ended.
+	ended time.Time
+}
+
+// deliver makes one attempt at del and queues its outcome for Run to
+// record (recordOutcomes). When ctx ends (Run is stopping) before a
+// response arrived, the attempt does not count: del is put back as it
+// was, due, with no attempt recorded.
 func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 	r := d.attempt(ctx, del)
-	// The outcome is recorded even when Run is stopping.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
-	defer cancel()
-	log := d.logger.With("delivery_id", del.ID, "call_id", del.CallID, "event", del.EventType, "url", redact(del.URL))
-
+	o := outcome{r: r, ended: time.Now()}
 	if ctx.Err() != nil && r.status == 0 {
 		del.UpdatedAt = d.now()
-		if err := d.record(wctx, del); err != nil {
-			log.ErrorContext(wctx, "webhook delivery not released; it is sent when its claim runs out", "err", err)
-		}
+		o.del, o.released = del, true
+	} else {
+		o.del = d.settle(del, r, d.now())
+	}
+	d.mu.Lock()
+	d.outcomes = append(d.outcomes, o)
+	d.mu.Unlock()
+}
+
+// recordOutcomes stores the outcomes queued since the last call in one
+// write, and frees their slots. Under load a round's worth of outcomes
+// shares the write, where each was a write of its own. Outcomes are
+// recorded even when Run is stopping; those the store does not take are
+// logged, and their deliveries are sent again when their claims run out.
+func (d *Dispatcher) recordOutcomes(ctx context.Context) {
+	d.mu.Lock()
+	batch := d.outcomes
+	d.outcomes = nil
+	d.mu.Unlock()
+	if len(batch) == 0 {
 		return
 	}
-	out := d.settle(del, r, d.now())
-	if err := d.record(wctx, out); err != nil {
-		log.ErrorContext(wctx, "webhook outcome not recorded; the delivery is sent again when its claim runs out",
-			"status", r.status, "err", err)
+	dels := make([]core.WebhookDelivery, len(batch))
+	for i, o := range batch {
+		dels[i] = o.del
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
+	defer cancel()
+	err := d.record(wctx, dels)
+	d.mu.Lock()
+	for _, o := range batch {
+		delete(d.inFlight, o.del.ID)
+	}
+	d.mu.Unlock()
+	for _, o := range batch {
+		d.logOutcome(ctx, o, err)
+	}
+}
+
+// logOutcome logs an outcome, and tells OnAttempt of it once recorded
+// (err is the write's).
+func (d *Dispatcher) logOutcome(ctx context.Context, o outcome, err error) {
+	out, r := o.del, o.r
+	attrs := func(more ...any) []any {
+		return append([]any{"delivery_id", out.ID, "call_id", out.CallID, "event", out.EventType,
+			"url", redact(out.URL)}, more...)
+	}
+	switch {
+	case o.released && err != nil:
+		d.logger.ErrorContext(ctx, "webhook delivery not released; it is sent when its claim runs out",
+			attrs("err", err)...)
+		return
+	case o.released:
+		return
+	case err != nil:
+		d.logger.ErrorContext(ctx, "webhook outcome not recorded; the delivery is sent again when its claim runs out",
+			attrs("status", r.status, "err", err)...)
 		return
 	}
 	if d.cfg.OnAttempt != nil {
@@ -58,23 +117,29 @@ func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 	}
 	switch out.Status {
 	case core.DeliveryDelivered:
-		log.DebugContext(ctx, "webhook delivered", "status", r.status, "attempts", out.Attempts)
+		// Checked first: the attributes cost more than the rest of a
+		// delivery's logging.
+		if d.logger.Enabled(ctx, slog.LevelDebug) {
+			d.logger.DebugContext(ctx, "webhook delivered", attrs("status", r.status, "attempts", out.Attempts)...)
+		}
 	case core.DeliveryDead:
-		log.ErrorContext(ctx, "webhook delivery given up", "status", r.status, "reason", r.reason,
-			"attempts", out.Attempts)
+		d.logger.ErrorContext(ctx, "webhook delivery given up", attrs("status", r.status, "reason", r.reason,
+			"attempts", out.Attempts)...)
 	default:
-		log.WarnContext(ctx, "webhook delivery failed; retrying", "status", r.status, "reason", r.reason,
-			"attempts", out.Attempts, "next_attempt_at", out.NextAttemptAt)
+		d.logger.WarnContext(ctx, "webhook delivery failed; retrying", attrs("status", r.status, "reason", r.reason,
+			"attempts", out.Attempts, "next_attempt_at", out.NextAttemptAt)...)
 	}
 }
 
-// record stores del's new state, trying a few times: a store that is
-// briefly busy should not cost a resend when the claim runs out.
-func (d *Dispatcher) record(ctx context.Context, del core.WebhookDelivery) error {
+// record stores the deliveries' new states, trying a few times: a store
+// that is briefly busy should not cost a resend when the claims run out.
+func (d *Dispatcher) record(ctx context.Context, dels []core.WebhookDelivery) error {
 	wait := recordRetry
 	for try := 1; ; try++ {
-		err := d.safely("record delivery "+del.ID, func() error { return d.store.UpdateDelivery(ctx, del) })
-		if err == nil || try == recordTries || core.HasCode(err, core.CodeNotFound) {
+		err := d.safely(fmt.Sprintf("record %d webhook outcomes", len(dels)), func() error {
+			return d.store.UpdateDeliveries(ctx, dels)
+		})
+		if err == nil || try == recordTries || core.HasCode(err, core.CodeInvalidRequest) {
 			return err
 		}
 		select {
@@ -102,15 +167,18 @@ func (d *Dispatcher) attempt(ctx context.Context, del core.WebhookDelivery) resu
 		return result{reason: "cannot build the request", final: true}
 	}
 	ts := d.now().Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.cfg.UserAgent)
-	req.Header.Set("X-Webhook-Event", del.EventType)
-	req.Header.Set("X-Webhook-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("X-Webhook-Id", del.ID)
-	if secret != "" {
-		req.Header.Set("X-Webhook-Signature", Sign(secret, ts, del.Body))
+	// The keys as http.CanonicalHeaderKey writes them.
+	req.Header = http.Header{
+		"Content-Type":        {"application/json"},
+		"User-Agent":          {d.cfg.UserAgent},
+		"X-Webhook-Event":     {del.EventType},
+		"X-Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"X-Webhook-Id":        {del.ID},
 	}
-	resp, err := d.client.Do(req)
+	if secret != "" {
+		req.Header["X-Webhook-Signature"] = []string{Sign(secret, ts, del.Body)}
+	}
+	resp, err := d.transport.RoundTrip(req)
 	if r, refused := refusedAddress(err); refused {
 		return r
 	}

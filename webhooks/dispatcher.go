@@ -35,6 +35,17 @@ const (
 	recordRetry = 50 * time.Millisecond
 	// storeRetryMax caps the wait after failing store calls.
 	storeRetryMax = 30 * time.Second
+	// roundGap is the least time between the starts of two rounds when
+	// the first was small (it started fewer than minRound deliveries).
+	// Below saturation every Notify (a commit, an attempt's end) was a
+	// round of its own: a due query, a claim and a next-due query for a
+	// delivery or two, the dispatcher's main cost at a few hundred
+	// transfers a second. Waiting a little lets a round take what
+	// arrived meanwhile; under load rounds are large and not paced.
+	roundGap = 10 * time.Millisecond
+	// outcomeWait is the longest an outcome waits for others to share
+	// its write while all slots but a few are busy (see round).
+	outcomeWait = 20 * time.Millisecond
 )
 
 // Dispatcher sends the outbox's deliveries. Create it with NewDispatcher,
@@ -44,14 +55,27 @@ type Dispatcher struct {
 	secrets SecretSource
 	cfg     Config
 	client  *http.Client
-	logger  *slog.Logger
-	now     func() time.Time
+	// transport sends the deliveries: the client's, without the client.
+	// A delivery follows no redirect and is bounded by its own context,
+	// so Client.Do's redirect and timeout handling (a copy of the
+	// headers per request among it) was cost without use.
+	transport http.RoundTripper
+	logger    *slog.Logger
+	now       func() time.Time
 
 	wake    chan struct{} // a pending wake-up; capacity 1
 	running atomic.Bool
+	// lastRound is when Run's last round started, and lastStarted how
+	// many deliveries it started (see roundGap); Run's own.
+	lastRound   time.Time
+	lastStarted int
 
 	mu       sync.Mutex
 	inFlight map[string]time.Time // the deliveries being sent: when their claims run out
+	// outcomes are the attempts ended since the last round, to be
+	// recorded in one write at the start of the next (see
+	// recordOutcomes); their deliveries stay in flight until then.
+	outcomes []outcome
 }
 
 // NewDispatcher returns a dispatcher of store's deliveries. secrets
@@ -62,15 +86,21 @@ func NewDispatcher(store core.DeliveryStore, secrets SecretSource, cfg Config, l
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg = cfg.withDefaults()
+	client := cfg.httpClient()
+	transport := client.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
 	return &Dispatcher{
-		store:    store,
-		secrets:  secrets,
-		cfg:      cfg,
-		client:   cfg.httpClient(),
-		logger:   logger,
-		now:      time.Now,
-		wake:     make(chan struct{}, 1),
-		inFlight: make(map[string]time.Time),
+		store:     store,
+		secrets:   secrets,
+		cfg:       cfg,
+		client:    client,
+		transport: transport,
+		logger:    logger,
+		now:       time.Now,
+		wake:      make(chan struct{}, 1),
+		inFlight:  make(map[string]time.Time),
 	}
 }
 
@@ -93,13 +123,26 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	defer d.running.Store(false)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		d.recordOutcomes(ctx)
+	}()
 
 	d.logger.InfoContext(ctx, "webhook dispatcher started", "concurrency", d.cfg.Concurrency)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
 	for {
+		if pause := d.pace(time.Now()); pause > 0 {
+			timer.Reset(pause)
+			select {
+			case <-ctx.Done():
+				d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
+				return nil
+			case <-timer.C:
+			}
+		}
+		d.lastRound = time.Now()
 		wait, err := d.round(ctx, &wg)
 		if ctx.Err() != nil {
 			d.logger.InfoContext(ctx, "webhook dispatcher stopping", "in_flight", d.inFlightCount())
@@ -132,16 +175,25 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // due, or -1 to wait for a wake-up (a finished delivery frees a slot and
 // wakes Run).
 func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
+	if busy, queued, oldest := d.queuedOutcomes(); busy > 0 && d.cfg.Concurrency-busy+queued < d.minRound() {
+		// Each delivery that ends frees a slot and wakes Run: a round per
+		// slot was an outcome write, a due query and a claim write per
+		// delivery. Waiting for a few slots makes each round's writes
+		// and query serve several; the deliveries in flight end (or time
+		// out) and wake Run. Outcomes wait at most outcomeWait.
+		if queued == 0 {
+			return -1, nil
+		}
+		if left := outcomeWait - time.Since(oldest); left > 0 {
+			return left, nil
+		}
+		d.recordOutcomes(ctx)
+		return -1, nil
+	}
+	d.recordOutcomes(ctx)
 	now := d.now()
 	busy, expired := d.inFlightClaims(now)
 	free := d.cfg.Concurrency - busy
-	if busy > 0 && free < d.minRound() {
-		// Each delivery that ends frees a slot and wakes Run: a round per
-		// slot was a due query and a claim write per delivery. Waiting
-		// for a few slots makes each round's query and claim serve
-		// several; the deliveries in flight end (or time out) and wake Run.
-		return -1, nil
-	}
 	started := 0
 	if free > 0 {
 		var due []core.WebhookDelivery
@@ -180,6 +232,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		}
 		free -= started
 	}
+	d.lastStarted = started
 	if free <= 0 {
 		return -1, nil
 	}
@@ -235,20 +288,29 @@ func (d *Dispatcher) start(ctx context.Context, wg *sync.WaitGroup, del core.Web
 	d.inFlight[del.ID] = until
 	d.mu.Unlock()
 	wg.Go(func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.inFlight, del.ID)
-			d.mu.Unlock()
-			d.Notify() // a slot is free, and the next of del's call may be due
-		}()
+		// Run records the outcome, frees the slot, and so lets the next
+		// of del's call fall due.
+		defer d.Notify()
 		defer func() {
 			if r := recover(); r != nil {
+				d.mu.Lock()
+				delete(d.inFlight, del.ID)
+				d.mu.Unlock()
 				d.logger.ErrorContext(ctx, "webhook delivery panicked; it is retried when its claim runs out",
 					"delivery_id", del.ID, "panic", fmt.Sprint(r))
 			}
 		}()
 		d.deliver(ctx, del)
 	})
+}
+
+// pace returns how long Run waits before its next round, at now: what
+// is left of roundGap after a small round.
+func (d *Dispatcher) pace(now time.Time) time.Duration {
+	if d.lastStarted >= d.minRound() || d.lastRound.IsZero() {
+		return 0
+	}
+	return roundGap - now.Sub(d.lastRound)
 }
 
 // minRound is the fewest free slots a round starts with while deliveries
@@ -260,6 +322,17 @@ func (d *Dispatcher) isInFlight(id string) bool {
 	defer d.mu.Unlock()
 	_, ok := d.inFlight[id]
 	return ok
+}
+
+// queuedOutcomes counts the deliveries in flight and those of them whose
+// outcomes wait to be recorded, and says when the oldest of those ended.
+func (d *Dispatcher) queuedOutcomes() (busy, queued int, oldest time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.outcomes) > 0 {
+		oldest = d.outcomes[0].ended
+	}
+	return len(d.inFlight), len(d.outcomes), oldest
 }
 
 // inFlightClaims counts the deliveries in flight, and those of them

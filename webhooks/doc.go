@@ -31,4 +31,14 @@
 // one dispatcher runs per database; on PostgreSQL every node runs one,
 // and the store's claim (FOR UPDATE SKIP LOCKED, only what is still due)
 // gives each delivery to one of them at a time.
+//
+// The dispatcher works in rounds: record the outcomes of the attempts
+// that ended since the last round (one write for all of them), read the
+// due deliveries, claim them (one write), start them. An attempt's slot
+// is free, and the next event of its call due, only once its outcome is
+// stored. Under load a round waits until a quarter of the slots can be
+// freed (its outcomes at most 20ms); below it, a round that started
+// few deliveries is followed by the next 10ms after it began at the
+// earliest, so that the writes and the query of one round serve several
+// deliveries rather than one each.
 package webhooks

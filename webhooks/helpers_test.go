@@ -102,7 +102,7 @@ func write(t testing.TB, s *sqlite.Store, ds ...core.WebhookDelivery) {
 	}
 }
 
-// watched is the store with a signal after every UpdateDelivery and
+// watched is the store with a signal after every UpdateDelivery(ies) and
 // ClaimDeliveries and a record of the updates, so that tests wait on the dispatcher's progress.
 type watched struct {
 	*sqlite.Store
@@ -120,6 +120,20 @@ func (w *watched) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) er
 	if err == nil {
 		w.mu.Lock()
 		w.updates = append(w.updates, d)
+		w.mu.Unlock()
+	}
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+func (w *watched) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
+	err := w.Store.UpdateDeliveries(ctx, ds)
+	if err == nil {
+		w.mu.Lock()
+		w.updates = append(w.updates, ds...)
 		w.mu.Unlock()
 	}
 	select {

@@ -152,11 +152,11 @@ func (f *faulty) ClaimDeliveries(ctx context.Context, ids []string, until, now t
 	return f.watched.ClaimDeliveries(ctx, ids, until, now)
 }
 
-func (f *faulty) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
+func (f *faulty) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
 	if err := f.fault("update"); err != nil {
 		return err
 	}
-	return f.watched.UpdateDelivery(ctx, d)
+	return f.watched.UpdateDeliveries(ctx, ds)
 }
 
 func TestStoreFailuresDoNotStopRun(t *testing.T) {
@@ -214,11 +214,11 @@ type failFirstOutcome struct {
 	failed atomic.Bool
 }
 
-func (f *failFirstOutcome) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
-	if d.Attempts > 0 && f.failed.CompareAndSwap(false, true) {
+func (f *failFirstOutcome) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
+	if f.failed.CompareAndSwap(false, true) {
 		return errors.New("database is locked")
 	}
-	return f.watched.UpdateDelivery(ctx, d)
+	return f.watched.UpdateDeliveries(ctx, ds)
 }
 
 // An outcome the store fails to take at first is written again, rather
@@ -259,6 +259,8 @@ func TestRoundSkipsInFlightWhoseClaimRanOut(t *testing.T) {
 	if req := rc.next(t); req.ID != next.ID {
 		t.Errorf("sent %s, want %s", req.ID, next.ID)
 	}
+	wg.Wait()
+	d.recordOutcomes(t.Context()) // Run's next round would
 	store.waitStatus(t, next.ID, core.DeliveryDelivered)
 	if got, err := store.GetDelivery(t.Context(), old.ID); err != nil || got.Attempts != 0 {
 		t.Errorf("the delivery in flight was sent again (%v): %+v", err, got)

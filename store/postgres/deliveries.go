@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
@@ -145,28 +147,61 @@ func (s *Store) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 // the rest stay as stored. A zero UpdatedAt is now. An unknown id is
 // CodeNotFound, an unknown status CodeInvalidRequest.
 func (s *Store) UpdateDelivery(ctx context.Context, d core.WebhookDelivery) error {
-	switch d.Status {
-	case core.DeliveryPending, core.DeliveryDelivered, core.DeliveryDead:
-	default:
-		return core.FieldError(core.CodeInvalidRequest, "status", "unknown webhook delivery status %q", d.Status)
+	if err := core.CheckDeliveryOutcome(d); err != nil {
+		return err
 	}
-	if d.Attempts < 0 {
-		return core.FieldError(core.CodeInvalidRequest, "attempts", "attempts must not be negative")
-	}
-	updated := d.UpdatedAt
-	if updated.IsZero() {
-		updated = s.now()
-	}
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
-		     last_error = $5, delivered_at = $6, updated_at = $7
-		 WHERE id = $8`,
-		d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus), sqlrows.NullString(d.LastError),
-		nullTime(d.DeliveredAt), timestamp(updated), d.ID)
+	res, err := s.db.ExecContext(ctx, updateDeliveryQuery, updateDeliveryArgs(d, s.now())...)
 	if err == nil {
 		err = mustAffect(res, "webhook delivery", d.ID)
 	}
 	return wrap(err, "update webhook delivery %s", d.ID)
+}
+
+// UpdateDeliveries records the outcomes of several attempts, as
+// UpdateDelivery each, in one transaction; unknown ids are skipped.
+func (s *Store) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
+	for _, d := range ds {
+		if err := core.CheckDeliveryOutcome(d); err != nil {
+			return err
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	now := s.now()
+	// In the order of their ids, as every batch takes its row locks, so
+	// that two batches never wait on each other.
+	ds = slices.SortedFunc(slices.Values(ds), func(a, b core.WebhookDelivery) int { return strings.Compare(a.ID, b.ID) })
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, updateDeliveryQuery)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, d := range ds {
+			if _, err := st.ExecContext(ctx, updateDeliveryArgs(d, now)...); err != nil {
+				return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	return wrap(err, "update %d webhook deliveries", len(ds))
+}
+
+// updateDeliveryQuery records an outcome (updateDeliveryArgs).
+const updateDeliveryQuery = `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
+		     last_error = $5, delivered_at = $6, updated_at = $7
+		 WHERE id = $8`
+
+// updateDeliveryArgs are updateDeliveryQuery's arguments for d; a zero
+// UpdatedAt is now.
+func updateDeliveryArgs(d core.WebhookDelivery, now time.Time) []any {
+	updated := d.UpdatedAt
+	if updated.IsZero() {
+		updated = now
+	}
+	return []any{d.Status, d.Attempts, timestamp(d.NextAttemptAt), sqlrows.NullInt(d.LastStatus),
+		sqlrows.NullString(d.LastError), nullTime(d.DeliveredAt), timestamp(updated), d.ID}
 }
 
 // ClaimDeliveries moves the next attempt of those of the deliveries ids

@@ -136,3 +136,16 @@ func TestMigrationFromVersion2KeepsData(t *testing.T) {
 	storetest.MustEqual(t, storetest.GetDelivery(t, s, d.ID), d)
 	storetest.MustEqual(t, storetest.DueIDs(t, s, storetest.Now(), 10), []string{d.ID})
 }
+
+// The body is checked once, by the table's CHECK; its failure still says
+// what is wrong.
+func TestDeliveryBodyThatIsNotJSONIsNamed(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	d := storetest.DeliveryFixture(t, "", "http://127.0.0.1:1/hook", time.Now())
+	d.Body = []byte(`{"truncated":`)
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.insertDeliveries(ctx, tx, []core.WebhookDelivery{d}) })
+	if err == nil || !strings.Contains(err.Error(), "body is not JSON") {
+		t.Errorf("err %v", err)
+	}
+}

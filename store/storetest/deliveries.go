@@ -326,6 +326,41 @@ func testUpdateDelivery(t *testing.T, be Backend) {
 	MustCode(t, err, core.CodeNotFound, "id")
 }
 
+// The dispatcher records a round's outcomes in one write.
+func testUpdateDeliveries(t *testing.T, be Backend) {
+	s := be.open(t)
+	ctx := t.Context()
+	a := DeliveryFixture(t, NewID(t), hookA, Now())
+	b := DeliveryFixture(t, NewID(t), hookB, Now())
+	AddDeliveries(t, s, a, b)
+
+	done := a
+	done.Status, done.Attempts, done.LastStatus = core.DeliveryDelivered, 1, 204
+	done.DeliveredAt, done.UpdatedAt = Ptr(a.CreatedAt.Add(time.Second)), a.CreatedAt.Add(time.Second)
+	retry := b
+	retry.Status, retry.Attempts, retry.LastStatus, retry.LastError = core.DeliveryPending, 1, 503, "HTTP 503 Service Unavailable"
+	retry.NextAttemptAt, retry.UpdatedAt = b.CreatedAt.Add(time.Minute), b.CreatedAt.Add(time.Second)
+	gone := DeliveryFixture(t, "", hookA, Now()) // never stored: skipped
+	if err := s.UpdateDeliveries(ctx, []core.WebhookDelivery{retry, gone, done}); err != nil {
+		t.Fatal(err)
+	}
+	MustEqual(t, GetDelivery(t, s, a.ID), done)
+	MustEqual(t, GetDelivery(t, s, b.ID), retry)
+	_, err := s.GetDelivery(ctx, gone.ID)
+	MustCode(t, err, core.CodeNotFound, "id")
+
+	// One outcome that is not valid fails them all, before any write.
+	again := done
+	again.Attempts, again.LastStatus = 2, 200
+	bad := retry
+	bad.Status = "lost"
+	MustCode(t, s.UpdateDeliveries(ctx, []core.WebhookDelivery{again, bad}), core.CodeInvalidRequest, "status")
+	MustEqual(t, GetDelivery(t, s, a.ID), done)
+	if err := s.UpdateDeliveries(ctx, nil); err != nil {
+		t.Errorf("no outcomes: %v", err)
+	}
+}
+
 func testListDeliveries(t *testing.T, be Backend) {
 	s := be.open(t)
 	ctx := t.Context()

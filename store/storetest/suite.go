@@ -89,6 +89,7 @@ func cases() []testCase {
 		{"DueDeliveriesKeepEachCallInOrder", testDueDeliveriesKeepEachCallInOrder},
 		{"NextDueAt", testNextDueAt},
 		{"UpdateDelivery", testUpdateDelivery},
+		{"UpdateDeliveries", testUpdateDeliveries},
 		{"ListDeliveries", testListDeliveries},
 		{"DeliveriesSurviveReopen", testDeliveriesSurviveReopen},
 		{"DeliveriesOutliveTheirCall", testDeliveriesOutliveTheirCall},
