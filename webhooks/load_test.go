@@ -244,6 +244,9 @@ func TestRoundSkipsInFlightWhoseClaimRanOut(t *testing.T) {
 	store := watch(openStore(t))
 	rc := newReceiver(t, nil)
 	old, next := event(t, "", rc.URL(), ""), event(t, "", rc.URL(), "")
+	// Both due already: a round within the millisecond after they were
+	// made would otherwise find next not yet due.
+	old.NextAttemptAt = old.NextAttemptAt.Add(-time.Second)
 	next.NextAttemptAt = old.NextAttemptAt.Add(time.Millisecond)
 	next.CreatedAt, next.UpdatedAt = next.NextAttemptAt, next.NextAttemptAt
 	write(t, store.Store, old, next)
