@@ -277,7 +277,7 @@ func (r *results) writeLoad(b *strings.Builder) {
 	if s.Step.Calls > 0 {
 		fmt.Fprintf(b, "## Webhooks at the best rate\n\n")
 		fmt.Fprintf(b, "A fresh server over MCP at its best rate (%d transfers/s) for %s, ~9 deliveries per transfer to the bench's receiver "+
-			"(`VOICEDOCK_WEBHOOK_CONCURRENCY=32`). The outbox's pending deliveries are counted after %s and at the end; "+
+			"(`VOICEDOCK_WEBHOOK_CONCURRENCY=256`, the default). The outbox's pending deliveries are counted after %s and at the end; "+
 			"the dispatcher keeps pace when the count does not grow.\n\n", s.Rate, s.Dur, s.Warm)
 		fmt.Fprintf(b, "| Rate (/s) | Calls | sipp failed | Transfer errors | Pending at %s | Pending at %s | Deliveries received | Deliveries/s | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|\n", s.Warm, s.Dur)
 		fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %.0f | %.0f |\n\n", s.Rate, s.Step.Calls, s.Step.Failed, s.Step.TransferErrors,

@@ -66,9 +66,9 @@ func serverEnv(dataDir, webhookURL string, extra ...string) []string {
 		"VOICEDOCK_SIP_RATE_LIMIT=0",
 		"VOICEDOCK_MAX_CALLS=0",
 		"VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT=0",
-		// The outbox dispatcher sends 32 deliveries at a time (the
+		// The outbox dispatcher sends 256 deliveries at a time (the
 		// default, said here so that runs of older commits compare).
-		"VOICEDOCK_WEBHOOK_CONCURRENCY=32",
+		"VOICEDOCK_WEBHOOK_CONCURRENCY=256",
 		// Even ports only: 10,000 held calls need 20,000 ports. Ports
 		// other processes hold are skipped by the server's pool.
 		"VOICEDOCK_RTP_PORT_MIN=33000",

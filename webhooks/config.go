@@ -47,7 +47,7 @@ type SecretSource func(ctx context.Context, assistantID string) (string, error)
 // Defaults.
 const (
 	DefaultMaxAge      = 24 * time.Hour
-	DefaultConcurrency = 32
+	DefaultConcurrency = 256
 	DefaultTimeout     = 10 * time.Second
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 10 * time.Minute

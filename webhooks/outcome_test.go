@@ -196,7 +196,7 @@ func TestErrorTextsHoldNoURLAndAreBounded(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
-	if c.MaxAge != 24*time.Hour || c.Concurrency != 32 || c.Timeout != 10*time.Second ||
+	if c.MaxAge != 24*time.Hour || c.Concurrency != DefaultConcurrency || DefaultConcurrency != 256 || c.Timeout != 10*time.Second ||
 		c.BackoffBase != time.Second || c.BackoffMax != 10*time.Minute || c.UserAgent == "" {
 		t.Errorf("defaults %+v", c)
 	}

@@ -75,7 +75,7 @@ type config struct {
 	WebhookURL         string        `env:"VOICEDOCK_WEBHOOK_URL"`
 	WebhookSecret      string        `env:"VOICEDOCK_WEBHOOK_SECRET"`
 	WebhookMaxAge      time.Duration `env:"VOICEDOCK_WEBHOOK_MAX_AGE" envDefault:"24h"`
-	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"32"`
+	WebhookConcurrency int           `env:"VOICEDOCK_WEBHOOK_CONCURRENCY" envDefault:"256"`
 	WebhookTimeout     time.Duration `env:"VOICEDOCK_WEBHOOK_TIMEOUT" envDefault:"10s"`
 
 	// MetricsAddr is a listener of its own for /metrics (the HTTP
