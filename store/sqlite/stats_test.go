@@ -96,8 +96,9 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 	// The columns SaveTransfer fills for the statistics are set as it
 	// sets them.
 	trStmt, err := tx.PrepareContext(ctx, `INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, status,
-		sip_status, reason, steps, created_at, updated_at, ended_at, attempted, connect_ms, call_created_at, call_assistant_id, call_number_id)
-		VALUES (?, ?, ?, 'number', ?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, ?, ?, ?)`)
+		sip_status, reason, steps, created_at, updated_at, ended_at, attempted, connect_ms, call_created_at, call_assistant_id, call_number_id,
+		final_status, final_sip_status, final_reason)
+		VALUES (?, ?, ?, 'number', ?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, ?, ?, ?, ?5, ?6, ?7)`)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,8 @@ func seedStats(ctx context.Context, db *sql.DB, n int, start time.Time) error {
 }
 
 // TestStatsMigrationBackfills: transfers stored before migration 0008 get
-// their statistics columns from their calls.
+// their statistics columns from their calls, and those of 0013 from
+// their own status.
 func TestStatsMigrationBackfills(t *testing.T) {
 	ctx := t.Context()
 	db := testDB(t)
@@ -162,7 +164,8 @@ func TestStatsMigrationBackfills(t *testing.T) {
 		 VALUES ('c1', 'inbound', 'ended', 'A', 'N', '2026-11-20T10:00:00.000Z', '2026-11-20T10:00:00.000Z')`,
 		`INSERT INTO transfers (id, call_id, destination, destination_type, refer_to, status, sip_status, steps, created_at, updated_at, ended_at)
 		 VALUES ('t1', 'c1', '+31201111111', 'number', 'sip:x@y', 'completed', 200, '[]', '2026-11-20T10:01:00.000Z', '2026-11-20T10:01:02.500Z', '2026-11-20T10:01:02.500Z'),
-		        ('t2', 'c1', '+31201111111', 'number', NULL, 'failed', NULL, '[]', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z')`,
+		        ('t2', 'c1', '+31201111111', 'number', NULL, 'failed', NULL, '[]', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z', '2026-11-20T10:02:00.000Z'),
+		        ('t3', 'c1', '+31201111111', 'number', 'sip:x@y', 'ringing', 180, '[]', '2026-11-20T10:03:00.000Z', '2026-11-20T10:03:00.000Z', NULL)`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -181,5 +184,13 @@ func TestStatsMigrationBackfills(t *testing.T) {
 	}
 	if err := db.QueryRowContext(ctx, `SELECT attempted, connect_ms FROM transfers WHERE id = 't2'`).Scan(&attempted, &ms); err != nil || attempted != 0 || ms.Valid {
 		t.Errorf("t2 after the migration: %v %d %v", err, attempted, ms)
+	}
+	// Migration 0013: the final columns of the final transfers only.
+	for id, want := range map[string]string{"t1": "completed 200", "t2": "failed 0", "t3": " 0"} {
+		var got string
+		err := db.QueryRowContext(ctx, `SELECT coalesce(final_status, '') || ' ' || coalesce(final_sip_status, 0) FROM transfers WHERE id = ?`, id).Scan(&got)
+		if err != nil || got != want {
+			t.Errorf("%s final columns after the migration: %v %q, want %q", id, err, got, want)
+		}
 	}
 }

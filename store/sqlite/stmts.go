@@ -31,11 +31,13 @@ const (
 			 duration_seconds = ?, end_reason = ?, error = ?, updated_at = ?, first_message = ?
 			 WHERE id = ? AND number_id IS ? AND assistant_id IS ?`
 	saveTransferSQL = `INSERT INTO transfers (` + transferColumns + `, attempted, connect_ms,
-			     call_created_at, call_assistant_id, call_number_id)
-			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
+			     final_status, final_sip_status, final_reason, call_created_at, call_assistant_id, call_number_id)
+			 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, c.created_at, c.assistant_id, c.number_id
 			 FROM (SELECT 1) LEFT JOIN calls c ON c.id = ?2
 			 WHERE true
 			 ON CONFLICT (id) DO UPDATE SET attempted = excluded.attempted, connect_ms = excluded.connect_ms,
+			     final_status = excluded.final_status, final_sip_status = excluded.final_sip_status,
+			     final_reason = excluded.final_reason,
 			     call_created_at = excluded.call_created_at,
 			     call_assistant_id = excluded.call_assistant_id, call_number_id = excluded.call_number_id, destination = excluded.destination,
 			     destination_type = excluded.destination_type, refer_to = excluded.refer_to,
@@ -45,6 +47,21 @@ const (
 			     confirmed_by = excluded.confirmed_by, mode = excluded.mode, summary = excluded.summary,
 			     attempt = excluded.attempt, attempts = excluded.attempts
 			 WHERE transfers.call_id = excluded.call_id`
+	// saveTransferLiveSQL writes a step of a transfer in flight over the
+	// stored row when no column of the statistics indexes (migration 0013)
+	// changes: its SET list names none of them, so SQLite leaves those
+	// five indexes alone (it rewrites an index whose column is in the SET
+	// list, changed or not). The WHERE clause holds what saveTransferSQL
+	// would otherwise change in them: the same call, destination and
+	// attempted, still not final, and the call's copies as stored in the
+	// call. No row matched means saveTransferSQL must write it.
+	saveTransferLiveSQL = `UPDATE transfers SET destination_type = ?, refer_to = ?, message = ?, status = ?,
+			     sip_status = ?, reason = ?, requested_by = ?, steps = ?, updated_at = ?, ended_at = ?, confirmed_by = ?,
+			     mode = ?, summary = ?, attempt = ?, attempts = ?
+			 WHERE id = ? AND call_id = ? AND destination = ? AND attempted = ?
+			     AND final_status IS NULL AND connect_ms IS NULL
+			     AND (call_created_at, call_assistant_id, call_number_id) IS
+			         (SELECT created_at, assistant_id, number_id FROM calls WHERE id = transfers.call_id)`
 	insertDeliverySQL = `INSERT INTO webhook_deliveries (id, call_id, assistant_id, url, event_type, body, status, attempts,
 		     next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`

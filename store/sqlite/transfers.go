@@ -46,8 +46,25 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 	return wrap(err, "save transfer %s", t.ID)
 }
 
-// saveTransfer writes t, as transferArgs encoded it, in tx.
+// saveTransfer writes t, as transferArgs encoded it, in tx. A step in
+// flight after the first goes through saveTransferLiveSQL, which leaves
+// the statistics indexes alone, when it can.
 func (s *Store) saveTransfer(ctx context.Context, tx *sql.Tx, t core.Transfer, args []any) error {
+	if t.Status != core.TransferRequested && !t.Final() {
+		live, err := s.writeStmts.in(ctx, tx, saveTransferLiveSQL)
+		if err != nil {
+			return err
+		}
+		res, err := live.ExecContext(ctx, liveTransferArgs(t, args)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("rows affected: %w", err)
+		} else if n == 1 {
+			return nil
+		}
+	}
 	st, err := s.writeStmts.in(ctx, tx, saveTransferSQL)
 	if err != nil {
 		return err
@@ -84,8 +101,27 @@ func transferArgs(t core.Transfer) ([]any, error) {
 		t.Status, sqlrows.NullInt(t.SIPStatus), sqlrows.NullString(t.Reason), sqlrows.NullString(t.RequestedBy), steps,
 		timestamp(t.CreatedAt), timestamp(t.UpdatedAt), nullTime(t.EndedAt), sqlrows.NullString(t.ConfirmedBy),
 		sqlrows.NullString(t.Mode), sqlrows.NullString(t.Summary), sqlrows.NullInt(t.Attempt), attempts,
-		t.ReferTo != "", sqlrows.ConnectMS(t),
+		t.ReferTo != "", sqlrows.ConnectMS(t), final(t, t.Status), final(t, sqlrows.NullInt(t.SIPStatus)),
+		final(t, sqlrows.NullString(t.Reason)),
 	}, nil
+}
+
+// final is v for a final transfer, else NULL: the statistics indexes hold
+// these final_ columns in place of the live ones (migration 0013).
+func final(t core.Transfer, v any) any {
+	if !t.Final() {
+		return nil
+	}
+	return v
+}
+
+// liveTransferArgs are the arguments of saveTransferLiveSQL, taken from
+// transferArgs' args for t.
+func liveTransferArgs(t core.Transfer, args []any) []any {
+	// destination_type .. steps, then updated_at .. attempts: all but the
+	// id, call_id, destination and the creation time, which stays.
+	out := append(append(make([]any, 0, 19), args[3:11]...), args[12:19]...)
+	return append(out, t.ID, t.CallID, t.Destination, t.ReferTo != "")
 }
 
 // scanTransfer reads a row of transferColumns.
