@@ -21,7 +21,7 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int, c
 		return err
 	}
 	b := &bench{root: root, quick: quick, runs: 1, dur: 10 * time.Second,
-		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
+		rates: []int{250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
 	if quick {
 		b.dur, b.rates = 3*time.Second, []int{50, 150}
 	}
@@ -70,6 +70,9 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int, c
 		res.MCP.Best = best
 		err := b.loadPhases(ctx, bin, hooks, &res)
 		log.Printf("steady %+v", res.Steady)
+		if res.SteadyBelow != nil {
+			log.Printf("steady below %+v", *res.SteadyBelow)
+		}
 		log.Printf("overload %+v", res.Overload)
 		return err
 	}

@@ -36,7 +36,10 @@ type results struct {
 	HTTP         map[string][2]rpsResult // tool -> MCP, plain
 	Stdio        map[string]rpsResult
 	Steady       steadyResult
-	Overload     overloadResult
+	// SteadyBelow is the steady state at the ramp's rate below the best,
+	// run when the best one's webhooks fell behind.
+	SteadyBelow *steadyResult
+	Overload    overloadResult
 }
 
 // summary is the median over the runs at the best rate.
@@ -199,7 +202,7 @@ func (r *results) writeTargets(b *strings.Builder) {
 	}
 	mcp, core := r.MCP.summary(), r.Core.summary()
 	fmt.Fprintf(b, "## Targets\n\n| Target | Measured | Met |\n|---|---|---|\n")
-	fmt.Fprintf(b, "| ≥ 1,000 transfers/s with zero failures (over MCP) | %d/s (core alone: %d/s) | %s |\n", mcp.Rate, core.Rate, met(mcp.Rate >= 1000))
+	fmt.Fprintf(b, "| ≥ 1,500 transfers/s with zero failures (over MCP) | %d/s (core alone: %d/s) | %s |\n", mcp.Rate, core.Rate, met(mcp.Rate >= 1500))
 	fmt.Fprintf(b, "| 10,000 held calls in < 500 MiB RSS | %d held, %.0f MiB | %s |\n", h.Held, h.RSSHeld, met(h.Held >= 10000 && h.RSSHeld < 500))
 	fmt.Fprintf(b, "| ≤ 2 goroutines per idle call | %.2f | %s |\n", gPer, met(h.Held > 0 && gPer <= 2))
 	fmt.Fprintf(b, "| MCP get_call over HTTP ≥ half the plain net/http rate | %.2f of it | %s |\n", getRatio, met(getRatio >= 0.5))
