@@ -187,7 +187,7 @@ func (m *mcpServer) target(name string) transferTarget {
 
 func (b *bench) steadyState(ctx context.Context, bin string, hooks *webhookCounter, rate int, dur, warm time.Duration, profile bool) (steadyResult, error) {
 	r := steadyResult{Rate: rate, Dur: dur, Warm: warm, PendingStart: -1, PendingEnd: -1}
-	m, err := b.freshServer(ctx, bin, "steady", hooks)
+	m, err := b.freshServer(ctx, bin, fmt.Sprintf("steady-%d", rate), hooks)
 	if err != nil {
 		return r, err
 	}

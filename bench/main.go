@@ -105,7 +105,7 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string, runs in
 		return fmt.Errorf("run from the module root: go run ./bench")
 	}
 	b := &bench{root: root, profDir: filepath.Join(root, "bench", "profiles"), quick: quick, runs: 3, dur: 10 * time.Second,
-		rates: []int{250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
+		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
 	if quick {
 		b.runs, b.dur, b.rates = 1, 3*time.Second, []int{50, 150}
 		held = min(held, 300)

@@ -21,7 +21,7 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int, c
 		return err
 	}
 	b := &bench{root: root, quick: quick, runs: 1, dur: 10 * time.Second,
-		rates: []int{250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
+		rates: []int{100, 250, 500, 750, 1000, 1500, 2000, 3000}, cpuProfile: cpuProfile}
 	if quick {
 		b.dur, b.rates = 3*time.Second, []int{50, 150}
 	}
