@@ -5,19 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/store/sqlite"
 )
 
 // countingStore counts the configuration reads that reach the store.
 type countingStore struct {
 	core.Store
 	assistants, numbers, trunks atomic.Int64
+	// finds counts the lookups of a number by its E.164 form.
+	finds atomic.Int64
 }
 
 func (s *countingStore) GetAssistant(ctx context.Context, id string) (core.Assistant, error) {
@@ -28,6 +28,11 @@ func (s *countingStore) GetAssistant(ctx context.Context, id string) (core.Assis
 func (s *countingStore) GetPhoneNumber(ctx context.Context, id string) (core.PhoneNumber, error) {
 	s.numbers.Add(1)
 	return s.Store.GetPhoneNumber(ctx, id)
+}
+
+func (s *countingStore) FindPhoneNumber(ctx context.Context, e164 string) (core.PhoneNumber, error) {
+	s.finds.Add(1)
+	return s.Store.FindPhoneNumber(ctx, e164)
 }
 
 func (s *countingStore) GetTrunk(ctx context.Context, id string) (core.Trunk, error) {
@@ -43,11 +48,7 @@ func (s *countingStore) GetTrunk(ctx context.Context, id string) (core.Trunk, er
 func TestTransferReadsTheCachedConfiguration(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vd.db"), make([]byte, 32), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	counting := &countingStore{Store: st}
 	cache := core.NewConfigCache(counting)
 	svc := core.NewConfiguration(cache, logger)

@@ -6,23 +6,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/store/sqlite"
 )
-
-// findCounting counts the lookups of a number by its E.164 form.
-type findCounting struct {
-	core.Store
-	finds atomic.Int64
-}
-
-func (s *findCounting) FindPhoneNumber(ctx context.Context, e164 string) (core.PhoneNumber, error) {
-	s.finds.Add(1)
-	return s.Store.FindPhoneNumber(ctx, e164)
-}
 
 // An inbound INVITE looks the number it called up through the cache: the
 // second call reads nothing; a number deleted through the configuration
@@ -31,12 +19,8 @@ func (s *findCounting) FindPhoneNumber(ctx context.Context, e164 string) (core.P
 func TestInboundCallReadsTheCachedNumber(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vd.db"), make([]byte, 32), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	counting := &findCounting{Store: st}
+	st := openStore(t)
+	counting := &countingStore{Store: st}
 	cache := core.NewConfigCache(counting)
 	svc := core.NewConfiguration(cache, logger)
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A"})
