@@ -186,7 +186,7 @@ func (u *UA) routes() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.CANCEL:  u.onCancel,
 		sip.BYE:     u.onBye,
 		sip.OPTIONS: u.onOptions,
-		sip.NOTIFY:  u.onNotify,
+		sip.NOTIFY:  u.endAnsweredOverUDP(u.onNotify),
 		sip.REFER:   u.onRefer,
 		sip.INFO:    u.onInfo,
 	}
