@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -110,12 +111,17 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 		return false // sipgo parses it again, logs and counts it
 	}
 	req, ok := msg.(*sip.Request)
-	if !ok || !req.IsInvite() {
+	if !ok || !req.IsInvite() || req.SipVersion != "SIP/2.0" {
 		return false
 	}
 	to, from, callID, cseq, via := req.To(), req.From(), req.CallID(), req.CSeq(), req.Via()
 	if to == nil || from == nil || callID == nil || cseq == nil || via == nil {
 		return false // the stateful path answers 400
+	}
+	// Only a request a peer could match the 503 to is answered here; what
+	// is odd beyond that goes the stateful way, as before.
+	if cseq.MethodName != sip.INVITE || !strings.EqualFold(via.Transport, tpUDP) || via.Host == "" {
+		return false
 	}
 	if to.Params.Has("tag") {
 		return false
