@@ -142,9 +142,12 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 	} else {
 		u.log.Debug("inbound call refused", "why", why, "source", req.Source())
 	}
-	// sipgo writes a response only through a transaction or a connection
-	// it looked up by the response's destination; the listener's socket
-	// is at hand, and a datagram needs nothing more than its bytes.
+	// The 503 goes to the datagram's source, as sipgo's transactions
+	// answer (RFC 3581), from the listener's socket. sipgo's stateless
+	// write (Server.WriteResponse) looks the socket up in its pool by the
+	// destination, which it adds there only after the read hook let a
+	// datagram from it through: for a source seen first here it would
+	// open a new socket, and the 503 would come from another port.
 	buf, _ := u.sl.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
@@ -160,7 +163,10 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 
 // busyReason is why a new INVITE is refused now ("" when it may be
 // offered) and whether that is MaxCalls. It reserves nothing: an INVITE
-// let through is admitted again by onInvite, which takes its room.
+// let through is admitted again by onInvite, which takes its room. It is
+// asked before the datagram is parsed, so a re-INVITE arriving while new
+// calls are refused counts as one more refusal in the core's admission
+// log, though it passes.
 func (u *UA) busyReason() (why string, atMax bool) {
 	if !u.coreAdmits() {
 		return "behind on transfers", false
