@@ -146,8 +146,8 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 	// answer (RFC 3581), from the listener's socket. sipgo's stateless
 	// write (Server.WriteResponse) looks the socket up in its pool by the
 	// destination, which it adds there only after the read hook let a
-	// datagram from it through: for a source seen first here it would
-	// open a new socket, and the 503 would come from another port.
+	// datagram from it through: for a source seen first here it finds
+	// none and sends nothing.
 	buf, _ := u.sl.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
