@@ -137,6 +137,7 @@ lane_a() {
 	fuzz sip FuzzParseSipfrag 200000x
 	fuzz sip FuzzParseDTMFRelay 100000x
 	fuzz sip FuzzDigestAuthorize 100000x
+	fuzz sip FuzzStatelessRefusal 20000x
 	fuzz tools FuzzToolInputs 40000x
 	fuzz transport/bridge FuzzReadSSE 100000x
 	fuzz server FuzzRoundTripState 50000x

@@ -8,7 +8,8 @@
 //     from a configured range). The ACK reports CallAnswered.
 //   - in a call: CANCEL, BYE, hold and resume re-INVITEs, OPTIONS, and the
 //     NOTIFYs (message/sipfrag) that follow a REFER, which are answered
-//     first and then reported as TransferProgress in arrival order.
+//     first and then reported as TransferProgress in arrival order (over
+//     UDP their transactions end once answered, notify_tx.go).
 //   - commands from the core: Refer (REFER in the call's dialog, returning
 //     the REFER's final status), Hangup (BYE, or a final error response
 //     before the answer) and Dial (an outbound INVITE through a trunk, with
@@ -18,8 +19,9 @@
 //     from known scanners' User-Agents and truncated UDP datagrams, and caps
 //     the TCP connections per address; requests missing mandatory headers
 //     get 400, INVITEs beyond MaxCalls, or while the core refuses new calls
-//     (core.CallAdmitter, admission.go), 503 with Retry-After. Stats counts
-//     all of it.
+//     (core.CallAdmitter, admission.go), 503 with Retry-After: over UDP
+//     statelessly, from the read hook, before sipgo makes a transaction
+//     (stateless.go). Stats counts all of it.
 //
 // Every call is reported ended exactly once (CallEnded). A call's state
 // changes under its own lock; the call maps are guarded by one RWMutex; an

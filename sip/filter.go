@@ -63,7 +63,9 @@ type Stats struct {
 	// source already held maxConnsPerSource.
 	ConnsRefused uint64
 	// Busy counts INVITEs refused with 503 for want of room: at MaxCalls,
-	// or while the core refuses new calls (core.CallAdmitter).
+	// or while the core refuses new calls (core.CallAdmitter). Over UDP
+	// they are refused without state (stateless.go), so a retransmitted
+	// INVITE is answered, and counted, again.
 	Busy uint64
 	// Panics counts request handlers that panicked (and were recovered).
 	Panics uint64

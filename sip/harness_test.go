@@ -238,6 +238,13 @@ func startUA(t testing.TB, rec *recorder, mod func(*Config)) *harness {
 // serveUA starts a UA reporting to handler; see startUA.
 func serveUA(t testing.TB, handler core.SignalHandler, mod func(*Config)) (*UA, *syncBuffer) {
 	t.Helper()
+	return serveUAHooked(t, handler, mod, nil)
+}
+
+// serveUAHooked is serveUA with hook called on the UA built, before it
+// serves: for what must be set before sipgo reads its first message.
+func serveUAHooked(t testing.TB, handler core.SignalHandler, mod func(*Config), hook func(*UA)) (*UA, *syncBuffer) {
+	t.Helper()
 	cfg := Config{
 		Addr:         "127.0.0.1:0",
 		UserAgent:    "voicedock/test",
@@ -251,6 +258,9 @@ func serveUA(t testing.TB, handler core.SignalHandler, mod func(*Config)) (*UA, 
 	ua, err := New(cfg, handler, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if hook != nil {
+		hook(ua)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})

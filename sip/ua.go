@@ -57,6 +57,8 @@ type UA struct {
 	ports  *portPool
 	calls  *registry
 	filter *filter
+	// sl refuses new INVITEs over UDP without a transaction (stateless.go).
+	sl *stateless
 	// nonces checks digest answers (digestAuth's check, bound to their
 	// source and used once) and makes the challenges.
 	nonces *nonceGuard
@@ -109,6 +111,7 @@ func New(cfg Config, handler core.SignalHandler, logger *slog.Logger) (*UA, erro
 		calls:   newRegistry(cfg.EndedDialogTTL),
 	}
 	u.filter = newFilter(cfg.RateLimit, cfg.MaxSources, u.log)
+	u.sl = newStateless()
 	auth, err := newDigestAuth()
 	if err != nil {
 		return nil, err
@@ -151,7 +154,7 @@ func (u *UA) buildStack() error {
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(stackLog),
-			sip.WithTransportLayerReadFilter(u.filter.read),
+			sip.WithTransportLayerReadFilter(u.readFilter),
 		),
 	)
 	if err != nil {
@@ -183,7 +186,7 @@ func (u *UA) routes() map[sip.RequestMethod]sipgo.RequestHandler {
 		sip.CANCEL:  u.onCancel,
 		sip.BYE:     u.onBye,
 		sip.OPTIONS: u.onOptions,
-		sip.NOTIFY:  u.onNotify,
+		sip.NOTIFY:  u.endAnsweredOverUDP(u.onNotify),
 		sip.REFER:   u.onRefer,
 		sip.INFO:    u.onInfo,
 	}
