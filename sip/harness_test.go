@@ -93,13 +93,15 @@ func (r *recorder) CallEnded(_ context.Context, callID, reason string) {
 	r.events <- event{kind: "ended", callID: callID, reason: reason}
 }
 
-func (r *recorder) TransferProgress(_ context.Context, callID string, p core.ReferProgress) {
-	r.events <- event{kind: "progress", callID: callID, progress: p}
-	r.mu.Lock()
-	hook := r.onProgress
-	r.mu.Unlock()
-	if hook != nil {
-		hook(callID, p)
+func (r *recorder) TransferProgress(_ context.Context, callID string, ps ...core.ReferProgress) {
+	for _, p := range ps {
+		r.events <- event{kind: "progress", callID: callID, progress: p}
+		r.mu.Lock()
+		hook := r.onProgress
+		r.mu.Unlock()
+		if hook != nil {
+			hook(callID, p)
+		}
 	}
 }
 
