@@ -50,7 +50,9 @@ func batchSetup(t *testing.T) (*writeLog, *core.Calls, *core.Subscription, strin
 	calls.CallAnswered(ctx, dec.CallID)
 	sub := bus.Subscribe(func(e core.Event) bool { return e.Call.ID == dec.CallID && e.Transfer != nil })
 	t.Cleanup(sub.Close)
-	go func() { _, _ = calls.Transfer(context.WithoutCancel(ctx), core.TransferRequest{CallID: dec.CallID, Destination: "+31612345678"}, nil) }()
+	go func() {
+		_, _ = calls.Transfer(context.WithoutCancel(ctx), core.TransferRequest{CallID: dec.CallID, Destination: "+31612345678"}, nil)
+	}()
 	for _, want := range []string{core.TransferRequested, core.TransferAccepted} {
 		if got := nextStep(t, sub); got != want {
 			t.Fatalf("step %s, want %s", got, want)
