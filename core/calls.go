@@ -92,6 +92,8 @@ type Calls struct {
 	slots *transferSlots
 	// node is set when the manager is one node of several (JoinCluster).
 	node *nodeState
+	// bodies are buffers to encode webhook bodies in (deliveries).
+	bodies sync.Pool
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.

@@ -222,9 +222,10 @@ func (m *Calls) hangupAsync(callID string) {
 	})
 }
 
-// transferDeliveries announces a transfer step.
+// transferDeliveries announces a transfer step. The body is encoded
+// before this returns, so t needs no copy.
 func (m *Calls) transferDeliveries(lc *liveCall, t *Transfer) []WebhookDelivery {
-	return m.deliveries(lc, WebhookTransferUpdate, t.UpdatedAt, map[string]any{"transfer": cloneTransfer(*t)})
+	return m.deliveries(lc, WebhookTransferUpdate, t.UpdatedAt, map[string]any{"transfer": *t})
 }
 
 func nonNil(ts []Transfer) []Transfer {
