@@ -134,11 +134,14 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	defer func() { sub.Close() }()
 	last := cloneTransfer(*t)
 	lc.mu.Unlock()
+	// The attempt starts before the requested step is reported: onStep
+	// may wait (an MCP progress notification waits for room in a full
+	// session queue), and the REFER must not wait with it. The steps
+	// the attempt brings queue in sub meanwhile.
+	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 	if onStep != nil {
 		onStep(last)
 	}
-
-	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 
 	for {
 		select {
