@@ -94,6 +94,8 @@ type Calls struct {
 	node *nodeState
 	// bodies are buffers to encode webhook bodies in (deliveries).
 	bodies sync.Pool
+	// numbers are the phone numbers parsed (number_cache.go).
+	numbers *numberCache
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -158,7 +160,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
-		slots: newTransferSlots(cfg.MaxTransfersInFlight),
+		slots: newTransferSlots(cfg.MaxTransfersInFlight), numbers: newNumberCache(),
 	}
 }
 

@@ -66,7 +66,7 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	if strings.TrimSpace(req.CallID) == "" {
 		return Transfer{}, FieldError(CodeMissingField, "call_id", "call_id is required")
 	}
-	dests, err := parseTargets(req)
+	dests, err := parseTargets(m.numbers, req)
 	if err != nil {
 		return Transfer{}, err
 	}
