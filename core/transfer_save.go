@@ -19,8 +19,9 @@ type TransferCallSaver interface {
 // publishes the step and the call's status, in that order and each as it
 // was announced when they were two writes (the step's event and webhook
 // show the call before the change); lc.mu is held. Steps of t left
-// unstored (transfer_batch.go) go in the same write, published first. As with saveTransfer
-// and saveCall, a failed write is logged and still published.
+// unstored (transfer_batch.go) go in the same write, published first. As
+// with saveTransfer and saveCall, a failed write is logged and still
+// published.
 func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transfer, change func()) {
 	saver, ok := m.callStore.(TransferCallSaver)
 	if !ok {

@@ -104,7 +104,7 @@ func (u *UA) reportNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.R
 	held := true
 	defer func() {
 		// Also when the report panics (the stack's guard recovers): the
-		// NOTIFYs after it are still reported.
+		// next NOTIFY to arrive reports then, with those queued.
 		if !held {
 			c.notifyMu.Lock()
 		}
