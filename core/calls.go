@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -91,6 +92,10 @@ type Calls struct {
 	slots *transferSlots
 	// node is set when the manager is one node of several (JoinCluster).
 	node *nodeState
+	// bodies are buffers to encode webhook bodies in (deliveries).
+	bodies sync.Pool
+	// numbers are the phone numbers parsed (number_cache.go).
+	numbers *numberCache
 }
 
 // liveCall is one call's state; mu serialises SIP events and commands.
@@ -136,6 +141,12 @@ type liveCall struct {
 	failureSaid bool
 	// ringTimedOut: the failing attempt rang past its ring timeout.
 	ringTimedOut bool
+
+	// Steps of the active transfer applied but not yet stored, and the
+	// progress reports waiting for mu: see transfer_batch.go.
+	unsaved   []unsavedStep
+	reporting bool // applying a report that has another after it
+	notifying atomic.Int32
 }
 
 // NewCalls returns the call manager. SetSignaling must be called before
@@ -149,7 +160,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
 		resolver: net.DefaultResolver, now: time.Now,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
-		slots: newTransferSlots(cfg.MaxTransfersInFlight),
+		slots: newTransferSlots(cfg.MaxTransfersInFlight), numbers: newNumberCache(),
 	}
 }
 
@@ -224,14 +235,27 @@ func (m *Calls) callChanged(lc *liveCall) []WebhookDelivery {
 }
 
 // saveTransfer stores a transfer step and then publishes it; lc.mu is
-// held. As with saveCall, a failed write is logged and still published.
+// held. Steps of the same transfer left unstored (transfer_batch.go) go
+// in the same write and are published first. As with saveCall, a failed
+// write is logged and still published.
 func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) error {
+	return m.writeTransfer(ctx, lc, t, true)
+}
+
+// writeTransfer stores t with the steps of it left unstored and, when
+// step is set, t's own step's webhook rows; then it publishes the events
+// of those steps, in order, and t's own last. lc.mu is held.
+func (m *Calls) writeTransfer(ctx context.Context, lc *liveCall, t *Transfer, step bool) error {
+	out, events := m.takeUnsaved(lc, t.ID)
+	if step {
+		out = append(out, m.transferDeliveries(lc, t)...)
+	}
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	var err error
 	if !m.lostLocked(sctx, lc) {
 		start := time.Now()
-		err = m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...)
+		err = m.callStore.SaveTransfer(sctx, *t, out...)
 		m.slots.writes.took(start)
 	}
 	if err != nil {
@@ -242,9 +266,19 @@ func (m *Calls) saveTransfer(ctx context.Context, lc *liveCall, t *Transfer) err
 			lc.call.Transfers[i] = cloneTransfer(*t)
 		}
 	}
-	tr := cloneTransfer(*t)
-	m.bus.Publish(Event{Type: EventTransferStep, At: t.UpdatedAt, Call: snapshot(lc.call), Transfer: &tr})
+	for _, e := range events {
+		m.bus.Publish(e)
+	}
+	if step {
+		m.bus.Publish(m.stepEvent(lc, t))
+	}
 	return err
+}
+
+// stepEvent announces t's current step, with lc's call as it is now.
+func (m *Calls) stepEvent(lc *liveCall, t *Transfer) Event {
+	tr := cloneTransfer(*t)
+	return Event{Type: EventTransferStep, At: t.UpdatedAt, Call: snapshot(lc.call), Transfer: &tr}
 }
 
 func snapshot(c Call) Call {

@@ -54,13 +54,13 @@ func ParseE164(param, s string) (NumberInfo, error) {
 // although libphonenumber does not call it valid, so that the transfer
 // policy refuses it for what it is; which types and countries may be
 // called is the policy's business too (see Policy).
-func checkDestinationNumber(param, s string) error {
+func checkDestinationNumber(numbers *numberCache, param, s string) error {
 	if numbering.IsE164Shape(s) {
 		if _, ok := numbering.EmergencyNumber(s); ok {
 			return nil
 		}
 	}
-	_, err := ParseE164(param, s)
+	_, err := numbers.parse(param, s)
 	return err
 }
 
@@ -136,7 +136,7 @@ func ValidateDestination(param string, d Destination) (Destination, error) {
 		if d.SIPURI != "" {
 			return d, FieldError(CodeInvalidRequest, param+".sip_uri", "a number destination takes no sip_uri")
 		}
-		if err := checkDestinationNumber(param+".number", d.Number); err != nil {
+		if err := checkDestinationNumber(nil, param+".number", d.Number); err != nil {
 			return d, err
 		}
 	case DestinationSIP:
@@ -196,12 +196,17 @@ func checkAudioURL(param, s string) error {
 // takes it: an E.164 number or a SIP URI. It checks the form only; the
 // transfer policy decides whether the target may be called.
 func ParseTarget(param, s string) (Destination, error) {
+	return parseTarget(nil, param, s)
+}
+
+// parseTarget is ParseTarget with numbers' parses.
+func parseTarget(numbers *numberCache, param, s string) (Destination, error) {
 	lower := strings.ToLower(s)
 	if strings.HasPrefix(lower, "sip:") || strings.HasPrefix(lower, "sips:") {
 		uri, err := ValidateSIPURI(param, s)
 		return Destination{Type: DestinationSIP, SIPURI: uri}, err
 	}
-	if err := checkDestinationNumber(param, s); err != nil {
+	if err := checkDestinationNumber(numbers, param, s); err != nil {
 		return Destination{}, err
 	}
 	return Destination{Type: DestinationNumber, Number: s}, nil

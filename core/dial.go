@@ -102,7 +102,7 @@ func hostPort(t Trunk) string {
 
 // checkDial applies the deployment's rules to create_call's destination.
 func (m *Calls) checkDial(ctx context.Context, req DialRequest) error {
-	if err := checkDestinationNumber("destination", req.Destination); err != nil {
+	if err := checkDestinationNumber(m.numbers, "destination", req.Destination); err != nil {
 		return err
 	}
 	_, err := m.transferPolicy().Require(ctx, m.store, "destination", Destination{Type: DestinationNumber, Number: req.Destination}, nil, "number_id", req.NumberID)

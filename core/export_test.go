@@ -12,3 +12,14 @@ func StepWriteTook(m *Calls, start time.Time) { m.slots.writes.took(start) }
 
 // StepWriteAverage is the moving average of the transfer steps' writes.
 func StepWriteAverage(m *Calls) time.Duration { return time.Duration(m.slots.writes.avg.Load()) }
+
+// LockCall takes the live call's lock, as a report on it would, and
+// returns its release.
+func LockCall(m *Calls, id string) (unlock func()) {
+	lc := m.get(id)
+	lc.mu.Lock()
+	return lc.mu.Unlock
+}
+
+// ReportsWaiting is how many progress reports wait for the call's lock.
+func ReportsWaiting(m *Calls, id string) int32 { return m.get(id).notifying.Load() }

@@ -9,12 +9,12 @@ import (
 
 // normalizeCalled turns a Request-URI user into E.164: carriers send the
 // number with or without the +.
-func normalizeCalled(user string) (string, bool) {
+func normalizeCalled(numbers *numberCache, user string) (string, bool) {
 	user = strings.TrimSpace(user)
 	if !strings.HasPrefix(user, "+") {
 		user = "+" + user
 	}
-	if _, err := ParseE164("to", user); err != nil {
+	if _, err := numbers.parse("to", user); err != nil {
 		return "", false
 	}
 	return user, true
@@ -92,7 +92,7 @@ func (m *Calls) trunkIs(ctx context.Context, t Trunk, src netip.Addr) bool {
 
 // OfferCall decides on an inbound INVITE.
 func (m *Calls) OfferCall(ctx context.Context, inv InboundInvite) OfferDecision {
-	called, ok := normalizeCalled(inv.Called)
+	called, ok := normalizeCalled(m.numbers, inv.Called)
 	var number PhoneNumber
 	var err error
 	if ok {

@@ -108,12 +108,13 @@ type Policy struct {
 	adhoc       bool
 	logger      *slog.Logger
 	own         ownCountriesCache
+	numbers     *numberCache
 }
 
 // NewPolicy checks the configuration and returns the policy. An unknown
 // region, calling code, number type or a malformed host is an error.
 func NewPolicy(cfg PolicyConfig) (*Policy, error) {
-	p := &Policy{adhoc: cfg.AllowAdhoc, logger: cfg.Logger, denied: map[string]bool{}}
+	p := &Policy{adhoc: cfg.AllowAdhoc, logger: cfg.Logger, denied: map[string]bool{}, numbers: newNumberCache()}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}

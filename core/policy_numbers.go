@@ -20,7 +20,7 @@ func (p *Policy) checkNumber(ctx context.Context, store Store, param, s string, 
 		v := Verdict{E164: s, Region: e.Region, Country: e.Country, NumberType: "emergency"}
 		return refused(v, RuleEmergency, "%s is %s, the emergency number of %s; emergency numbers are never transfer destinations", s, e.Short, e.Region), nil
 	}
-	info, err := ParseE164(param, s)
+	info, err := p.numbers.parse(param, s)
 	if err != nil {
 		return Verdict{}, err
 	}

@@ -135,6 +135,9 @@ type SignalHandler interface {
 	// CallEnded reports that the call is gone: the far side's BYE or
 	// CANCEL, a transaction failure, or our own Hangup completing.
 	CallEnded(ctx context.Context, callID, reason string)
-	// TransferProgress reports a NOTIFY's sipfrag for the call's REFER.
-	TransferProgress(ctx context.Context, callID string, p ReferProgress)
+	// TransferProgress reports NOTIFYs' sipfrags for the call's REFER, in
+	// the order they came: the NOTIFYs that arrived while the ones before
+	// were being reported come together, so that their steps can share a
+	// write.
+	TransferProgress(ctx context.Context, callID string, p ...ReferProgress)
 }

@@ -66,7 +66,7 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	if strings.TrimSpace(req.CallID) == "" {
 		return Transfer{}, FieldError(CodeMissingField, "call_id", "call_id is required")
 	}
-	dests, err := parseTargets(req)
+	dests, err := parseTargets(m.numbers, req)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -134,11 +134,14 @@ func (m *Calls) Transfer(ctx context.Context, req TransferRequest, onStep func(T
 	defer func() { sub.Close() }()
 	last := cloneTransfer(*t)
 	lc.mu.Unlock()
+	// The attempt starts before the requested step is reported: onStep
+	// may wait (an MCP progress notification waits for room in a full
+	// session queue), and the REFER must not wait with it. The steps
+	// the attempt brings queue in sub meanwhile.
+	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 	if onStep != nil {
 		onStep(last)
 	}
-
-	m.work.Go(func() { m.startAttempt(lc, transferID, 1) })
 
 	for {
 		select {

@@ -324,14 +324,14 @@ func checkTransferRequest(req TransferRequest) error {
 
 // parseTargets reads the destination and its fallbacks, in order; the same
 // target twice is refused (it would only ring the same phone again).
-func parseTargets(req TransferRequest) ([]Destination, error) {
-	first, err := ParseTarget("destination", req.Destination)
+func parseTargets(numbers *numberCache, req TransferRequest) ([]Destination, error) {
+	first, err := parseTarget(numbers, "destination", req.Destination)
 	if err != nil {
 		return nil, err
 	}
 	out := []Destination{first}
 	for i, s := range req.FallbackDestinations {
-		d, err := ParseTarget(indexed("fallback_destinations", i), s)
+		d, err := parseTarget(numbers, indexed("fallback_destinations", i), s)
 		if err != nil {
 			return nil, err
 		}

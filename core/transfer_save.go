@@ -18,8 +18,10 @@ type TransferCallSaver interface {
 // call that change makes, with the webhook deliveries of both, and then
 // publishes the step and the call's status, in that order and each as it
 // was announced when they were two writes (the step's event and webhook
-// show the call before the change); lc.mu is held. As with saveTransfer
-// and saveCall, a failed write is logged and still published.
+// show the call before the change); lc.mu is held. Steps of t left
+// unstored (transfer_batch.go) go in the same write, published first. As
+// with saveTransfer and saveCall, a failed write is logged and still
+// published.
 func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transfer, change func()) {
 	saver, ok := m.callStore.(TransferCallSaver)
 	if !ok {
@@ -28,8 +30,9 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 		m.saveCall(ctx, lc)
 		return
 	}
-	out := m.transferDeliveries(lc, t)
-	before := snapshot(lc.call)
+	out, events := m.takeUnsaved(lc, t.ID)
+	out = append(out, m.transferDeliveries(lc, t)...)
+	stepped := m.stepEvent(lc, t)
 	change()
 	out = append(out, m.callChanged(lc)...)
 	sctx, cancel := storeContext(ctx)
@@ -48,7 +51,9 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 			lc.call.Transfers[i] = cloneTransfer(*t)
 		}
 	}
-	tr := cloneTransfer(*t)
-	m.bus.Publish(Event{Type: EventTransferStep, At: t.UpdatedAt, Call: before, Transfer: &tr})
+	for _, e := range events {
+		m.bus.Publish(e)
+	}
+	m.bus.Publish(stepped)
 	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
 }

@@ -5,20 +5,36 @@ import (
 	"fmt"
 )
 
-// TransferProgress applies a NOTIFY's sipfrag to the call's transfer.
-func (m *Calls) TransferProgress(ctx context.Context, callID string, p ReferProgress) {
+// TransferProgress applies NOTIFYs' sipfrags to the call's transfer, in
+// order: the SIP layer hands over at once the NOTIFYs that arrived while
+// it reported the ones before, and their steps are then stored in one
+// write (transfer_batch.go).
+func (m *Calls) TransferProgress(ctx context.Context, callID string, reports ...ReferProgress) {
 	lc := m.get(callID)
 	if lc == nil {
 		return
 	}
+	lc.notifying.Add(1)
 	lc.mu.Lock()
+	lc.notifying.Add(-1)
 	defer lc.mu.Unlock()
-	t := lc.active
-	if t == nil || t.Final() {
-		// A NOTIFY after the outcome (a retransmission, or a UA that
-		// keeps the subscription active) changes nothing.
-		return
+	defer m.storeUnsavedLocked(ctx, lc)
+	defer func() { lc.reporting = false }()
+	for i, p := range reports {
+		t := lc.active
+		if t == nil || t.Final() {
+			// A NOTIFY after the outcome (a retransmission, or a UA that
+			// keeps the subscription active) changes nothing.
+			return
+		}
+		lc.reporting = i < len(reports)-1
+		m.progressLocked(ctx, lc, p)
 	}
+}
+
+// progressLocked applies one NOTIFY's sipfrag to the active transfer;
+// lc.mu is held.
+func (m *Calls) progressLocked(ctx context.Context, lc *liveCall, p ReferProgress) {
 	switch {
 	case p.Status >= 200 && p.Status < 300:
 		m.stepLocked(ctx, lc, TransferCompleted, p.Status, "")
@@ -150,6 +166,9 @@ func (m *Calls) stepLocked(ctx context.Context, lc *liveCall, status string, sip
 		lc.active = nil // the caller stays with the assistant
 		m.releaseTransferLocked(lc)
 	default:
+		if m.leaveUnsavedLocked(lc, t) {
+			break
+		}
 		m.saveTransfer(ctx, lc, t)
 	}
 	m.logger.InfoContext(ctx, "transfer step", "call_id", t.CallID, "transfer_id", t.ID, "attempt", t.Attempt, "status", status, "sip_status", sipStatus, "reason", reason)
@@ -203,9 +222,10 @@ func (m *Calls) hangupAsync(callID string) {
 	})
 }
 
-// transferDeliveries announces a transfer step.
+// transferDeliveries announces a transfer step. The body is encoded
+// before this returns, so t needs no copy.
 func (m *Calls) transferDeliveries(lc *liveCall, t *Transfer) []WebhookDelivery {
-	return m.deliveries(lc, WebhookTransferUpdate, t.UpdatedAt, map[string]any{"transfer": cloneTransfer(*t)})
+	return m.deliveries(lc, WebhookTransferUpdate, t.UpdatedAt, map[string]any{"transfer": *t})
 }
 
 func nonNil(ts []Transfer) []Transfer {

@@ -45,8 +45,12 @@ type call struct {
 	// can reach us in either order. The CSeq is the sender's order (RFC
 	// 3261 12.2.2): one lower than a NOTIFY already reported is stale and
 	// not reported (a "100 Trying" overtaken by the final "486").
+	// NOTIFYs that arrive while one is being reported queue in notified
+	// and are reported together next (reportNotify).
 	notifyMu       sync.Mutex
 	lastNotifyCSeq uint32
+	notified       []core.ReferProgress
+	reporting      bool
 
 	mu    sync.Mutex
 	state callState

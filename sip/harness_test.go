@@ -49,6 +49,8 @@ type recorder struct {
 	// onProgress, when set, runs on the UA's goroutine after a progress
 	// report is recorded (the core would hang up on a 2xx there).
 	onProgress func(callID string, p core.ReferProgress)
+	// reports are the statuses of each TransferProgress, by call.
+	reports map[string][][]int
 }
 
 // hangUpOnSuccess makes the recorder hang up (asynchronously, as the core
@@ -93,13 +95,25 @@ func (r *recorder) CallEnded(_ context.Context, callID, reason string) {
 	r.events <- event{kind: "ended", callID: callID, reason: reason}
 }
 
-func (r *recorder) TransferProgress(_ context.Context, callID string, p core.ReferProgress) {
-	r.events <- event{kind: "progress", callID: callID, progress: p}
+func (r *recorder) TransferProgress(_ context.Context, callID string, ps ...core.ReferProgress) {
+	var statuses []int
+	for _, p := range ps {
+		statuses = append(statuses, p.Status)
+	}
 	r.mu.Lock()
-	hook := r.onProgress
+	if r.reports == nil {
+		r.reports = map[string][][]int{}
+	}
+	r.reports[callID] = append(r.reports[callID], statuses)
 	r.mu.Unlock()
-	if hook != nil {
-		hook(callID, p)
+	for _, p := range ps {
+		r.events <- event{kind: "progress", callID: callID, progress: p}
+		r.mu.Lock()
+		hook := r.onProgress
+		r.mu.Unlock()
+		if hook != nil {
+			hook(callID, p)
+		}
 	}
 }
 

@@ -33,9 +33,9 @@ func (h *refusingHandler) CallEnded(context.Context, string, string) {
 	h.ended++
 	h.mu.Unlock()
 }
-func (h *refusingHandler) TransferProgress(context.Context, string, core.ReferProgress) {
+func (h *refusingHandler) TransferProgress(_ context.Context, _ string, ps ...core.ReferProgress) {
 	h.mu.Lock()
-	h.progress++
+	h.progress += len(ps)
 	h.mu.Unlock()
 }
 

@@ -65,24 +65,61 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	u.reply(req, tx, sip.StatusOK, "OK")
-	if c != nil {
-		c.notifyMu.Lock()
-		defer c.notifyMu.Unlock()
-		if cseq := req.CSeq(); cseq != nil {
-			if cseq.SeqNo <= c.lastNotifyCSeq {
-				u.log.Info("stale NOTIFY not reported: a later one was", "call_id", callID, "status", status, "cseq", cseq.SeqNo, "last_cseq", c.lastNotifyCSeq)
-				return
-			}
-			c.lastNotifyCSeq = cseq.SeqNo
-		}
-	}
 	// The core logs each step at info ("transfer step"); this line adds
 	// the subscription state, for debugging a far side's habits.
 	if debug {
 		u.log.Debug("transfer progress", "call_id", callID, "status", status, "reason", reason,
 			"subscription_state", headerValue(req, "Subscription-State"))
 	}
-	u.handler.TransferProgress(reportCtx(), callID, core.ReferProgress{Status: status, Reason: reason})
+	p := core.ReferProgress{Status: status, Reason: reason}
+	if c == nil {
+		u.handler.TransferProgress(reportCtx(), callID, p)
+		return
+	}
+	u.reportNotify(c, callID, req.CSeq(), p)
+}
+
+// reportNotify reports p, a NOTIFY of c with CSeq cseq, in the order of
+// the CSeqs. The first NOTIFY to arrive reports; those that arrive while
+// it does queue, and it reports them next, all at once: their steps then
+// share one write in the core (steps that arrive together). A NOTIFY
+// with a CSeq at or below one already taken is stale and not reported.
+func (u *UA) reportNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.ReferProgress) {
+	c.notifyMu.Lock()
+	if cseq != nil {
+		if cseq.SeqNo <= c.lastNotifyCSeq {
+			last := c.lastNotifyCSeq
+			c.notifyMu.Unlock()
+			u.log.Info("stale NOTIFY not reported: a later one was", "call_id", callID, "status", p.Status, "cseq", cseq.SeqNo, "last_cseq", last)
+			return
+		}
+		c.lastNotifyCSeq = cseq.SeqNo
+	}
+	c.notified = append(c.notified, p)
+	if c.reporting {
+		c.notifyMu.Unlock()
+		return
+	}
+	c.reporting = true
+	held := true
+	defer func() {
+		// Also when the report panics (the stack's guard recovers): the
+		// next NOTIFY to arrive reports then, with those queued.
+		if !held {
+			c.notifyMu.Lock()
+		}
+		c.reporting = false
+		c.notifyMu.Unlock()
+	}()
+	for len(c.notified) > 0 {
+		batch := c.notified
+		c.notified = nil
+		c.notifyMu.Unlock()
+		held = false
+		u.handler.TransferProgress(reportCtx(), callID, batch...)
+		c.notifyMu.Lock()
+		held = true
+	}
 }
 
 // headerValue is the value of the first header with any of the names

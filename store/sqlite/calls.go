@@ -22,7 +22,8 @@ const callColumns = "id, direction, status, caller_phone, agent_phone, number_id
 // delivery is written either. Only the call's own fields are stored: its
 // transfers go through SaveTransfer.
 func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
+	wait, ctx := ctx, statementContext(ctx)
+	err := s.inBatchTx(wait, func(tx *sql.Tx) error {
 		st, err := s.writeStmts.in(ctx, tx, createCallSQL)
 		if err != nil {
 			return err
@@ -49,7 +50,8 @@ func (s *Store) CreateCall(ctx context.Context, c core.Call, out ...core.Webhook
 // webhook deliveries in out are written in the same transaction, and
 // only if the update is.
 func (s *Store) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	err := s.inBatchTx(ctx, func(tx *sql.Tx) error {
+	wait, ctx := ctx, statementContext(ctx)
+	err := s.inBatchTx(wait, func(tx *sql.Tx) error {
 		if err := s.updateCall(ctx, tx, c); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -86,8 +87,12 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, out []core.Web
 		if updated.IsZero() {
 			updated = created
 		}
+		// The body is not copied to a string first: a body is never
+		// changed once made (the core shares one between its receivers),
+		// and the driver copies it into SQLite's memory as it binds it.
+		body := unsafe.String(unsafe.SliceData(d.Body), len(d.Body))
 		_, err := stmt.ExecContext(ctx, d.ID, sqlrows.NullString(d.CallID), sqlrows.NullString(d.AssistantID), d.URL,
-			d.EventType, string(d.Body), core.DeliveryPending, timestamp(next), timestamp(created),
+			d.EventType, body, core.DeliveryPending, timestamp(next), timestamp(created),
 			timestamp(updated))
 		if isUniqueViolation(err) {
 			return core.FieldError(core.CodeConflict, "id", "webhook delivery %q already exists", d.ID)

@@ -37,7 +37,8 @@ func (s *Store) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.W
 		// other calls' steps and the webhook outcomes (see batcher).
 		write = s.inUrgentTx
 	}
-	err = write(ctx, func(tx *sql.Tx) error {
+	wait, ctx := ctx, statementContext(ctx)
+	err = write(wait, func(tx *sql.Tx) error {
 		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
 			return err
 		}
@@ -164,7 +165,8 @@ func (s *Store) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core
 	if err != nil {
 		return fmt.Errorf("save transfer %s: %w", t.ID, err)
 	}
-	err = s.inBatchTx(ctx, func(tx *sql.Tx) error {
+	wait, ctx := ctx, statementContext(ctx)
+	err = s.inBatchTx(wait, func(tx *sql.Tx) error {
 		if err := s.saveTransfer(ctx, tx, t, args); err != nil {
 			return err
 		}
