@@ -41,6 +41,7 @@ type batcher struct {
 	mu      sync.Mutex
 	queue   []*batchWrite
 	urgent  []*batchWrite
+	prompt  []*batchWrite // see inPromptTx
 	leading bool
 }
 
@@ -54,24 +55,20 @@ type batchWrite struct {
 // writes; it returns once that transaction committed (or fn failed). fn
 // must touch nothing but tx: it may run twice (see batcher).
 func (s *Store) inBatchTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.batchWrite(ctx, fn, false)
+	return s.batchWrite(ctx, fn, laneRegular)
 }
 
 // inUrgentTx is inBatchTx for a write something waits on before it can
 // go on (see batcher).
 func (s *Store) inUrgentTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.batchWrite(ctx, fn, true)
+	return s.batchWrite(ctx, fn, laneUrgent)
 }
 
-func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgent bool) error {
+func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, lane writeLane) error {
 	w := &batchWrite{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := &s.batch
 	b.mu.Lock()
-	if urgent {
-		b.urgent = append(b.urgent, w)
-	} else {
-		b.queue = append(b.queue, w)
-	}
+	b.enqueue(w, lane)
 	if b.leading {
 		b.mu.Unlock()
 		return <-w.done
@@ -85,12 +82,11 @@ func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgen
 		case len(b.urgent) > 0:
 			n := min(len(b.urgent), maxBatch)
 			batch, b.urgent = b.urgent[:n:n], b.urgent[n:]
-		case len(b.queue) > 0:
-			n := min(len(b.queue), maxBatch)
-			batch, b.queue = b.queue[:n:n], b.queue[n:]
+		case len(b.queue) > 0 || len(b.prompt) > 0:
+			batch = b.takeRegular()
 		default:
 			b.leading = false
-			b.queue, b.urgent = nil, nil
+			b.queue, b.urgent, b.prompt = nil, nil, nil
 			b.mu.Unlock()
 			return <-w.done
 		}
