@@ -44,6 +44,24 @@ type DeliveryFilter struct {
 	Page   Page
 }
 
+// DeliveryRound is what a dispatcher's round writes: the outcomes of the
+// attempts that ended since the last, and its claim on the next due
+// deliveries (see DeliveryStore.RecordAndClaim).
+type DeliveryRound struct {
+	Outcomes []WebhookDelivery
+	// Now is when the round runs: deliveries due by then are claimed,
+	// their UpdatedAt set to it.
+	Now time.Time
+	// Until is when the claims run out: the claimed deliveries' next
+	// attempt.
+	Until time.Time
+	// Limit bounds the deliveries claimed; below 1 claims none.
+	Limit int
+	// Skip are deliveries not to claim though due: those still in
+	// flight whose claims ran out.
+	Skip []string
+}
+
 // DeliveryStore is the webhook outbox. Deliveries are added through the
 // CallStore methods' out parameter, in the transaction of the change.
 type DeliveryStore interface {
@@ -71,6 +89,15 @@ type DeliveryStore interface {
 	// delivery is gone: nothing is left to record). One outcome that is
 	// not valid fails them all, and nothing is written.
 	UpdateDeliveries(ctx context.Context, ds []WebhookDelivery) error
+	// RecordAndClaim is a dispatcher's round in one write, all or
+	// nothing: it records round.Outcomes as UpdateDeliveries would, then
+	// claims at most round.Limit deliveries due at round.Now (as
+	// DueDeliveries, skipping round.Skip, then ClaimDeliveries to
+	// round.Until) and returns them with their bodies, first due first.
+	// A call's next delivery is claimable in the very write that records
+	// its previous one delivered. A store several dispatchers share gives
+	// each delivery to one of them.
+	RecordAndClaim(ctx context.Context, round DeliveryRound) ([]WebhookDelivery, error)
 	// GetDelivery returns one delivery with its body, or CodeNotFound.
 	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
 	// ListDeliveries returns a page, newest first, and the total.
