@@ -93,7 +93,9 @@ type DeliveryStore interface {
 	// nothing: it records round.Outcomes as UpdateDeliveries would, then
 	// claims at most round.Limit deliveries due at round.Now (as
 	// DueDeliveries, skipping round.Skip, then ClaimDeliveries to
-	// round.Until) and returns them with their bodies, first due first.
+	// round.Until) and returns them with their bodies, first due first,
+	// as they were before the claim (a delivery given back unsent goes
+	// back to that).
 	// A call's next delivery is claimable in the very write that records
 	// its previous one delivered. A store several dispatchers share gives
 	// each delivery to one of them.

@@ -95,16 +95,33 @@ func (c *countDelivered) ClaimDeliveries(ctx context.Context, ids []string, unti
 	return c.Store.ClaimDeliveries(ctx, ids, until, now)
 }
 
+func (c *countDelivered) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	c.claims.Add(1)
+	if len(r.Outcomes) > 0 {
+		c.outcomeWrites.Add(1)
+	}
+	claimed, err := c.Store.RecordAndClaim(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	c.delivered(r.Outcomes)
+	return claimed, nil
+}
+
+func (c *countDelivered) delivered(ds []core.WebhookDelivery) {
+	for _, d := range ds {
+		if d.Status == core.DeliveryDelivered && c.left.Add(-1) == 0 {
+			close(c.done)
+		}
+	}
+}
+
 func (c *countDelivered) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
 	c.outcomeWrites.Add(1)
 	err := c.Store.UpdateDeliveries(ctx, ds)
 	if err != nil {
 		return err
 	}
-	for _, d := range ds {
-		if d.Status == core.DeliveryDelivered && c.left.Add(-1) == 0 {
-			close(c.done)
-		}
-	}
+	c.delivered(ds)
 	return nil
 }
