@@ -57,9 +57,10 @@ type DeliveryRound struct {
 	Until time.Time
 	// Limit bounds the deliveries claimed; below 1 claims none.
 	Limit int
-	// Skip are deliveries not to claim though due: those still in
-	// flight whose claims ran out.
-	Skip []string
+	// Candidates are deliveries the dispatcher read as due
+	// (DueDeliveries) and has no attempt in flight of, to claim after
+	// the next deliveries of the calls whose outcomes are recorded.
+	Candidates []WebhookDelivery
 }
 
 // DeliveryStore is the webhook outbox. Deliveries are added through the
@@ -91,14 +92,15 @@ type DeliveryStore interface {
 	UpdateDeliveries(ctx context.Context, ds []WebhookDelivery) error
 	// RecordAndClaim is a dispatcher's round in one write, all or
 	// nothing: it records round.Outcomes as UpdateDeliveries would, then
-	// claims at most round.Limit deliveries due at round.Now (as
-	// DueDeliveries, skipping round.Skip, then ClaimDeliveries to
-	// round.Until) and returns them with their bodies, first due first,
-	// as they were before the claim (a delivery given back unsent goes
-	// back to that).
-	// A call's next delivery is claimable in the very write that records
-	// its previous one delivered. A store several dispatchers share gives
-	// each delivery to one of them.
+	// claims (moves the next attempt to round.Until) at most round.Limit
+	// deliveries that are pending, due at round.Now and first of their
+	// call to their URL: first the next delivery of each call to the URL
+	// of an outcome that ended its delivery (delivered or dead), so that
+	// a call's next event is claimed in the write that records its
+	// previous one, then of round.Candidates. It returns the claimed
+	// deliveries with their bodies, as they were before the claim (a
+	// delivery given back unsent goes back to that). A store several
+	// dispatchers share gives each delivery to one of them.
 	RecordAndClaim(ctx context.Context, round DeliveryRound) ([]WebhookDelivery, error)
 	// GetDelivery returns one delivery with its body, or CodeNotFound.
 	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,17 +22,42 @@ import (
 // a call of its own; "9-per-call" is a transfer's shape (~9 deliveries per
 // transferred call, sent in order, one at a time per call). It reports
 // deliveries/s.
+//
+// "busy-writer" adds writers that keep the store's single writer
+// saturated meanwhile, as the transfer path does under load: 16
+// goroutines updating calls without pause.
 func BenchmarkDispatch(b *testing.B) {
 	for _, perCall := range []int{1, 9} {
 		name := "own-call"
 		if perCall > 1 {
 			name = fmt.Sprintf("%d-per-call", perCall)
 		}
-		b.Run(name, func(b *testing.B) { benchmarkDispatch(b, perCall) })
+		b.Run(name, func(b *testing.B) { benchmarkDispatch(b, perCall, false) })
 	}
+	b.Run("9-per-call-busy-writer", func(b *testing.B) { benchmarkDispatch(b, 9, true) })
 }
 
-func benchmarkDispatch(b *testing.B, perCall int) {
+// keepWriterBusy updates calls from 16 goroutines until ctx ends, and
+// returns how to wait for them.
+func keepWriterBusy(ctx context.Context, b *testing.B, s *sqlite.Store) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range 16 {
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		c := core.Call{ID: newID(b), Direction: core.DirectionInbound, Status: core.CallRinging, CreatedAt: at, UpdatedAt: at}
+		if err := s.CreateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				c.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+				_ = s.UpdateCall(ctx, c)
+			}
+		})
+	}
+	return &wg
+}
+
+func benchmarkDispatch(b *testing.B, perCall int, busyWriter bool) {
 	var conns atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -57,6 +83,12 @@ func benchmarkDispatch(b *testing.B, perCall int) {
 	c.left.Store(int64(b.N))
 	d := NewDispatcher(c, nil, cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
+	if busyWriter {
+		wctx, stop := context.WithCancel(ctx)
+		writers := keepWriterBusy(wctx, b, s)
+		defer writers.Wait()
+		defer stop()
+	}
 	b.ResetTimer()
 	start, cpu := time.Now(), processCPU()
 	done := make(chan error, 1)

@@ -191,10 +191,35 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	}
 	batch := d.takeOutcomes()
 	now := d.now()
-	busy, skip := d.inFlightClaims(now, batch)
+	busy, expired := d.inFlightClaims(now, batch)
 	free := d.cfg.Concurrency - busy
 	until := now.Add(d.cfg.Timeout + claimMargin)
-	round := core.DeliveryRound{Outcomes: outcomeDeliveries(batch), Now: now, Until: until, Limit: free, Skip: skip}
+	round := core.DeliveryRound{Outcomes: outcomeDeliveries(batch), Now: now, Until: until, Limit: free}
+	if free > 0 {
+		// The due query runs before the round's write, on the store's
+		// read side: in the write it held up the transfer path's writes
+		// for as long as it took to skip the deliveries waiting behind
+		// their calls' first. A delivery in flight is not due while its
+		// claim holds; asking for one more per claim that ran out leaves
+		// room for those, which are skipped.
+		var due []core.WebhookDelivery
+		err := d.safely("find due deliveries", func() (err error) {
+			due, err = d.store.DueDeliveries(ctx, now, free+expired)
+			return err
+		})
+		if err != nil {
+			d.recordOutcomes(ctx, batch)
+			return 0, err
+		}
+		for _, del := range due {
+			if len(round.Candidates) == free {
+				break
+			}
+			if !d.isInFlight(del.ID) {
+				round.Candidates = append(round.Candidates, del)
+			}
+		}
+	}
 	claimed, err := d.recordAndClaim(ctx, batch, round)
 	if err != nil {
 		return 0, err
@@ -233,7 +258,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 // when the round fails or Run is stopping: then on their own, with
 // retries (recordOutcomes), and the claim waits for the next round.
 func (d *Dispatcher) recordAndClaim(ctx context.Context, batch []outcome, round core.DeliveryRound) ([]core.WebhookDelivery, error) {
-	if len(batch) == 0 && round.Limit < 1 {
+	if len(batch) == 0 && len(round.Candidates) == 0 {
 		return nil, nil
 	}
 	var claimed []core.WebhookDelivery
@@ -304,10 +329,9 @@ func (d *Dispatcher) queuedOutcomes() (busy, queued int, oldest time.Time) {
 }
 
 // inFlightClaims counts the deliveries in flight but those whose
-// outcomes are in batch (being recorded), and returns the ids of those
-// whose claims have run out by now: they are due again, but not to be
-// sent twice.
-func (d *Dispatcher) inFlightClaims(now time.Time, batch []outcome) (busy int, expired []string) {
+// outcomes are in batch (being recorded), and those of them whose claims
+// have run out by now: they are due again, but not to be sent twice.
+func (d *Dispatcher) inFlightClaims(now time.Time, batch []outcome) (busy, expired int) {
 	ending := make(map[string]bool, len(batch))
 	for _, o := range batch {
 		ending[o.del.ID] = true
@@ -320,7 +344,7 @@ func (d *Dispatcher) inFlightClaims(now time.Time, batch []outcome) (busy int, e
 		}
 		busy++
 		if !until.After(now) {
-			expired = append(expired, id)
+			expired++
 		}
 	}
 	return busy, expired

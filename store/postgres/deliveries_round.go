@@ -13,22 +13,30 @@ import (
 	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
-// claimDueQuery claims the due heads, first due first, at most $4, none
-// of the ids $3, by moving their next attempt to $1, and returns them
-// with their bodies and when they fell due (due_at, for the order: the
-// rows of an UPDATE come back in none). FOR UPDATE SKIP LOCKED, as in
-// claimQuery, gives a delivery that two nodes' rounds reach at once to
-// one of them.
-const claimDueQuery = `WITH due AS (
-		SELECT d.id AS due_id, d.next_attempt_at AS due_at FROM webhook_deliveries AS d
-		WHERE d.status = ` + pendingStatus + ` AND d.next_attempt_at <= $2 AND d.id <> ALL($3) AND ` + isHead + `
-		ORDER BY d.next_attempt_at, d.id LIMIT $4
-		FOR UPDATE SKIP LOCKED)
+// claimRoundQuery claims, by moving their next attempt to $1, at most $4
+// deliveries due at $2 and heads of their calls: first those of the calls
+// and URLs the arrays $5 and $6 name pairwise (whose previous delivery
+// the round just ended), then those of the ids $3 (the candidates). It
+// returns them with their bodies as they were before (the columns due_at
+// and due_updated_at: RETURNING has only the new values) and whether
+// each was a call's next (next_of_call, for the order: the rows of an
+// UPDATE come back in none). FOR UPDATE SKIP LOCKED, as in claimQuery,
+// gives a delivery that two nodes' rounds reach at once to one of them.
+const claimRoundQuery = `WITH ended AS (
+		SELECT * FROM unnest($5::text[], $6::text[]) AS e(call_id, url)),
+	due AS (
+		SELECT d.id AS due_id, d.next_attempt_at AS due_at, d.updated_at AS due_updated_at,
+			(d.call_id, d.url) IN (SELECT call_id, url FROM ended) AS next_of_call
+		FROM webhook_deliveries AS d
+		WHERE d.status = ` + pendingStatus + ` AND d.next_attempt_at <= $2 AND ` + isHead + `
+			AND (d.id = ANY($3) OR (d.call_id, d.url) IN (SELECT call_id, url FROM ended))
+		ORDER BY next_of_call DESC, d.next_attempt_at, d.id LIMIT $4
+		FOR UPDATE OF d SKIP LOCKED)
 	UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2
 	FROM due WHERE id = due.due_id
-	RETURNING ` + deliveryColumns + withBody + `, due.due_at`
+	RETURNING ` + deliveryColumns + withBody + `, due.due_at, due.due_updated_at, due.next_of_call`
 
-// RecordAndClaim records a round's outcomes and claims its next due
+// RecordAndClaim records a round's outcomes and claims its next
 // deliveries in one transaction (see core.DeliveryStore): the claim runs
 // after the outcomes, so a call whose event was just delivered has its
 // next one claimed in the same write.
@@ -38,7 +46,7 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 			return nil, err
 		}
 	}
-	if len(r.Outcomes) == 0 && r.Limit < 1 {
+	if len(r.Outcomes) == 0 && (r.Limit < 1 || len(r.Candidates) == 0) {
 		return nil, nil
 	}
 	now := s.now()
@@ -47,11 +55,20 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 	outcomes := slices.SortedFunc(slices.Values(r.Outcomes), func(a, b core.WebhookDelivery) int {
 		return strings.Compare(a.ID, b.ID)
 	})
-	// Never NULL: "id <> ALL(NULL)" would exclude every row.
-	skip := append([]string{}, r.Skip...)
+	candidates := make([]string, len(r.Candidates))
+	for i, d := range r.Candidates {
+		candidates[i] = d.ID
+	}
+	var calls, urls []string
+	for _, o := range r.Outcomes {
+		if o.CallID != "" && o.Status != core.DeliveryPending {
+			calls, urls = append(calls, o.CallID), append(urls, o.URL)
+		}
+	}
 	type claimed struct {
-		d     core.WebhookDelivery
-		dueAt time.Time
+		d                core.WebhookDelivery
+		dueAt, updatedAt time.Time
+		nextOfCall       bool
 	}
 	var list []claimed
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -73,16 +90,23 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 		var err error
 		list, err = sqlrows.QueryAll(ctx, tx, func(row sqlrows.Scanner) (claimed, error) {
 			var c claimed
-			d, err := scanDeliveryWithBody(withDueAt{row, &c.dueAt})
+			d, err := scanDeliveryWithBody(withBefore{row, &c.dueAt, &c.updatedAt, &c.nextOfCall})
+			d.NextAttemptAt, d.UpdatedAt = c.dueAt, c.updatedAt
 			c.d = d
 			return c, err
-		}, claimDueQuery, timestamp(r.Until), timestamp(r.Now), skip, r.Limit)
+		}, claimRoundQuery, timestamp(r.Until), timestamp(r.Now), candidates, r.Limit, calls, urls)
 		return err
 	})
 	if err != nil {
 		return nil, wrap(err, "record %d webhook outcomes and claim", len(r.Outcomes))
 	}
 	slices.SortFunc(list, func(a, b claimed) int {
+		if a.nextOfCall != b.nextOfCall {
+			if a.nextOfCall {
+				return -1
+			}
+			return 1
+		}
 		return cmp.Or(a.dueAt.Compare(b.dueAt), strings.Compare(a.d.ID, b.d.ID))
 	})
 	out := make([]core.WebhookDelivery, len(list))
@@ -92,13 +116,14 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 	return out, nil
 }
 
-// withDueAt scans a row's last column, after those its Scan is given,
-// into at.
-type withDueAt struct {
+// withBefore scans the row's last three columns, after those its Scan
+// is given, into dueAt, updatedAt and nextOfCall.
+type withBefore struct {
 	sqlrows.Scanner
-	at *time.Time
+	dueAt, updatedAt *time.Time
+	nextOfCall       *bool
 }
 
-func (w withDueAt) Scan(dest ...any) error {
-	return w.Scanner.Scan(append(dest, (*timestamp)(w.at))...)
+func (w withBefore) Scan(dest ...any) error {
+	return w.Scanner.Scan(append(dest, (*timestamp)(w.dueAt), (*timestamp)(w.updatedAt), w.nextOfCall)...)
 }

@@ -82,7 +82,8 @@ func TestRecordAndClaimGoesAheadOfTheQueue(t *testing.T) {
 	var err error
 	wg.Go(func() {
 		now := storetest.Now()
-		got, err = s.RecordAndClaim(ctx, core.DeliveryRound{Now: now, Until: now.Add(time.Minute), Limit: 1})
+		got, err = s.RecordAndClaim(ctx, core.DeliveryRound{Now: now, Until: now.Add(time.Minute), Limit: 1,
+			Candidates: []core.WebhookDelivery{d}})
 	})
 	waitWaiting(t, s, queued+1)
 	close(gate)

@@ -4,32 +4,41 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/voicedock/voicedock/core"
-	"github.com/voicedock/voicedock/store/sqlrows"
 )
 
-// claimRoundSQL claims the deliveries its JSON array names: those the
-// round's due query read in the same transaction, so pending every one.
-const claimRoundSQL = `UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?
-		 WHERE id IN (SELECT value FROM json_each(?))`
+const (
+	// nextOfCallSQL selects the oldest pending delivery of a call to a
+	// URL after a given one: the call's next event once that one is
+	// delivered. The partial index of pending deliveries on (call_id,
+	// url, id) serves it.
+	nextOfCallSQL = "SELECT " + deliveryColumns + withBody + " FROM webhook_deliveries AS d" +
+		" WHERE d.call_id = ? AND d.url = ? AND d.id > ? AND d.status = " + pendingStatus + " ORDER BY d.id LIMIT 1"
 
-// RecordAndClaim records a round's outcomes and claims its next due
-// deliveries in one transaction (see core.DeliveryStore). The due query
-// runs in the write transaction, after the outcomes: a call whose event
-// was just delivered has its next event claimed in the same write,
-// where an outcome write, a due query and a claim write were three trips
-// to the store, two of them queued behind the transfer path's writes.
-// The write goes in the batcher's prompt lane (inPromptTx).
+	// claimRoundSQL claims, of the deliveries its JSON array names, those
+	// still pending, and returns their ids.
+	claimRoundSQL = `UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ?
+		 WHERE id IN (SELECT value FROM json_each(?)) AND status = ` + pendingStatus + `
+		 RETURNING id`
+)
+
+// RecordAndClaim records a round's outcomes and claims its next
+// deliveries in one transaction (see core.DeliveryStore), in the
+// batcher's prompt lane (inPromptTx): under load the transfer path keeps
+// the single writer busy, and a round that queued behind it sent fewer
+// deliveries the busier the server was. The transaction does only point
+// lookups and updates by id; the due query that finds the candidates
+// runs before it, on the read pool, where it holds up no writer.
 func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
 	for _, d := range r.Outcomes {
 		if err := core.CheckDeliveryOutcome(d); err != nil {
 			return nil, err
 		}
 	}
-	if len(r.Outcomes) == 0 && r.Limit < 1 {
+	if len(r.Outcomes) == 0 && (r.Limit < 1 || len(r.Candidates) == 0) {
 		return nil, nil
 	}
 	now := s.now()
@@ -51,7 +60,7 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 			return nil
 		}
 		var err error
-		claimed, err = s.claimDue(ctx, tx, r, claimed)
+		claimed, err = s.claimRound(ctx, tx, r, claimed)
 		return err
 	})
 	if err != nil {
@@ -60,44 +69,81 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 	return claimed, nil
 }
 
-// claimDue claims, in tx, the deliveries due at r.Now, at most r.Limit,
-// none of r.Skip, and appends them to into.
-func (s *Store) claimDue(ctx context.Context, tx *sql.Tx, r core.DeliveryRound, into []core.WebhookDelivery) ([]core.WebhookDelivery, error) {
-	st, err := s.writeStmts.in(ctx, tx, dueQuery)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, timestamp(r.Now), r.Limit+len(r.Skip))
-	if err != nil {
-		return nil, err
-	}
-	due, err := sqlrows.ScanAll(rows, scanDeliveryWithBody)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, min(len(due), r.Limit))
-	for _, d := range due {
-		if len(ids) == r.Limit {
+// claimRound claims, in tx, the next deliveries of the calls whose
+// outcomes ended a delivery, then r's candidates, at most r.Limit, and
+// appends those it claimed to into.
+func (s *Store) claimRound(ctx context.Context, tx *sql.Tx, r core.DeliveryRound, into []core.WebhookDelivery) ([]core.WebhookDelivery, error) {
+	picked := make([]core.WebhookDelivery, 0, r.Limit)
+	seen := make(map[string]bool, r.Limit)
+	var next *sql.Stmt
+	for _, o := range r.Outcomes {
+		if len(picked) == r.Limit {
 			break
 		}
-		if slices.Contains(r.Skip, d.ID) {
+		if o.CallID == "" || o.Status == core.DeliveryPending {
 			continue
 		}
-		d.NextAttemptAt, d.UpdatedAt = r.Until, r.Now
-		into = append(into, d)
-		ids = append(ids, d.ID)
+		if next == nil {
+			var err error
+			if next, err = s.writeStmts.in(ctx, tx, nextOfCallSQL); err != nil {
+				return nil, err
+			}
+		}
+		d, err := scanDeliveryWithBody(next.QueryRowContext(ctx, o.CallID, o.URL, o.ID))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d.NextAttemptAt.After(r.Now) || seen[d.ID] {
+			continue
+		}
+		picked, seen[d.ID] = append(picked, d), true
 	}
-	if len(ids) == 0 {
+	for _, d := range r.Candidates {
+		if len(picked) == r.Limit {
+			break
+		}
+		if !seen[d.ID] {
+			picked, seen[d.ID] = append(picked, d), true
+		}
+	}
+	if len(picked) == 0 {
 		return into, nil
+	}
+	ids := make([]string, len(picked))
+	for i, d := range picked {
+		ids[i] = d.ID
 	}
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	cst, err := s.writeStmts.in(ctx, tx, claimRoundSQL)
+	st, err := s.writeStmts.in(ctx, tx, claimRoundSQL)
 	if err != nil {
 		return nil, err
 	}
-	_, err = cst.ExecContext(ctx, timestamp(r.Until), timestamp(r.Now), string(list))
-	return into, err
+	rows, err := st.QueryContext(ctx, timestamp(r.Until), timestamp(r.Now), string(list))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make(map[string]bool, len(picked))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		got[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, d := range picked {
+		if got[d.ID] {
+			into = append(into, d)
+		}
+	}
+	return into, nil
 }
