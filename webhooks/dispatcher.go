@@ -195,7 +195,11 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	free := d.cfg.Concurrency - busy
 	until := now.Add(d.cfg.Timeout + claimMargin)
 	round := core.DeliveryRound{Outcomes: outcomeDeliveries(batch), Now: now, Until: until, Limit: free}
-	if free > 0 {
+	// The write claims the next event of each call whose delivery ended
+	// first; the candidates read are for the slots left. Reading a
+	// candidate for every free slot read, with its body, rows that the
+	// calls' next events then left out, round after round.
+	if want := free - nextOfCalls(batch); want > 0 {
 		// The due query runs before the round's write, on the store's
 		// read side: in the write it held up the transfer path's writes
 		// for as long as it took to skip the deliveries waiting behind
@@ -204,7 +208,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		// room for those, which are skipped.
 		var due []core.WebhookDelivery
 		err := d.safely("find due deliveries", func() (err error) {
-			due, err = d.store.DueDeliveries(ctx, now, free+expired)
+			due, err = d.store.DueDeliveries(ctx, now, want+expired)
 			return err
 		})
 		if err != nil {
@@ -212,7 +216,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 			return 0, err
 		}
 		for _, del := range due {
-			if len(round.Candidates) == free {
+			if len(round.Candidates) == want {
 				break
 			}
 			if !d.isInFlight(del.ID) {
@@ -249,6 +253,19 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		wait = spinGuard
 	}
 	return min(max(wait, 0), idlePoll), nil
+}
+
+// nextOfCalls counts the outcomes in batch that end their delivery to a
+// call's URL: the round's write claims the call's next event to that
+// URL, if there is one.
+func nextOfCalls(batch []outcome) int {
+	n := 0
+	for _, o := range batch {
+		if o.del.CallID != "" && o.del.Status != core.DeliveryPending && !o.released {
+			n++
+		}
+	}
+	return n
 }
 
 // recordAndClaim makes the round's write and returns the deliveries it
