@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"sync"
 )
@@ -41,7 +42,6 @@ type batcher struct {
 	mu      sync.Mutex
 	queue   []*batchWrite
 	urgent  []*batchWrite
-	prompt  []*batchWrite // see inPromptTx
 	leading bool
 }
 
@@ -55,20 +55,24 @@ type batchWrite struct {
 // writes; it returns once that transaction committed (or fn failed). fn
 // must touch nothing but tx: it may run twice (see batcher).
 func (s *Store) inBatchTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.batchWrite(ctx, fn, laneRegular)
+	return s.batchWrite(ctx, fn, false)
 }
 
 // inUrgentTx is inBatchTx for a write something waits on before it can
 // go on (see batcher).
 func (s *Store) inUrgentTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.batchWrite(ctx, fn, laneUrgent)
+	return s.batchWrite(ctx, fn, true)
 }
 
-func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, lane writeLane) error {
+func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgent bool) error {
 	w := &batchWrite{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	b := &s.batch
 	b.mu.Lock()
-	b.enqueue(w, lane)
+	if urgent {
+		b.urgent = append(b.urgent, w)
+	} else {
+		b.queue = append(b.queue, w)
+	}
 	if b.leading {
 		b.mu.Unlock()
 		return <-w.done
@@ -82,11 +86,12 @@ func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, lane 
 		case len(b.urgent) > 0:
 			n := min(len(b.urgent), maxBatch)
 			batch, b.urgent = b.urgent[:n:n], b.urgent[n:]
-		case len(b.queue) > 0 || len(b.prompt) > 0:
-			batch = b.takeRegular()
+		case len(b.queue) > 0:
+			n := min(len(b.queue), maxBatch)
+			batch, b.queue = b.queue[:n:n], b.queue[n:]
 		default:
 			b.leading = false
-			b.queue, b.urgent, b.prompt = nil, nil, nil
+			b.queue, b.urgent = nil, nil
 			b.mu.Unlock()
 			return <-w.done
 		}
@@ -122,7 +127,7 @@ func (b *batcher) takeUrgent() []*batchWrite {
 func (s *Store) commitBatch(batch []*batchWrite) (rest []*batchWrite) {
 	if len(batch) == 1 {
 		w := batch[0]
-		w.done <- s.inTx(w.ctx, w.fn)
+		w.done <- s.runAlone(w)
 		return nil
 	}
 	tx, err := s.write.BeginTx(context.Background(), nil)
@@ -174,6 +179,17 @@ func (s *Store) runAll(tx *sql.Tx, ws []*batchWrite) bool {
 
 func (s *Store) commitEach(batch []*batchWrite) {
 	for _, w := range batch {
-		w.done <- s.inTx(w.ctx, w.fn)
+		w.done <- s.runAlone(w)
 	}
+}
+
+// runAlone runs w in a transaction of its own. The transaction does not
+// watch w's context once begun, as a batch's does not (see
+// statementContext): database/sql and the driver would each start a
+// goroutine for it.
+func (s *Store) runAlone(w *batchWrite) error {
+	if err := w.ctx.Err(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	return s.inTx(context.WithoutCancel(w.ctx), w.fn)
 }
