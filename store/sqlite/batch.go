@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"slices"
 	"sync"
 )
@@ -127,7 +126,7 @@ func (b *batcher) takeUrgent() []*batchWrite {
 func (s *Store) commitBatch(batch []*batchWrite) (rest []*batchWrite) {
 	if len(batch) == 1 {
 		w := batch[0]
-		w.done <- s.runAlone(w)
+		w.done <- s.inTx(w.ctx, w.fn)
 		return nil
 	}
 	tx, err := s.write.BeginTx(context.Background(), nil)
@@ -179,17 +178,6 @@ func (s *Store) runAll(tx *sql.Tx, ws []*batchWrite) bool {
 
 func (s *Store) commitEach(batch []*batchWrite) {
 	for _, w := range batch {
-		w.done <- s.runAlone(w)
+		w.done <- s.inTx(w.ctx, w.fn)
 	}
-}
-
-// runAlone runs w in a transaction of its own. The transaction does not
-// watch w's context once begun, as a batch's does not (see
-// statementContext): database/sql and the driver would each start a
-// goroutine for it.
-func (s *Store) runAlone(w *batchWrite) error {
-	if err := w.ctx.Err(); err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	return s.inTx(context.WithoutCancel(w.ctx), w.fn)
 }
