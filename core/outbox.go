@@ -44,6 +44,25 @@ type DeliveryFilter struct {
 	Page   Page
 }
 
+// DeliveryRound is what a dispatcher's round writes: the outcomes of the
+// attempts that ended since the last, and its claim on the next due
+// deliveries (see DeliveryStore.RecordAndClaim).
+type DeliveryRound struct {
+	Outcomes []WebhookDelivery
+	// Now is when the round runs: deliveries due by then are claimed,
+	// their UpdatedAt set to it.
+	Now time.Time
+	// Until is when the claims run out: the claimed deliveries' next
+	// attempt.
+	Until time.Time
+	// Limit bounds the deliveries claimed; below 1 claims none.
+	Limit int
+	// Candidates are deliveries the dispatcher read as due
+	// (DueDeliveries) and has no attempt in flight of, to claim after
+	// the next deliveries of the calls whose outcomes are recorded.
+	Candidates []WebhookDelivery
+}
+
 // DeliveryStore is the webhook outbox. Deliveries are added through the
 // CallStore methods' out parameter, in the transaction of the change.
 type DeliveryStore interface {
@@ -71,6 +90,18 @@ type DeliveryStore interface {
 	// delivery is gone: nothing is left to record). One outcome that is
 	// not valid fails them all, and nothing is written.
 	UpdateDeliveries(ctx context.Context, ds []WebhookDelivery) error
+	// RecordAndClaim is a dispatcher's round in one write, all or
+	// nothing: it records round.Outcomes as UpdateDeliveries would, then
+	// claims (moves the next attempt to round.Until) at most round.Limit
+	// deliveries that are pending, due at round.Now and first of their
+	// call to their URL: first the next delivery of each call to the URL
+	// of an outcome that ended its delivery (delivered or dead), so that
+	// a call's next event is claimed in the write that records its
+	// previous one, then of round.Candidates. It returns the claimed
+	// deliveries with their bodies, as they were before the claim (a
+	// delivery given back unsent goes back to that). A store several
+	// dispatchers share gives each delivery to one of them.
+	RecordAndClaim(ctx context.Context, round DeliveryRound) ([]WebhookDelivery, error)
 	// GetDelivery returns one delivery with its body, or CodeNotFound.
 	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
 	// ListDeliveries returns a page, newest first, and the total.

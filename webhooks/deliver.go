@@ -62,26 +62,44 @@ func (d *Dispatcher) deliver(ctx context.Context, del core.WebhookDelivery) {
 	d.mu.Unlock()
 }
 
-// recordOutcomes stores the outcomes queued since the last call in one
-// write, and frees their slots. Under load a round's worth of outcomes
-// shares the write, where each was a write of its own. Outcomes are
-// recorded even when Run is stopping; those the store does not take are
-// logged, and their deliveries are sent again when their claims run out.
-func (d *Dispatcher) recordOutcomes(ctx context.Context) {
+// takeOutcomes takes the outcomes queued since the last call.
+func (d *Dispatcher) takeOutcomes() []outcome {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	batch := d.outcomes
 	d.outcomes = nil
-	d.mu.Unlock()
+	return batch
+}
+
+// outcomeDeliveries are the deliveries as batch's outcomes store them.
+func outcomeDeliveries(batch []outcome) []core.WebhookDelivery {
 	if len(batch) == 0 {
-		return
+		return nil
 	}
 	dels := make([]core.WebhookDelivery, len(batch))
 	for i, o := range batch {
 		dels[i] = o.del
 	}
+	return dels
+}
+
+// recordOutcomes stores batch's outcomes in one write, with retries, and
+// frees their slots: a round's write that failed, and Run's end. They
+// are recorded even when Run is stopping; those the store does not take
+// are logged, and their deliveries are sent again when their claims run
+// out.
+func (d *Dispatcher) recordOutcomes(ctx context.Context, batch []outcome) {
+	if len(batch) == 0 {
+		return
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
 	defer cancel()
-	err := d.record(wctx, dels)
+	d.finishOutcomes(ctx, batch, d.record(wctx, outcomeDeliveries(batch)))
+}
+
+// finishOutcomes frees the slots of batch's deliveries and logs their
+// outcomes; err is the write's that recorded them.
+func (d *Dispatcher) finishOutcomes(ctx context.Context, batch []outcome, err error) {
 	d.mu.Lock()
 	for _, o := range batch {
 		delete(d.inFlight, o.del.ID)

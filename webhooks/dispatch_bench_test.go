@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,17 +22,42 @@ import (
 // a call of its own; "9-per-call" is a transfer's shape (~9 deliveries per
 // transferred call, sent in order, one at a time per call). It reports
 // deliveries/s.
+//
+// "busy-writer" adds writers that keep the store's single writer
+// saturated meanwhile, as the transfer path does under load: 16
+// goroutines updating calls without pause.
 func BenchmarkDispatch(b *testing.B) {
 	for _, perCall := range []int{1, 9} {
 		name := "own-call"
 		if perCall > 1 {
 			name = fmt.Sprintf("%d-per-call", perCall)
 		}
-		b.Run(name, func(b *testing.B) { benchmarkDispatch(b, perCall) })
+		b.Run(name, func(b *testing.B) { benchmarkDispatch(b, perCall, false) })
 	}
+	b.Run("9-per-call-busy-writer", func(b *testing.B) { benchmarkDispatch(b, 9, true) })
 }
 
-func benchmarkDispatch(b *testing.B, perCall int) {
+// keepWriterBusy updates calls from 16 goroutines until ctx ends, and
+// returns how to wait for them.
+func keepWriterBusy(ctx context.Context, b *testing.B, s *sqlite.Store) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range 16 {
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		c := core.Call{ID: newID(b), Direction: core.DirectionInbound, Status: core.CallRinging, CreatedAt: at, UpdatedAt: at}
+		if err := s.CreateCall(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				c.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+				_ = s.UpdateCall(ctx, c)
+			}
+		})
+	}
+	return &wg
+}
+
+func benchmarkDispatch(b *testing.B, perCall int, busyWriter bool) {
 	var conns atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -57,6 +83,12 @@ func benchmarkDispatch(b *testing.B, perCall int) {
 	c.left.Store(int64(b.N))
 	d := NewDispatcher(c, nil, cfg, nil)
 	ctx, cancel := context.WithCancel(context.Background())
+	if busyWriter {
+		wctx, stop := context.WithCancel(ctx)
+		writers := keepWriterBusy(wctx, b, s)
+		defer writers.Wait()
+		defer stop()
+	}
 	b.ResetTimer()
 	start, cpu := time.Now(), processCPU()
 	done := make(chan error, 1)
@@ -95,16 +127,33 @@ func (c *countDelivered) ClaimDeliveries(ctx context.Context, ids []string, unti
 	return c.Store.ClaimDeliveries(ctx, ids, until, now)
 }
 
+func (c *countDelivered) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	c.claims.Add(1)
+	if len(r.Outcomes) > 0 {
+		c.outcomeWrites.Add(1)
+	}
+	claimed, err := c.Store.RecordAndClaim(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	c.delivered(r.Outcomes)
+	return claimed, nil
+}
+
+func (c *countDelivered) delivered(ds []core.WebhookDelivery) {
+	for _, d := range ds {
+		if d.Status == core.DeliveryDelivered && c.left.Add(-1) == 0 {
+			close(c.done)
+		}
+	}
+}
+
 func (c *countDelivered) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
 	c.outcomeWrites.Add(1)
 	err := c.Store.UpdateDeliveries(ctx, ds)
 	if err != nil {
 		return err
 	}
-	for _, d := range ds {
-		if d.Status == core.DeliveryDelivered && c.left.Add(-1) == 0 {
-			close(c.done)
-		}
-	}
+	c.delivered(ds)
 	return nil
 }

@@ -125,7 +125,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait()
-		d.recordOutcomes(ctx)
+		d.recordOutcomes(ctx, d.takeOutcomes())
 	}()
 
 	d.logger.InfoContext(ctx, "webhook dispatcher started", "concurrency", d.cfg.Concurrency)
@@ -170,68 +170,69 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// round starts the due deliveries there are free slots for, and returns
-// how long to sleep before the next round: until the next delivery falls
-// due, or -1 to wait for a wake-up (a finished delivery frees a slot and
-// wakes Run).
+// round records the outcomes of the attempts that ended since the last
+// round and starts the due deliveries there are free slots for, in one
+// store write (RecordAndClaim): a call's next event is claimed in the
+// write that records its previous one delivered. It returns how long to
+// sleep before the next round: until the next delivery falls due, or -1
+// to wait for a wake-up (a finished delivery frees a slot and wakes Run).
 func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Duration, error) {
 	if busy, queued, oldest := d.queuedOutcomes(); busy > 0 && d.cfg.Concurrency-busy+queued < d.minRound() {
 		// Each delivery that ends frees a slot and wakes Run: a round per
-		// slot was an outcome write, a due query and a claim write per
-		// delivery. Waiting for a few slots makes each round's writes
-		// and query serve several; the deliveries in flight end (or time
-		// out) and wake Run. Outcomes wait at most outcomeWait.
+		// slot was a write per delivery. Waiting for a few slots makes
+		// each round's write serve several; the deliveries in flight end
+		// (or time out) and wake Run. Outcomes wait at most outcomeWait.
 		if queued == 0 {
 			return -1, nil
 		}
 		if left := outcomeWait - time.Since(oldest); left > 0 {
 			return left, nil
 		}
-		d.recordOutcomes(ctx)
-		return -1, nil
 	}
-	d.recordOutcomes(ctx)
+	batch := d.takeOutcomes()
 	now := d.now()
-	busy, expired := d.inFlightClaims(now)
+	busy, expired := d.inFlightClaims(now, batch)
 	free := d.cfg.Concurrency - busy
-	started := 0
-	if free > 0 {
+	until := now.Add(d.cfg.Timeout + claimMargin)
+	round := core.DeliveryRound{Outcomes: outcomeDeliveries(batch), Now: now, Until: until, Limit: free}
+	// The write claims the next event of each call whose delivery ended
+	// first; the candidates read are for the slots left. Reading a
+	// candidate for every free slot read, with its body, rows that the
+	// calls' next events then left out, round after round.
+	if want := free - nextOfCalls(batch); want > 0 {
+		// The due query runs before the round's write, on the store's
+		// read side: in the write it held up the transfer path's writes
+		// for as long as it took to skip the deliveries waiting behind
+		// their calls' first. A delivery in flight is not due while its
+		// claim holds; asking for one more per claim that ran out leaves
+		// room for those, which are skipped.
 		var due []core.WebhookDelivery
-		// A delivery in flight is not due while its claim holds. Asking
-		// for one more per claim that ran out leaves room for those,
-		// which are skipped. (Asking for every one in flight fetched up
-		// to Concurrency rows with their bodies to start one.)
 		err := d.safely("find due deliveries", func() (err error) {
-			due, err = d.store.DueDeliveries(ctx, now, free+expired)
+			due, err = d.store.DueDeliveries(ctx, now, want+expired)
 			return err
 		})
 		if err != nil {
+			d.recordOutcomes(ctx, batch)
 			return 0, err
 		}
-		var pick []core.WebhookDelivery
 		for _, del := range due {
-			if len(pick) == free {
+			if len(round.Candidates) == want {
 				break
 			}
 			if !d.isInFlight(del.ID) {
-				pick = append(pick, del)
+				round.Candidates = append(round.Candidates, del)
 			}
 		}
-		until := now.Add(d.cfg.Timeout + claimMargin)
-		claimed, err := d.claim(ctx, pick, now, until)
-		if err != nil {
-			return 0, err
-		}
-		for _, del := range pick {
-			// One no longer pending (changed since it was read) is not
-			// sent.
-			if claimed[del.ID] {
-				d.start(ctx, wg, del, until)
-				started++
-			}
-		}
-		free -= started
 	}
+	claimed, err := d.recordAndClaim(ctx, batch, round)
+	if err != nil {
+		return 0, err
+	}
+	for _, del := range claimed {
+		d.start(ctx, wg, del, until)
+	}
+	started := len(claimed)
+	free -= started
 	d.lastStarted = started
 	if free <= 0 {
 		return -1, nil
@@ -240,7 +241,7 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 		next time.Time
 		ok   bool
 	)
-	err := d.safely("find the next due delivery", func() (err error) {
+	err = d.safely("find the next due delivery", func() (err error) {
 		next, ok, err = d.store.NextDueAt(ctx)
 		return err
 	})
@@ -254,32 +255,41 @@ func (d *Dispatcher) round(ctx context.Context, wg *sync.WaitGroup) (time.Durati
 	return min(max(wait, 0), idlePoll), nil
 }
 
-// claim moves the next attempt of the round's deliveries past the
-// attempt's end, in one write, so that no round picks them up again while
-// they are in flight, nor the deliveries of their calls behind them; if
-// the process dies, the claim runs out and they are sent again. It
-// returns the ids claimed: those still pending.
-func (d *Dispatcher) claim(ctx context.Context, dels []core.WebhookDelivery, now, until time.Time) (map[string]bool, error) {
-	if len(dels) == 0 {
+// nextOfCalls counts the outcomes in batch that end their delivery to a
+// call's URL: the round's write claims the call's next event to that
+// URL, if there is one.
+func nextOfCalls(batch []outcome) int {
+	n := 0
+	for _, o := range batch {
+		if o.del.CallID != "" && o.del.Status != core.DeliveryPending && !o.released {
+			n++
+		}
+	}
+	return n
+}
+
+// recordAndClaim makes the round's write and returns the deliveries it
+// claimed, which no round picks up again while they are in flight (nor
+// the deliveries of their calls behind them); if the process dies, the
+// claims run out and they are sent again. The outcomes are recorded even
+// when the round fails or Run is stopping: then on their own, with
+// retries (recordOutcomes), and the claim waits for the next round.
+func (d *Dispatcher) recordAndClaim(ctx context.Context, batch []outcome, round core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	if len(batch) == 0 && len(round.Candidates) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(dels))
-	for i, del := range dels {
-		ids[i] = del.ID
-	}
-	var claimed []string
-	err := d.safely(fmt.Sprintf("claim %d deliveries", len(ids)), func() (err error) {
-		claimed, err = d.store.ClaimDeliveries(ctx, ids, until, now)
-		return err
-	})
+	var claimed []core.WebhookDelivery
+	err := d.safely(fmt.Sprintf("record %d webhook outcomes and claim up to %d deliveries", len(batch), round.Limit),
+		func() (err error) {
+			claimed, err = d.store.RecordAndClaim(ctx, round)
+			return err
+		})
 	if err != nil {
+		d.recordOutcomes(ctx, batch)
 		return nil, err
 	}
-	set := make(map[string]bool, len(claimed))
-	for _, id := range claimed {
-		set[id] = true
-	}
-	return set, nil
+	d.finishOutcomes(ctx, batch, nil)
+	return claimed, nil
 }
 
 // start sends del in a goroutine of its own; its claim runs out at until.
@@ -335,17 +345,26 @@ func (d *Dispatcher) queuedOutcomes() (busy, queued int, oldest time.Time) {
 	return len(d.inFlight), len(d.outcomes), oldest
 }
 
-// inFlightClaims counts the deliveries in flight, and those of them
-// whose claims have run out by now.
-func (d *Dispatcher) inFlightClaims(now time.Time) (busy, expired int) {
+// inFlightClaims counts the deliveries in flight but those whose
+// outcomes are in batch (being recorded), and those of them whose claims
+// have run out by now: they are due again, but not to be sent twice.
+func (d *Dispatcher) inFlightClaims(now time.Time, batch []outcome) (busy, expired int) {
+	ending := make(map[string]bool, len(batch))
+	for _, o := range batch {
+		ending[o.del.ID] = true
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, until := range d.inFlight {
+	for id, until := range d.inFlight {
+		if ending[id] {
+			continue
+		}
+		busy++
 		if !until.After(now) {
 			expired++
 		}
 	}
-	return len(d.inFlight), expired
+	return busy, expired
 }
 
 func (d *Dispatcher) inFlightCount() int {

@@ -102,8 +102,8 @@ func write(t testing.TB, s *sqlite.Store, ds ...core.WebhookDelivery) {
 	}
 }
 
-// watched is the store with a signal after every UpdateDelivery(ies) and
-// ClaimDeliveries and a record of the updates, so that tests wait on the dispatcher's progress.
+// watched is the store with a signal after every UpdateDelivery(ies),
+// RecordAndClaim and ClaimDeliveries and a record of the updates, so that tests wait on the dispatcher's progress.
 type watched struct {
 	*sqlite.Store
 	changed chan struct{}
@@ -141,6 +141,20 @@ func (w *watched) UpdateDeliveries(ctx context.Context, ds []core.WebhookDeliver
 	default:
 	}
 	return err
+}
+
+func (w *watched) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	claimed, err := w.Store.RecordAndClaim(ctx, r)
+	if err == nil {
+		w.mu.Lock()
+		w.updates = append(w.updates, r.Outcomes...)
+		w.mu.Unlock()
+	}
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+	return claimed, err
 }
 
 func (w *watched) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {

@@ -123,19 +123,19 @@ func (f *faulty) fault(op string) error {
 	n := f.calls[op]
 	f.mu.Unlock()
 	switch {
-	case op == "due" && n == 1, op == "update" && n == 1, op == "next" && n == 2, op == "claim" && n == 1:
+	case op == "round" && n == 1, op == "update" && n == 1, op == "next" && n == 2, op == "round" && n == 3:
 		panic("store bug in " + op)
-	case op == "due" && n == 2, op == "next" && n == 1, op == "update" && n == 3, op == "claim" && n == 2:
+	case op == "round" && n == 2, op == "next" && n == 1, op == "update" && n == 2, op == "round" && n == 4:
 		return errors.New("disk I/O error")
 	}
 	return nil
 }
 
-func (f *faulty) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]core.WebhookDelivery, error) {
-	if err := f.fault("due"); err != nil {
+func (f *faulty) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	if err := f.fault("round"); err != nil {
 		return nil, err
 	}
-	return f.watched.DueDeliveries(ctx, now, limit)
+	return f.watched.RecordAndClaim(ctx, r)
 }
 
 func (f *faulty) NextDueAt(ctx context.Context) (time.Time, bool, error) {
@@ -143,13 +143,6 @@ func (f *faulty) NextDueAt(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	return f.watched.NextDueAt(ctx)
-}
-
-func (f *faulty) ClaimDeliveries(ctx context.Context, ids []string, until, now time.Time) ([]string, error) {
-	if err := f.fault("claim"); err != nil {
-		return nil, err
-	}
-	return f.watched.ClaimDeliveries(ctx, ids, until, now)
 }
 
 func (f *faulty) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
@@ -179,7 +172,7 @@ func TestStoreFailuresDoNotStopRun(t *testing.T) {
 	r.stop()
 	store.mu.Lock()
 	defer store.mu.Unlock()
-	if store.calls["due"] < 3 || store.calls["update"] < 3 || store.calls["next"] < 2 || store.calls["claim"] < 3 {
+	if store.calls["round"] < 5 || store.calls["next"] < 2 {
 		t.Errorf("the faults were not all hit: %v", store.calls)
 	}
 }
@@ -219,6 +212,13 @@ func (f *failFirstOutcome) UpdateDeliveries(ctx context.Context, ds []core.Webho
 		return errors.New("database is locked")
 	}
 	return f.watched.UpdateDeliveries(ctx, ds)
+}
+
+func (f *failFirstOutcome) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	if len(r.Outcomes) > 0 && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("database is locked")
+	}
+	return f.watched.RecordAndClaim(ctx, r)
 }
 
 // An outcome the store fails to take at first is written again, rather
@@ -263,7 +263,7 @@ func TestRoundSkipsInFlightWhoseClaimRanOut(t *testing.T) {
 		t.Errorf("sent %s, want %s", req.ID, next.ID)
 	}
 	wg.Wait()
-	d.recordOutcomes(t.Context()) // Run's next round would
+	d.recordOutcomes(t.Context(), d.takeOutcomes()) // Run's next round would
 	store.waitStatus(t, next.ID, core.DeliveryDelivered)
 	if got, err := store.GetDelivery(t.Context(), old.ID); err != nil || got.Attempts != 0 {
 		t.Errorf("the delivery in flight was sent again (%v): %+v", err, got)

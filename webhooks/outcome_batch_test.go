@@ -21,6 +21,13 @@ func (c *countWrites) UpdateDelivery(ctx context.Context, d core.WebhookDelivery
 	return c.watched.UpdateDelivery(ctx, d)
 }
 
+func (c *countWrites) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
+	if len(r.Outcomes) > 0 {
+		c.writes.Add(1)
+	}
+	return c.watched.RecordAndClaim(ctx, r)
+}
+
 func (c *countWrites) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery) error {
 	c.writes.Add(1)
 	return c.watched.UpdateDeliveries(ctx, ds)
@@ -63,18 +70,18 @@ func TestOutcomesOfARoundShareOneWrite(t *testing.T) {
 	}
 }
 
-// dueTimes records when each due query ran.
+// dueTimes records when each round's write ran.
 type dueTimes struct {
 	*watched
 	mu    sync.Mutex
 	times []time.Time
 }
 
-func (d *dueTimes) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]core.WebhookDelivery, error) {
+func (d *dueTimes) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]core.WebhookDelivery, error) {
 	d.mu.Lock()
 	d.times = append(d.times, time.Now())
 	d.mu.Unlock()
-	return d.watched.DueDeliveries(ctx, now, limit)
+	return d.watched.RecordAndClaim(ctx, r)
 }
 
 // Below saturation a round follows a small one only after roundGap, so

@@ -98,7 +98,7 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	if s.writeStmts, err = prepareStmts(ctx, s.write, createCallSQL, updateCallSQL, updateCallKeptSQL, saveTransferSQL, saveTransferLiveSQL, insertDeliverySQL, updateDeliverySQL,
-		claimDeliveriesSQL); err != nil {
+		claimDeliveriesSQL, claimRoundSQL, nextOfCallSQL); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}

@@ -94,6 +94,7 @@ func cases() []testCase {
 		{"DeliveriesSurviveReopen", testDeliveriesSurviveReopen},
 		{"DeliveriesOutliveTheirCall", testDeliveriesOutliveTheirCall},
 		{"ClaimDeliveries", testClaimDeliveries},
+		{"RecordAndClaim", testRecordAndClaim},
 		{"PhoneNumberCRUD", testPhoneNumberCRUD},
 		{"PhoneNumberNotFound", testPhoneNumberNotFound},
 		{"PhoneNumberDuplicate", testPhoneNumberDuplicate},
