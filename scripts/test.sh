@@ -31,34 +31,38 @@ as_root() {
 }
 
 step "test dependencies"
+# What is missing is gathered first, then installed with one apt-get update
+# and one apt-get install: each update reads every package list again.
+missing=()
 if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 ||
 	! command -v pocketsphinx_continuous >/dev/null 2>&1 || [ ! -d /usr/share/pocketsphinx/model/en-us ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng pocketsphinx pocketsphinx-en-us >/dev/null
+	missing+=(sip-tester espeak-ng pocketsphinx pocketsphinx-en-us)
 fi
-sipp -v 2>&1 | grep -m1 -i sipp || true
 # baresip calls the server over SIP/TLS, and Kamailio relays to its sips:
 # URI, in the TLS end-to-end tests.
 if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1 ||
 	[ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
+	missing+=(baresip-core kamailio kamailio-tls-modules)
 fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
 if [ ! -x /usr/bin/chromium ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+	missing+=(chromium)
 fi
-/usr/bin/chromium --version 2>/dev/null
 # The PostgreSQL store's tests, and the nodes' end-to-end tests, start a
 # server of their own (initdb and pg_ctl in a temporary folder, on a free
 # loopback port, as the postgres user when run as root: store/postgres/pgtest);
 # they never use the cluster the package may set up.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! id postgres >/dev/null 2>&1; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+	missing+=(postgresql)
 fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}"
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+sipp -v 2>&1 | grep -m1 -i sipp || true
+/usr/bin/chromium --version 2>/dev/null
 ls -d /usr/lib/postgresql/*/bin | tail -n1
 command -v node >/dev/null 2>&1 || { echo "Node.js 20.19 or later is needed on PATH (for the console build)" >&2; exit 1; }
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
