@@ -107,6 +107,7 @@ lane_a() {
 	fuzz bridge transport/bridge FuzzReadSSE 100000x
 	fuzz server server FuzzRoundTripState 50000x
 	fuzz oauth oauth FuzzVerify 20000x
+	fuzz transport transport FuzzAuthorizationHeader 20000x
 }
 lane_b() {
 	fuzz core core FuzzDecodeAssistant 20000x
@@ -117,7 +118,6 @@ lane_b() {
 	fuzz webhooks webhooks FuzzVerify 100000x
 	fuzz llm llm FuzzDecodeResponse 100000x
 	fuzz audiodir audiodir FuzzRel 50000x
-	fuzz transport transport FuzzAuthorizationHeader 20000x
 	fuzz transport_message transport FuzzParseMessage 30000x
 }
 export -f fuzz lane_a lane_b
@@ -203,9 +203,9 @@ step "MCP conformance"
 scripts/conformance-server.sh
 
 step "test builds (the end-to-end tests' binary)"
-# Built now, so that no compiler runs beside the end-to-end tests: their
-# test binary, and the server binary their TestMain builds (here it only
-# fills the build cache; TestMain then links).
+# Built now, so that no compiler or linker runs beside the end-to-end
+# tests: their test binary, and the server binary they start (their
+# TestMain builds it unless -server-binary names one).
 e2e_test="$work/e2e.test"
 go test -race -c -o "$e2e_test" ./cmd/voicedock
 go build -race -o "$work/voicedock" ./cmd/voicedock
@@ -226,7 +226,7 @@ fi
 
 step "go test ./cmd/voicedock (end-to-end, alone)"
 start=$SECONDS
-(cd cmd/voicedock && "$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0)
+(cd cmd/voicedock && "$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0 -server-binary "$work/voicedock")
 echo "ok  	$(go list ./cmd/voicedock)	$((SECONDS - start))s"
 
 echo
