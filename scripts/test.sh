@@ -35,24 +35,23 @@ as_root() {
 }
 
 work=$(mktemp -d)
-fuzz_a='' fuzz_b=''
+fuzz_pid=''
 cleanup() {
-	# A step that fails stops the fuzz runs still going (each lane is a
-	# process group of its own).
-	for pid in $fuzz_a $fuzz_b; do kill -- -"$pid" 2>/dev/null || true; done
+	# A step that fails stops the fuzz builds and runs still going.
+	if [ -n "$fuzz_pid" ]; then kill -- -"$fuzz_pid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-step "fuzz builds"
+step "fuzz (short runs, in the background)"
 # Each fuzz target gets a number of executions (about 10 s of it here), not
 # a duration: with a duration, Go 1.26's fuzz coordinator can report its
 # own deadline as a failure when a worker is mid-input at the end
 # (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
 # every budget.
-# The instrumented test binaries are built first, one after another: each
-# build has both cores, and what it instruments (the standard library, the
-# dependencies) the next builds take from the cache.
+# The instrumented test binaries are built first, one after another: what
+# a build instruments (the standard library, the dependencies) the next
+# builds take from the cache.
 # A package whose other tests link much more than its fuzz targets need
 # (the SQLite store, mcp-go's server and client) gets its fuzz binary built
 # from its sources and the named test files only: the fuzzer walks every
@@ -73,18 +72,20 @@ fuzz_build() { # binary name, package, [test files: the fuzz binary's only ones]
 	for f in "$@"; do files+=("$PWD/$pkg/$f"); done
 	go test -c -fuzz . -o "$fuzz_bin/$name.test" "${files[@]}"
 }
-fuzz_build core core fuzz_test.go assistant_request_fuzz_test.go
-fuzz_build sip sip
-fuzz_build tools tools
-fuzz_build bridge transport/bridge sse_test.go
-fuzz_build server server elicit_roundtrip_fuzz_test.go
-fuzz_build oauth oauth
-fuzz_build audio audio
-fuzz_build webhooks webhooks sign_fuzz_test.go
-fuzz_build llm llm
-fuzz_build audiodir audiodir
-fuzz_build transport transport
-fuzz_build transport_message transport message_fuzz_test.go
+fuzz_builds() {
+	fuzz_build core core fuzz_test.go assistant_request_fuzz_test.go
+	fuzz_build sip sip
+	fuzz_build tools tools
+	fuzz_build bridge transport/bridge sse_test.go
+	fuzz_build server server elicit_roundtrip_fuzz_test.go
+	fuzz_build oauth oauth
+	fuzz_build audio audio
+	fuzz_build webhooks webhooks sign_fuzz_test.go
+	fuzz_build llm llm
+	fuzz_build audiodir audiodir
+	fuzz_build transport transport
+	fuzz_build transport_message transport message_fuzz_test.go
+}
 
 # Two lanes of one fuzzing worker each, one lane a core, with about the
 # same execution time in each. They run at idle priority (SCHED_IDLE, or
@@ -120,16 +121,27 @@ lane_b() {
 	fuzz audiodir audiodir FuzzRel 50000x
 	fuzz transport_message transport FuzzParseMessage 30000x
 }
-export -f fuzz lane_a lane_b
-export fuzz_bin fuzz_cache
-idle=(chrt --idle 0)
-chrt --idle 0 true 2>/dev/null || idle=(nice -n 19)
-lane='SECONDS=0; "$0"; echo "--- $0 ended after ${SECONDS}s"'
-setsid "${idle[@]}" bash -euo pipefail -c "$lane" lane_a >"$work/fuzz-a.log" 2>&1 &
-fuzz_a=$!
-setsid "${idle[@]}" bash -euo pipefail -c "$lane" lane_b >"$work/fuzz-b.log" 2>&1 &
-fuzz_b=$!
-echo "fuzzing in the background from ${SECONDS}s"
+# The builds, then the two lanes, run in the background, in a process
+# group of their own, from the start: the builds beside the installs and
+# checks at normal priority, the lanes at idle priority once built.
+fuzz_job() {
+	fuzz_builds
+	echo "--- fuzz binaries built after ${SECONDS}s"
+	chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || renice -n 19 -p "$BASHPID" >/dev/null
+	lane() { SECONDS=0; "$1"; echo "--- $1 ended after ${SECONDS}s"; }
+	lane lane_a >"$work/fuzz-a.log" 2>&1 &
+	local a=$! b status=0
+	lane lane_b >"$work/fuzz-b.log" 2>&1 &
+	b=$!
+	wait "$a" || status=1
+	wait "$b" || status=1
+	return "$status"
+}
+export -f fuzz_job fuzz_builds fuzz_build fuzz lane_a lane_b
+export work fuzz_bin fuzz_cache
+setsid bash -euo pipefail -c fuzz_job >"$work/fuzz.log" 2>&1 &
+fuzz_pid=$!
+echo "fuzz builds and runs go on in the background"
 
 step "test dependencies"
 # What is missing is gathered first, then installed with one apt-get update
@@ -213,14 +225,13 @@ go build -race -o "$work/voicedock" ./cmd/voicedock
 step "go test (every package but cmd/voicedock)"
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$')
 
-step "fuzz (short runs): waiting for the lanes"
+step "fuzz (short runs): waiting for the background fuzz builds and runs"
 fuzz_status=0
-wait "$fuzz_a" || fuzz_status=1
-wait "$fuzz_b" || fuzz_status=1
-fuzz_a='' fuzz_b=''
-cat "$work/fuzz-a.log" "$work/fuzz-b.log"
+wait "$fuzz_pid" || fuzz_status=1
+fuzz_pid=''
+cat "$work/fuzz.log" "$work/fuzz-a.log" "$work/fuzz-b.log" 2>/dev/null || true
 if [ "$fuzz_status" != 0 ]; then
-	echo "a fuzz target failed (see above; a failing input is written under testdata/fuzz/)" >&2
+	echo "a fuzz build or target failed (see above; a failing input is written under testdata/fuzz/)" >&2
 	exit 1
 fi
 
