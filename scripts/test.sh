@@ -95,6 +95,11 @@ fuzz_builds() {
 # written, with the flags and the corpus cache go test would give it.
 fuzz() { # binary, package, target, executions
 	echo "--- fuzz ./$2 $3"
+	# A target its binary lacks would pass with only a warning.
+	if ! (cd "$2" && "$fuzz_bin/$1.test" -test.list "^$3\$") | grep -qx "$3"; then
+		echo "$3 is not in the fuzz binary $1 (see fuzz_builds: a file list?)" >&2
+		return 1
+	fi
 	(cd "$2" && "$fuzz_bin/$1.test" -test.run '^$' -test.fuzz "^$3\$" -test.fuzztime "${FUZZTIME:-$4}" \
 		-test.parallel 1 -test.fuzzcachedir "$fuzz_cache/$2" -test.timeout 10m -test.paniconexit0)
 }
