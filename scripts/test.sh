@@ -9,11 +9,15 @@
 # committed build, runs the checks, the conformance suite, the whole Go
 # test suite and short fuzz runs.
 #
-# The steps run one after the other: the end-to-end tests play audio and
+# The fuzz binaries are built first; the fuzz runs then go on in the
+# background at idle priority, taking only the CPU that the installs, the
+# checks, the builds and the other packages' tests leave unused, and end
+# before the end-to-end tests start. Those (cmd/voicedock) play audio and
 # SIP in real time, and a compiler or fuzzer beside them on a 2-core
-# machine starves the sipp processes and the audio pacing they measure.
-# Inside the Go suite the end-to-end tests run a few at a time
-# (cmd/voicedock/parallel_test.go). Each step says when it started.
+# machine starves the sipp processes and the audio pacing they measure:
+# they run last and alone, from a test binary built before, a few at a
+# time inside (cmd/voicedock/parallel_test.go). Each step says when it
+# started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
@@ -30,35 +34,154 @@ as_root() {
 	fi
 }
 
+work=$(mktemp -d)
+fuzz_pid=''
+cleanup() {
+	# A step that fails stops the fuzz builds and runs still going.
+	if [ -n "$fuzz_pid" ]; then kill -- -"$fuzz_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "fuzz (short runs, in the background)"
+# Each fuzz target gets a number of executions (about 10 s of it here), not
+# a duration: with a duration, Go 1.26's fuzz coordinator can report its
+# own deadline as a failure when a worker is mid-input at the end
+# (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
+# every budget.
+# The instrumented test binaries are built first, one after another: what
+# a build instruments (the standard library, the dependencies) the next
+# builds take from the cache.
+# A package whose other tests link much more than its fuzz targets need
+# (the SQLite store, mcp-go's server and client) gets its fuzz binary built
+# from its sources and the named test files only: the fuzzer walks every
+# coverage counter of the binary after each execution, so a binary without
+# SQLite runs two to three times as many executions a second. A fuzz target
+# added to such a file compiles only with what the listed files hold.
+fuzz_bin="$work/fuzz"
+fuzz_cache="$(go env GOCACHE)/fuzz/$(go list -m)"
+fuzz_build() { # binary name, package, [test files: the fuzz binary's only ones]
+	local name=$1 pkg=$2
+	shift 2
+	if [ $# -eq 0 ]; then
+		go test -c -fuzz . -o "$fuzz_bin/$name.test" "./$pkg"
+		return
+	fi
+	local files=()
+	read -r -a files <<<"$(go list -f '{{range .GoFiles}}{{$.Dir}}/{{.}} {{end}}{{range .CgoFiles}}{{$.Dir}}/{{.}} {{end}}' "./$pkg")"
+	for f in "$@"; do files+=("$PWD/$pkg/$f"); done
+	go test -c -fuzz . -o "$fuzz_bin/$name.test" "${files[@]}"
+}
+fuzz_builds() {
+	fuzz_build core core fuzz_test.go assistant_request_fuzz_test.go
+	fuzz_build sip sip
+	fuzz_build tools tools
+	fuzz_build bridge transport/bridge sse_test.go
+	fuzz_build server server elicit_roundtrip_fuzz_test.go
+	fuzz_build oauth oauth
+	fuzz_build audio audio
+	fuzz_build webhooks webhooks sign_fuzz_test.go
+	fuzz_build llm llm
+	fuzz_build audiodir audiodir
+	fuzz_build transport transport
+	fuzz_build transport_message transport message_fuzz_test.go
+}
+
+# Two lanes of one fuzzing worker each, one lane a core, with about the
+# same execution time in each. They run at idle priority (SCHED_IDLE, or
+# nice 19 where chrt cannot set it): what runs beside them takes the CPU it
+# wants, the fuzzers what is left. A target runs in its package's
+# directory, where its seed corpus is and where a failing input is
+# written, with the flags and the corpus cache go test would give it.
+fuzz() { # binary, package, target, executions
+	echo "--- fuzz ./$2 $3"
+	# A target its binary lacks would pass with only a warning.
+	if ! (cd "$2" && "$fuzz_bin/$1.test" -test.list "^$3\$") | grep -qx "$3"; then
+		echo "$3 is not in the fuzz binary $1 (see fuzz_builds: a file list?)" >&2
+		return 1
+	fi
+	(cd "$2" && "$fuzz_bin/$1.test" -test.run '^$' -test.fuzz "^$3\$" -test.fuzztime "${FUZZTIME:-$4}" \
+		-test.parallel 1 -test.fuzzcachedir "$fuzz_cache/$2" -test.timeout 10m -test.paniconexit0)
+}
+lane_a() {
+	fuzz core core FuzzParseTarget 100000x
+	fuzz core core FuzzAssistantReply 80000x
+	fuzz sip sip FuzzParseSipfrag 200000x
+	fuzz sip sip FuzzParseDTMFRelay 100000x
+	fuzz sip sip FuzzDigestAuthorize 100000x
+	fuzz sip sip FuzzStatelessRefusal 20000x
+	fuzz tools tools FuzzToolInputs 40000x
+	fuzz bridge transport/bridge FuzzReadSSE 100000x
+	fuzz server server FuzzRoundTripState 50000x
+	fuzz oauth oauth FuzzVerify 20000x
+	fuzz transport transport FuzzAuthorizationHeader 20000x
+}
+lane_b() {
+	fuzz core core FuzzDecodeAssistant 20000x
+	fuzz sip sip FuzzSIPMessage 200000x
+	fuzz sip sip FuzzSDPAnswer 200000x
+	fuzz sip sip FuzzReferToHeaders 100000x
+	fuzz audio audio FuzzDecodeWAV 1000000x
+	fuzz webhooks webhooks FuzzVerify 100000x
+	fuzz llm llm FuzzDecodeResponse 100000x
+	fuzz audiodir audiodir FuzzRel 50000x
+	fuzz transport_message transport FuzzParseMessage 30000x
+}
+# The builds, then the two lanes, run in the background, in a process
+# group of their own, from the start: the builds beside the installs and
+# checks at normal priority, the lanes at idle priority once built.
+fuzz_job() {
+	fuzz_builds
+	echo "--- fuzz binaries built after ${SECONDS}s"
+	chrt --idle -p 0 "$BASHPID" >/dev/null 2>&1 || renice -n 19 -p "$BASHPID" >/dev/null
+	lane() { SECONDS=0; "$1"; echo "--- $1 ended after ${SECONDS}s"; }
+	lane lane_a >"$work/fuzz-a.log" 2>&1 &
+	local a=$! b status=0
+	lane lane_b >"$work/fuzz-b.log" 2>&1 &
+	b=$!
+	wait "$a" || status=1
+	wait "$b" || status=1
+	return "$status"
+}
+export -f fuzz_job fuzz_builds fuzz_build fuzz lane_a lane_b
+export work fuzz_bin fuzz_cache
+setsid bash -euo pipefail -c fuzz_job >"$work/fuzz.log" 2>&1 &
+fuzz_pid=$!
+echo "fuzz builds and runs go on in the background"
+
 step "test dependencies"
+# What is missing is gathered first, then installed with one apt-get update
+# and one apt-get install: each update reads every package list again.
+missing=()
 if ! command -v sipp >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 ||
 	! command -v pocketsphinx_continuous >/dev/null 2>&1 || [ ! -d /usr/share/pocketsphinx/model/en-us ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq sip-tester espeak-ng pocketsphinx pocketsphinx-en-us >/dev/null
+	missing+=(sip-tester espeak-ng pocketsphinx pocketsphinx-en-us)
 fi
-sipp -v 2>&1 | grep -m1 -i sipp || true
 # baresip calls the server over SIP/TLS, and Kamailio relays to its sips:
 # URI, in the TLS end-to-end tests.
 if ! command -v baresip >/dev/null 2>&1 || ! command -v kamailio >/dev/null 2>&1 ||
 	[ ! -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq baresip-core kamailio kamailio-tls-modules >/dev/null
+	missing+=(baresip-core kamailio kamailio-tls-modules)
 fi
 # The console's browser test drives Debian's Chromium, never a browser
 # downloaded by a test tool.
 if [ ! -x /usr/bin/chromium ]; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+	missing+=(chromium)
 fi
-/usr/bin/chromium --version 2>/dev/null
 # The PostgreSQL store's tests, and the nodes' end-to-end tests, start a
 # server of their own (initdb and pg_ctl in a temporary folder, on a free
 # loopback port, as the postgres user when run as root: store/postgres/pgtest);
 # they never use the cluster the package may set up.
 if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || ! id postgres >/dev/null 2>&1; then
-	as_root apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+	missing+=(postgresql)
 fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing ${missing[*]}"
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+sipp -v 2>&1 | grep -m1 -i sipp || true
+/usr/bin/chromium --version 2>/dev/null
 ls -d /usr/lib/postgresql/*/bin | tail -n1
 command -v node >/dev/null 2>&1 || { echo "Node.js 20.19 or later is needed on PATH (for the console build)" >&2; exit 1; }
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
@@ -70,8 +193,6 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 # and the conformance step use them.
 (cd clients && npm ci --no-audit --no-fund --loglevel=error)
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 step "console build (must match the committed console/dist)"
 console_build="$work/console"
@@ -99,74 +220,31 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 step "MCP conformance"
 scripts/conformance-server.sh
 
-step "go test"
-go test -race -count=1 -timeout 15m ./...
+step "test builds (the end-to-end tests' binary)"
+# Built now, so that no compiler or linker runs beside the end-to-end
+# tests: their test binary, and the server binary they start (their
+# TestMain builds it unless -server-binary names one).
+e2e_test="$work/e2e.test"
+go test -race -c -o "$e2e_test" ./cmd/voicedock
+go build -race -o "$work/voicedock" ./cmd/voicedock
 
-step "fuzz (short runs)"
-# Each target gets a number of executions (about 10 s of it here), not a
-# duration: with a duration, Go 1.26's fuzz coordinator can report its own
-# deadline as a failure when a worker is mid-input at the end
-# (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME (10s, 50000x) overrides
-# every budget.
-# The instrumented test binaries are built first, one package after
-# another: each build has both cores, and what it instruments (the
-# standard library, the dependencies, SQLite among them) the next builds
-# take from the cache. Built inside the lanes, both lanes compiled core's
-# and sip's instrumented dependencies side by side at the start, every
-# target relinked its package's binary, and each build took a core from
-# the other lane's fuzzing.
-fuzz_packages="core sip tools transport/bridge server oauth audio webhooks llm audiodir transport"
-fuzz_bin="$work/fuzz"
-fuzz_cache="$(go env GOCACHE)/fuzz/$(go list -m)"
-for pkg in $fuzz_packages; do
-	go test -c -fuzz . -o "$fuzz_bin/${pkg//\//_}.test" "./$pkg"
-done
-# Then two lanes of one fuzzing worker each, one lane a core, with about
-# the same execution time in each (measured within 6% of each other). A target
-# runs in its package's directory, where its seed corpus is and where a
-# failing input is written, with the flags and the corpus cache go test
-# would give it.
-fuzz() {
-	echo "--- fuzz ./$1 $2"
-	(cd "$1" && "$fuzz_bin/${1//\//_}.test" -test.run '^$' -test.fuzz "^$2\$" -test.fuzztime "${FUZZTIME:-$3}" \
-		-test.parallel 1 -test.fuzzcachedir "$fuzz_cache/$1" -test.timeout 10m -test.paniconexit0)
-}
-lane_a() {
-	fuzz core FuzzParseTarget 100000x
-	fuzz core FuzzAssistantReply 80000x
-	fuzz sip FuzzParseSipfrag 200000x
-	fuzz sip FuzzParseDTMFRelay 100000x
-	fuzz sip FuzzDigestAuthorize 100000x
-	fuzz sip FuzzStatelessRefusal 20000x
-	fuzz tools FuzzToolInputs 40000x
-	fuzz transport/bridge FuzzReadSSE 100000x
-	fuzz server FuzzRoundTripState 50000x
-	fuzz oauth FuzzVerify 20000x
-}
-lane_b() {
-	fuzz core FuzzDecodeAssistant 20000x
-	fuzz sip FuzzSIPMessage 200000x
-	fuzz sip FuzzSDPAnswer 200000x
-	fuzz sip FuzzReferToHeaders 100000x
-	fuzz audio FuzzDecodeWAV 1000000x
-	fuzz webhooks FuzzVerify 100000x
-	fuzz llm FuzzDecodeResponse 100000x
-	fuzz audiodir FuzzRel 50000x
-	fuzz transport FuzzAuthorizationHeader 20000x
-	fuzz transport FuzzParseMessage 30000x
-}
-lane_a >"$work/fuzz-a.log" 2>&1 &
-fuzz_a=$!
-lane_b >"$work/fuzz-b.log" 2>&1 &
-fuzz_b=$!
+step "go test (every package but cmd/voicedock)"
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$')
+
+step "fuzz (short runs): waiting for the background fuzz builds and runs"
 fuzz_status=0
-wait "$fuzz_a" || fuzz_status=1
-wait "$fuzz_b" || fuzz_status=1
-cat "$work/fuzz-a.log" "$work/fuzz-b.log"
+wait "$fuzz_pid" || fuzz_status=1
+fuzz_pid=''
+cat "$work/fuzz.log" "$work/fuzz-a.log" "$work/fuzz-b.log" 2>/dev/null || true
 if [ "$fuzz_status" != 0 ]; then
-	echo "a fuzz target failed (see above; a failing input is written under testdata/fuzz/)" >&2
+	echo "a fuzz build or target failed (see above; a failing input is written under testdata/fuzz/)" >&2
 	exit 1
 fi
+
+step "go test ./cmd/voicedock (end-to-end, alone)"
+start=$SECONDS
+(cd cmd/voicedock && "$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0 -server-binary "$work/voicedock")
+echo "ok  	$(go list ./cmd/voicedock)	$((SECONDS - start))s"
 
 echo
 echo "all tests passed in ${SECONDS}s"

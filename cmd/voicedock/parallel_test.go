@@ -10,7 +10,10 @@ import (
 // suits tests that compute; these mostly wait: on sipp's scenarios, on
 // speech played in real time, on a server process starting. Each one owns
 // its server, data directory and ports, so several share two cores.
-const e2eParallel = 3
+// scripts/test.sh runs this package alone, with no compiler, fuzzer or
+// other package's tests beside it: four at a time, as before those shared
+// the machine with it.
+const e2eParallel = 4
 
 // defaultParallel raises -parallel to e2eParallel when the command line
 // did not set it; flags must be parsed.
