@@ -11,13 +11,12 @@
 #
 # The fuzz binaries are built first; the fuzz runs then go on in the
 # background at idle priority, taking only the CPU that the installs, the
-# checks, the builds and the other packages' tests leave unused, and end
-# before the end-to-end tests start. Those (cmd/voicedock) play audio and
-# SIP in real time, and a compiler or fuzzer beside them on a 2-core
-# machine starves the sipp processes and the audio pacing they measure:
-# they run last and alone, from a test binary built before, a few at a
-# time inside (cmd/voicedock/parallel_test.go). Each step says when it
-# started.
+# checks, the builds and the tests leave unused. The end-to-end tests
+# (cmd/voicedock) play audio and SIP in real time and mostly wait: they run
+# from a test binary built before, a few at a time inside
+# (cmd/voicedock/parallel_test.go), beside the other packages' tests, and
+# the idle-priority fuzzers do not take CPU from them. Each step says when
+# it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI
@@ -221,15 +220,36 @@ step "MCP conformance"
 scripts/conformance-server.sh
 
 step "test builds (the end-to-end tests' binary)"
-# Built now, so that no compiler or linker runs beside the end-to-end
-# tests: their test binary, and the server binary they start (their
-# TestMain builds it unless -server-binary names one).
+# Built first, so that the end-to-end tests start at once beside the other
+# packages' tests: their test binary, and the server binary they start
+# (their TestMain builds it unless -server-binary names one).
 e2e_test="$work/e2e.test"
 go test -race -c -o "$e2e_test" ./cmd/voicedock
 go build -race -o "$work/voicedock" ./cmd/voicedock
 
-step "go test (every package but cmd/voicedock)"
-go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$')
+step "go test (every package; cmd/voicedock's end-to-end tests beside the others)"
+# The end-to-end tests mostly wait (on sipp, on speech in real time), so
+# they run from their prebuilt binary beside the other packages' tests, as
+# they did inside one go test before; the fuzz lanes, at idle priority, get
+# only what both leave. One after the other, the two took 411 s here
+# against about 250 s side by side.
+e2e_log="$work/e2e.log"
+(
+	start=$SECONDS
+	cd cmd/voicedock
+	"$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0 -server-binary "$work/voicedock" >"$e2e_log" 2>&1
+	echo "ok  	github.com/voicedock/voicedock/cmd/voicedock	$((SECONDS - start))s" >>"$e2e_log"
+) &
+e2e_pid=$!
+unit_status=0
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$') || unit_status=1
+e2e_status=0
+wait "$e2e_pid" || e2e_status=1
+cat "$e2e_log"
+if [ "$unit_status" != 0 ] || [ "$e2e_status" != 0 ]; then
+	echo "a test failed (see above)" >&2
+	exit 1
+fi
 
 step "fuzz (short runs): waiting for the background fuzz builds and runs"
 fuzz_status=0
@@ -240,11 +260,6 @@ if [ "$fuzz_status" != 0 ]; then
 	echo "a fuzz build or target failed (see above; a failing input is written under testdata/fuzz/)" >&2
 	exit 1
 fi
-
-step "go test ./cmd/voicedock (end-to-end, alone)"
-start=$SECONDS
-(cd cmd/voicedock && "$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0 -server-binary "$work/voicedock")
-echo "ok  	$(go list ./cmd/voicedock)	$((SECONDS - start))s"
 
 echo
 echo "all tests passed in ${SECONDS}s"
