@@ -14,15 +14,14 @@ import (
 	"github.com/voicedock/voicedock/core"
 )
 
-// batchSetup is an answered inbound call whose transfer's REFER was
-// accepted (202) and stored, with its store's call and transfer writes
-// logged from there on, and its events; the NOTIFYs are the test's.
-func batchSetup(t *testing.T) (*writeLog, *core.Calls, *core.Subscription, string) {
+// configureTransferLine stores what an inbound call needs to be
+// transferred: an assistant that may transfer to sales (+31612345678), a
+// trunk for the REFER's target, and the number calls come in on
+// (+31850835037).
+func configureTransferLine(t *testing.T, st core.Store) {
 	t.Helper()
 	ctx := t.Context()
-	logger := slog.New(slog.DiscardHandler)
-	st := openStore(t)
-	svc := core.NewConfiguration(st, logger)
+	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
 	}}}})
@@ -36,6 +35,17 @@ func batchSetup(t *testing.T) (*writeLog, *core.Calls, *core.Subscription, strin
 	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// batchSetup is an answered inbound call whose transfer's REFER was
+// accepted (202) and stored, with its store's call and transfer writes
+// logged from there on, and its events; the NOTIFYs are the test's.
+func batchSetup(t *testing.T) (*writeLog, *core.Calls, *core.Subscription, string) {
+	t.Helper()
+	ctx := t.Context()
+	logger := slog.New(slog.DiscardHandler)
+	st := openStore(t)
+	configureTransferLine(t, st)
 	log := &writeLog{Store: st}
 	bus := core.NewBus()
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}}),
@@ -173,20 +183,7 @@ func TestAcceptedWaitsForTheNotifyInHand(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 	st := openStore(t)
-	svc := core.NewConfiguration(st, logger)
-	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
-		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
-	}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, _, err := svc.ConfigureTrunk(ctx, "", core.TrunkConfig{Name: "pbx", Host: "127.0.0.1", Port: 5070, Transport: "udp"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
-		t.Fatal(err)
-	}
+	configureTransferLine(t, st)
 	log := &writeLog{Store: st}
 	bus := core.NewBus()
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}}),

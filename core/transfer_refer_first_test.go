@@ -16,20 +16,7 @@ func TestReferDoesNotWaitForTheFirstStepReport(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 	st := openStore(t)
-	svc := core.NewConfiguration(st, logger)
-	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
-		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
-	}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, _, err := svc.ConfigureTrunk(ctx, "", core.TrunkConfig{Name: "pbx", Host: "127.0.0.1", Port: 5070, Transport: "udp"}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
-		t.Fatal(err)
-	}
+	configureTransferLine(t, st)
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}})}, st, st, core.NewBus(), logger)
 	referred := make(chan struct{})
 	sip := &scriptedSIP{calls: calls}
