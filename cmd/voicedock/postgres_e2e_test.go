@@ -37,6 +37,11 @@ func TestNodesShareOneDatabase(t *testing.T) {
 	env := sharedDatabase(t)
 	a, _ := stdioServer(t, t.TempDir(), env...)
 	b, logsB := stdioServer(t, t.TempDir(), env...)
+	// Node B listens for the others' changes once its LISTEN holds (it
+	// then drops what it cached: kind ""); a change made before that is
+	// not announced to it, so the test waits for it before changing
+	// anything.
+	logsB.waitFor(t, regexp.MustCompile(`configuration changed on a node sharing the store" kind=""`), 0, 10*time.Second)
 
 	tr := mustCall(t, a, "configure_trunk", `{"name":"PBX","host":"pbx.example.com","username":"acme","password":"`+trunkPassword+`"}`)
 	gt := mustCall(t, b, "get_trunk", `{"id":"`+field(tr, "trunk", "id")+`"}`)
