@@ -17,11 +17,10 @@ import (
 // configureTransferLine stores what an inbound call needs to be
 // transferred: an assistant that may transfer to sales (+31612345678), a
 // trunk for the REFER's target, and the number calls come in on
-// (+31850835037).
-func configureTransferLine(t *testing.T, st core.Store) {
+// (+31850835037), through svc.
+func configureTransferLine(t testing.TB, svc *core.Configuration) {
 	t.Helper()
 	ctx := t.Context()
-	svc := core.NewConfiguration(st, slog.New(slog.DiscardHandler))
 	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
 		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
 	}}}})
@@ -45,7 +44,7 @@ func batchSetup(t *testing.T) (*writeLog, *core.Calls, *core.Subscription, strin
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 	st := openStore(t)
-	configureTransferLine(t, st)
+	configureTransferLine(t, core.NewConfiguration(st, logger))
 	log := &writeLog{Store: st}
 	bus := core.NewBus()
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}}),
@@ -183,7 +182,7 @@ func TestAcceptedWaitsForTheNotifyInHand(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 	st := openStore(t)
-	configureTransferLine(t, st)
+	configureTransferLine(t, core.NewConfiguration(st, logger))
 	log := &writeLog{Store: st}
 	bus := core.NewBus()
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}}),

@@ -41,19 +41,7 @@ func BenchmarkTransferToRefer(b *testing.B) {
 	b.Cleanup(hook.Close)
 	config := core.NewConfigCache(st)
 	svc := core.NewConfiguration(config, logger)
-	a, err := svc.CreateAssistant(ctx, core.AssistantConfig{Name: "A", LLMConfig: &core.LLMConfig{Tools: []core.Tool{{
-		Type: "transfer_call", Destinations: []core.Destination{{Type: "number", Number: "+31612345678", Description: "sales"}},
-	}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, _, err := svc.ConfigureTrunk(ctx, "", core.TrunkConfig{Name: "pbx", Host: "127.0.0.1", Port: 5070, Transport: "udp"}, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.CreatePhoneNumber(ctx, core.PhoneNumberConfig{PhoneNumber: "+31850835037", AssistantID: &a.ID, TransferTrunkID: &tr.ID}); err != nil {
-		b.Fatal(err)
-	}
+	configureTransferLine(b, svc)
 	policy, err := core.NewPolicy(core.PolicyConfig{AllowedCountries: []string{"*"}})
 	if err != nil {
 		b.Fatal(err)

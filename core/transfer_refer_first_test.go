@@ -16,7 +16,7 @@ func TestReferDoesNotWaitForTheFirstStepReport(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 	st := openStore(t)
-	configureTransferLine(t, st)
+	configureTransferLine(t, core.NewConfiguration(st, logger))
 	calls := core.NewCalls(ctx, core.CallsConfig{Policy: mustPolicy(t, core.PolicyConfig{AllowedCountries: []string{"*"}})}, st, st, core.NewBus(), logger)
 	referred := make(chan struct{})
 	sip := &scriptedSIP{calls: calls}
