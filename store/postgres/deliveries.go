@@ -172,20 +172,23 @@ func (s *Store) UpdateDeliveries(ctx context.Context, ds []core.WebhookDelivery)
 	// In the order of their ids, as every batch takes its row locks, so
 	// that two batches never wait on each other.
 	ds = slices.SortedFunc(slices.Values(ds), func(a, b core.WebhookDelivery) int { return strings.Compare(a.ID, b.ID) })
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, updateDeliveryQuery)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, d := range ds {
-			if _, err := st.ExecContext(ctx, updateDeliveryArgs(d, now)...); err != nil {
-				return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
-			}
-		}
-		return nil
-	})
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return updateDeliveriesTx(ctx, tx, ds, now) })
 	return wrap(err, "update %d webhook deliveries", len(ds))
+}
+
+// updateDeliveriesTx records outcomes, already in id order, in tx.
+func updateDeliveriesTx(ctx context.Context, tx *sql.Tx, ds []core.WebhookDelivery, now time.Time) error {
+	st, err := tx.PrepareContext(ctx, updateDeliveryQuery)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, d := range ds {
+		if _, err := st.ExecContext(ctx, updateDeliveryArgs(d, now)...); err != nil {
+			return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
+		}
+	}
+	return nil
 }
 
 // updateDeliveryQuery records an outcome (updateDeliveryArgs).

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -73,15 +72,8 @@ func (s *Store) RecordAndClaim(ctx context.Context, r core.DeliveryRound) ([]cor
 	var list []claimed
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(outcomes) > 0 {
-			st, err := tx.PrepareContext(ctx, updateDeliveryQuery)
-			if err != nil {
+			if err := updateDeliveriesTx(ctx, tx, outcomes, now); err != nil {
 				return err
-			}
-			defer st.Close()
-			for _, d := range outcomes {
-				if _, err := st.ExecContext(ctx, updateDeliveryArgs(d, now)...); err != nil {
-					return fmt.Errorf("webhook delivery %s: %w", d.ID, err)
-				}
 			}
 		}
 		if r.Limit < 1 {
