@@ -10,7 +10,8 @@ import (
 // suits tests that compute; these mostly wait: on sipp's scenarios, on
 // speech played in real time, on a server process starting. Each one owns
 // its server, data directory and ports, so several share two cores.
-// scripts/test.sh runs them beside the other packages' tests: at four at
+// scripts/test.sh runs most of them beside the other packages' tests (those
+// judging real-time audio afterwards, alone): at four at
 // a time there, a warm transfer's voicemail test once heard too little of
 // the box's greeting.
 const e2eParallel = 3
