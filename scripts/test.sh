@@ -255,13 +255,13 @@ if [ "$named" != "$listed" ]; then
 	comm -23 <(echo "$named") <(echo "$listed") >&2
 	exit 1
 fi
-e2e() { # log, flags...
-	local log=$1 start=$SECONDS
-	shift
+e2e() { # log, which tests, flags...
+	local log=$1 which=$2 start=$SECONDS
+	shift 2
 	(cd cmd/voicedock && "$e2e_test" -test.count=1 -test.timeout 15m -test.paniconexit0 -server-binary "$work/voicedock" "$@") >"$log" 2>&1 &&
-		echo "ok  	github.com/voicedock/voicedock/cmd/voicedock	$((SECONDS - start))s ($*)" >>"$log"
+		echo "ok  	github.com/voicedock/voicedock/cmd/voicedock	$((SECONDS - start))s ($which)" >>"$log"
 }
-e2e "$work/e2e.log" -test.skip "$realtime_tests" &
+e2e "$work/e2e.log" "all but the real-time ones" -test.skip "$realtime_tests" &
 e2e_pid=$!
 unit_status=0
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$') || unit_status=1
@@ -278,7 +278,7 @@ step "go test (cmd/voicedock's real-time audio tests, alone)"
 # executions, not durations); SIGCONT lets it go on afterwards.
 kill -STOP -- -"$fuzz_pid" 2>/dev/null || true
 realtime_status=0
-e2e "$work/e2e-realtime.log" -test.run "$realtime_tests" || realtime_status=1
+e2e "$work/e2e-realtime.log" "the real-time ones" -test.run "$realtime_tests" || realtime_status=1
 kill -CONT -- -"$fuzz_pid" 2>/dev/null || true
 cat "$work/e2e-realtime.log"
 if [ "$realtime_status" != 0 ]; then
