@@ -109,15 +109,16 @@ func TestSymmetricRTPAndHold(t *testing.T) {
 	sdpAddr := addr(far)
 	e.Open("c1", local, media.Params{Remote: sdpAddr, PayloadType: 0, Codec: media.PCMU, TelephoneEvent: -1, Send: true})
 	defer e.Close("c1")
-	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, SSRC: 7}, Payload: make([]byte, 160)}).Marshal()
-	if _, err := nat.WriteToUDPAddrPort(pkt, addr(local)); err != nil {
-		t.Fatal(err)
+	// A source other than the SDP's is learned from a few packets in
+	// sequence (media/source.go).
+	for seq := uint16(1); seq <= 4; seq++ {
+		sendSilence(t, nat, addr(local), 7, seq)
 	}
 	s := e.Session("c1")
 	select {
 	case <-s.Heard():
 	case <-time.After(2 * time.Second):
-		t.Fatal("the far side's packet was not received")
+		t.Fatal("the far side's packets were not received")
 	}
 	if err := e.Say(context.Background(), "c1", core.Utterance{Text: "hi"}); err != nil {
 		t.Fatal(err)
@@ -142,6 +143,64 @@ func TestSymmetricRTPAndHold(t *testing.T) {
 	}
 	if got := readPackets(t, nat, 5, time.Second); len(got) != 5 || !got[0].Marker {
 		t.Fatalf("%d packets after the resume", len(got))
+	}
+}
+
+// sendSilence sends one PCMU packet of silence.
+func sendSilence(t *testing.T, from *net.UDPConn, to netip.AddrPort, ssrc uint32, seq uint16) {
+	t.Helper()
+	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, SSRC: ssrc}, Payload: make([]byte, 160)}).Marshal()
+	if _, err := from.WriteToUDPAddrPort(pkt, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitStats waits until cond holds for the session's counts.
+func waitStats(t *testing.T, s *media.Session, cond func(media.Stats) bool) media.Stats {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond(s.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v", s.Stats())
+		}
+		time.Sleep(time.Millisecond) // polled: the receiver reports nothing per packet
+	}
+	return s.Stats()
+}
+
+// A packet from elsewhere neither takes the stream nor is heard: before,
+// the first packet from anywhere was latched (a previous call's far side
+// still sending to a reused port took the call's media).
+func TestStrayRTPNotTaken(t *testing.T) {
+	e := newEngine(t, 100*time.Millisecond)
+	far, stray, local := udp(t), udp(t), udp(t)
+	e.Open("c1", local, media.Params{Remote: addr(far), PayloadType: 0, Codec: media.PCMU, TelephoneEvent: -1, Send: true})
+	defer e.Close("c1")
+	s := e.Session("c1")
+	sendSilence(t, stray, addr(local), 99, 1)
+	waitStats(t, s, func(st media.Stats) bool { return st.Dropped == 1 })
+	select {
+	case <-s.Heard():
+		t.Fatal("a stray packet counted as the far side heard")
+	default:
+	}
+	sendSilence(t, far, addr(local), 7, 1)
+	<-s.Heard()
+	for seq := uint16(2); seq <= 10; seq++ {
+		sendSilence(t, stray, addr(local), 99, seq)
+	}
+	st := waitStats(t, s, func(st media.Stats) bool { return st.Dropped == 10 })
+	if st.Received != 1 {
+		t.Fatalf("received %d packets; want the far side's 1", st.Received)
+	}
+	if err := e.Say(context.Background(), "c1", core.Utterance{Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPackets(t, far, 5, time.Second); len(got) != 5 {
+		t.Fatalf("%d packets at the SDP's address", len(got))
+	}
+	if got := readPackets(t, stray, 1, 100*time.Millisecond); len(got) != 0 {
+		t.Fatalf("%d packets sent to the stray source", len(got))
 	}
 }
 

@@ -34,6 +34,9 @@ type Params struct {
 // Stats count a session's packets.
 type Stats struct {
 	Sent, Received, DTMF int64
+	// Dropped counts packets from a source not taken as the far side's
+	// (see rtpSource).
+	Dropped int64
 }
 
 // Session is the RTP of one call.
@@ -52,8 +55,8 @@ type Session struct {
 
 	mu       sync.Mutex
 	p        Params
-	remote   netip.AddrPort
-	latched  bool
+	remote   netip.AddrPort // where media is sent
+	source   rtpSource      // where media is taken from
 	seq      uint16
 	ts       uint32
 	lastSend time.Time
@@ -72,7 +75,8 @@ type Session struct {
 	bg  context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
-	lastDTMF             uint32 // timestamp of the last DTMF event counted
+	strays               atomic.Int64 // packets from a source not taken as media
+	lastDTMF             uint32       // timestamp of the last DTMF event counted
 	closed               atomic.Bool
 }
 
@@ -101,7 +105,7 @@ func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.U
 
 // Stats are the session's packet counts so far.
 func (s *Session) Stats() Stats {
-	return Stats{Sent: s.sent.Load(), Received: s.received.Load(), DTMF: s.dtmf.Load()}
+	return Stats{Sent: s.sent.Load(), Received: s.received.Load(), DTMF: s.dtmf.Load(), Dropped: s.strays.Load()}
 }
 
 // Heard is closed once the far side's first RTP packet has arrived.
@@ -110,13 +114,13 @@ func (s *Session) Heard() <-chan struct{} { return s.heard }
 // Done is closed when the session is closed.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// setParams applies a new negotiation: a changed SDP address unlatches
-// symmetric RTP, so a re-INVITE can move the media.
+// setParams applies a new negotiation: a changed SDP address forgets a
+// learned source, so a re-INVITE can move the media.
 func (s *Session) setParams(p Params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.Remote != s.p.Remote {
-		s.latched = false
+		s.source.reset(p.Remote)
 		s.remote = p.Remote
 	}
 	if p.Codec != PCMA {
@@ -229,15 +233,17 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 		s.mu.Unlock()
 		return // RTCP on the RTP port, or a payload type not negotiated
 	}
-	if !s.latched {
-		// Symmetric RTP (RFC 4961): answer to where the caller's media
-		// comes from, which behind NAT is not what its SDP says. Latched
-		// once per negotiation, so a stray packet cannot steal the stream.
-		s.latched = true
-		if from != s.remote {
-			s.log.Debug("RTP latched", "call_id", s.callID, "sdp", s.remote.String(), "from", from.String())
-			s.remote = from
+	ok, sendTo := s.source.accept(from, pkt.SSRC, pkt.SequenceNumber)
+	if !ok {
+		s.mu.Unlock()
+		if s.strays.Add(1) == 1 {
+			s.log.Debug("RTP from an unexpected source dropped", "call_id", s.callID, "sdp", p.Remote.String(), "from", from.String())
 		}
+		return
+	}
+	if sendTo.IsValid() && sendTo != s.remote {
+		s.log.Debug("RTP source learned", "call_id", s.callID, "sdp", p.Remote.String(), "from", sendTo.String())
+		s.remote = sendTo
 	}
 	peer, relayed := s.peer, s.relayed
 	if peer != nil {
