@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -140,6 +141,11 @@ func FuzzSIPMessage(f *testing.F) {
 	ua.calls.ended[dialogKey(fuzzEndedCallID, fuzzOurTag)] = "call-ended"
 	ua.calls.mu.Unlock()
 
+	// A live call's answered NOTIFY leaves without its transaction
+	// (notify_tx.go); it is recorded with the input's other answers.
+	var current atomic.Pointer[recordingTx]
+	ua.writeResponse = func(res *sip.Response) error { return current.Load().Respond(res) }
+
 	f.Fuzz(func(t *testing.T, data []byte) {
 		logs.reset()
 		live := liveFuzzCall(t, ua)
@@ -158,6 +164,7 @@ func FuzzSIPMessage(f *testing.F) {
 		req.SetTransport(tpUDP)
 		req.SetSource(src)
 		tx := newRecordingTx()
+		current.Store(tx)
 		ua.handle(req, tx)
 
 		if n := ua.Stats().Panics; n != 0 {

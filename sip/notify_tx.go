@@ -1,7 +1,7 @@
 package sip
 
 import (
-	"sync/atomic"
+	"fmt"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -18,52 +18,57 @@ import (
 // it answered the original, and reports it no second time: it reports
 // only a CSeq above the last one reported (a retransmission has the same
 // CSeq), and it answers 200 either way; its 481, 489 and 400 depend only
-// on the request and on dialogs, which do not come back. So once a NOTIFY
-// over UDP in a live call has its final answer, its transaction is ended
-// at once; a retransmission, which comes only when that answer was lost,
-// makes a new transaction that the handler answers the same way. Should
-// the call end before the retransmission comes, the dialog is remembered
-// for EndedDialogTTL and the NOTIFY answered 200 again; what the handler
-// reports then is for a call the core no longer holds, which it ignores
-// (Calls.TransferProgress). That holds while an ended dialog is
-// remembered at least as long as the peer retransmits (Timer F, the same
-// 64×T1 as Timer J): with a shorter EndedDialogTTL, and for a NOTIFY in a
-// call that already ended, the transaction is left to sipgo's timer.
+// on the request and on dialogs, which do not come back. So a NOTIFY over
+// UDP in a live call has its transaction ended as its final answer goes
+// out, and the answer is sent without it; a retransmission, which comes
+// only when that answer was lost, makes a new transaction that the handler
+// answers the same way. The transaction ends before the answer leaves, not
+// once the handler returns: the handler answers first and reports the
+// step after, so a retransmission arriving meanwhile found the transaction
+// still there, and whether sipgo or the handler answered it depended on
+// timing. Should the call end before the retransmission comes, the dialog
+// is remembered for EndedDialogTTL and the NOTIFY answered 200 again;
+// what the handler reports then is for a call the core no longer holds,
+// which it ignores (Calls.TransferProgress). That holds while an ended
+// dialog is remembered at least as long as the peer retransmits (Timer F,
+// the same 64×T1 as Timer J): with a shorter EndedDialogTTL, and for a
+// NOTIFY in a call that already ended, the transaction is left to sipgo's
+// timer.
 //
 // TCP and TLS need nothing: there Timer J is zero.
 
-// answeredTx records whether a final response went out through the
-// transaction.
-type answeredTx struct {
+// liveCallTx sends a final answer in a live call without its transaction,
+// which it ends first; anything else goes through the transaction.
+type liveCallTx struct {
 	sip.ServerTransaction
-	final atomic.Bool
+	live  func() bool
+	write func(*sip.Response) error // UA.writeResponse
 }
 
-func (t *answeredTx) Respond(res *sip.Response) error {
-	err := t.ServerTransaction.Respond(res)
-	if err == nil && res.StatusCode >= 200 {
-		t.final.Store(true)
+func (t *liveCallTx) Respond(res *sip.Response) error {
+	if res.StatusCode < 200 || !t.live() {
+		return t.ServerTransaction.Respond(res)
 	}
-	return err
+	t.ServerTransaction.Terminate()
+	if err := t.write(res); err != nil {
+		return fmt.Errorf("send %d without its ended transaction: %w", res.StatusCode, err)
+	}
+	return nil
 }
 
 // endAnsweredOverUDP wraps a non-INVITE handler whose answers in a live
-// call are idempotent (see above): once it has answered a request over UDP
-// with a final response, in a call still live, the request's server
-// transaction ends.
+// call are idempotent (see above): over UDP, in a call still live, its
+// final answer ends the request's server transaction.
 func (u *UA) endAnsweredOverUDP(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if tx == nil || req.Transport() != tpUDP || u.cfg.EndedDialogTTL < sip.Timer_J {
 			h(req, tx)
 			return
 		}
-		at := &answeredTx{ServerTransaction: tx}
-		h(req, at)
-		if !at.final.Load() {
-			return
+		live := func() bool {
+			key, inDialog := requestKey(req)
+			return inDialog && u.calls.byDialog(key) != nil
 		}
-		if key, inDialog := requestKey(req); inDialog && u.calls.byDialog(key) != nil {
-			tx.Terminate()
-		}
+		h(req, &liveCallTx{ServerTransaction: tx, live: live, write: u.writeResponse})
 	}
 }

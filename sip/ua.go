@@ -54,6 +54,10 @@ type UA struct {
 
 	stack  *sipgo.UserAgent
 	srv    *sipgo.Server
+	// writeResponse sends a response outside any transaction (a live
+	// call's answered NOTIFY, notify_tx.go): srv.WriteResponse, which the
+	// message fuzzer replaces to see every answer.
+	writeResponse func(*sip.Response) error
 	ports  *portPool
 	calls  *registry
 	filter *filter
@@ -165,7 +169,7 @@ func (u *UA) buildStack() error {
 		_ = stack.Close()
 		return fmt.Errorf("sip: create server: %w", err)
 	}
-	u.stack, u.srv = stack, srv
+	u.stack, u.srv, u.writeResponse = stack, srv, srv.WriteResponse
 	if u.cfg.OnMessage != nil {
 		// The transport layer hands every parsed message to each of its
 		// handlers in turn; this one only counts.
