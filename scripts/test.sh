@@ -263,8 +263,13 @@ e2e() { # log, which tests, flags...
 }
 e2e "$work/e2e.log" "all but the real-time ones" -test.skip "$realtime_tests" &
 e2e_pid=$!
+# The other packages' tests compute more than they wait, and run at nice
+# 10: beside them at equal priority sipp once missed its 500 ms watchdog
+# by 350 ms in an end-to-end test (a 202 to a REFER came too late, the
+# REFER was sent again, and the scenario aborted). At nice 10 they still
+# take all the CPU the end-to-end tests leave.
 unit_status=0
-go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$') || unit_status=1
+nice -n 10 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/voicedock$') || unit_status=1
 e2e_status=0
 wait "$e2e_pid" || e2e_status=1
 cat "$work/e2e.log"

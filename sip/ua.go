@@ -52,15 +52,15 @@ type UA struct {
 	pubPort    int        // advertised port; 0 means the bound one
 	tlsConf    *tls.Config
 
-	stack *sipgo.UserAgent
-	srv   *sipgo.Server
+	stack  *sipgo.UserAgent
+	srv    *sipgo.Server
+	ports  *portPool
+	calls  *registry
+	filter *filter
 	// writeResponse sends a response outside any transaction (a live
 	// call's answered NOTIFY, notify_tx.go): srv.WriteResponse, which the
 	// message fuzzer replaces to see every answer.
 	writeResponse func(*sip.Response) error
-	ports         *portPool
-	calls         *registry
-	filter        *filter
 	// sl refuses new INVITEs over UDP without a transaction (stateless.go).
 	sl *stateless
 	// nonces checks digest answers (digestAuth's check, bound to their
