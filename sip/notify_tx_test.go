@@ -27,7 +27,7 @@ import (
 func TestNotifyRetransmissionAnsweredOnce(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder()
-	var answered atomic.Int64 // 200s to NOTIFYs built by the handler
+	var answered atomic.Int64 // 200s to NOTIFYs sent by the handler
 	retransmissionAnswered := make(chan struct{})
 	h := startUA(t, rec, func(c *Config) {
 		c.OnMessage = func(in bool, method string, response bool) {

@@ -539,15 +539,24 @@ func (u *UA) reply(req *sip.Request, tx sip.ServerTransaction, status int, reaso
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
-	u.decorate(res)
+	u.addServerHeaders(res)
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("send response", "status", status, "method", string(req.Method), "err", err)
 	}
+	// Seen once sent: a test that waits for an answer to go out then
+	// acts on the peer (a live call's NOTIFY answer, notify_tx.go, leaves
+	// without its transaction, so nothing else tells it).
+	u.observe(false, res)
 }
 
 // decorate adds our Server header, and Retry-After to a 503 when
-// configured.
+// configured, and tells OnMessage of the response.
 func (u *UA) decorate(res *sip.Response) {
+	u.addServerHeaders(res)
+	u.observe(false, res)
+}
+
+func (u *UA) addServerHeaders(res *sip.Response) {
 	if res.GetHeader("Server") == nil {
 		res.AppendHeader(sip.NewHeader("Server", u.cfg.UserAgent))
 	}
@@ -555,7 +564,6 @@ func (u *UA) decorate(res *sip.Response) {
 		secs := int((u.cfg.RetryAfter + time.Second - 1) / time.Second)
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(secs)))
 	}
-	u.observe(false, res)
 }
 
 // reportCtx is the context of the reports to the handler. They outlive
