@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -43,7 +42,7 @@ func (b *bench) heldCalls(ctx context.Context, s *serverProc, pool *clientPool, 
 	}
 	defer target.stop()
 	start := time.Now()
-	caller, err := startSipp(ctx, b.tmp, "held-caller", s.sipAddr, "-sf", filepath.Join(b.root, "bench", "scenarios", "uac_transfer_follow.xml"),
+	caller, err := startSipp(ctx, b.tmp, "held-caller", s.sipAddr, "-sf", scenario(b.root, "uac_transfer_ok.xml"),
 		"-s", ourNumber[1:], "-i", "127.0.0.1", "-p", strconv.Itoa(b.ports.free(1)), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-r", strconv.Itoa(setupRate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-max_socket", "100",
 		"-recv_timeout", "600000")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log"
@@ -36,7 +35,7 @@ type transferTarget struct {
 	// a step's backlog does not spill into the next.
 	settle func(ctx context.Context) error
 	// callerScenario is the callers' sipp scenario in bench/scenarios;
-	// uac_transfer_follow.xml when empty.
+	// testdata/sipp/uac_transfer_ok.xml when empty.
 	callerScenario string
 	// profile, when set, takes a CPU profile of dur during the ramp's
 	// last run at the best rate, and returns when it is saved.
@@ -142,8 +141,11 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 
 	s := startSampler(t.pid())
 	start := time.Now()
-	callerScenario := cmp.Or(t.callerScenario, "uac_transfer_follow.xml")
-	caller, err := startSipp(ctx, b.tmp, step+"-caller", t.sipAddr(), "-sf", filepath.Join(b.root, "bench", "scenarios", callerScenario),
+	callerScenario := scenario(b.root, "uac_transfer_ok.xml")
+	if t.callerScenario != "" {
+		callerScenario = filepath.Join(b.root, "bench", "scenarios", t.callerScenario)
+	}
+	caller, err := startSipp(ctx, b.tmp, step+"-caller", t.sipAddr(), "-sf", callerScenario,
 		"-s", ourNumber[1:], "-i", "127.0.0.1", "-p", strconv.Itoa(b.ports.free(1)), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-recv_timeout", "30000")
 	if err != nil {
