@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"time"
 
@@ -517,20 +518,16 @@ func settle(ctx context.Context, live func() int) error {
 	}
 }
 
-// referenceRates are the reference's ramp: the server's rates from a third
-// of its top on (the reference passes those with room to spare), then on
-// past the top by half a step at a time, extra steps at most, so that the
-// reference ramp ends where sipp fails rather than where the server's
-// ramp stops. Six extra steps reach 11x the top (3,000 -> 34,000/s); if
-// sipp passes even that, the table says so ("top of the ramp").
+// referenceRates are the reference's ramp: the server's two top rates (the
+// reference passes those with room to spare, and the steps below them
+// only lengthened the bench), then on past the top by half a step at a
+// time, extra steps at most, so that the reference ramp ends where sipp
+// fails rather than where the server's ramp stops. Six extra steps reach
+// 11x the top (3,000 -> 34,000/s); if sipp passes even that, the table
+// says so ("top of the ramp").
 func referenceRates(rates []int, extra int) []int {
 	top := rates[len(rates)-1]
-	var out []int
-	for _, r := range rates {
-		if r*3 >= top {
-			out = append(out, r)
-		}
-	}
+	out := slices.Clone(rates[max(0, len(rates)-2):])
 	next := top
 	for range extra {
 		next = (next*3/2 + 250) / 500 * 500
