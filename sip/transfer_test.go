@@ -128,8 +128,24 @@ func TestCallerHangsUpMidTransfer(t *testing.T) {
 	s := startSipp(t, "uac_hangup_mid_transfer.xml", h.addr, "-s", "100")
 	id := rec.expect(t, "answered").callID
 	refer(t, h, id, "sip:+31207654321@127.0.0.1:9")
-	rec.expectProgress(t, id, 100, "Trying")
-	rec.expectEnded(t, id, core.EndCallerHangup)
+	// The NOTIFY is answered before its step is reported, and sipp hangs
+	// up as soon as it has that answer: the end can be reported first (a
+	// fresh clone's run saw it; the core drops a step of a call it no
+	// longer holds).
+	got := map[string]bool{}
+	for range 2 {
+		e := rec.next(t)
+		switch {
+		case e.kind == "progress" && e.callID == id && e.progress.Status == 100:
+		case e.kind == "ended" && e.callID == id && e.reason == core.EndCallerHangup:
+		default:
+			t.Fatalf("got %s, want progress(%s, 100) and ended(%s, %s)", e, id, id, core.EndCallerHangup)
+		}
+		if got[e.kind] {
+			t.Fatalf("%s reported twice", e.kind)
+		}
+		got[e.kind] = true
+	}
 	s.Wait(t)
 	// The call is gone: Refer says so, Hangup does nothing.
 	if _, err := h.ua.Refer(context.Background(), id, "sip:x@127.0.0.1:9"); !core.HasCode(err, core.CodeCallNotActive) {
