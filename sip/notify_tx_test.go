@@ -65,6 +65,9 @@ func TestNotifyRetransmissionAnsweredOnce(t *testing.T) {
 	// end of the call.
 	rec.expectEnded(t, id, core.EndAssistantHangup)
 	caller.Wait(t)
+	// sipp may end on the last 200 before the handler's OnMessage for it
+	// has run: OnMessage hears of an answer once it is sent.
+	waitTrue(t, func() bool { return answered.Load() >= 4 }, "the last NOTIFY's answer to be counted")
 	if n := answered.Load(); n != 4 {
 		t.Errorf("the handler answered %d NOTIFYs, want 4 (every NOTIFY, its retransmissions included)", n)
 	}
