@@ -185,7 +185,11 @@ func TestStrayRTPNotTaken(t *testing.T) {
 	default:
 	}
 	sendSilence(t, far, addr(local), 7, 1)
-	<-s.Heard()
+	select {
+	case <-s.Heard():
+	case <-time.After(2 * time.Second):
+		t.Fatal("the far side's packet was not received")
+	}
 	for seq := uint16(2); seq <= 10; seq++ {
 		sendSilence(t, stray, addr(local), 99, seq)
 	}

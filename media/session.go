@@ -75,7 +75,7 @@ type Session struct {
 	bg  context.Context // the lifetime of the work handed to Hearing
 
 	sent, received, dtmf atomic.Int64
-	strays               atomic.Int64 // packets from a source not taken as media
+	dropped              atomic.Int64 // packets from a source not taken as media
 	lastDTMF             uint32       // timestamp of the last DTMF event counted
 	closed               atomic.Bool
 }
@@ -105,7 +105,7 @@ func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.U
 
 // Stats are the session's packet counts so far.
 func (s *Session) Stats() Stats {
-	return Stats{Sent: s.sent.Load(), Received: s.received.Load(), DTMF: s.dtmf.Load(), Dropped: s.strays.Load()}
+	return Stats{Sent: s.sent.Load(), Received: s.received.Load(), DTMF: s.dtmf.Load(), Dropped: s.dropped.Load()}
 }
 
 // Heard is closed once the far side's first RTP packet has arrived.
@@ -236,7 +236,7 @@ func (s *Session) onPacket(pkt *rtp.Packet, from netip.AddrPort) {
 	ok, sendTo := s.source.accept(from, pkt.SSRC, pkt.SequenceNumber)
 	if !ok {
 		s.mu.Unlock()
-		if s.strays.Add(1) == 1 {
+		if s.dropped.Add(1) == 1 {
 			s.log.Debug("RTP from an unexpected source dropped", "call_id", s.callID, "sdp", p.Remote.String(), "from", from.String())
 		}
 		return

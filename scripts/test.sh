@@ -16,7 +16,8 @@
 # from a test binary built before, a few at a time inside
 # (cmd/voicedock/parallel_test.go), beside the other packages' tests,
 # except those that judge real time (audio heard, a proxy's failover):
-# they run last, alone, with the fuzzers paused. Each step says when it started.
+# they run last, alone, with the fuzzers paused. Each step says when it
+# started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go's caches, npm and the conformance install live under HOME; a CI

@@ -10,10 +10,10 @@ import (
 // suits tests that compute; these mostly wait: on sipp's scenarios, on
 // speech played in real time, on a server process starting. Each one owns
 // its server, data directory and ports, so several share two cores.
-// scripts/test.sh runs most of them beside the other packages' tests (those
-// judging real-time audio afterwards, alone): at four at
-// a time there, a warm transfer's voicemail test once heard too little of
-// the box's greeting.
+// scripts/test.sh runs most of them beside the other packages' tests, and
+// those that judge real time (audio heard, a proxy's failover) afterwards,
+// alone. At four at a time beside the others, a warm transfer's voicemail
+// test once heard too little of the box's greeting.
 const e2eParallel = 3
 
 // defaultParallel raises -parallel to e2eParallel when the command line
