@@ -12,8 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,9 @@ import (
 
 // binary is the voicedock binary built once for the end-to-end tests.
 var binary string
+
+// rtpStarts counts the servers baseEnv configured (see there).
+var rtpStarts atomic.Int64
 
 // serverBinary is a voicedock binary built with -race from this package
 // before the tests (scripts/test.sh builds it beside its other builds, so
@@ -112,7 +117,16 @@ func (b *syncBuffer) String() string {
 // baseEnv is a clean environment for the server: the data dir and debug
 // logs, nothing inherited that could change its behaviour.
 func baseEnv(dataDir string, extra ...string) []string {
+	// Servers side by side all began at the bottom of the default RTP
+	// range: a port one had just released, its far side still sending to
+	// it, was the next one's human leg, and when the human sent nothing
+	// that stray stream was learned as the leg's media (media/source.go;
+	// a fresh clone's consult test heard nothing). Each server begins
+	// 400 ports above the one before, over the same range.
+	rtpMin := 10000 + int(rtpStarts.Add(1)%20)*400
 	env := []string{
+		"VOICEDOCK_RTP_PORT_MIN=" + strconv.Itoa(rtpMin),
+		"VOICEDOCK_RTP_PORT_MAX=20000",
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + dataDir,
 		"VOICEDOCK_DATA_DIR=" + dataDir,
