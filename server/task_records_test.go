@@ -4,22 +4,36 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
 )
 
-// memTaskRecords is core.TaskRecords in memory.
-type memTaskRecords map[string]core.TaskRecord
+// memTaskRecords is core.TaskRecords in memory. The server saves records
+// from its tasks' goroutines, as it does to its SQLite store, so the map
+// is locked.
+type memTaskRecords struct {
+	mu   sync.Mutex
+	byID map[string]core.TaskRecord
+}
 
-func (m memTaskRecords) SaveTaskRecord(_ context.Context, r core.TaskRecord) error {
-	m[r.ID] = r
+func newMemTaskRecords() *memTaskRecords {
+	return &memTaskRecords{byID: map[string]core.TaskRecord{}}
+}
+
+func (m *memTaskRecords) SaveTaskRecord(_ context.Context, r core.TaskRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.byID[r.ID] = r
 	return nil
 }
 
-func (m memTaskRecords) TaskRecord(_ context.Context, id string) (core.TaskRecord, error) {
-	r, ok := m[id]
+func (m *memTaskRecords) TaskRecord(_ context.Context, id string) (core.TaskRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.byID[id]
 	if !ok {
 		return core.TaskRecord{}, core.NotFound("task", id)
 	}
@@ -30,16 +44,16 @@ func (m memTaskRecords) TaskRecord(_ context.Context, id string) (core.TaskRecor
 // is answered from its record, to its owner only, until its ttl passes;
 // other messages are left to mcp-go.
 func TestAnswerStoredTask(t *testing.T) {
-	records := memTaskRecords{}
+	records := newMemTaskRecords()
 	srv, err := New(nil, Options{Name: "t", Version: "1", Tasks: records})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	records["t1"] = core.TaskRecord{ID: "t1", Owner: "key:ops", Tool: "create_call", CreatedAt: now, TTL: time.Hour,
-		Status: "completed", Result: json.RawMessage(`{"content":[{"type":"text","text":"done"}]}`), UpdatedAt: now}
-	records["old"] = core.TaskRecord{ID: "old", Owner: "key:ops", Tool: "create_call", CreatedAt: now.Add(-2 * time.Hour), TTL: time.Hour, Status: "completed", UpdatedAt: now}
-	records["cut"] = core.TaskRecord{ID: "cut", Owner: "local", Tool: "test_trunk", CreatedAt: now, Status: "working", UpdatedAt: now}
+	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "t1", Owner: "key:ops", Tool: "create_call", CreatedAt: now, TTL: time.Hour,
+		Status: "completed", Result: json.RawMessage(`{"content":[{"type":"text","text":"done"}]}`), UpdatedAt: now})
+	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "old", Owner: "key:ops", Tool: "create_call", CreatedAt: now.Add(-2 * time.Hour), TTL: time.Hour, Status: "completed", UpdatedAt: now})
+	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "cut", Owner: "local", Tool: "test_trunk", CreatedAt: now, Status: "working", UpdatedAt: now})
 	ops := core.WithActor(t.Context(), core.Actor{Name: "ops"})
 	ask := func(ctx context.Context, method, id string) (string, bool) {
 		resp, ok := srv.AnswerStoredTask(ctx, []byte(`{"jsonrpc":"2.0","id":7,"method":"`+method+`","params":{"taskId":"`+id+`"}}`), "")
