@@ -111,6 +111,9 @@ func TestHearingAndBargeIn(t *testing.T) {
 	defer e.Close("c1")
 	to := local.LocalAddr().(*net.UDPAddr)
 
+	// Synthesised before the message starts: espeak-ng on a loaded
+	// machine took seconds, which counted as the message playing on.
+	talk := espeak(t, "I want to talk to a human")
 	said := make(chan error, 1)
 	start := time.Now()
 	go func() {
@@ -122,7 +125,7 @@ func TestHearingAndBargeIn(t *testing.T) {
 	}
 	var seq uint16
 	var ts uint32
-	sendRTP(t, far, to, espeak(t, "I want to talk to a human"), &seq, &ts)
+	sendRTP(t, far, to, talk, &seq, &ts)
 	select {
 	case err := <-said:
 		if err != nil {
