@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build voicedock, serve it over streamable HTTP on a free loopback port
-# with a throwaway data dir, and run the MCP conformance suite against it.
+# Build voicedock (or take the binary named as the first argument), serve
+# it over streamable HTTP on a free loopback port with a throwaway data
+# dir, and run the MCP conformance suite against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +13,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/voicedock" ./cmd/voicedock
-VOICEDOCK_DATA_DIR="$work/data" VOICEDOCK_API_KEYS= VOICEDOCK_SIP_ADDR=127.0.0.1:0 "$work/voicedock" serve --transport http --http-addr 127.0.0.1:0 2>"$work/server.log" &
+binary=${1:-}
+if [ -z "$binary" ]; then
+	binary="$work/voicedock"
+	go build -o "$binary" ./cmd/voicedock
+fi
+VOICEDOCK_DATA_DIR="$work/data" VOICEDOCK_API_KEYS= VOICEDOCK_SIP_ADDR=127.0.0.1:0 "$binary" serve --transport http --http-addr 127.0.0.1:0 2>"$work/server.log" &
 server_pid=$!
 
 url=
@@ -26,3 +31,9 @@ done
 [ -n "$url" ] || { cat "$work/server.log" >&2; echo "server did not start" >&2; exit 1; }
 echo "server at $url"
 scripts/conformance.sh "$url"
+# A race-built server reports a data race on its stderr and goes on.
+if grep -q '^WARNING: DATA RACE' "$work/server.log"; then
+	cat "$work/server.log" >&2
+	echo "the server reported a data race during the conformance suite" >&2
+	exit 1
+fi
