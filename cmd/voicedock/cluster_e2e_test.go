@@ -18,10 +18,14 @@ import (
 )
 
 // Kamailio's probe interval and reply timeout in the cluster test: a dead
-// node is out within their sum.
+// node is out within their sum. A node that has not replied to an INVITE
+// within the timeout loses the call to the next one, so the timeout is
+// longer than a race-built node's stall on a loaded machine: at 500 ms,
+// two fresh clones run at once saw a call answered by one node and
+// cancelled to it by Kamailio, which had given it to another.
 const (
 	proxyPing    = time.Second
-	proxyTimeout = 500 * time.Millisecond
+	proxyTimeout = 1500 * time.Millisecond
 )
 
 var proxiedAnswered = regexp.MustCompile(`msg="call answered" call_id=(\S+)`)
