@@ -62,8 +62,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	// test configures and transfers with a write key.
 	const key = "console-e2e-read-0123456789abcdef"
 	const opsKey = "console-e2e-ops-0123456789abcdef"
-	// The target rings long enough for the page to show the ringing step.
-	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "2000")
+	// The target rings long enough for the page to show the ringing step:
+	// 2 s was too short for Chromium on a machine running two test
+	// commands at once.
+	target := sipptest.Start(t, "uas_target_answer.xml", "", sipptest.Options{}, "-set", "ring_ms", "6000")
 	url, logs := httpServer(t, t.TempDir(), "VOICEDOCK_API_KEYS=ops:"+opsKey+",viewer:"+key+":read")
 	m, off := logs.waitFor(t, sipListening, 0, 20*time.Second)
 	c := httpClient(t, url, map[string]string{"Authorization": "Bearer " + opsKey})

@@ -119,7 +119,7 @@ try {
   await page.locator('.recent tr[data-status="failed"]').first().waitFor();
   say('failed');
 
-  // While the destination rings (2 s), the picture of a transfer under way.
+  // While the destination rings (6 s), the picture of a transfer under way.
   await mine.locator('.transfer[data-status="ringing"] .step[data-step="ringing"][data-state="current"]').waitFor();
   const ringing = screenshot.replace(/\.png$/, '') + '-ringing.png';
   await page.screenshot({ path: ringing });
