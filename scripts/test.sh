@@ -108,7 +108,7 @@ fuzz() { # binary, package, target, executions
 	# by the wall clock, and the coordinator records the input it was on
 	# as a crasher ("hung or terminated unexpectedly"). At idle priority
 	# a worker can wait that long for a core, and the pause for the
-	# real-time tests (SIGSTOP) catches it mid-call about half the time.
+	# real-time tests (SIGSTOP) caught it mid-call in every 15 s trial here.
 	# So such an input is replayed: when it fails, it is a finding; when
 	# it passes, the stall is said, the input removed, and the target run
 	# again (twice at most).
@@ -276,7 +276,7 @@ step "go test (every package; cmd/voicedock's end-to-end tests beside the others
 # the two took 411 s here against about 250 s side by side.
 # The tests below judge what happens in real time: audio (a gap in hold
 # music, what pocketsphinx hears of a spoken line, a greeting's length),
-# or Kamailio failing over from a node that has not answered an INVITE
+# or Kamailio failing over from a node that has not replied to an INVITE
 # within 1.5 s. On two cores shared with race-built unit tests they failed
 # in CI and on fresh clones (a 368 ms gap, keys heard out of order, a
 # call answered by all three nodes), so they run afterwards on their own,

@@ -3,57 +3,50 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlite"
 )
 
-// memTaskRecords is core.TaskRecords in memory. The server saves records
-// from its tasks' goroutines, as it does to its SQLite store, so the map
-// is locked.
-type memTaskRecords struct {
-	mu   sync.Mutex
-	byID map[string]core.TaskRecord
-}
-
-func newMemTaskRecords() *memTaskRecords {
-	return &memTaskRecords{byID: map[string]core.TaskRecord{}}
-}
-
-func (m *memTaskRecords) SaveTaskRecord(_ context.Context, r core.TaskRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byID[r.ID] = r
-	return nil
-}
-
-func (m *memTaskRecords) TaskRecord(_ context.Context, id string) (core.TaskRecord, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.byID[id]
-	if !ok {
-		return core.TaskRecord{}, core.NotFound("task", id)
+// taskRecords is the SQLite store the server keeps its tasks in, in a
+// fresh file: the server saves records from its tasks' goroutines.
+func taskRecords(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vd.db"), make([]byte, 32), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return r, nil
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// saveRecord stores r as a record the server did not make (one from
+// before a restart).
+func saveRecord(t *testing.T, st *sqlite.Store, r core.TaskRecord) {
+	t.Helper()
+	if err := st.SaveTaskRecord(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAnswerStoredTask: a stored task that no run of this process holds
 // is answered from its record, to its owner only, until its ttl passes;
 // other messages are left to mcp-go.
 func TestAnswerStoredTask(t *testing.T) {
-	records := newMemTaskRecords()
+	records := taskRecords(t)
 	srv, err := New(nil, Options{Name: "t", Version: "1", Tasks: records})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "t1", Owner: "key:ops", Tool: "create_call", CreatedAt: now, TTL: time.Hour,
+	saveRecord(t, records, core.TaskRecord{ID: "t1", Owner: "key:ops", Tool: "create_call", CreatedAt: now, TTL: time.Hour,
 		Status: "completed", Result: json.RawMessage(`{"content":[{"type":"text","text":"done"}]}`), UpdatedAt: now})
-	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "old", Owner: "key:ops", Tool: "create_call", CreatedAt: now.Add(-2 * time.Hour), TTL: time.Hour, Status: "completed", UpdatedAt: now})
-	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "cut", Owner: "local", Tool: "test_trunk", CreatedAt: now, Status: "working", UpdatedAt: now})
+	saveRecord(t, records, core.TaskRecord{ID: "old", Owner: "key:ops", Tool: "create_call", CreatedAt: now.Add(-2 * time.Hour), TTL: time.Hour, Status: "completed", UpdatedAt: now})
+	saveRecord(t, records, core.TaskRecord{ID: "cut", Owner: "local", Tool: "test_trunk", CreatedAt: now, Status: "working", UpdatedAt: now})
 	ops := core.WithActor(t.Context(), core.Actor{Name: "ops"})
 	ask := func(ctx context.Context, method, id string) (string, bool) {
 		resp, ok := srv.AnswerStoredTask(ctx, []byte(`{"jsonrpc":"2.0","id":7,"method":"`+method+`","params":{"taskId":"`+id+`"}}`), "")

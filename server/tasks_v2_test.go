@@ -73,7 +73,7 @@ func askV2(t *testing.T, srv *Server, ctx context.Context, body []byte) (v2Answe
 // after a restart; only its owner reads a task; 2025-11-25 calls and calls
 // without the extension are left to mcp-go.
 func TestAnswerV2Tasks(t *testing.T) {
-	records := newMemTaskRecords()
+	records := taskRecords(t)
 	release, stopped := make(chan struct{}), make(chan struct{}, 1)
 	srv, err := New([]tools.Tool{waitingTool(release, stopped)}, Options{Name: "t", Version: "1", Tasks: records})
 	if err != nil {
@@ -148,7 +148,7 @@ func TestAnswerV2Tasks(t *testing.T) {
 
 	// After a restart: a new server on the same records.
 	now := time.Now().UTC()
-	records.SaveTaskRecord(t.Context(), core.TaskRecord{ID: "cut", Owner: "key:ops", Tool: "wait", CreatedAt: now, TTL: time.Hour, Status: "working", UpdatedAt: now})
+	saveRecord(t, records, core.TaskRecord{ID: "cut", Owner: "key:ops", Tool: "wait", CreatedAt: now, TTL: time.Hour, Status: "working", UpdatedAt: now})
 	restarted, _ := New(nil, Options{Name: "t", Version: "1", Tasks: records})
 	if got, _ := askV2(t, restarted, ops, get); got.Result.Status != "completed" || !strings.Contains(string(got.Result.Result), `"ok":true`) {
 		t.Errorf("stored completed task: %+v %s", got.Result.v2Task, got.Result.Result)
