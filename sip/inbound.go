@@ -72,7 +72,11 @@ func (u *UA) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// The core decides with a context that a CANCEL cancels.
 	ctx, cancel := context.WithCancel(reportCtx())
 	defer cancel()
-	tx.OnCancel(func(*sip.Request) { cancel() })
+	if !tx.OnCancel(func(*sip.Request) { cancel() }) {
+		// sipgo refuses the callback when the CANCEL came first (or the
+		// transaction has ended): the core must not decide on at length.
+		cancel()
+	}
 	decision := u.handler.OfferCall(ctx, inv)
 	if decision.CallID == "" {
 		if decision.Challenge {
