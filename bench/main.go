@@ -402,6 +402,7 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	res.HTTP = map[string][2]rpsResult{}
+	res.HTTPRaw = map[string]rpsResult{}
 	if b.cpuProfile != "" {
 		f, err := os.Create(b.cpuProfile)
 		if err != nil {
@@ -418,14 +419,17 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 		defer b.stopCPUProfile("mcp-http-cpu.pb.gz", "mcp-http-inprocess-cum.txt")
 	}
 	for _, tool := range []string{"get_call", "list_calls"} {
-		var mcpRuns, plainRuns []rpsResult
+		var mcpRuns, rawRuns, plainRuns []rpsResult
 		for range b.runs {
 			mcpRuns = append(mcpRuns, hammer(ctx, 32, b.throughputDur(), mcpOp(clients, tool, callID)))
+			rawRuns = append(rawRuns, hammer(ctx, 32, b.throughputDur(), rawMCPOp(hc, e.mcpURL, tool, callID)))
 			plainRuns = append(plainRuns, hammer(ctx, 32, b.throughputDur(), plainOp(hc, e.plainURL, tool, callID)))
 		}
-		m, p := medianRPS(mcpRuns), medianRPS(plainRuns)
+		m, raw, p := medianRPS(mcpRuns), medianRPS(rawRuns), medianRPS(plainRuns)
 		res.HTTP[tool] = [2]rpsResult{m, p}
-		log.Printf("HTTP %s: MCP %.0f req/s (p99 %.2f ms), plain %.0f req/s (p99 %.2f ms)", tool, m.RPS, ms(m.P99), p.RPS, ms(p.P99))
+		res.HTTPRaw[tool] = raw
+		log.Printf("HTTP %s: MCP %.0f req/s (p99 %.2f ms), MCP with net/http's client %.0f req/s (p99 %.2f ms), plain %.0f req/s (p99 %.2f ms)",
+			tool, m.RPS, ms(m.P99), raw.RPS, ms(raw.P99), p.RPS, ms(p.P99))
 	}
 	return nil
 }

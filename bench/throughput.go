@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +76,68 @@ func mcpOp(clients []*client.Client, tool, callID string) func(ctx context.Conte
 		}
 		if res.IsError {
 			return fmt.Errorf("%s: tool error", tool)
+		}
+		return nil
+	}
+}
+
+// rawMCPOp is mcpOp's read through the same MCP endpoint with the client
+// the plain reference uses (net/http, the answer decoded into a map): a
+// sessionless (2026-07-28) tools/call, as mcp-go's client sends it. Against
+// plainOp it compares the two handlers; against mcpOp it shows what mcp-go's
+// client costs (it decodes the result twice, and each content block again).
+func rawMCPOp(hc *http.Client, mcpURL, tool, callID string) func(ctx context.Context, w int) error {
+	args := map[string]any{}
+	if tool == "get_call" {
+		args["id"] = callID
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
+		"name": tool, "arguments": args,
+		"_meta": map[string]any{
+			"io.modelcontextprotocol/protocolVersion":    mcp.ProtocolVersion20260728,
+			"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "voicedock-bench", "version": "1"},
+			"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+		},
+	}})
+	if err != nil {
+		panic(err) // a constant's encoding
+	}
+	return func(ctx context.Context, w int) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, mcpURL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20260728)
+		req.Header.Set(mcp.HeaderMethod, string(mcp.MethodToolsCall))
+		req.Header.Set(mcp.HeaderName, tool)
+		res, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", tool, res.Status)
+		}
+		data, err := io.ReadAll(res.Body)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+			_, event, ok := strings.Cut(string(data), "data: ")
+			if !ok {
+				return fmt.Errorf("%s: an event stream without data", tool)
+			}
+			event, _, _ = strings.Cut(event, "\n")
+			data = []byte(event)
+		}
+		var v struct {
+			Result map[string]any  `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("%s: %w", tool, err)
+		}
+		if v.Error != nil || v.Result == nil || v.Result["isError"] == true {
+			return fmt.Errorf("%s: error %s", tool, data)
 		}
 		return nil
 	}
