@@ -61,6 +61,7 @@ func main() {
 	only := flag.String("only", "", "run one phase and log its figures, without writing results: mcp (the MCP transfer ramp), load (webhooks and overload at -best), embedded (core ramp, arrival to REFER, MCP throughput)")
 	best := flag.Int("best", 250, "with -only load: the best MCP rate the phases start from")
 	rates := flag.String("rates", "", "comma-separated rates for the ramps, instead of the default climb")
+	webhooks := flag.Bool("webhooks", true, "with -only mcp: configure the bench's webhook receiver (false: the ramp without webhook deliveries, to tell their cost from MCP's)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if *cluster {
@@ -82,7 +83,7 @@ func main() {
 		}
 	}
 	if *only != "" {
-		if err := runOnly(*only, *best, *rates, *quick, *keep, *runs, *cpuProfile); err != nil {
+		if err := runOnly(*only, *best, *rates, *quick, *keep, *runs, *cpuProfile, *webhooks); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -181,7 +182,11 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string, runs in
 
 func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounter, held int, res *results) error {
 	dataDir := filepath.Join(b.tmp, "server")
-	s, err := startServer(ctx, bin, dataDir, serverEnv(dataDir, hooks.url))
+	hooksURL := ""
+	if hooks != nil {
+		hooksURL = hooks.url
+	}
+	s, err := startServer(ctx, bin, dataDir, serverEnv(dataDir, hooksURL))
 	if err != nil {
 		return err
 	}
@@ -228,6 +233,9 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		ids = append(ids, st.Transferred...)
 	}
 	res.Events.Transfers = len(ids)
+	if hooks == nil {
+		return nil // -only mcp -webhooks=false: the ramp is all
+	}
 	res.Events.MissingCompleted, res.Events.MissingReports = hooks.waitFor(ids, 15*time.Second, time.Minute)
 	res.Events.Pending, res.Events.Dead = outbox(ctx, admin)
 	log.Printf("webhooks: %d transfers, %d without transfer-update completed, %d without end-of-call-report; outbox: %d pending, %d dead",

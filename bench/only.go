@@ -13,7 +13,7 @@ import (
 
 // runOnly runs one phase of the suite, for working on one target without
 // the whole ten minutes; its figures are in the log, not in RESULTS.md.
-func runOnly(phase string, best int, rates string, quick, keep bool, runs int, cpuProfile string) error {
+func runOnly(phase string, best int, rates string, quick, keep bool, runs int, cpuProfile string, webhooks bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	root, err := os.Getwd()
@@ -77,5 +77,8 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int, c
 		return err
 	}
 	// The MCP ramp alone: a server with no held-call or stdio phase after it.
+	if !webhooks {
+		hooks = nil
+	}
 	return b.serverRuns(ctx, bin, hooks, 0, &res)
 }
