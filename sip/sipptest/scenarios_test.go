@@ -43,18 +43,16 @@ func TestSippAbsorbsARepeatedFinalAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func(caller string) error {
+	run := func(caller string) (callerErr, answererErr error) {
 		uas := Start(t, "uas_final_twice.xml", "", Options{Timeout: 10 * time.Second})
 		uac := Start(t, caller, uas.Addr(), Options{Timeout: 10 * time.Second})
-		callerErr := uac.Exit(t)
-		uas.Exit(t)
-		return callerErr
+		return uac.Exit(t), uas.Exit(t)
 	}
-	if err := run(plain); err == nil {
+	if err, _ := run(plain); err == nil {
 		t.Fatal("without start_txn/response_txn the caller succeeded: the repeated answer did not reach it, and this test shows nothing")
 	}
-	if err := run(withTxn); err != nil {
-		t.Fatalf("with start_txn/response_txn the caller failed: %v", err)
+	if callerErr, answererErr := run(withTxn); callerErr != nil || answererErr != nil {
+		t.Fatalf("with start_txn/response_txn: caller %v, answerer %v", callerErr, answererErr)
 	}
 }
 
