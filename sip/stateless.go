@@ -126,6 +126,14 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 	if to.Params.Has("tag") {
 		return false
 	}
+	// sipgo's parser takes some addresses that it writes back in a form it
+	// refuses ("T: :0:A" is written <sip:0:A>, a port that is not a
+	// number; "T:A:>" is written <a:>>). The 503 echoes To and From, so
+	// such a request goes the stateful way rather than getting an answer
+	// no peer can parse. Found by FuzzStatelessRefusal.
+	if !reparses(to.Value()) || !reparses(from.Value()) {
+		return false
+	}
 	req.SetTransport(tpUDP)
 	req.SetSource(p.RemoteAddr.String())
 	u.observe(true, req)
@@ -159,6 +167,15 @@ func (u *UA) refuseStatelessly(p sip.TransportReadProps, data []byte) bool {
 	}
 	u.sl.bufs.Put(buf)
 	return true
+}
+
+// reparses reports whether an address header's value, as sipgo writes
+// it, parses again.
+func reparses(value string) bool {
+	var uri sip.Uri
+	var params sip.HeaderParams
+	_, err := sip.ParseAddressValue(value, &uri, &params)
+	return err == nil
 }
 
 // busyReason is why a new INVITE is refused now ("" when it may be
