@@ -34,7 +34,15 @@ func (b *bench) heldCalls(ctx context.Context, s *serverProc, pool *clientPool, 
 		return r, fmt.Errorf("goroutines: %w", err)
 	}
 	r.G0 = g0
-	target, err := startSipp(ctx, b.tmp, "held-target", "-sf", scenario(b.root, "uas_target_answer.xml"),
+	targetScenario, err := b.scenario("uas_target_answer.xml")
+	if err != nil {
+		return r, err
+	}
+	callerScenario, err := b.scenario("uac_transfer_ok.xml")
+	if err != nil {
+		return r, err
+	}
+	target, err := startSipp(ctx, b.tmp, "held-target", "-sf", targetScenario,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(targetPort), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-set", "ring_ms", "50", "-l", strconv.Itoa(n+1000))
 	if err != nil {
@@ -42,7 +50,7 @@ func (b *bench) heldCalls(ctx context.Context, s *serverProc, pool *clientPool, 
 	}
 	defer target.stop()
 	start := time.Now()
-	caller, err := startSipp(ctx, b.tmp, "held-caller", s.sipAddr, "-sf", scenario(b.root, "uac_transfer_ok.xml"),
+	caller, err := startSipp(ctx, b.tmp, "held-caller", s.sipAddr, "-sf", callerScenario,
 		"-s", ourNumber[1:], "-i", "127.0.0.1", "-p", strconv.Itoa(b.ports.free(1)), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-r", strconv.Itoa(setupRate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-max_socket", "100",
 		"-recv_timeout", "600000")

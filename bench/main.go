@@ -58,7 +58,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process MCP throughput runs to this file")
 	cluster := flag.Bool("cluster", false, "only the cluster comparison: 1, 2 and 3 nodes on PostgreSQL behind Kamailio against 1 on SQLite (bench/CLUSTER.md)")
 	clusterForward := flag.Bool("cluster-forward", false, "with -cluster: ask each transfer of a node that does not hold the call")
-	only := flag.String("only", "", "run one phase and log its figures, without writing results: mcp (the MCP transfer ramp), load (webhooks and overload at -best), embedded (core ramp, arrival to REFER, MCP throughput)")
+	only := flag.String("only", "", "run one phase and log its figures, without writing results: mcp (the MCP transfer ramp), load (webhooks and overload at -best), embedded (core ramp, arrival to REFER, MCP throughput), reference (the sipp reference's ramp)")
 	best := flag.Int("best", 250, "with -only load: the best MCP rate the phases start from")
 	rates := flag.String("rates", "", "comma-separated rates for the ramps, instead of the default climb")
 	webhooks := flag.Bool("webhooks", true, "with -only mcp: configure the bench's webhook receiver (false: the ramp without webhook deliveries, to tell their cost from MCP's)")

@@ -54,9 +54,12 @@ func runOnly(phase string, best int, rates string, quick, keep bool, runs int, c
 	switch phase {
 	case "embedded":
 		return b.embeddedRuns(ctx, &res)
+	case "reference":
+		_, err := b.ramp(ctx, b.referenceTarget(), b.ports.free(1), b.rates, b.dur, b.runs)
+		return err
 	case "mcp", "load":
 	default:
-		return fmt.Errorf("-only %q: want mcp, load or embedded", phase)
+		return fmt.Errorf("-only %q: want mcp, load, embedded or reference", phase)
 	}
 	bin, err := buildServer(root, b.tmp)
 	if err != nil {

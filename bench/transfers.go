@@ -78,7 +78,11 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 	if t.drain != nil {
 		t.drain()
 	}
-	target, err := startSipp(ctx, b.tmp, step+"-target", "-sf", scenario(b.root, "uas_target_answer.xml"),
+	targetScenario, err := b.scenario("uas_target_answer.xml")
+	if err != nil {
+		return res, err
+	}
+	target, err := startSipp(ctx, b.tmp, step+"-target", "-sf", targetScenario,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(targetPort), "-mp", strconv.Itoa(b.ports.free(4)),
 		"-set", "ring_ms", "50", "-l", strconv.Itoa(n+1000))
 	if err != nil {
@@ -141,7 +145,10 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 
 	s := startSampler(t.pid())
 	start := time.Now()
-	callerScenario := scenario(b.root, "uac_transfer_ok.xml")
+	callerScenario, err := b.scenario("uac_transfer_ok.xml")
+	if err != nil {
+		return res, err
+	}
 	if t.callerScenario != "" {
 		callerScenario = filepath.Join(b.root, "bench", "scenarios", t.callerScenario)
 	}
