@@ -140,7 +140,7 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "## MCP throughput\n\n")
 	fmt.Fprintf(&b, "32 concurrent workers for %s per run. HTTP: 32 mcp-go streamable HTTP sessions against the MCP handler, and the same "+
 		"`Calls.GetCall` / `Calls.ListCalls` behind a plain net/http JSON handler, both served by the bench process (the server's "+
-		"packages wired in process) from the same SQLite store. The second MCP row is the same MCP handler driven by the reference's client "+
+		"packages wired in process) from the same SQLite store. get_call's second MCP row is the same MCP handler driven by the reference's client "+
 		"(net/http, the answer decoded into a map, a sessionless 2026-07-28 `tools/call` as mcp-go's client sends): handler against handler. stdio: the server binary, one mcp-go stdio client, 32 requests in flight.\n\n", b2s(r))
 	fmt.Fprintf(&b, "| Tool | Transport | req/s | p50 (ms) | p99 (ms) | Errors | Ratio to plain net/http |\n|---|---|---|---|---|---|---|\n")
 	for _, tool := range []string{"get_call", "list_calls"} {
