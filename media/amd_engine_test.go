@@ -76,7 +76,11 @@ func TestDetectVoicemailOnACall(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := NewEngine(Config{KeepaliveInterval: -1})
+			// The analysis may run 8 s of audio, not the default 4, so
+			// that the wall-clock limit it sets (its time and a second)
+			// is not reached by a test whose sender was held up; these
+			// cases are decided within 3 s of audio (checked below).
+			e := NewEngine(Config{KeepaliveInterval: -1, AMD: AMDConfig{Total: 8 * time.Second}})
 			local, far := loopbackUDP(t), loopbackUDP(t)
 			e.Open("leg", local, Params{Remote: far.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadType: 0, Codec: PCMU, TelephoneEvent: -1, Send: true})
 			defer e.Close("leg")
@@ -87,7 +91,10 @@ func TestDetectVoicemailOnACall(t *testing.T) {
 			// than its tap's 50 frames (a second of audio) behind, and the
 			// frames it has no room for are dropped, as on a call: in fc62
 			// it heard 2.4 s of a 5 s greeting ("too little audio
-			// arrived").
+			// arrived"). In real time a held-up sender falls behind
+			// instead (2.1 s of audio in 5 s, fc64), which the longer
+			// analysis time above absorbs; a sender that caught up in a
+			// burst would overflow the tap again.
 			sendAudioPaced(t, far, local.LocalAddr().(*net.UDPAddr), c.pcm, 20*time.Millisecond)
 			got, err := e.DetectVoicemail(ctx, "leg", core.VoicemailListen{WaitForBeep: c.waitForBeep})
 			if err != nil {
