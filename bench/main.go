@@ -437,11 +437,11 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 		}
 		m, raw, p := medianRPS(mcpRuns), medianRPS(rawRuns), medianRPS(plainRuns)
 		res.HTTP[tool] = [2]rpsResult{m, p}
+		log.Printf("HTTP %s: MCP %.0f req/s (p99 %.2f ms), plain %.0f req/s (p99 %.2f ms)", tool, m.RPS, ms(m.P99), p.RPS, ms(p.P99))
 		if len(rawRuns) > 0 {
 			res.HTTPRaw[tool] = raw
+			log.Printf("HTTP %s: MCP with net/http's client %.0f req/s (p99 %.2f ms)", tool, raw.RPS, ms(raw.P99))
 		}
-		log.Printf("HTTP %s: MCP %.0f req/s (p99 %.2f ms), MCP with net/http's client %.0f req/s (p99 %.2f ms), plain %.0f req/s (p99 %.2f ms)",
-			tool, m.RPS, ms(m.P99), raw.RPS, ms(raw.P99), p.RPS, ms(p.P99))
 	}
 	return nil
 }
