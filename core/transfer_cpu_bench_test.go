@@ -137,7 +137,7 @@ func cpuTime() time.Duration {
 // them: the 202 first, then the NOTIFYs 100, 180 and 200, each sent once
 // the one before is answered, which the SIP layer does before it reports
 // it; NOTIFYs that arrive while one is reported are reported together
-// next (sip.UA.reportNotify). ended is told of each call's end.
+// next (sip.UA.reportNotifies). ended is told of each call's end.
 type benchSIP struct {
 	scriptedSIP
 	calls *core.Calls

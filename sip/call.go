@@ -43,13 +43,14 @@ type call struct {
 	// notifyMu orders the reports of the far side's NOTIFYs: sipgo hands
 	// each request to its own goroutine, so two NOTIFYs sent back to back
 	// can reach us in either order. The CSeq is the sender's order (RFC
-	// 3261 12.2.2): one lower than a NOTIFY already reported is stale and
+	// 3261 12.2.2): one lower than a NOTIFY already queued is stale and
 	// not reported (a "100 Trying" overtaken by the final "486").
-	// NOTIFYs that arrive while one is being reported queue in notified
-	// and are reported together next (reportNotify).
+	// NOTIFYs queue in notified as they arrive, before they are answered,
+	// are reported once answered, and those answered while one is being
+	// reported are reported together next (queueNotify, reportNotifies).
 	notifyMu       sync.Mutex
 	lastNotifyCSeq uint32
-	notified       []core.ReferProgress
+	notified       []*notifyStep
 	reporting      bool
 
 	mu    sync.Mutex

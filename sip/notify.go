@@ -12,8 +12,8 @@ import (
 )
 
 // onNotify handles the NOTIFYs of a REFER's implicit subscription (RFC
-// 3515): each is answered first, then its sipfrag status is reported as
-// TransferProgress. Whatever the far side's habits, a NOTIFY in a known
+// 3515): each takes its place in the call's order of steps, is answered,
+// then its sipfrag status is reported as TransferProgress. Whatever the far side's habits, a NOTIFY in a known
 // dialog is reported: before the REFER's 202, with a final status and
 // "Subscription-State: active", or shortly after the call ended (a late
 // NOTIFY after our BYE is answered 200). A NOTIFY for no dialog we know
@@ -64,38 +64,77 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		u.reply(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	u.reply(req, tx, sip.StatusOK, "OK")
-	// The core logs each step at info ("transfer step"); this line adds
-	// the subscription state, for debugging a far side's habits.
-	if debug {
-		u.log.Debug("transfer progress", "call_id", callID, "status", status, "reason", reason,
-			"subscription_state", headerValue(req, "Subscription-State"))
-	}
 	p := core.ReferProgress{Status: status, Reason: reason}
 	if c == nil {
+		u.reply(req, tx, sip.StatusOK, "OK")
+		u.logProgress(req, callID, p, debug)
 		u.handler.TransferProgress(reportCtx(), callID, p)
 		return
 	}
-	u.reportNotify(c, callID, req.CSeq(), p)
+	// The step takes its place before the NOTIFY is answered: the far side
+	// sends its next NOTIFY as soon as it has our 200, and that one,
+	// handled on another goroutine, could otherwise take its place first
+	// and make this one stale (a CI run lost a transfer's "100 Trying" so).
+	// It is reported only once answered, by whichever handler reports
+	// then: a step reported before its NOTIFY's answer could have the core
+	// hang up first (a completed transfer's BYE overtaking the 200).
+	step := u.queueNotify(c, callID, req.CSeq(), p)
+	u.replyThen(req, tx, sip.StatusOK, "OK", func() {
+		if step != nil {
+			c.notifyMu.Lock()
+			step.answered = true
+			c.notifyMu.Unlock()
+		}
+	})
+	u.logProgress(req, callID, p, debug)
+	if step != nil {
+		u.reportNotifies(c, callID)
+	}
 }
 
-// reportNotify reports p, a NOTIFY of c with CSeq cseq, in the order of
-// the CSeqs. The first NOTIFY to arrive reports; those that arrive while
-// it does queue, and it reports them next, all at once: their steps then
-// share one write in the core (steps that arrive together). A NOTIFY
-// with a CSeq at or below one already taken is stale and not reported.
-func (u *UA) reportNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.ReferProgress) {
+// logProgress adds the subscription state to the core's "transfer step"
+// line, at debug, for debugging a far side's habits.
+func (u *UA) logProgress(req *sip.Request, callID string, p core.ReferProgress, debug bool) {
+	if debug {
+		u.log.Debug("transfer progress", "call_id", callID, "status", p.Status, "reason", p.Reason,
+			"subscription_state", headerValue(req, "Subscription-State"))
+	}
+}
+
+// notifyStep is a NOTIFY's step in its call's queue.
+type notifyStep struct {
+	progress core.ReferProgress
+	answered bool // its 200 has been sent
+}
+
+// queueNotify queues p, a NOTIFY of c with CSeq cseq, in the order of the
+// CSeqs, and returns its place. A NOTIFY with a CSeq at or below one
+// already queued is stale (a retransmission, or a "100 Trying" overtaken
+// by the final step): it is not queued, and the result is nil.
+func (u *UA) queueNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.ReferProgress) *notifyStep {
 	c.notifyMu.Lock()
 	if cseq != nil {
 		if cseq.SeqNo <= c.lastNotifyCSeq {
 			last := c.lastNotifyCSeq
 			c.notifyMu.Unlock()
 			u.log.Info("stale NOTIFY not reported: a later one was", "call_id", callID, "status", p.Status, "cseq", cseq.SeqNo, "last_cseq", last)
-			return
+			return nil
 		}
 		c.lastNotifyCSeq = cseq.SeqNo
 	}
-	c.notified = append(c.notified, p)
+	step := &notifyStep{progress: p}
+	c.notified = append(c.notified, step)
+	c.notifyMu.Unlock()
+	return step
+}
+
+// reportNotifies reports the answered steps at the head of c's queue, in
+// their order. The first handler to get here reports; steps answered
+// while it does are reported by it next, all at once: they then share one
+// write in the core (steps that arrive together). A step answered behind
+// one not yet answered waits for it; that one's handler reports both.
+func (u *UA) reportNotifies(c *call, callID string) {
+	c.notifyMu.Lock()
 	if c.reporting {
 		c.notifyMu.Unlock()
 		return
@@ -104,16 +143,26 @@ func (u *UA) reportNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.R
 	held := true
 	defer func() {
 		// Also when the report panics (the stack's guard recovers): the
-		// next NOTIFY to arrive reports then, with those queued.
+		// next NOTIFY to be answered reports then, with those queued.
 		if !held {
 			c.notifyMu.Lock()
 		}
 		c.reporting = false
 		c.notifyMu.Unlock()
 	}()
-	for len(c.notified) > 0 {
-		batch := c.notified
-		c.notified = nil
+	for {
+		n := 0
+		for n < len(c.notified) && c.notified[n].answered {
+			n++
+		}
+		if n == 0 {
+			return
+		}
+		batch := make([]core.ReferProgress, n)
+		for i, s := range c.notified[:n] {
+			batch[i] = s.progress
+		}
+		c.notified = c.notified[n:]
 		c.notifyMu.Unlock()
 		held = false
 		u.handler.TransferProgress(reportCtx(), callID, batch...)

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/voicedock/voicedock/core"
 )
@@ -14,6 +18,9 @@ import (
 // while the call's previous one is being reported (each is answered
 // first, so the far side sends the next at once) are reported together
 // next, in order, so that the core can store their steps in one write.
+// Each is reported only after its answer: the completed transfer's BYE
+// (the test hangs up on the final step) reaches the caller after the 200
+// to its last NOTIFY, or sipp aborts on it.
 func TestNotifiesArrivingMeanwhileReportedTogether(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder()
@@ -29,7 +36,8 @@ func TestNotifiesArrivingMeanwhileReportedTogether(t *testing.T) {
 	rec.onProgress = func(callID string, p core.ReferProgress) {
 		switch {
 		case p.Status == 100:
-			// Held until the 180 and the 200 have arrived and queued.
+			// Held until the 180 and the 200 have arrived, been answered
+			// and queued.
 			deadline := time.Now().Add(10 * time.Second)
 			for queued(c) < 2 {
 				if time.Now().After(deadline) {
@@ -57,9 +65,71 @@ func TestNotifiesArrivingMeanwhileReportedTogether(t *testing.T) {
 	}
 }
 
-// queued is how many of c's NOTIFYs wait to be reported.
+// queued is how many of c's NOTIFYs have been answered and wait to be
+// reported.
 func queued(c *call) int {
 	c.notifyMu.Lock()
 	defer c.notifyMu.Unlock()
-	return len(c.notified)
+	n := 0
+	for _, s := range c.notified {
+		if s.answered {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNotifyAnsweredKeepsItsPlace: a NOTIFY's handler that is held up
+// between its answer and its report (a loaded machine: a CI run) does not
+// lose its step to the NOTIFY that the far side sent on getting that
+// answer. The handler of the "100 Trying" is held once its 200 is out
+// until the final step has been reported; both steps are reported, in
+// order. When a NOTIFY took its place in the order only after it was
+// answered, the final step took it first and the 100 was dropped as stale.
+func TestNotifyAnsweredKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	finalReported := make(chan struct{})
+	var answered atomic.Int64 // 200s to NOTIFYs sent by the handler
+	h := startUA(t, rec, func(c *Config) {
+		c.OnMessage = func(in bool, method string, response bool) {
+			if in || !response || method != string(sip.NOTIFY) || answered.Add(1) != 1 {
+				return
+			}
+			select {
+			case <-finalReported:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	var once sync.Once
+	rec.mu.Lock()
+	rec.onProgress = func(_ string, p core.ReferProgress) {
+		if p.Status >= 200 {
+			once.Do(func() { close(finalReported) })
+		}
+	}
+	rec.mu.Unlock()
+	caller := startSipp(t, "uac_notify_retransmit.xml", h.addr, "-s", "100", "-nr")
+	id := rec.expect(t, "answered").callID
+	refer(t, h, id, "sip:+31207654321@127.0.0.1:9")
+	rec.expectProgress(t, id, 100, "")
+	rec.expectProgress(t, id, 200, "OK")
+	// The scenario sends its final NOTIFY again before it takes our BYE.
+	waitTrue(t, func() bool { return answered.Load() >= 3 }, "the retransmitted NOTIFY to be answered")
+	if err := h.ua.Hangup(context.Background(), id); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	rec.expectEnded(t, id, core.EndAssistantHangup)
+	caller.Wait(t)
+	rec.mu.Lock()
+	got := fmt.Sprint(rec.reports[id])
+	rec.mu.Unlock()
+	// The held handler's step was reported with the final one, by the
+	// handler of the final NOTIFY. The last report is the final NOTIFY
+	// sent once more after the call ended, for a call the core no longer
+	// holds (TestNotifyRetransmissionAnsweredOnce).
+	if want := "[[100 200] [200]]"; got != want {
+		t.Errorf("reports %s, want %s", got, want)
+	}
 }

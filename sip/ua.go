@@ -535,6 +535,12 @@ func (u *UA) observe(in bool, m sip.Message) {
 
 // reply answers a request statelessly within its transaction.
 func (u *UA) reply(req *sip.Request, tx sip.ServerTransaction, status int, reason string, hdrs ...sip.Header) {
+	u.replyThen(req, tx, status, reason, nil, hdrs...)
+}
+
+// replyThen is reply, running sent (when not nil) once the answer has gone
+// out and before OnMessage hears of it.
+func (u *UA) replyThen(req *sip.Request, tx sip.ServerTransaction, status int, reason string, sent func(), hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, status, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -542,6 +548,9 @@ func (u *UA) reply(req *sip.Request, tx sip.ServerTransaction, status int, reaso
 	u.addServerHeaders(res)
 	if err := tx.Respond(res); err != nil {
 		u.log.Debug("send response", "status", status, "method", string(req.Method), "err", err)
+	}
+	if sent != nil {
+		sent()
 	}
 	// Seen once sent: a test that waits for an answer to go out then
 	// acts on the peer (a live call's NOTIFY answer, notify_tx.go, leaves
