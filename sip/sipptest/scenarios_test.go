@@ -56,6 +56,64 @@ func TestSippAbsorbsARepeatedFinalAnswer(t *testing.T) {
 	}
 }
 
+// The same starvation on our side makes the UA send a request again (its
+// Timer E) before it has read sipp's answer. sipp takes a copy for one, and
+// answers it again, only while it has sent at most one message since the
+// original: a transferee answers a REFER with a 202 and a NOTIFY at once,
+// so a copy of the REFER arriving after both was an unexpected message,
+// and sipp aborted the call (a CI run, on the test command's load). The
+// scenarios absorb such copies with a global optional recv that does not
+// advance the scenario, and fail a request that is not a copy.
+
+// TestSippAbsorbsACopiedRequest shows it on the sipp the tests use: the
+// answerer succeeds with the absorber, aborts without it, and fails when
+// the second request is another transaction (another branch).
+func TestSippAbsorbsACopiedRequest(t *testing.T) {
+	const answerer, caller = "uas_request_copy.xml", "uac_request_copy.xml"
+	// Without the absorber, the Via it compares with goes too: sipp
+	// refuses a variable that is set and never read.
+	absorber := regexp.MustCompile(`(?s)\s*<recv request="REFER" optional="global" advance_state="false">.*?</recv>|\s*<ereg [^>]*assign_to="refer_via"/>`)
+	variant := func(name string, from *regexp.Regexp, to string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(ScenarioDir(), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := from.ReplaceAll(data, []byte(to))
+		if n := len(from.FindAll(data, -1)); n == 0 {
+			t.Fatalf("%s: %s not found", name, from)
+		}
+		tmp := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(tmp, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rel, err := filepath.Rel(ScenarioDir(), tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel
+	}
+	// An answerer that aborts leaves the caller's BYE unanswered: the
+	// caller's own limit then ends the run, short where only the
+	// answerer's outcome counts.
+	run := func(uasName, uacName string, callerLimit time.Duration) (answererErr, callerErr error) {
+		uas := Start(t, uasName, "", Options{Timeout: 10 * time.Second})
+		uac := Start(t, uacName, uas.Addr(), Options{Timeout: callerLimit})
+		return uas.Exit(t), uac.Exit(t)
+	}
+
+	if answererErr, callerErr := run(answerer, caller, 10*time.Second); answererErr != nil || callerErr != nil {
+		t.Fatalf("with the absorber: answerer %v, caller %v", answererErr, callerErr)
+	}
+	if err, _ := run(variant(answerer, absorber, ""), caller, 2*time.Second); err == nil {
+		t.Error("without the absorber the answerer succeeded: the copy was not unexpected, and this test shows nothing")
+	}
+	other := variant(caller, regexp.MustCompile(`assign_to="copy" value="\[\$branch1\]"`), `assign_to="copy" value="z9hG4bK-another"`)
+	if err, _ := run(answerer, other, 2*time.Second); err == nil {
+		t.Error("the absorber took a REFER of another transaction as a copy")
+	}
+}
+
 // TestRetransmittedRequestsNameTheirTransaction checks every scenario of the
 // tests: a non-INVITE request sent with retrans names its transaction, and
 // the recvs of its answers name the same one. The bench runs its scenarios
@@ -75,11 +133,103 @@ func TestRetransmittedRequestsNameTheirTransaction(t *testing.T) {
 	}
 }
 
-// step is one child of <scenario> as far as the check needs it.
+// TestReceivedRequestsAbsorbTheirCopies checks every scenario of the tests:
+// where a REFER or a BYE from the UA is followed by two sends or more
+// before the next recv, a global absorber of its copies (a recv of that
+// method, optional="global", advance_state="false") stands before that
+// next recv (optional recvs of the same method aside), and every mandatory
+// recv of that method keeps its Via for the absorber to compare. The answering scenarios' INVITEs are left out: they
+// wait in a pause (their ring time) after the provisional answers, and sipp
+// refuses an optional recv before a pause or a send, so no absorber can
+// stand behind that wait.
+func TestReceivedRequestsAbsorbTheirCopies(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(ScenarioDir(), "*.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		n, err := checkAbsorbers(f)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+		}
+		checked += n
+	}
+	if checked < 10 {
+		t.Fatalf("only %d requests needed an absorber; the scenarios changed?", checked)
+	}
+}
+
+// checkAbsorbers checks one scenario and returns how many of its recvs
+// needed an absorber.
+func checkAbsorbers(path string) (int, error) {
+	steps, err := readSteps(path)
+	if err != nil {
+		return 0, err
+	}
+	isAbsorber := func(s step, method string) bool {
+		return s.kind == "recv" && s.attrs["request"] == method && s.attrs["optional"] == "global" && s.attrs["advance_state"] == "false"
+	}
+	needed := 0
+	for i, s := range steps {
+		method := s.attrs["request"]
+		if s.kind != "recv" || (method != "REFER" && method != "BYE") || s.attrs["optional"] != "" {
+			continue
+		}
+		via := strings.ToLower(method) + "_via"
+		if !s.assigns(via) && absorbed(steps, method, len(steps), isAbsorber) {
+			return needed, fmt.Errorf("step %d: the recv of a %s does not keep its Via (%s) for the absorber", i, method, via)
+		}
+		sends, next := 0, -1
+		for j := i + 1; j < len(steps); j++ {
+			// The optional recvs of the same method before the next
+			// recv (uac_transfer_ok.xml answers a copy with 202 again
+			// where it waits for a NOTIFY's answer) do not end the stretch.
+			if steps[j].kind == "recv" && !(steps[j].attrs["request"] == method && steps[j].attrs["optional"] != "") {
+				next = j
+				break
+			}
+			if steps[j].kind == "send" {
+				sends++
+			}
+		}
+		if sends < 2 || next < 0 {
+			continue
+		}
+		needed++
+		if !absorbed(steps, method, next, isAbsorber) {
+			return needed, fmt.Errorf("step %d: a %s followed by %d sends has no absorber of its copies before step %d", i, method, sends, next)
+		}
+	}
+	return needed, nil
+}
+
+// absorbed reports whether an absorber of method stands before step end.
+func absorbed(steps []step, method string, end int, isAbsorber func(step, string) bool) bool {
+	for _, s := range steps[:end] {
+		if isAbsorber(s, method) {
+			return true
+		}
+	}
+	return false
+}
+
+// step is one child of <scenario> as far as the checks need it.
 type step struct {
 	kind  string // send, recv, or another element
 	attrs map[string]string
 	body  string
+	inner []map[string]string // the attributes of the elements within (actions)
+}
+
+// assigns reports whether an element within s assigns to variable v.
+func (s step) assigns(v string) bool {
+	for _, attrs := range s.inner {
+		if attrs["assign_to"] == v {
+			return true
+		}
+	}
+	return false
 }
 
 func checkTransactions(path string) error {
@@ -152,12 +302,16 @@ func readSteps(path string) ([]step, error) {
 		switch tok := tok.(type) {
 		case xml.StartElement:
 			depth++
-			if depth == 2 {
-				s := step{kind: tok.Name.Local, attrs: map[string]string{}}
-				for _, a := range tok.Attr {
-					s.attrs[a.Name.Local] = a.Value
-				}
-				steps = append(steps, s)
+			attrs := map[string]string{}
+			for _, a := range tok.Attr {
+				attrs[a.Name.Local] = a.Value
+			}
+			switch {
+			case depth == 2:
+				steps = append(steps, step{kind: tok.Name.Local, attrs: attrs})
+			case depth > 2 && len(steps) > 0:
+				last := &steps[len(steps)-1]
+				last.inner = append(last.inner, attrs)
 			}
 		case xml.EndElement:
 			depth--
