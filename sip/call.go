@@ -50,7 +50,8 @@ type call struct {
 	// reported are reported together next (queueNotify, reportNotifies).
 	notifyMu       sync.Mutex
 	lastNotifyCSeq uint32
-	notified       []*notifyStep
+	notified       []notifyStep
+	notifySeq      uint64
 	reporting      bool
 
 	mu    sync.Mutex

@@ -78,18 +78,35 @@ func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	// It is reported only once answered, by whichever handler reports
 	// then: a step reported before its NOTIFY's answer could have the core
 	// hang up first (a completed transfer's BYE overtaking the 200).
-	step := u.queueNotify(c, callID, req.CSeq(), p)
-	u.replyThen(req, tx, sip.StatusOK, "OK", func() {
-		if step != nil {
-			c.notifyMu.Lock()
-			step.answered = true
-			c.notifyMu.Unlock()
-		}
-	})
-	u.logProgress(req, callID, p, debug)
-	if step != nil {
-		u.reportNotifies(c, callID)
+	step, queued := u.queueNotify(c, callID, req.CSeq(), p)
+	if !queued {
+		u.reply(req, tx, sip.StatusOK, "OK")
+		return
 	}
+	// Deferred, so that a step is marked answered even if answering
+	// panics (the stack's guard recovers): the steps behind it would
+	// otherwise wait for it for the rest of the call.
+	defer func() {
+		u.markAnswered(c, step)
+		u.reportNotifies(c, callID)
+	}()
+	// Marked as the answer leaves too, before OnMessage hears of it: a
+	// test holds the handler there to stand for a loaded machine.
+	u.replyThen(req, tx, sip.StatusOK, "OK", func() { u.markAnswered(c, step) })
+	u.logProgress(req, callID, p, debug)
+}
+
+// markAnswered marks step of c answered; one already reported is gone
+// from the queue.
+func (u *UA) markAnswered(c *call, step uint64) {
+	c.notifyMu.Lock()
+	for i := range c.notified {
+		if c.notified[i].seq == step {
+			c.notified[i].answered = true
+			break
+		}
+	}
+	c.notifyMu.Unlock()
 }
 
 // logProgress adds the subscription state to the core's "transfer step"
@@ -103,29 +120,31 @@ func (u *UA) logProgress(req *sip.Request, callID string, p core.ReferProgress, 
 
 // notifyStep is a NOTIFY's step in its call's queue.
 type notifyStep struct {
+	seq      uint64 // the call's count of steps queued, naming this one
 	progress core.ReferProgress
 	answered bool // its 200 has been sent
 }
 
 // queueNotify queues p, a NOTIFY of c with CSeq cseq, in the order of the
-// CSeqs, and returns its place. A NOTIFY with a CSeq at or below one
-// already queued is stale (a retransmission, or a "100 Trying" overtaken
-// by the final step): it is not queued, and the result is nil.
-func (u *UA) queueNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.ReferProgress) *notifyStep {
+// CSeqs, and returns its name in the queue. A NOTIFY with a CSeq at or
+// below one already queued is stale (a retransmission, or a "100 Trying"
+// overtaken by the final step) and is not queued.
+func (u *UA) queueNotify(c *call, callID string, cseq *sip.CSeqHeader, p core.ReferProgress) (step uint64, queued bool) {
 	c.notifyMu.Lock()
 	if cseq != nil {
 		if cseq.SeqNo <= c.lastNotifyCSeq {
 			last := c.lastNotifyCSeq
 			c.notifyMu.Unlock()
 			u.log.Info("stale NOTIFY not reported: a later one was", "call_id", callID, "status", p.Status, "cseq", cseq.SeqNo, "last_cseq", last)
-			return nil
+			return 0, false
 		}
 		c.lastNotifyCSeq = cseq.SeqNo
 	}
-	step := &notifyStep{progress: p}
-	c.notified = append(c.notified, step)
+	c.notifySeq++
+	step = c.notifySeq
+	c.notified = append(c.notified, notifyStep{seq: step, progress: p})
 	c.notifyMu.Unlock()
-	return step
+	return step, true
 }
 
 // reportNotifies reports the answered steps at the head of c's queue, in
@@ -162,7 +181,7 @@ func (u *UA) reportNotifies(c *call, callID string) {
 		for i, s := range c.notified[:n] {
 			batch[i] = s.progress
 		}
-		c.notified = c.notified[n:]
+		c.notified = append(c.notified[:0], c.notified[n:]...)
 		c.notifyMu.Unlock()
 		held = false
 		u.handler.TransferProgress(reportCtx(), callID, batch...)
