@@ -13,13 +13,14 @@ import (
 
 // onNotify handles the NOTIFYs of a REFER's implicit subscription (RFC
 // 3515): each takes its place in the call's order of steps, is answered,
-// then its sipfrag status is reported as TransferProgress. Whatever the far side's habits, a NOTIFY in a known
-// dialog is reported: before the REFER's 202, with a final status and
-// "Subscription-State: active", or shortly after the call ended (a late
-// NOTIFY after our BYE is answered 200). A NOTIFY for no dialog we know
-// gets 481, one for another event package 489, and a malformed sipfrag 400
-// with nothing reported. A NOTIFY without a body (some UAs end the
-// subscription that way) is answered 200 and reports nothing.
+// then its sipfrag status is reported as TransferProgress. Whatever the
+// far side's habits, a NOTIFY in a known dialog is reported: before the
+// REFER's 202, with a final status and "Subscription-State: active", or
+// shortly after the call ended (a late NOTIFY after our BYE is answered
+// 200). A NOTIFY for no dialog we know gets 481, one for another event
+// package 489, and a malformed sipfrag 400 with nothing reported. A
+// NOTIFY without a body (some UAs end the subscription that way) is
+// answered 200 and reports nothing.
 func (u *UA) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	key, inDialog := requestKey(req)
 	if !inDialog {
