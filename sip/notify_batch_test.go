@@ -122,14 +122,15 @@ func TestNotifyAnsweredKeepsItsPlace(t *testing.T) {
 	}
 	rec.expectEnded(t, id, core.EndAssistantHangup)
 	caller.Wait(t)
-	rec.mu.Lock()
-	got := fmt.Sprint(rec.reports[id])
-	rec.mu.Unlock()
 	// The held handler's step was reported with the final one, by the
-	// handler of the final NOTIFY. The last report is the final NOTIFY
-	// sent once more after the call ended, for a call the core no longer
-	// holds (TestNotifyRetransmissionAnsweredOnce).
-	if want := "[[100 200] [200]]"; got != want {
-		t.Errorf("reports %s, want %s", got, want)
+	// handler of the final NOTIFY. A report may follow: the final NOTIFY
+	// sent once more after the call ended is reported, for a call the core
+	// no longer holds, if our end of the call is gone by then, and is
+	// stale otherwise (TestNotifyRetransmissionAnsweredOnce).
+	rec.mu.Lock()
+	got := append([][]int(nil), rec.reports[id]...)
+	rec.mu.Unlock()
+	if len(got) == 0 || fmt.Sprint(got[0]) != "[100 200]" || len(got) > 2 || (len(got) == 2 && fmt.Sprint(got[1]) != "[200]") {
+		t.Errorf("reports %v, want [[100 200]], then perhaps [200] for the NOTIFY after the call's end", got)
 	}
 }
