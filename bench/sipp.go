@@ -141,9 +141,6 @@ func (p *sippProc) tail() string {
 	return s
 }
 
-// txnAttrs are sipp's start_txn and response_txn attributes.
-var txnAttrs = regexp.MustCompile(` (start|response)_txn="[^"]*"`)
-
 // scenario is the path of a copy of testdata/sipp's scenario name without
 // its transaction attributes (start_txn, response_txn), written once into
 // the scratch directory. The tests' scenarios name the transactions of the
@@ -166,6 +163,7 @@ func (b *bench) scenario(name string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
+	txnAttrs := regexp.MustCompile(` (start|response)_txn="[^"]*"`)
 	if err := os.WriteFile(out, txnAttrs.ReplaceAll(data, nil), 0o644); err != nil {
 		return "", fmt.Errorf("bench scenario %s: %w", name, err)
 	}

@@ -26,22 +26,7 @@ import (
 // succeeds with them.
 func TestSippAbsorbsARepeatedFinalAnswer(t *testing.T) {
 	withTxn := "uac_final_twice.xml"
-	data, err := os.ReadFile(filepath.Join(ScenarioDir(), withTxn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	without := regexp.MustCompile(` (start|response)_txn="[^"]*"`).ReplaceAll(data, nil)
-	if string(without) == string(data) {
-		t.Fatalf("%s names no transaction", withTxn)
-	}
-	tmp := filepath.Join(t.TempDir(), "uac_final_twice_plain.xml")
-	if err := os.WriteFile(tmp, without, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	plain, err := filepath.Rel(ScenarioDir(), tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := scenarioVariant(t, withTxn, regexp.MustCompile(` (start|response)_txn="[^"]*"`), "")
 
 	run := func(caller string) (callerErr, answererErr error) {
 		uas := Start(t, "uas_final_twice.xml", "", Options{Timeout: 10 * time.Second})
@@ -73,45 +58,56 @@ func TestSippAbsorbsACopiedRequest(t *testing.T) {
 	// Without the absorber, the Via it compares with goes too: sipp
 	// refuses a variable that is set and never read.
 	absorber := regexp.MustCompile(`(?s)\s*<recv request="REFER" optional="global" advance_state="false">.*?</recv>|\s*<ereg [^>]*assign_to="refer_via"/>`)
-	variant := func(name string, from *regexp.Regexp, to string) string {
-		t.Helper()
-		data, err := os.ReadFile(filepath.Join(ScenarioDir(), name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		changed := from.ReplaceAll(data, []byte(to))
-		if n := len(from.FindAll(data, -1)); n == 0 {
-			t.Fatalf("%s: %s not found", name, from)
-		}
-		tmp := filepath.Join(t.TempDir(), name)
-		if err := os.WriteFile(tmp, changed, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		rel, err := filepath.Rel(ScenarioDir(), tmp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rel
-	}
 	// An answerer that aborts leaves the caller's BYE unanswered: the
 	// caller's own limit then ends the run, short where only the
 	// answerer's outcome counts.
-	run := func(uasName, uacName string, callerLimit time.Duration) (answererErr, callerErr error) {
+	run := func(uasName, uacName string, callerLimit time.Duration) (answerer *Process, answererErr, callerErr error) {
 		uas := Start(t, uasName, "", Options{Timeout: 10 * time.Second})
 		uac := Start(t, uacName, uas.Addr(), Options{Timeout: callerLimit})
-		return uas.Exit(t), uac.Exit(t)
+		return uas, uas.Exit(t), uac.Exit(t)
 	}
 
-	if answererErr, callerErr := run(answerer, caller, 10*time.Second); answererErr != nil || callerErr != nil {
+	if _, answererErr, callerErr := run(answerer, caller, 10*time.Second); answererErr != nil || callerErr != nil {
 		t.Fatalf("with the absorber: answerer %v, caller %v", answererErr, callerErr)
 	}
-	if err, _ := run(variant(answerer, absorber, ""), caller, 2*time.Second); err == nil {
+	// Each failure must be the one the case is about, not another.
+	uas, err, _ := run(scenarioVariant(t, answerer, absorber, ""), caller, 2*time.Second)
+	if err == nil {
 		t.Error("without the absorber the answerer succeeded: the copy was not unexpected, and this test shows nothing")
+	} else if traces := uas.Traces(); !strings.Contains(traces, "unexpected message for Call-Id") || !strings.Contains(traces, "received 'REFER ") {
+		t.Errorf("without the absorber the answerer failed, but not on the copy:\n%s", traces)
 	}
-	other := variant(caller, regexp.MustCompile(`assign_to="copy" value="\[\$branch1\]"`), `assign_to="copy" value="z9hG4bK-another"`)
-	if err, _ := run(answerer, other, 2*time.Second); err == nil {
+	other := scenarioVariant(t, caller, regexp.MustCompile(`assign_to="copy" value="\[\$branch1\]"`), `assign_to="copy" value="z9hG4bK-another"`)
+	uas, err, _ = run(answerer, other, 2*time.Second)
+	if err == nil {
 		t.Error("the absorber took a REFER of another transaction as a copy")
+	} else if traces := uas.Traces(); !strings.Contains(traces, "strcmp refer_copy_via") {
+		t.Errorf("a REFER of another transaction failed the answerer, but not on the absorber's comparison:\n%s", traces)
 	}
+}
+
+// scenarioVariant writes scenario name with what from matches replaced by
+// to into the test's temporary directory, and returns its name relative to
+// ScenarioDir, as Start takes it. It fails the test when from matches
+// nothing: a variant that changed nothing would show nothing.
+func scenarioVariant(t *testing.T, name string, from *regexp.Regexp, to string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ScenarioDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !from.Match(data) {
+		t.Fatalf("%s: %s matches nothing", name, from)
+	}
+	tmp := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(tmp, from.ReplaceAll(data, []byte(to)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(ScenarioDir(), tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }
 
 // TestRetransmittedRequestsNameTheirTransaction checks every scenario of the
