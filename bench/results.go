@@ -48,12 +48,21 @@ type summary struct {
 	Rate               int
 	ZeroFailRuns, Runs int
 	P50, P99, CPU, RSS float64
+	// LoadCPU as in stepResult; ServerPerCall and LoadPerCall the
+	// server's and the load generators' CPU per call, in ms.
+	LoadCPU                    float64
+	ServerPerCall, LoadPerCall float64
 }
 
 func (r rampResult) summary() summary {
 	s := summary{Rate: r.Best, Runs: len(r.Runs)}
-	var p50, p99, cpu, rss []float64
+	var p50, p99, cpu, rss, load, serverPer, loadPer []float64
 	for _, run := range r.Runs {
+		load = append(load, run.LoadCPU)
+		if run.Calls > 0 {
+			serverPer = append(serverPer, ms(run.CPUTime)/float64(run.Calls))
+			loadPer = append(loadPer, ms(run.LoadCPUTime)/float64(run.Calls))
+		}
 		if run.ok() {
 			s.ZeroFailRuns++
 		}
@@ -63,7 +72,29 @@ func (r rampResult) summary() summary {
 		rss = append(rss, run.RSS)
 	}
 	s.P50, s.P99, s.CPU, s.RSS = median(p50), median(p99), median(cpu), median(rss)
+	s.LoadCPU = median(load)
+	s.ServerPerCall, s.LoadPerCall = median(serverPer), median(loadPer)
 	return s
+}
+
+// writeMachineShare says, at each target's best rate, what the server and
+// the load generators beside it spent per call and how full the machine
+// was: on a machine whose cores the generators share, the rate a target
+// can reach is bounded by the cores' time over the sum of the two.
+func (r *results) writeMachineShare(b *strings.Builder) {
+	cores := float64(r.Machine.Cores)
+	fmt.Fprintf(b, "\nCPU per transferred call at the best rate (medians of its runs): the server's part, and the load generators' beside it (both from the processes' own CPU accounting) "+
+		"(the sipp callers and target, and for the server over MCP the bench's own process: the driver's MCP clients, reading the server's log, and the webhook receiver). "+
+		"The rate the %.0f cores hold with both on them is at most the cores' time over the two together.\n\n", cores)
+	fmt.Fprintf(b, "| Server | Best rate (/s) | Server CPU (%%) | Load generators' CPU (%%) | Server CPU per call (ms) | Load generators' CPU per call (ms) | The cores' bound at this CPU per call (/s) |\n|---|---|---|---|---|---|---|\n")
+	for _, rr := range []rampResult{r.MCP, r.Core, r.Reference} {
+		s := rr.summary()
+		bound := "n/a"
+		if per := s.ServerPerCall + s.LoadPerCall; per > 0 {
+			bound = fmt.Sprintf("%.0f", cores*1000/per)
+		}
+		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.2f | %.2f | %s |\n", rr.Name, s.Rate, s.CPU, s.LoadCPU, s.ServerPerCall, s.LoadPerCall, bound)
+	}
 }
 
 func ratio(a, b float64) string {
@@ -106,11 +137,12 @@ func (r *results) write(path string) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d/%d | %.1f | %.1f | %.0f | %.0f |\n", rr.Name, best, ratio(float64(s.Rate), float64(ref.Rate)),
 			s.ZeroFailRuns, s.Runs, s.P50, s.P99, s.CPU, s.RSS)
 	}
-	fmt.Fprintf(&b, "\nEvery step:\n\n| Server | Rate (/s) | Calls | Took (s) | sipp successful | sipp failed | Transfer errors | p50 (ms) | p99 (ms) | CPU (%%) | RSS (MiB) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	r.writeMachineShare(&b)
+	fmt.Fprintf(&b, "\nEvery step:\n\n| Server | Rate (/s) | Calls | Took (s) | sipp successful | sipp failed | Transfer errors | p50 (ms) | p99 (ms) | CPU (%%) | RSS (MiB) | Load generators' CPU (%%) | First error |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rr := range []rampResult{r.MCP, r.Core, r.Reference} {
 		for _, st := range append(append([]stepResult{}, rr.Steps...), rr.Runs[min(1, len(rr.Runs)):]...) {
-			fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %s |\n", rr.Name, st.Rate, st.Calls, st.Wall.Seconds(), st.Successful, st.Failed,
-				st.TransferErrors, ms(st.P50), ms(st.P99), st.CPU, st.RSS, strings.ReplaceAll(st.FirstError, "|", "/"))
+			fmt.Fprintf(&b, "| %s | %d | %d | %.1f | %d | %d | %d | %.1f | %.1f | %.0f | %.0f | %.0f | %s |\n", rr.Name, st.Rate, st.Calls, st.Wall.Seconds(), st.Successful, st.Failed,
+				st.TransferErrors, ms(st.P50), ms(st.P99), st.CPU, st.RSS, st.LoadCPU, strings.ReplaceAll(st.FirstError, "|", "/"))
 		}
 	}
 	fmt.Fprintf(&b, "\nEvents under load (server over MCP, every step): %d transfers completed; webhook deliveries not received "+

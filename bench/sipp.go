@@ -68,6 +68,21 @@ func (p *sippProc) stop() {
 	}
 }
 
+// cpu is the CPU time sipp has used: read from /proc while it runs, and
+// from its exit status once it has been waited for (its /proc entry is
+// gone then).
+func (p *sippProc) cpu() time.Duration {
+	select {
+	case <-p.done:
+		if st := p.cmd.ProcessState; st != nil {
+			return st.UserTime() + st.SystemTime()
+		}
+		return 0
+	default:
+		return procCPU(p.cmd.Process.Pid)
+	}
+}
+
 // wait waits for sipp to finish its calls, or for timeout.
 func (p *sippProc) wait(timeout time.Duration) bool {
 	select {

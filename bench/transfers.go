@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -51,8 +52,16 @@ type stepResult struct {
 	FirstError     string
 	P50, P99       time.Duration
 	CPU, RSS       float64
-	Transferred    []string
-	Wall, Dur      time.Duration
+	// LoadCPU is what the load generators used, in percent of one core,
+	// over the same window as CPU: the sipp callers and target, and the
+	// bench's own process where it is not the server (the MCP driver and
+	// the webhook receiver).
+	LoadCPU float64
+	// CPUTime and LoadCPUTime are the server's and the load generators'
+	// CPU time over the step, for the CPU each spent per call.
+	CPUTime, LoadCPUTime time.Duration
+	Transferred          []string
+	Wall, Dur            time.Duration
 }
 
 // ok is a step with zero failures that kept up: its last call ended
@@ -144,6 +153,15 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 	}()
 
 	s := startSampler(t.pid())
+	// What the generators use is what the server cannot have of the
+	// cores they share; it bounds a rate once the two fill them.
+	self := os.Getpid()
+	driverCounted := t.pid() != self
+	var self0 time.Duration
+	if driverCounted {
+		self0 = procCPU(self)
+	}
+	target0 := target.cpu()
 	start := time.Now()
 	callerScenario, err := b.scenario("uac_transfer_ok.xml")
 	if err != nil {
@@ -183,6 +201,12 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 		<-waited
 	}
 	res.CPU, res.RSS = s.end()
+	res.CPUTime = s.cpuUsed
+	res.LoadCPUTime = caller.cpu() + target.cpu() - target0
+	if driverCounted {
+		res.LoadCPUTime += procCPU(self) - self0
+	}
+	res.LoadCPU = 100 * float64(res.LoadCPUTime) / float64(s.wallUsed)
 	st := caller.stats()
 	res.Calls, res.Successful, res.Failed = n, st.Successful, st.Failed
 	if st.Failed > 0 || st.Successful != n {
@@ -200,8 +224,8 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 	}
 	sorted := sortedCopy(latencies)
 	res.P50, res.P99 = percentile(sorted, 50), percentile(sorted, 99)
-	log.Printf("%s: %d/s: %d calls in %.1fs, %d ok, %d failed, %d transfer errors %s; p50 %.1f ms p99 %.1f ms; CPU %.0f%% RSS %.0f MiB",
-		t.name, rate, n, res.Wall.Seconds(), res.Successful, res.Failed, res.TransferErrors, res.FirstError, ms(res.P50), ms(res.P99), res.CPU, res.RSS)
+	log.Printf("%s: %d/s: %d calls in %.1fs, %d ok, %d failed, %d transfer errors %s; p50 %.1f ms p99 %.1f ms; CPU %.0f%% RSS %.0f MiB; load generators' CPU %.0f%%",
+		t.name, rate, n, res.Wall.Seconds(), res.Successful, res.Failed, res.TransferErrors, res.FirstError, ms(res.P50), ms(res.P99), res.CPU, res.RSS, res.LoadCPU)
 	return res, nil
 }
 
