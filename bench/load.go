@@ -305,14 +305,14 @@ func (r *results) writeLoad(b *strings.Builder) {
 		fmt.Fprintf(b, "A fresh server over MCP at its best rate (%d transfers/s) for %s, ~9 deliveries per transfer to the bench's receiver "+
 			"(`VOICEDOCK_WEBHOOK_CONCURRENCY=256`, the default). The outbox's pending deliveries are counted after %s and at the end; "+
 			"the dispatcher keeps pace when the count does not grow.\n\n", s.Rate, s.Dur, s.Warm)
-		fmt.Fprintf(b, "| Rate (/s) | Calls | sipp failed | Transfer errors | Pending at %s | Pending at %s | Deliveries received | Deliveries/s | RSS (MiB) |\n|---|---|---|---|---|---|---|---|---|\n", s.Warm, s.Dur)
+		fmt.Fprintf(b, "| Rate (/s) | Calls | sipp failed | Transfer errors | Pending at %s | Pending at %s | Deliveries received | Deliveries/s | RSS (MiB) | Server CPU (%%) | Load generators' CPU (%%, the receiver included) |\n|---|---|---|---|---|---|---|---|---|---|---|\n", s.Warm, s.Dur)
 		rows := []steadyResult{s}
 		if r.SteadyBelow != nil {
 			rows = append(rows, *r.SteadyBelow)
 		}
 		for _, s := range rows {
-			fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %.0f | %.0f |\n", s.Rate, s.Step.Calls, s.Step.Failed, s.Step.TransferErrors,
-				s.PendingStart, s.PendingEnd, s.Received, s.PerSec, s.Step.RSS)
+			fmt.Fprintf(b, "| %d | %d | %d | %d | %d | %d | %d | %.0f | %.0f | %.0f | %.0f |\n", s.Rate, s.Step.Calls, s.Step.Failed, s.Step.TransferErrors,
+				s.PendingStart, s.PendingEnd, s.Received, s.PerSec, s.Step.RSS, s.Step.CPU, s.Step.LoadCPU)
 		}
 		if r.SteadyBelow != nil {
 			fmt.Fprintf(b, "\nThe best rate's deliveries fell behind, so the ramp's rate below it ran too, on another fresh server: "+

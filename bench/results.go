@@ -83,9 +83,9 @@ func (r rampResult) summary() summary {
 // can reach is bounded by the cores' time over the sum of the two.
 func (r *results) writeMachineShare(b *strings.Builder) {
 	cores := float64(r.Machine.Cores)
-	fmt.Fprintf(b, "\nCPU per transferred call at the best rate (medians of its runs): the server's part, and the load generators' beside it (both from the processes' own CPU accounting) "+
-		"(the sipp callers and target, and for the server over MCP the bench's own process: the driver's MCP clients, reading the server's log, and the webhook receiver). "+
-		"The rate the %.0f cores hold with both on them is at most the cores' time over the two together.\n\n", cores)
+	fmt.Fprintf(b, "\nCPU per transferred call at the best rate (medians of its runs, from each process's own CPU accounting): the server's part, and the load generators' beside it "+
+		"(the sipp callers and target, and for the server over MCP and the reference the bench's own process: the driver's MCP clients, its reading of the server's log, and the webhook receiver). "+
+		"At that cost per call, the %.0f cores shared by both hold at most their time over the two together; the cost per call falls as the rate rises (writes and collections shared by more calls), so the bound is read at the best rate only.\n\n", cores)
 	fmt.Fprintf(b, "| Server | Best rate (/s) | Server CPU (%%) | Load generators' CPU (%%) | Server CPU per call (ms) | Load generators' CPU per call (ms) | The cores' bound at this CPU per call (/s) |\n|---|---|---|---|---|---|---|\n")
 	for _, rr := range []rampResult{r.MCP, r.Core, r.Reference} {
 		s := rr.summary()
