@@ -41,24 +41,7 @@ type transferTarget struct {
 	// profile, when set, takes a CPU profile of dur during the ramp's
 	// last run at the best rate, and returns when it is saved.
 	profile func(dur time.Duration) error
-	// callerTimeout is how long a caller waits for any one message before
-	// its call fails (sipp's -recv_timeout); callerTimeout's default when
-	// zero.
-	callerTimeout time.Duration
 }
-
-// callerTimeout is the callers' default wait for a message: a transfer
-// refused overloaded is retried for up to 25 s, and the webhook steady
-// state measures a server that may fall seconds behind.
-const callerTimeout = 30 * time.Second
-
-// rampCallerTimeout is the callers' wait in a ramp's steps. A step whose
-// every call ended within keepUp of the last INVITE never leaves a caller
-// waiting this long for one message; a step that falls that far behind
-// has failed already, and a shorter wait ends it sooner (with 30 s, five
-// calls lost at 1,000/s kept a step running for 46 s and the suite past
-// its 10 minutes).
-const rampCallerTimeout = 10 * time.Second
 
 type stepResult struct {
 	Rate           int
@@ -187,13 +170,9 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 	if t.callerScenario != "" {
 		callerScenario = filepath.Join(b.root, "bench", "scenarios", t.callerScenario)
 	}
-	wait := t.callerTimeout
-	if wait == 0 {
-		wait = callerTimeout
-	}
 	caller, err := startSipp(ctx, b.tmp, step+"-caller", t.sipAddr(), "-sf", callerScenario,
 		"-s", ourNumber[1:], "-i", "127.0.0.1", "-p", strconv.Itoa(b.ports.free(1)), "-mp", strconv.Itoa(b.ports.free(4)),
-		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-recv_timeout", strconv.FormatInt(wait.Milliseconds(), 10))
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(n), "-l", strconv.Itoa(n+1000), "-recv_timeout", "30000")
 	if err != nil {
 		close(stopDispatch)
 		return res, err
@@ -266,7 +245,6 @@ type rampResult struct {
 // best rate until there are runs of it.
 func (b *bench) ramp(ctx context.Context, t transferTarget, targetPort int, rates []int, dur time.Duration, runs int) (rampResult, error) {
 	r := rampResult{Name: t.name, Top: rates[len(rates)-1]}
-	t.callerTimeout = rampCallerTimeout
 	var bestRun stepResult
 	for _, rate := range rates {
 		res, err := b.transferStep(ctx, t, targetPort, rate, dur)
