@@ -41,6 +41,8 @@ type transferTarget struct {
 	// profile, when set, takes a CPU profile of dur during the ramp's
 	// last run at the best rate, and returns when it is saved.
 	profile func(dur time.Duration) error
+	// inRamp is set by ramp: its steps stop callers that overrun.
+	inRamp bool
 }
 
 type stepResult struct {
@@ -177,13 +179,21 @@ func (b *bench) transferStep(ctx context.Context, t transferTarget, targetPort, 
 		close(stopDispatch)
 		return res, err
 	}
+	// In a ramp, callers still running past keepUp have failed the step
+	// already; what is left is sipp waiting out its 30 s timeouts (three
+	// reference runs added 80 s to a bench; a 1,000/s step over MCP that
+	// lost five calls ran 46 s). Against a server of ours they get 10 s
+	// more, for most of its calls to end before the next step (settle
+	// waits for the rest); the reference, sipp on both sides, holds
+	// nothing that would spill into a later step. Outside a ramp (the
+	// steady state, overload) a call may rightly run longer: a transfer
+	// refused overloaded is retried for up to 25 s.
 	giveUp := dur + 45*time.Second
-	if t.answered == nil {
-		// The reference (sipp on both sides) still running past keepUp
-		// has failed the step already; what is left is sipp waiting out
-		// its 30 s timeouts (three such runs added 80 s to a bench), and
-		// no server of ours holds calls that would spill into a later step.
+	switch {
+	case t.answered == nil:
 		giveUp = dur + keepUp + 2*time.Second
+	case t.inRamp:
+		giveUp = dur + keepUp + 10*time.Second
 	}
 	if !caller.wait(giveUp) {
 		log.Printf("%s: callers still running after %s; stopping them", step, giveUp)
@@ -245,6 +255,7 @@ type rampResult struct {
 // best rate until there are runs of it.
 func (b *bench) ramp(ctx context.Context, t transferTarget, targetPort int, rates []int, dur time.Duration, runs int) (rampResult, error) {
 	r := rampResult{Name: t.name, Top: rates[len(rates)-1]}
+	t.inRamp = true
 	var bestRun stepResult
 	for _, rate := range rates {
 		res, err := b.transferStep(ctx, t, targetPort, rate, dur)
