@@ -107,6 +107,7 @@ func Open(ctx context.Context, path string, key []byte, logger *slog.Logger) (*S
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
+	s.batch.tenure = leadTenure
 	if s.ckpt, err = startCheckpointer(ctx, abs, &s.batch.pause, logger); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
