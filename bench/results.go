@@ -78,9 +78,9 @@ func (r rampResult) summary() summary {
 }
 
 // writeMachineShare says, at each target's best rate, what the server and
-// the load generators beside it spent per call and how full the machine
-// was: on a machine whose cores the generators share, the rate a target
-// can reach is bounded by the cores' time over the sum of the two.
+// the load generators beside it spent per call: on a machine whose cores
+// the generators share, the rate a target can reach is bounded by the
+// cores' time over the sum of the two.
 func (r *results) writeMachineShare(b *strings.Builder) {
 	cores := float64(r.Machine.Cores)
 	fmt.Fprintf(b, "\nCPU per transferred call at the best rate (medians of its runs, from each process's own CPU accounting): the server's part, and the load generators' beside it "+
