@@ -133,8 +133,11 @@ func (s *Store) batchWrite(ctx context.Context, fn func(tx *sql.Tx) error, urgen
 		if len(batch) == 0 {
 			// Not reached: w stays queued until it is stored, and a
 			// leader leads on only with writes queued. Were it
-			// otherwise, wait for w rather than commit nothing in a loop.
-			own, stored, storedAt = <-w.done, true, time.Now()
+			// otherwise, wait for w (once) rather than commit nothing in
+			// a loop; the loop's head then ends the lead.
+			if !stored {
+				own, stored, storedAt = <-w.done, true, time.Now()
+			}
 			continue
 		}
 		b.pause.Lock()
