@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -30,10 +29,11 @@ const maxBatch = 64
 // the other writes of that time took a second.)
 //
 // A write still returns only after its own commit: nothing is announced
-// before it is stored. When anything in a batch fails (a write's error,
-// a cancelled context, the commit), the batch is rolled back whole and
-// its writes are run again one transaction each, so that one write's
-// failure never takes another's with it; the writes batched are
+// before it is stored. A write whose context is done when its turn comes
+// fails alone and the batch goes on without it. When anything else in a
+// batch fails (a write's error, the commit), the batch is rolled back
+// whole and its writes are run again one transaction each, so that one
+// write's failure never takes another's with it; the writes batched are
 // idempotent or fail cleanly on their own when run again.
 //
 // Urgent writes (a transfer's first, which its REFER waits for) do not
@@ -194,23 +194,24 @@ func (s *Store) commitBatch(batch []*batchWrite) (rest []*batchWrite) {
 		s.commitEach(batch)
 		return nil
 	}
-	ran := batch
+	ran := make([]*batchWrite, 0, len(batch))
 	for i := range batch {
 		if i > 0 {
 			if u := s.batch.takeUrgent(); u != nil {
-				ran = append(slices.Clip(batch[:i]), u...)
 				rest = batch[i:]
-				if !s.runAll(tx, u) {
+				var failed []*batchWrite
+				if ran, failed = s.runAll(tx, ran, u); failed != nil {
 					_ = tx.Rollback()
-					s.commitEach(ran)
+					s.commitEach(append(ran, failed...))
 					return rest
 				}
 				break
 			}
 		}
-		if !s.runAll(tx, batch[i:i+1]) {
+		var failed []*batchWrite
+		if ran, failed = s.runAll(tx, ran, batch[i:i+1]); failed != nil {
 			_ = tx.Rollback()
-			s.commitEach(batch)
+			s.commitEach(append(append(ran, failed...), batch[i+1:]...))
 			return nil
 		}
 	}
@@ -225,15 +226,25 @@ func (s *Store) commitBatch(batch []*batchWrite) (rest []*batchWrite) {
 	return rest
 }
 
-// runAll runs ws in tx, and reports whether all of them succeeded (a
-// cancelled context counts as a failure).
-func (s *Store) runAll(tx *sql.Tx, ws []*batchWrite) bool {
-	for _, w := range ws {
-		if w.ctx.Err() != nil || w.fn(tx) != nil {
-			return false
+// runAll runs ws in tx, appending each write it ran to ran. A write whose
+// context is done before it runs has touched nothing: it fails alone,
+// at once, and the batch goes on. (Rolling back the batch for it, and
+// running its writes again one transaction each, slowed the queue when it
+// was longest: in an overload, writes whose deadline passed in the queue
+// came many to a batch.) When a write fails in tx, failed is ws from that
+// write on, and the batch must be rolled back.
+func (s *Store) runAll(tx *sql.Tx, ran, ws []*batchWrite) (_, failed []*batchWrite) {
+	for i, w := range ws {
+		if err := w.ctx.Err(); err != nil {
+			w.done <- fmt.Errorf("begin: %w", err)
+			continue
 		}
+		if w.fn(tx) != nil {
+			return ran, ws[i:]
+		}
+		ran = append(ran, w)
 	}
-	return true
+	return ran, nil
 }
 
 func (s *Store) commitEach(batch []*batchWrite) {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -277,5 +278,76 @@ func TestLeaderReturnsOnceItsWriteIsStored(t *testing.T) {
 	s.batch.mu.Unlock()
 	if leading {
 		t.Fatal("the batcher still has a leader with nothing queued")
+	}
+}
+
+// A write whose context ends while it waits in the queue fails alone when
+// its turn comes, and the writes batched with it share their transaction
+// as if it had not been there: none of them is run a second time. (The
+// batch was rolled back for it and its writes run again one transaction
+// each: in an overload, where such writes are many, that slowed the queue
+// when it was longest.)
+func TestExpiredWriteLeavesItsBatch(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	wg.Go(func() { _ = s.inBatchTx(ctx, func(*sql.Tx) error { <-gate; return nil }) })
+	for s.batch.mu.Lock(); !s.batch.leading; s.batch.mu.Lock() {
+		s.batch.mu.Unlock()
+		runtime.Gosched()
+	}
+	s.batch.mu.Unlock()
+
+	var mu sync.Mutex
+	runs := map[string][]*sql.Tx{}
+	write := func(name string) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			mu.Lock()
+			runs[name] = append(runs[name], tx)
+			mu.Unlock()
+			_, err := tx.Exec(`CREATE TABLE IF NOT EXISTS batch_probe (name TEXT)`)
+			if err == nil {
+				_, err = tx.Exec(`INSERT INTO batch_probe (name) VALUES (?)`, name)
+			}
+			return err
+		}
+	}
+	expiring, expire := context.WithCancel(ctx)
+	errs := make([]error, 3)
+	for i, name := range []string{"before", "expired", "after"} {
+		wctx := ctx
+		if name == "expired" {
+			wctx = expiring
+		}
+		wg.Go(func() { errs[i] = s.inBatchTx(wctx, write(name)) })
+		waitQueued(t, s, i+1, 0)
+	}
+	expire()
+	close(gate)
+	wg.Wait()
+
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("the live writes failed: %v, %v", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], context.Canceled) {
+		t.Fatalf("the expired write returned %v, want context.Canceled", errs[1])
+	}
+	if len(runs["expired"]) != 0 {
+		t.Fatal("the expired write ran")
+	}
+	if len(runs["before"]) != 1 || len(runs["after"]) != 1 {
+		t.Fatalf("the live writes ran %d and %d times, want once each (the batch was run again)",
+			len(runs["before"]), len(runs["after"]))
+	}
+	if runs["before"][0] != runs["after"][0] {
+		t.Fatal("the live writes did not share their transaction")
+	}
+	var stored int
+	if err := s.write.QueryRowContext(ctx, `SELECT count(*) FROM batch_probe`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 2 {
+		t.Fatalf("%d rows stored, want 2", stored)
 	}
 }
