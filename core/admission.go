@@ -35,7 +35,8 @@ const admissionReserve = 4
 // work it already took on:
 //   - while the transfers in flight fill three quarters of
 //     VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT, or a transfer was refused for want
-//     of a slot less than a second ago. The transfers in flight are the
+//     of a slot, or because the store did not take its first write in
+//     time, less than a second ago. The transfers in flight are the
 //     transfer rate times the time each takes (Little's law), so they rise
 //     both when more transfers are asked for than complete and when each
 //     takes longer because the store or the network is behind; the count

@@ -76,6 +76,9 @@ type Calls struct {
 	hear      *hearing // the conversation: nil records none
 	logger    *slog.Logger
 	now       func() time.Time
+	// storeTimeout bounds each state write (storeContext); a test
+	// shortens it.
+	storeTimeout time.Duration
 
 	mu   sync.RWMutex
 	live map[string]*liveCall
@@ -158,7 +161,7 @@ func NewCalls(bg context.Context, cfg CallsConfig, store Store, calls CallStore,
 	bg, stop := context.WithCancel(bg)
 	return &Calls{
 		cfg: cfg, store: store, callStore: calls, bus: bus, logger: logger,
-		resolver: net.DefaultResolver, now: time.Now,
+		resolver: net.DefaultResolver, now: time.Now, storeTimeout: storeTimeout,
 		live: map[string]*liveCall{}, legs: map[string]*liveCall{}, bg: bg, stop: stop,
 		slots: newTransferSlots(cfg.MaxTransfersInFlight), numbers: newNumberCache(),
 	}
@@ -188,11 +191,15 @@ func (m *Calls) LiveCount() int {
 	return len(m.live)
 }
 
+// storeTimeout bounds a state write, the wait for its turn in the store
+// included: a write that has not begun by then is not made.
+const storeTimeout = 10 * time.Second
+
 // storeContext detaches a state write from the request or SIP
 // transaction that caused it: a change that happened on the wire is
 // recorded even when the request that asked for it has gone away.
-func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+func (m *Calls) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), m.storeTimeout)
 }
 
 // saveCall stores the call and then publishes its status; lc.mu is held.
@@ -201,7 +208,7 @@ func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // caller.
 func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	out := m.callChanged(lc)
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	if m.lostLocked(sctx, lc) {
 		m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
@@ -250,7 +257,7 @@ func (m *Calls) writeTransfer(ctx context.Context, lc *liveCall, t *Transfer, st
 	if step {
 		out = append(out, m.transferDeliveries(lc, t)...)
 	}
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	var err error
 	if !m.lostLocked(sctx, lc) {

@@ -96,6 +96,13 @@ func newFixture(t *testing.T, cfg core.CallsConfig) *fixture {
 // newFixtureWithBus is newFixture on the given bus.
 func newFixtureWithBus(t *testing.T, cfg core.CallsConfig, bus *core.Bus) *fixture {
 	t.Helper()
+	return newFixtureWrapped(t, cfg, bus, nil)
+}
+
+// newFixtureWrapped is newFixtureWithBus with the calls kept in what wrap
+// makes of the SQLite store (the store itself with nil).
+func newFixtureWrapped(t *testing.T, cfg core.CallsConfig, bus *core.Bus, wrap func(*sqlite.Store) core.CallStore) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	key := make([]byte, 32)
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vd.db"), key, nil)
@@ -123,7 +130,11 @@ func newFixtureWithBus(t *testing.T, cfg core.CallsConfig, bus *core.Bus) *fixtu
 	if cfg.TransferTimeout == 0 {
 		cfg.TransferTimeout = 5 * time.Second
 	}
-	calls := core.NewCalls(ctx, cfg, st, st, bus, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
+	var callStore core.CallStore = st
+	if wrap != nil {
+		callStore = wrap(st)
+	}
+	calls := core.NewCalls(ctx, cfg, st, callStore, bus, slog.New(slog.NewTextHandler(newTestWriter(t), nil)))
 	sip := &scriptedSIP{calls: calls}
 	calls.SetSignaling(sip)
 	// Registered after the store's Close, so run before it: the manager's

@@ -24,6 +24,18 @@ const DefaultMaxTransfersInFlight = 256
 // at capacity: a transfer in flight ends within a second or two.
 const overloadRetryAfter = 1
 
+// storeBehind is the refusal of a transfer whose first write did not get
+// its turn in the store within its deadline: the store is that far behind
+// (an overload the caps did not stop, or a store that stopped answering).
+// Nothing was sent and the call is as it was, so it is the overloaded
+// refusal an agent retries, not an internal error it gives up on.
+func storeBehind(waited time.Duration) *Error {
+	return &Error{
+		Code: CodeOverloaded, Param: "call_id", RetryAfter: overloadRetryAfter,
+		Message: fmt.Sprintf("the store did not take the transfer within %s: it was not started and the call is untouched; retry after %d seconds", waited, overloadRetryAfter),
+	}
+}
+
 // transferSlots counts the transfers in flight against
 // CallsConfig.MaxTransfersInFlight. A slot is taken before a transfer is
 // stored and given back when the transfer reaches a final status (or

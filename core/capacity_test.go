@@ -2,11 +2,14 @@ package core_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlite"
 )
 
 // TestTransferSlotsAreGivenBack: whatever ends a transfer (completed,
@@ -105,5 +108,69 @@ func TestTransferBeyondCapacity(t *testing.T) {
 	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: second.CallID, Destination: "sip:desk@pbx.example.com"}, nil)
 	if err != nil || tr.Status != core.TransferCompleted {
 		t.Fatalf("transfer once a slot is free: %+v %v", tr, err)
+	}
+}
+
+// stalledStore is the SQLite store too far behind to take a transfer's
+// first write while stalled is set: the write waits for its deadline, as
+// one queued behind an overload does.
+type stalledStore struct {
+	*sqlite.Store
+	stalled atomic.Bool
+}
+
+func (s *stalledStore) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
+	if s.stalled.Load() && t.Status == core.TransferRequested {
+		<-ctx.Done()
+		return fmt.Errorf("save transfer %s: %w", t.ID, ctx.Err())
+	}
+	return s.Store.SaveTransfer(ctx, t, out...)
+}
+
+// TestTransferRefusedWhileTheStoreIsBehind: a transfer whose first write
+// is not taken within its deadline is refused overloaded with a retry
+// hint, not failed as an internal error: no REFER was sent, nothing was
+// stored, the call is as it was, its slot is given back, and new calls
+// are refused for a while. Once the store keeps up, the retry succeeds.
+func TestTransferRefusedWhileTheStoreIsBehind(t *testing.T) {
+	var store *stalledStore
+	f := newFixtureWrapped(t, core.CallsConfig{MaxTransfersInFlight: 4}, core.NewBus(), func(st *sqlite.Store) core.CallStore {
+		store = &stalledStore{Store: st}
+		return store
+	})
+	core.SetStoreTimeout(f.calls, 50*time.Millisecond)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		return 202, nil
+	}
+	req := core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}
+
+	store.stalled.Store(true)
+	_, err := f.calls.Transfer(t.Context(), req, nil)
+	store.stalled.Store(false)
+	e := core.AsError(err)
+	if e == nil || e.Code != core.CodeOverloaded || e.RetryAfter != 1 || e.Param != "call_id" {
+		t.Fatalf("got %v (%+v), want overloaded on call_id with retry_after 1", err, e)
+	}
+	if len(f.sip.referTos) != 0 {
+		t.Fatalf("a REFER was sent: %v", f.sip.referTos)
+	}
+	c, err := f.calls.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != core.CallInProgress || len(c.Transfers) != 0 {
+		t.Fatalf("the call changed: status %s, %d transfers", c.Status, len(c.Transfers))
+	}
+	if n := f.calls.TransfersInFlight(); n != 0 {
+		t.Fatalf("%d transfers in flight after the refusal", n)
+	}
+	if f.calls.AdmitCall() {
+		t.Fatal("a new call was admitted right after a transfer the store could not take")
+	}
+
+	tr, err := f.calls.Transfer(t.Context(), req, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("the retry: %v, %+v", err, tr)
 	}
 }

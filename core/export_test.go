@@ -23,3 +23,6 @@ func LockCall(m *Calls, id string) (unlock func()) {
 
 // ReportsWaiting is how many progress reports wait for the call's lock.
 func ReportsWaiting(m *Calls, id string) int32 { return m.get(id).notifying.Load() }
+
+// SetStoreTimeout sets how long a state write may wait for the store.
+func SetStoreTimeout(m *Calls, d time.Duration) { m.storeTimeout = d }

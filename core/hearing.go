@@ -126,7 +126,7 @@ func (m *Calls) DigitPressed(ctx context.Context, callID, digit, source string) 
 	}
 	d := Digit{ID: id, CallID: callID, Digit: digit, Source: source, At: m.timestamp()}
 	out := m.deliveries(lc, WebhookDTMF, d.At, map[string]any{"digit": d})
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	if err := m.hear.store.AddDigit(sctx, d, out...); err != nil {
 		m.logger.ErrorContext(ctx, "store digit", "call_id", callID, "err", err)
@@ -174,7 +174,7 @@ func (m *Calls) recordLine(ctx context.Context, lc *liveCall, role, text string,
 	h.mu.Unlock()
 	at := m.timestamp()
 	out := m.deliveries(lc, WebhookConversationUpdate, at, map[string]any{"line": l, "messages": messages})
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	if err := h.store.AddTranscriptLine(sctx, l, out...); err != nil {
 		m.logger.ErrorContext(ctx, "store transcript line", "call_id", l.CallID, "err", err)

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -318,12 +319,16 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	lc.active = t
 	// The first write decides: a transfer the store cannot record is not
 	// started, so nothing is done that is not on record.
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	if err := m.callStore.SaveTransfer(sctx, *t, m.transferDeliveries(lc, t)...); err != nil {
 		lc.active = nil
 		lc.call.Transfers = lc.call.Transfers[:len(lc.call.Transfers)-1]
 		m.slots.release(t.ID)
+		if errors.Is(err, context.DeadlineExceeded) {
+			m.slots.refused(time.Now()) // new calls' admission hears of it
+			return nil, nil, 0, storeBehind(m.storeTimeout)
+		}
 		return nil, nil, 0, Internal("storing the transfer", err)
 	}
 	lc.plans = plans

@@ -35,7 +35,7 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	stepped := m.stepEvent(lc, t)
 	change()
 	out = append(out, m.callChanged(lc)...)
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	var err error
 	if !m.lostLocked(sctx, lc) { // another node holds the call now: record nothing
