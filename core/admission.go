@@ -53,6 +53,9 @@ const admissionReserve = 4
 //   - while the heap live after the last collection fills three quarters
 //     of the Go memory limit (heapPressure): the work taken on is about to
 //     outgrow the memory budget.
+//   - while the open files fill three quarters of the process's limit
+//     (filePressure), whatever the caps: past it nothing new can be
+//     opened, the next call's RTP socket and the store's files alike.
 //
 // Calls already answered are never touched by it.
 func (m *Calls) AdmitCall() bool { return m.refusal(time.Now()) == "" }
@@ -67,6 +70,8 @@ func (m *Calls) refusal(now time.Time) string {
 		why = "transfer steps wait too long for the store"
 	case m.slots.heap.pressed(now):
 		why = "the live heap is near the memory limit"
+	case m.slots.files.pressed(now):
+		why = "the open files are near the process's limit"
 	}
 	m.slots.log.report(m, now, why)
 	return why
@@ -119,6 +124,7 @@ type admissionState struct {
 	refusedAt atomic.Int64
 	writes    stepWrites
 	heap      *heapPressure
+	files     *filePressure
 	log       admissionLog
 }
 

@@ -170,6 +170,15 @@ func dsnWith(abs string, readOnly bool, busy time.Duration) string {
 	} else {
 		q.Set("_txlock", "immediate")
 		q.Add("_pragma", "wal_autocheckpoint(0)")
+		// A write opens no file: its statement journal (a batched
+		// transaction's statement that may fail alone) is kept in memory,
+		// not in a temporary file opened for it. A process out of file
+		// descriptors (the calls' RTP sockets and the agents' connections
+		// took them) failed its writes with "unable to open database file"
+		// and lost its calls' steps; writes' journals are a few pages.
+		// Readers keep SQLite's default: a statistics query's sort may
+		// need far more than the memory budget has to give it.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	if !strings.HasPrefix(u.Path, "/") { // a Windows path: file:/C:/...
