@@ -4,7 +4,10 @@ import (
 	"context"
 	"math"
 	"net/netip"
+	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,5 +227,80 @@ func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("the transfer in flight: %v", err)
+	}
+}
+
+// TestNewCallsRefusedNearTheOpenFileLimit: while the open files fill
+// three quarters of the process's limit, new calls are refused even with
+// every cap off (VOICEDOCK_MAX_CALLS=0 and no transfer limit): past the
+// limit the next call's RTP socket, the next connection and the store's
+// files could not be opened. Below it they are admitted again, and a
+// limit that cannot be read refuses nothing.
+func TestNewCallsRefusedNearTheOpenFileLimit(t *testing.T) {
+	f := newFixture(t, core.CallsConfig{})
+	var mu sync.Mutex
+	open, limit := uint64(750), uint64(1000)
+	core.SetFileReader(f.calls, func() (uint64, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return open, limit
+	})
+	if f.calls.AdmitCall() {
+		t.Fatal("a new call admitted with 3/4 of the open-file limit taken")
+	}
+	set := func(o, l uint64) {
+		mu.Lock()
+		open, limit = o, l
+		mu.Unlock()
+	}
+	waitAdmitted := func(why string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !f.calls.AdmitCall() {
+			if time.Now().After(deadline) {
+				t.Fatalf("new calls still refused 5 s after %s", why)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	set(700, 1000)
+	waitAdmitted("the open files fell under 3/4 of the limit")
+	set(5000, 0)
+	waitAdmitted("the limit became unknown")
+}
+
+// TestOpenFilesCounted: admission's count is the process's own: opening
+// files raises it by as many, and the limit is the one the process has.
+func TestOpenFilesCounted(t *testing.T) {
+	before, limit := core.OpenFiles()
+	if limit == 0 {
+		if runtime.GOOS == "linux" {
+			t.Fatal("the open files were not counted")
+		}
+		t.Skip("the open files are not counted on " + runtime.GOOS)
+	}
+	var held []*os.File
+	for range 20 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+	}
+	after, _ := core.OpenFiles()
+	for _, f := range held {
+		f.Close()
+	}
+	// Other goroutines of the test binary may open or close a file
+	// meanwhile; twenty of ours must show.
+	if after < before+20 || after > before+25 {
+		t.Fatalf("open files %d before and %d after opening 20", before, after)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if limit != rl.Cur {
+		t.Fatalf("limit %d, want the process's %d", limit, rl.Cur)
 	}
 }

@@ -51,6 +51,7 @@ type transferSlots struct {
 func newTransferSlots(limit int) *transferSlots {
 	s := &transferSlots{max: limit, held: map[string]struct{}{}}
 	s.heap = newHeapPressure()
+	s.files = newFilePressure()
 	return s
 }
 

@@ -26,3 +26,10 @@ func ReportsWaiting(m *Calls, id string) int32 { return m.get(id).notifying.Load
 
 // SetStoreTimeout sets how long a state write may wait for the store.
 func SetStoreTimeout(m *Calls, d time.Duration) { m.storeTimeout = d }
+
+// SetFileReader replaces how admission counts the open files and reads
+// their limit, so that a test can put the process near its limit.
+func SetFileReader(m *Calls, read func() (open, limit uint64)) { m.slots.files.read = read }
+
+// OpenFiles is admission's count of the open files and their limit.
+func OpenFiles() (open, limit uint64) { return openFiles() }
