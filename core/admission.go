@@ -51,10 +51,10 @@ const admissionReserve = 4
 //     fewer the wait is not the work taken on (a slow disk, a busy
 //     machine), and refusing calls would not shorten it.
 //   - while the heap live after the last collection fills three quarters
-//     of the Go memory limit (heapPressure): the work taken on is about to
+//     of the Go memory limit (newHeapPressure): the work taken on is about to
 //     outgrow the memory budget.
 //   - while the open files fill three quarters of the process's limit
-//     (filePressure), whatever the caps: past it nothing new can be
+//     (newFilePressure), whatever the caps: past it nothing new can be
 //     opened, the next call's RTP socket and the store's files alike.
 //
 // Calls already answered are never touched by it.
@@ -123,8 +123,8 @@ type admissionState struct {
 	// (UnixNano; 0: never).
 	refusedAt atomic.Int64
 	writes    stepWrites
-	heap      *heapPressure
-	files     *filePressure
+	heap      *pressure // heap_pressure.go
+	files     *pressure // file_pressure.go
 	log       admissionLog
 }
 

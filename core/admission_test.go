@@ -164,20 +164,10 @@ func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
 		live, limit = l, lim
 		mu.Unlock()
 	}
-	waitAdmitted := func(why string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !f.calls.AdmitCall() {
-			if time.Now().After(deadline) {
-				t.Fatalf("new calls still refused 5 s after %s", why)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	set(70<<20, 100<<20)
-	waitAdmitted("the live heap fell under 3/4 of the limit")
+	waitAdmitted(t, f.calls, "the live heap fell under 3/4 of the limit")
 	set(1<<40, math.MaxInt64)
-	waitAdmitted("the memory limit was lifted")
+	waitAdmitted(t, f.calls, "the memory limit was lifted")
 }
 
 // TestNewCallsRefusedWhileStepWritesAreSlow: the transfer steps' writes
@@ -253,20 +243,10 @@ func TestNewCallsRefusedNearTheOpenFileLimit(t *testing.T) {
 		open, limit = o, l
 		mu.Unlock()
 	}
-	waitAdmitted := func(why string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !f.calls.AdmitCall() {
-			if time.Now().After(deadline) {
-				t.Fatalf("new calls still refused 5 s after %s", why)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	set(700, 1000)
-	waitAdmitted("the open files fell under 3/4 of the limit")
+	waitAdmitted(t, f.calls, "the open files fell under 3/4 of the limit")
 	set(5000, 0)
-	waitAdmitted("the limit became unknown")
+	waitAdmitted(t, f.calls, "the limit became unknown")
 }
 
 // TestOpenFilesCounted: admission's count is the process's own: opening
@@ -302,5 +282,18 @@ func TestOpenFilesCounted(t *testing.T) {
 	}
 	if limit != rl.Cur {
 		t.Fatalf("limit %d, want the process's %d", limit, rl.Cur)
+	}
+}
+
+// waitAdmitted waits, up to 5 s, for new calls to be admitted again after
+// what why says; admission reads its gauges at most every few hundred ms.
+func waitAdmitted(t *testing.T, calls *core.Calls, why string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !calls.AdmitCall() {
+		if time.Now().After(deadline) {
+			t.Fatalf("new calls still refused 5 s after %s", why)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,10 +1,8 @@
 package core
 
 import (
-	"math"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +12,7 @@ import (
 // interval answers them all.
 const heapPressureEvery = 100 * time.Millisecond
 
-// heapPressure tells admission when the heap that survived the last
+// newHeapPressure returns what tells admission when the heap that survived the last
 // collection reaches three quarters of the Go memory limit (GOMEMLIMIT, or
 // the one the server sets from VOICEDOCK_MAX_CALLS). Past that point the
 // collector runs ever more often to stay under the limit, and once it
@@ -22,28 +20,7 @@ const heapPressureEvery = 100 * time.Millisecond
 // (calls answered, transfers in flight, SIP transactions still absorbing
 // retransmissions) is what fills it, so the answer is to take on no more
 // until it drains. With no limit it never presses.
-type heapPressure struct {
-	// read returns the live heap and the memory limit, in bytes.
-	read      func() (live, limit uint64)
-	checkedAt atomic.Int64 // UnixNano of the last read
-	high      atomic.Bool
-}
-
-func newHeapPressure() *heapPressure { return &heapPressure{read: runtimeHeap} }
-
-// pressed reports whether the live heap was at or above three quarters
-// of the limit at the last read, reading again when that is older than
-// heapPressureEvery.
-func (h *heapPressure) pressed(now time.Time) bool {
-	at := h.checkedAt.Load()
-	if now.UnixNano()-at < int64(heapPressureEvery) || !h.checkedAt.CompareAndSwap(at, now.UnixNano()) {
-		return h.high.Load()
-	}
-	live, limit := h.read()
-	high := limit > 0 && limit < math.MaxInt64 && live >= limit/4*3
-	h.high.Store(high)
-	return high
-}
+func newHeapPressure() *pressure { return &pressure{every: heapPressureEvery, read: runtimeHeap} }
 
 // runtimeHeap is the Go runtime's live heap (marked by the last
 // collection) and its soft memory limit.
