@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -202,8 +203,38 @@ func (m *Calls) storeContext(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(context.WithoutCancel(ctx), m.storeTimeout)
 }
 
+// storeRetryFirst is the wait before a state write that failed is tried
+// again; the wait doubles, within the write's deadline (storeContext).
+const storeRetryFirst = 25 * time.Millisecond
+
+// retryStore runs write until it succeeds, fails with a refusal of the
+// store's (a coded *Error such as not_found, which another try would only
+// repeat), or ctx is done. A call's state write carries the webhooks of
+// the change (its end-of-call-report among them), and a write lost to a
+// passing failure (a lock, a connection, a file the process could not
+// open for a moment) lost them for good.
+func retryStore(ctx context.Context, write func() error) error {
+	wait := storeRetryFirst
+	for {
+		err := write()
+		var coded *Error
+		if err == nil || errors.As(err, &coded) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
 // saveCall stores the call and then publishes its status; lc.mu is held.
-// A failed write is logged and still published: the call's live state has
+// A write that failed is tried again within its deadline (retryStore);
+// one that still failed is logged and still published: the call's live state has
 // changed on the wire, and leaving waiters blind to it would strand the
 // caller.
 func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
@@ -214,7 +245,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 		m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
 		return nil
 	}
-	err := m.callStore.UpdateCall(sctx, lc.call, out...)
+	err := retryStore(sctx, func() error { return m.callStore.UpdateCall(sctx, lc.call, out...) })
 	if err != nil {
 		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
 	}
@@ -262,7 +293,7 @@ func (m *Calls) writeTransfer(ctx context.Context, lc *liveCall, t *Transfer, st
 	var err error
 	if !m.lostLocked(sctx, lc) {
 		start := time.Now()
-		err = m.callStore.SaveTransfer(sctx, *t, out...)
+		err = retryStore(sctx, func() error { return m.callStore.SaveTransfer(sctx, *t, out...) })
 		m.slots.writes.took(start)
 	}
 	if err != nil {

@@ -40,7 +40,7 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	var err error
 	if !m.lostLocked(sctx, lc) { // another node holds the call now: record nothing
 		start := time.Now()
-		err = saver.SaveTransferAndCall(sctx, *t, lc.call, out...)
+		err = retryStore(sctx, func() error { return saver.SaveTransferAndCall(sctx, *t, lc.call, out...) })
 		m.slots.writes.took(start)
 	}
 	if err != nil {
