@@ -51,8 +51,8 @@ const admissionReserve = 4
 //     fewer the wait is not the work taken on (a slow disk, a busy
 //     machine), and refusing calls would not shorten it.
 //   - while the heap live after the last collection fills three quarters
-//     of the Go memory limit (newHeapPressure): the work taken on is about to
-//     outgrow the memory budget.
+//     of the Go memory limit (newHeapPressure): the work taken on is about
+//     to outgrow the memory budget.
 //   - while the open files fill three quarters of the process's limit
 //     (newFilePressure), whatever the caps: past it nothing new can be
 //     opened, the next call's RTP socket and the store's files alike.

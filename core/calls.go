@@ -234,9 +234,9 @@ func retryStore(ctx context.Context, write func() error) error {
 
 // saveCall stores the call and then publishes its status; lc.mu is held.
 // A write that failed is tried again within its deadline (retryStore);
-// one that still failed is logged and still published: the call's live state has
-// changed on the wire, and leaving waiters blind to it would strand the
-// caller.
+// one that still failed is logged and still published: the call's live
+// state has changed on the wire, and leaving waiters blind to it would
+// strand the caller.
 func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	out := m.callChanged(lc)
 	sctx, cancel := m.storeContext(ctx)

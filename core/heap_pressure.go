@@ -12,14 +12,14 @@ import (
 // interval answers them all.
 const heapPressureEvery = 100 * time.Millisecond
 
-// newHeapPressure returns what tells admission when the heap that survived the last
-// collection reaches three quarters of the Go memory limit (GOMEMLIMIT, or
-// the one the server sets from VOICEDOCK_MAX_CALLS). Past that point the
-// collector runs ever more often to stay under the limit, and once it
-// cannot the process outgrows its memory budget: work already taken on
-// (calls answered, transfers in flight, SIP transactions still absorbing
-// retransmissions) is what fills it, so the answer is to take on no more
-// until it drains. With no limit it never presses.
+// newHeapPressure returns what tells admission when the heap that
+// survived the last collection reaches three quarters of the Go memory
+// limit (GOMEMLIMIT, or the one the server sets from VOICEDOCK_MAX_CALLS).
+// Past that point the collector runs ever more often to stay under the
+// limit, and once it cannot the process outgrows its memory budget: work
+// already taken on (calls answered, transfers in flight, SIP transactions
+// still absorbing retransmissions) is what fills it, so the answer is to
+// take on no more until it drains. With no limit it never presses.
 func newHeapPressure() *pressure { return &pressure{every: heapPressureEvery, read: runtimeHeap} }
 
 // runtimeHeap is the Go runtime's live heap (marked by the last
