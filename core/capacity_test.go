@@ -2,7 +2,6 @@ package core_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -173,87 +172,5 @@ func TestTransferRefusedWhileTheStoreIsBehind(t *testing.T) {
 	tr, err := f.calls.Transfer(t.Context(), req, nil)
 	if err != nil || tr.Status != core.TransferCompleted {
 		t.Fatalf("the retry: %v, %+v", err, tr)
-	}
-}
-
-// flakyStore is the SQLite store whose next few call and transfer writes
-// fail as a store does for a moment (a lock, a lost connection, a file it
-// could not open), before they are tried.
-type flakyStore struct {
-	*sqlite.Store
-	failures atomic.Int32 // writes still to fail
-	failed   atomic.Int32 // writes failed so far
-}
-
-var errPassing = errors.New("unable to open database file (14)")
-
-func (s *flakyStore) fail() error {
-	if s.failures.Add(-1) >= 0 {
-		s.failed.Add(1)
-		return errPassing
-	}
-	return nil
-}
-
-func (s *flakyStore) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.fail(); err != nil {
-		return err
-	}
-	return s.Store.UpdateCall(ctx, c, out...)
-}
-
-func (s *flakyStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.fail(); err != nil {
-		return err
-	}
-	return s.Store.SaveTransferAndCall(ctx, t, c, out...)
-}
-
-// TestStateWritesFailingForAMomentAreTriedAgain: a call's end and a
-// transfer's final step, with the webhooks written with them, are stored
-// even when their writes fail a few times first; they were logged and
-// lost, end-of-call-report and all.
-func TestStateWritesFailingForAMomentAreTriedAgain(t *testing.T) {
-	var store *flakyStore
-	f := newFixtureWrapped(t, core.CallsConfig{}, core.NewBus(), func(st *sqlite.Store) core.CallStore {
-		store = &flakyStore{Store: st}
-		return store
-	})
-	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
-		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
-		return 202, nil
-	}
-	// The transfer's final step and the call's change are one write.
-	store.failures.Store(3)
-	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
-	if err != nil || tr.Status != core.TransferCompleted {
-		t.Fatalf("transfer: %v, %+v", err, tr)
-	}
-	if n := store.failed.Load(); n != 3 {
-		t.Fatalf("%d writes failed, want 3", n)
-	}
-	c, err := f.store.GetCall(t.Context(), f.callID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Status != core.CallTransferred || len(c.Transfers) != 1 || c.Transfers[0].Status != core.TransferCompleted {
-		t.Fatalf("stored: call %s with %d transfers (%+v)", c.Status, len(c.Transfers), c.Transfers)
-	}
-
-	// A call's end on its own.
-	second := f.calls.OfferCall(t.Context(), core.InboundInvite{SIPCallID: "c2", Called: "31850835037", Caller: "+31611122244", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
-	f.calls.CallAnswered(t.Context(), second.CallID)
-	store.failed.Store(0)
-	store.failures.Store(2)
-	f.calls.CallEnded(t.Context(), second.CallID, core.EndCallerHangup)
-	if n := store.failed.Load(); n != 2 {
-		t.Fatalf("%d writes failed, want 2", n)
-	}
-	c, err = f.store.GetCall(t.Context(), second.CallID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Status != core.CallEnded || c.EndReason != core.EndCallerHangup {
-		t.Fatalf("stored: call %s (%s), want ended by the caller", c.Status, c.EndReason)
 	}
 }
