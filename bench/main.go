@@ -131,9 +131,12 @@ func run(quick bool, out string, held int, keep bool, cpuProfile string, runs in
 	if err != nil {
 		return fmt.Errorf("raise the open-file limit: %w", err)
 	}
-	if int(files) < held+1000 {
-		log.Printf("open-file limit %d is below %d held calls + 1000; holding %d", files, held, int(files)-1000)
-		held = int(files) - 1000
+	// The server refuses new calls once three quarters of its open-file
+	// limit is taken (a held call takes one), so the calls held stay
+	// under that, with room for its other files.
+	if most := int(files)*3/4 - 1000; held > most {
+		log.Printf("open-file limit %d: the server refuses calls past three quarters of it; holding %d calls, not %d", files, most, held)
+		held = most
 	}
 	res := results{Machine: describeMachine(), Quick: quick, Runs: b.runs, Dur: b.dur, Files: files}
 	started := time.Now()
