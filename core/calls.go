@@ -94,6 +94,9 @@ type Calls struct {
 	work workers
 	// slots counts the transfers in flight (capacity.go).
 	slots *transferSlots
+	// behind are the calls whose state the store has not taken
+	// (store_behind.go).
+	behind behindCalls
 	// node is set when the manager is one node of several (JoinCluster).
 	node *nodeState
 	// bodies are buffers to encode webhook bodies in (deliveries).
@@ -121,6 +124,11 @@ type liveCall struct {
 	// lost is set when another node took the call over while this node's
 	// lease had lapsed (node_fence.go): nothing more of it is stored.
 	lost bool
+	// behind: a state write of the call failed for good, and kept are
+	// the webhook rows of the writes not made since, in order
+	// (store_behind.go).
+	behind bool
+	kept   []WebhookDelivery
 
 	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer
@@ -245,9 +253,15 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 		m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
 		return nil
 	}
-	err := retryStore(sctx, func() error { return m.callStore.UpdateCall(sctx, lc.call, out...) })
-	if err != nil {
-		m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
+	var err error
+	if m.caughtUpLocked(sctx, lc, out) {
+		err = retryStore(sctx, func() error { return m.callStore.UpdateCall(sctx, lc.call, out...) })
+		if err != nil {
+			m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
+			m.keepLocked(ctx, lc, out, err)
+		}
+	} else {
+		err = errBehind
 	}
 	m.bus.Publish(Event{Type: EventCallStatus, At: lc.call.UpdatedAt, Call: snapshot(lc.call)})
 	return err
@@ -291,13 +305,18 @@ func (m *Calls) writeTransfer(ctx context.Context, lc *liveCall, t *Transfer, st
 	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	var err error
-	if !m.lostLocked(sctx, lc) {
+	switch {
+	case m.lostLocked(sctx, lc):
+	case !m.caughtUpLocked(sctx, lc, out):
+		err = errBehind
+	default:
 		start := time.Now()
 		err = retryStore(sctx, func() error { return m.callStore.SaveTransfer(sctx, *t, out...) })
 		m.slots.writes.took(start)
-	}
-	if err != nil {
-		m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
+		if err != nil {
+			m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
+			m.keepLocked(ctx, lc, out, err)
+		}
 	}
 	for i := range lc.call.Transfers {
 		if lc.call.Transfers[i].ID == t.ID {

@@ -312,6 +312,10 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 			t.ConfirmedBy = ConfirmedByUser
 		}
 	}
+	if lc.behind && !m.catchUpFirst(ctx, lc) {
+		m.slots.refused(time.Now())
+		return nil, nil, 0, storeBehind(m.storeTimeout)
+	}
 	if err := m.slots.take(lc.call.ID, t.ID); err != nil {
 		return nil, nil, 0, err
 	}

@@ -37,18 +37,21 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	out = append(out, m.callChanged(lc)...)
 	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
-	var err error
-	if !m.lostLocked(sctx, lc) { // another node holds the call now: record nothing
-		start := time.Now()
-		err = retryStore(sctx, func() error { return saver.SaveTransferAndCall(sctx, *t, lc.call, out...) })
-		m.slots.writes.took(start)
-	}
-	if err != nil {
-		m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
-	}
 	for i := range lc.call.Transfers {
 		if lc.call.Transfers[i].ID == t.ID {
 			lc.call.Transfers[i] = cloneTransfer(*t)
+		}
+	}
+	switch {
+	case m.lostLocked(sctx, lc): // another node holds the call now: record nothing
+	case !m.caughtUpLocked(sctx, lc, out):
+	default:
+		start := time.Now()
+		err := retryStore(sctx, func() error { return saver.SaveTransferAndCall(sctx, *t, lc.call, out...) })
+		m.slots.writes.took(start)
+		if err != nil {
+			m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
+			m.keepLocked(ctx, lc, out, err)
 		}
 	}
 	for _, e := range events {

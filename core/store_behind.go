@@ -1,0 +1,221 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// A state write that still fails at its deadline, retries included
+// (retryStore), leaves its call behind the store: the store is down for
+// longer than a write waits (a database failing over, a full disk). The
+// write carried the webhooks of the change, the end-of-call-report among
+// them, and a call that has ended has no later write to carry them.
+//
+// So the call keeps what was not stored: its rows are its current state
+// (lc.call and lc.call.Transfers are what the failed writes would have
+// written), and its webhook rows are kept in order (lc.kept). A call
+// behind is caught up, its rows and kept rows written, before any later
+// write of it, so that its events are stored in the order they happened;
+// while that fails, each later write's webhook rows join the kept ones.
+// A call that ended behind is caught up by catchUpCalls, which tries
+// again, waiting longer each time, until the store takes it or the
+// manager shuts down. What is left at shutdown is live in the store, and
+// the next start's recovery ends it (RecoverAfterRestart), with its
+// webhooks, once.
+
+const (
+	// catchUpFirst is the wait before a call behind is first tried again
+	// in the background; it doubles up to catchUpMax.
+	catchUpFirst = time.Second
+	catchUpMax   = 30 * time.Second
+)
+
+// errBehind is what a state write of a call behind the store returns
+// when it was not made: its webhook rows are kept with the call's.
+var errBehind = errors.New("the store has not taken the call's earlier state: this change is kept with it")
+
+// behindCalls are the calls behind the store, by id (store_behind.go).
+type behindCalls struct {
+	mu      sync.Mutex
+	calls   map[string]*liveCall
+	running bool // catchUpCalls is running
+}
+
+// keepLocked records that a state write with the webhook rows out failed
+// with err after its retries; lc.mu is held. A refusal of the store's (a
+// coded *Error such as not_found) is not kept: another try would only
+// repeat it.
+func (m *Calls) keepLocked(ctx context.Context, lc *liveCall, out []WebhookDelivery, err error) {
+	var coded *Error
+	if errors.As(err, &coded) {
+		return
+	}
+	lc.kept = append(lc.kept, out...)
+	if lc.behind {
+		return
+	}
+	lc.behind = true
+	m.logger.ErrorContext(ctx, "the store did not take the call's state; it is kept and written when the store takes it",
+		"call_id", lc.call.ID, "err", err)
+	m.behind.mu.Lock()
+	defer m.behind.mu.Unlock()
+	if m.behind.calls == nil {
+		m.behind.calls = map[string]*liveCall{}
+	}
+	m.behind.calls[lc.call.ID] = lc
+	if !m.behind.running {
+		m.behind.running = m.work.Go(m.catchUpCalls)
+	}
+}
+
+// caughtUpLocked reports whether a state write of lc may be made now: lc
+// is not behind the store, or has just been caught up. When it may not,
+// out joins the kept webhook rows; lc.mu is held.
+func (m *Calls) caughtUpLocked(ctx context.Context, lc *liveCall, out []WebhookDelivery) bool {
+	if !lc.behind || m.catchUpLocked(ctx, lc) == nil {
+		return true
+	}
+	lc.kept = append(lc.kept, out...)
+	return false
+}
+
+// catchUpFirst catches lc up before a transfer's first write, which is
+// made on its own, and reports whether it was; lc.mu is held. A transfer
+// the store is not taking is not started (storeBehind).
+func (m *Calls) catchUpFirst(ctx context.Context, lc *liveCall) bool {
+	sctx, cancel := m.storeContext(ctx)
+	defer cancel()
+	return m.catchUpLocked(sctx, lc) == nil
+}
+
+// catchUpLocked writes lc's call and transfers as they are now, with the
+// kept webhook rows, in one try: catchUpCalls does the trying again. It
+// returns nil once lc is no longer behind (caught up, or given up as
+// another node's or on a refusal of the store's); lc.mu is held.
+func (m *Calls) catchUpLocked(ctx context.Context, lc *liveCall) error {
+	if !lc.behind {
+		return nil
+	}
+	if m.ownedElsewhereLocked(ctx, lc) {
+		m.forgetBehindLocked(lc)
+		return nil
+	}
+	err := m.writeWholeCall(ctx, lc)
+	var coded *Error
+	switch {
+	case err == nil:
+		m.logger.InfoContext(ctx, "the store took the call's state kept since it failed", "call_id", lc.call.ID, "webhooks", len(lc.kept))
+	case errors.As(err, &coded):
+		m.logger.ErrorContext(ctx, "the store refused the call's kept state; given up", "call_id", lc.call.ID, "webhooks", len(lc.kept), "err", err)
+	default:
+		return err
+	}
+	m.forgetBehindLocked(lc)
+	return nil
+}
+
+// forgetBehindLocked marks lc no longer behind the store; lc.mu is held.
+func (m *Calls) forgetBehindLocked(lc *liveCall) {
+	lc.behind, lc.kept = false, nil
+	m.behind.mu.Lock()
+	defer m.behind.mu.Unlock()
+	if m.behind.calls[lc.call.ID] == lc {
+		delete(m.behind.calls, lc.call.ID)
+	}
+}
+
+// ownedElsewhereLocked reports whether another node holds lc now, asked
+// of the store whatever the lease says: a lease renewed again after it
+// lapsed does not show that the call was taken meanwhile, and a second
+// end of a call another node ended is a second end-of-call-report. A
+// live call taken is let go (takenLocked); lc.mu is held.
+func (m *Calls) ownedElsewhereLocked(ctx context.Context, lc *liveCall) bool {
+	if lc.lost {
+		return true
+	}
+	if m.node == nil {
+		return false
+	}
+	if m.get(lc.call.ID) == lc {
+		return m.takenLocked(ctx, lc)
+	}
+	o, err := m.node.cfg.Store.CallOwner(ctx, lc.call.ID)
+	if err != nil || o.Node == "" || o.Node == m.node.cfg.ID {
+		return false
+	}
+	lc.lost = true
+	return true
+}
+
+// writeWholeCall writes lc's transfers and then its call, the kept
+// webhook rows with the call; lc.mu is held. Each write is of the whole
+// row, so one made twice (a catch-up that failed half way) is harmless.
+func (m *Calls) writeWholeCall(ctx context.Context, lc *liveCall) error {
+	for _, t := range lc.call.Transfers {
+		if err := m.callStore.SaveTransfer(ctx, t); err != nil {
+			return err
+		}
+	}
+	return m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
+}
+
+// catchUpCalls tries the calls behind the store again, waiting
+// catchUpFirst and then twice as long each round that leaves one behind,
+// until none is left or the manager shuts down.
+func (m *Calls) catchUpCalls() {
+	wait := catchUpFirst
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.bg.Done():
+			m.behind.mu.Lock()
+			left := len(m.behind.calls)
+			m.behind.running = false
+			m.behind.mu.Unlock()
+			if left > 0 {
+				m.logger.Error("shutdown: the store did not take the last state of calls; the next start's recovery ends those still live in it",
+					"calls", left)
+			}
+			return
+		case <-timer.C:
+		}
+		for _, lc := range m.behindNow() {
+			lc.mu.Lock()
+			ctx, cancel := m.storeContext(m.bg)
+			m.catchUpLocked(ctx, lc)
+			cancel()
+			lc.mu.Unlock()
+		}
+		m.behind.mu.Lock()
+		if len(m.behind.calls) == 0 {
+			m.behind.running = false
+			m.behind.mu.Unlock()
+			return
+		}
+		m.behind.mu.Unlock()
+		wait = min(2*wait, catchUpMax)
+		timer.Reset(wait)
+	}
+}
+
+// behindNow lists the calls behind the store.
+func (m *Calls) behindNow() []*liveCall {
+	m.behind.mu.Lock()
+	defer m.behind.mu.Unlock()
+	out := make([]*liveCall, 0, len(m.behind.calls))
+	for _, lc := range m.behind.calls {
+		out = append(out, lc)
+	}
+	return out
+}
+
+// BehindStore is the number of calls whose last state the store has not
+// taken yet (store_behind.go).
+func (m *Calls) BehindStore() int {
+	m.behind.mu.Lock()
+	defer m.behind.mu.Unlock()
+	return len(m.behind.calls)
+}

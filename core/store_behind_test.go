@@ -1,0 +1,289 @@
+package core_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voicedock/voicedock/core"
+	"github.com/voicedock/voicedock/store/sqlite"
+)
+
+// downStore is the SQLite store while it is down for longer than a write
+// waits (a database failing over, a full disk): every call and transfer
+// write fails until it is up again.
+type downStore struct {
+	*sqlite.Store
+	down   atomic.Bool
+	failed atomic.Int32
+}
+
+var errDown = errors.New("connection refused")
+
+func (s *downStore) check() error {
+	if s.down.Load() {
+		s.failed.Add(1)
+		return errDown
+	}
+	return nil
+}
+
+func (s *downStore) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.Store.UpdateCall(ctx, c, out...)
+}
+
+func (s *downStore) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.Store.SaveTransfer(ctx, t, out...)
+}
+
+func (s *downStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.Store.SaveTransferAndCall(ctx, t, c, out...)
+}
+
+// newDownFixture is a call answered, with its webhooks going to the
+// outbox, on a store that can be taken down; a write waits 100 ms.
+func newDownFixture(t *testing.T) (*fixture, *downStore) {
+	t.Helper()
+	var store *downStore
+	f := newFixtureWrapped(t, core.CallsConfig{DefaultWebhookURL: "http://127.0.0.1:9/hook"}, core.NewBus(),
+		func(st *sqlite.Store) core.CallStore {
+			store = &downStore{Store: st}
+			return store
+		})
+	core.SetStoreTimeout(f.calls, 100*time.Millisecond)
+	return f, store
+}
+
+// event is a stored webhook delivery as its receiver reads it.
+type event struct {
+	kind, status string // the message's type; the call's status or the transfer's
+}
+
+// storedEvents lists the call's webhook deliveries in the outbox in the
+// order they are sent: oldest first (by creation, then by id, which is
+// time-ordered).
+func storedEvents(t *testing.T, f *fixture, callID string) []event {
+	t.Helper()
+	list, _, err := f.store.ListDeliveries(t.Context(), core.DeliveryFilter{CallID: callID, Page: core.Page{Limit: core.MaxPageLimit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]event, 0, len(list))
+	for i := len(list) - 1; i >= 0; i-- { // the list is newest first
+		var body struct {
+			Message struct {
+				Type     string
+				Call     struct{ Status string }
+				Transfer struct{ Status string }
+			}
+		}
+		d, err := f.store.GetDelivery(t.Context(), list[i].ID) // a list has no bodies
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(d.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		e := event{kind: body.Message.Type, status: body.Message.Call.Status}
+		if e.kind == core.WebhookTransferUpdate {
+			e.status = body.Message.Transfer.Status
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func count(events []event, kind, status string) int {
+	n := 0
+	for _, e := range events {
+		if e.kind == kind && (status == "" || e.status == status) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCallEndedWhileTheStoreIsDownIsStoredOnceItIsBack: a call that ends
+// while the store is down for longer than its write waits gets its end
+// stored, with its status-update and end-of-call-report, once, when the
+// store is back. They were logged and lost: no later write of the call
+// would have carried them.
+func TestCallEndedWhileTheStoreIsDownIsStoredOnceItIsBack(t *testing.T) {
+	f, store := newDownFixture(t)
+	store.down.Store(true)
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	if store.failed.Load() == 0 {
+		t.Fatal("the call's end was not written while the store was down")
+	}
+	c, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Live() {
+		t.Fatalf("stored while down: %s", c.Status)
+	}
+	if n := f.calls.BehindStore(); n != 1 {
+		t.Fatalf("%d calls behind the store, want 1", n)
+	}
+
+	store.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.calls.BehindStore() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call's end was not stored within 10 s of the store's return")
+		}
+		waitTick()
+	}
+	c, err = f.store.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != core.CallEnded || c.EndReason != core.EndCallerHangup {
+		t.Fatalf("stored: %s (%s), want ended by the caller", c.Status, c.EndReason)
+	}
+	events := storedEvents(t, f, f.callID)
+	if n := count(events, core.WebhookEndOfCallReport, ""); n != 1 {
+		t.Fatalf("%d end-of-call-reports stored, want 1: %+v", n, events)
+	}
+	if n := count(events, core.WebhookStatusUpdate, core.CallEnded); n != 1 {
+		t.Fatalf("%d status-updates of the end stored, want 1: %+v", n, events)
+	}
+	if last := events[len(events)-1]; last.kind != core.WebhookEndOfCallReport {
+		t.Fatalf("the last event stored is %s, want the end-of-call-report: %+v", last.kind, events)
+	}
+}
+
+// TestStepsKeptWhileTheStoreIsDownGoFirst: a transfer step the store did
+// not take is written, in its place, by the transfer's next write once
+// the store is back, before that write's own step.
+func TestStepsKeptWhileTheStoreIsDownGoFirst(t *testing.T) {
+	f, store := newDownFixture(t)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go func() {
+			store.down.Store(true)
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
+			store.down.Store(false)
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		}()
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("transfer: %v, %+v", err, tr)
+	}
+	if store.failed.Load() == 0 {
+		t.Fatal("no step was written while the store was down")
+	}
+	// Caught up by the transfer's own final write, not by the background
+	// retry, which waits a second first.
+	if n := f.calls.BehindStore(); n != 0 {
+		t.Fatalf("%d calls behind the store after the final step, want 0", n)
+	}
+	c, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != core.CallTransferred || len(c.Transfers) != 1 {
+		t.Fatalf("stored: call %s with %d transfers", c.Status, len(c.Transfers))
+	}
+	var got []string
+	for _, st := range c.Transfers[0].Steps {
+		got = append(got, st.Status)
+	}
+	if !containsInOrder(got, core.TransferRinging, core.TransferCompleted) {
+		t.Fatalf("stored steps %v, want ringing before completed", got)
+	}
+	events := storedEvents(t, f, f.callID)
+	ringing, completed := -1, -1
+	for i, e := range events {
+		if e.kind != core.WebhookTransferUpdate {
+			continue
+		}
+		switch e.status {
+		case core.TransferRinging:
+			if ringing >= 0 {
+				t.Fatalf("ringing stored twice: %+v", events)
+			}
+			ringing = i
+		case core.TransferCompleted:
+			if completed >= 0 {
+				t.Fatalf("completed stored twice: %+v", events)
+			}
+			completed = i
+		}
+	}
+	if ringing < 0 || completed < 0 || ringing > completed {
+		t.Fatalf("transfer-updates stored: %+v; want ringing once, before completed once", events)
+	}
+	if n := count(events, core.WebhookStatusUpdate, core.CallTransferred); n != 1 {
+		t.Fatalf("%d status-updates of the transfer, want 1: %+v", n, events)
+	}
+}
+
+// TestTransferRefusedWhileItsCallIsBehind: a new transfer of a call whose
+// state the store has not taken (here a refused transfer's record) is
+// refused overloaded, as one whose own first write was not taken, and
+// goes ahead once the store is back, the refusal stored before it.
+func TestTransferRefusedWhileItsCallIsBehind(t *testing.T) {
+	f, store := newDownFixture(t)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		return 202, nil
+	}
+	store.down.Store(true)
+	_, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345670"}, nil)
+	if !core.HasCode(err, core.CodeDestinationNotAllowed) {
+		t.Fatalf("transfer to a number not listed: %v, want destination_not_allowed", err)
+	}
+	if n := f.calls.BehindStore(); n != 1 {
+		t.Fatalf("%d calls behind the store, want 1", n)
+	}
+	_, err = f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if !core.HasCode(err, core.CodeOverloaded) {
+		t.Fatalf("transfer while behind: %v, want overloaded", err)
+	}
+	if n := len(f.sip.referTos); n != 0 {
+		t.Fatalf("%d REFERs sent for transfers refused", n)
+	}
+	store.down.Store(false)
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("transfer once the store is back: %v, %+v", err, tr)
+	}
+	c, err := f.store.GetCall(t.Context(), f.callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Transfers) != 2 || c.Transfers[0].Status != core.TransferFailed || c.Transfers[1].Status != core.TransferCompleted {
+		t.Fatalf("stored transfers: %+v, want the refusal and the transfer", c.Transfers)
+	}
+	events := storedEvents(t, f, f.callID)
+	if n := count(events, core.WebhookTransferUpdate, core.TransferFailed); n != 1 {
+		t.Fatalf("%d refusals announced, want 1: %+v", n, events)
+	}
+}
+
+// waitTick is the pause between two looks at what a test waits for.
+func waitTick() { time.Sleep(10 * time.Millisecond) }
+
+// containsInOrder reports whether want appear in got in that order.
+func containsInOrder(got []string, want ...string) bool {
+	for _, s := range got {
+		if len(want) > 0 && s == want[0] {
+			want = want[1:]
+		}
+	}
+	return len(want) == 0
+}
