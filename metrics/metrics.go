@@ -22,6 +22,9 @@ type Sources struct {
 	// TransfersInFlight returns the transfers started and not yet final,
 	// to set beside their cap (VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT).
 	TransfersInFlight func() int
+	// BehindStore returns the calls whose last state the store has not
+	// taken yet (kept, and written when it does).
+	BehindStore func() int
 	// WebhookQueue returns the deliveries pending in the outbox.
 	WebhookQueue func(ctx context.Context) (int, error)
 	// TrunkHealth returns the last probe of each trunk, by trunk id.
@@ -103,6 +106,11 @@ func New(src Sources) *Metrics {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "transfers_in_flight", Help: "Transfers started and not yet at a final status (capped by VOICEDOCK_MAX_TRANSFERS_IN_FLIGHT).",
 		}, func() float64 { return float64(src.TransfersInFlight()) }))
+	}
+	if src.BehindStore != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "calls_behind_store", Help: "Calls whose last state the store has not taken yet: kept in memory and written when it does.",
+		}, func() float64 { return float64(src.BehindStore()) }))
 	}
 	if src.WebhookQueue != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

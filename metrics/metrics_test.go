@@ -68,6 +68,7 @@ func TestScrape(t *testing.T) {
 	m := New(Sources{
 		LiveCalls:         func() int { return 3 },
 		TransfersInFlight: func() int { return 2 },
+		BehindStore:       func() int { return 1 },
 		WebhookQueue:      func(context.Context) (int, error) { return 7, nil },
 		TrunkHealth:       func() map[string]core.TrunkHealth { return health },
 	})
@@ -81,7 +82,7 @@ func TestScrape(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		"voicedock_calls_live 3", "voicedock_transfers_in_flight 2", "voicedock_webhook_queue_depth 7", `voicedock_trunk_up{trunk_id="trunk-1"} 1`,
+		"voicedock_calls_live 3", "voicedock_transfers_in_flight 2", "voicedock_calls_behind_store 1", "voicedock_webhook_queue_depth 7", `voicedock_trunk_up{trunk_id="trunk-1"} 1`,
 		`voicedock_trunk_probe_rtt_seconds{trunk_id="trunk-1"} 0.0125`, `voicedock_mcp_tool_calls_total{outcome="ok",tool="get_call"} 1`,
 		`voicedock_webhook_attempts_total{outcome="dead"} 1`, "go_goroutines",
 	} {

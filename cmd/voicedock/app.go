@@ -137,6 +137,7 @@ func (a *app) newCore(ctx context.Context) error {
 	a.metrics = metrics.New(metrics.Sources{
 		LiveCalls:         a.calls.LiveCount,
 		TransfersInFlight: a.calls.TransfersInFlight,
+		BehindStore:       a.calls.BehindStore,
 		WebhookQueue: func(ctx context.Context) (int, error) {
 			_, n, err := a.store.ListDeliveries(ctx, core.DeliveryFilter{Status: core.DeliveryPending, Page: core.Page{Limit: 1}})
 			return n, err
