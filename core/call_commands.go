@@ -11,7 +11,13 @@ func (m *Calls) GetCall(ctx context.Context, id string) (Call, error) {
 	if strings.TrimSpace(id) == "" {
 		return Call{}, FieldError(CodeMissingField, "id", "id is required")
 	}
-	if lc := m.get(id); lc != nil {
+	lc := m.get(id)
+	if lc == nil {
+		// An ended call whose end the store has not taken yet: its record
+		// is what is kept to be written, not the store's older one.
+		lc = m.behindCall(id)
+	}
+	if lc != nil {
 		lc.mu.Lock()
 		c := lc.call
 		c.Transfers = make([]Transfer, len(lc.call.Transfers))

@@ -212,6 +212,13 @@ func (m *Calls) behindNow() []*liveCall {
 	return out
 }
 
+// behindCall returns the call behind the store with that id, or nil.
+func (m *Calls) behindCall(id string) *liveCall {
+	m.behind.mu.Lock()
+	defer m.behind.mu.Unlock()
+	return m.behind.calls[id]
+}
+
 // BehindStore is the number of calls whose last state the store has not
 // taken yet (store_behind.go).
 func (m *Calls) BehindStore() int {

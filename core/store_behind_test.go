@@ -137,6 +137,10 @@ func TestCallEndedWhileTheStoreIsDownIsStoredOnceItIsBack(t *testing.T) {
 	if n := f.calls.BehindStore(); n != 1 {
 		t.Fatalf("%d calls behind the store, want 1", n)
 	}
+	// get_call shows the end kept, not the store's older record.
+	if got, err := f.calls.GetCall(t.Context(), f.callID); err != nil || got.Status != core.CallEnded {
+		t.Fatalf("get_call while behind: %s, %v", got.Status, err)
+	}
 
 	store.down.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
