@@ -277,6 +277,41 @@ func (c *Cluster) Stop() error {
 	return errors.Join(errs...)
 }
 
+// Pause stops the server as a database failing over or restarting does:
+// connections are cut and new ones refused. Its data stays; Resume starts
+// it again.
+func (c *Cluster) Pause(ctx context.Context) error {
+	if c.pid <= 0 {
+		return errors.New("pgtest: the server is not running")
+	}
+	if out, err := c.run(ctx, "pg_ctl", "stop", "-m", "fast", "-w", "-t", "20", "-D", c.dataDir()); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	// Its watchdog watched a pid that is gone; Resume starts another.
+	if c.watchdog != nil {
+		_ = c.watchdog.Process.Kill()
+		_ = c.watchdog.Wait() // killed: its error says so
+		c.watchdog = nil
+	}
+	c.pid = 0
+	return nil
+}
+
+// Resume starts a paused server again, on the same port and socket.
+func (c *Cluster) Resume(ctx context.Context) (err error) {
+	if c.pid > 0 {
+		return errors.New("pgtest: the server is running")
+	}
+	if out, err := c.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", c.dataDir(), "-l", c.logFile(), "-o", c.serverOptions()); err != nil {
+		log, _ := os.ReadFile(c.logFile())
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, out, log)
+	}
+	if c.pid, err = c.readPID(); err != nil {
+		return err
+	}
+	return c.startWatchdog()
+}
+
 func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }
 func (c *Cluster) sockDir() string { return filepath.Join(c.dir, "sock") }
 func (c *Cluster) logFile() string { return filepath.Join(c.dir, "server.log") }
