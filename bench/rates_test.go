@@ -17,3 +17,21 @@ func TestReferenceRates(t *testing.T) {
 		t.Errorf("quick: %v", got)
 	}
 }
+
+// The core's ramp starts at the best rate over MCP.
+func TestRatesFrom(t *testing.T) {
+	rates := []int{100, 250, 500, 750, 1000}
+	for _, c := range []struct {
+		best int
+		want []int
+	}{
+		{750, []int{750, 1000}},
+		{100, rates},
+		{0, rates},   // nothing passed over MCP
+		{600, rates}, // a best from -rates not in the list
+	} {
+		if got := ratesFrom(rates, c.best); !slices.Equal(got, c.want) {
+			t.Errorf("from %d: %v, want %v", c.best, got, c.want)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (r *results) write(path string) error {
 	fmt.Fprintf(&b, "sipp callers (`testdata/sipp/uac_transfer_ok.xml`, which answers a retransmitted REFER again) call at a fixed rate (`-r`) for %s; each answered call is transferred "+
 		"to a sipp target (`uas_target_answer.xml`, answering after ringing 50 ms), which the caller really calls; the transferring side BYEs. "+
 		"The rate is raised until a step fails; the best rate is the highest with zero failures (every call successful in sipp, "+
-		"every transfer completed) that kept up (the last call ended within 3 s of the last INVITE: no growing backlog), then run again to %d runs. The reference's ramp starts at the server's two top rates and goes on past them by half a step at a time until sipp fails (a run still going 2 s past the 3 s allowed is stopped), so that the ratio is to what sipp really does on this machine. Transfer time: transfer requested to final NOTIFY handled "+
+		"every transfer completed) that kept up (the last call ended within 3 s of the last INVITE: no growing backlog), then run again to %d runs. The core's ramp starts at the best rate over MCP (the steps below it only lengthened the bench). The reference's ramp starts at the server's two top rates and goes on past them by half a step at a time until sipp fails (a run still going 2 s past the 3 s allowed is stopped), so that the ratio is to what sipp really does on this machine. Transfer time: transfer requested to final NOTIFY handled "+
 		"(the tool's result, `Calls.Transfer` returning, or sipp's REFER-to-final-NOTIFY response time for the reference). "+
 		"CPU is in percent of one core, of the process doing the server's part; RSS its peak.\n\n", r.Dur, r.Runs)
 	ref := r.Reference.summary()
