@@ -185,9 +185,15 @@ func (m *Calls) catchUpCalls() {
 		for _, lc := range m.behindNow() {
 			lc.mu.Lock()
 			ctx, cancel := m.storeContext(m.bg)
-			m.catchUpLocked(ctx, lc)
+			err := m.catchUpLocked(ctx, lc)
 			cancel()
 			lc.mu.Unlock()
+			if err != nil {
+				// Still down: the others would wait out their deadlines
+				// too, one after another, against a store that does not
+				// answer.
+				break
+			}
 		}
 		m.behind.mu.Lock()
 		if len(m.behind.calls) == 0 {
