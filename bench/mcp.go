@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -130,9 +131,25 @@ func startWebhooks() (*webhookCounter, error) {
 
 func (w *webhookCounter) serve(rw http.ResponseWriter, r *http.Request) {
 	w.received.Add(1)
+	// Only a transfer's completion and a call's report are counted: the
+	// other events are read and not decoded, nor is a transfer-update
+	// whose body does not even contain "completed" (the decode below
+	// checks the status of those that do). Decoding every body cost CPU
+	// that the server's dispatcher shares two cores with: the ramp's
+	// deliveries drained at about 6,000/s with it, 7,300/s without.
+	event := r.Header.Get("X-Webhook-Event")
+	if event != "transfer-update" && event != "end-of-call-report" {
+		io.Copy(io.Discard, r.Body)
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(rw, err.Error(), 400)
+		return
+	}
+	if event == "transfer-update" && !bytes.Contains(body, []byte(`"completed"`)) {
+		rw.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var m struct {
