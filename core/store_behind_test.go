@@ -3,8 +3,6 @@ package core_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,54 +10,14 @@ import (
 	"github.com/voicedock/voicedock/store/sqlite"
 )
 
-// downStore is the SQLite store while it is down for longer than a write
-// waits (a database failing over, a full disk): every call and transfer
-// write fails until it is up again.
-type downStore struct {
-	*sqlite.Store
-	down   atomic.Bool
-	failed atomic.Int32
-}
-
-var errDown = errors.New("connection refused")
-
-func (s *downStore) check() error {
-	if s.down.Load() {
-		s.failed.Add(1)
-		return errDown
-	}
-	return nil
-}
-
-func (s *downStore) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	return s.Store.UpdateCall(ctx, c, out...)
-}
-
-func (s *downStore) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	return s.Store.SaveTransfer(ctx, t, out...)
-}
-
-func (s *downStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.check(); err != nil {
-		return err
-	}
-	return s.Store.SaveTransferAndCall(ctx, t, c, out...)
-}
-
 // newDownFixture is a call answered, with its webhooks going to the
 // outbox, on a store that can be taken down; a write waits 100 ms.
-func newDownFixture(t *testing.T) (*fixture, *downStore) {
+func newDownFixture(t *testing.T) (*fixture, *failingStore) {
 	t.Helper()
-	var store *downStore
+	var store *failingStore
 	f := newFixtureWrapped(t, core.CallsConfig{DefaultWebhookURL: "http://127.0.0.1:9/hook"}, core.NewBus(),
 		func(st *sqlite.Store) core.CallStore {
-			store = &downStore{Store: st}
+			store = &failingStore{Store: st}
 			return store
 		})
 	core.SetStoreTimeout(f.calls, 100*time.Millisecond)

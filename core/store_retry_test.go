@@ -11,34 +11,46 @@ import (
 	"github.com/voicedock/voicedock/store/sqlite"
 )
 
-// flakyStore is the SQLite store whose next few call and transfer writes
-// fail as a store does for a moment (a lock, a lost connection, a file it
-// could not open), before they are tried.
-type flakyStore struct {
+// failingStore is the SQLite store whose call and transfer writes fail
+// before they are tried: the next few (failures), as a store does for a
+// moment (a lock, a lost connection, a file it could not open), or every
+// one while down, as a store does that is down for longer than a write
+// waits (a database failing over, a full disk). A transfer's first write
+// fails only while down.
+type failingStore struct {
 	*sqlite.Store
 	failures atomic.Int32 // writes still to fail
+	down     atomic.Bool
 	failed   atomic.Int32 // writes failed so far
 }
 
-var errPassing = errors.New("unable to open database file (14)")
+var errStore = errors.New("unable to open database file (14)")
 
-func (s *flakyStore) fail() error {
-	if s.failures.Add(-1) >= 0 {
+// fail says whether a write fails; counted writes take one of failures.
+func (s *failingStore) fail(counted bool) error {
+	if s.down.Load() || (counted && s.failures.Add(-1) >= 0) {
 		s.failed.Add(1)
-		return errPassing
+		return errStore
 	}
 	return nil
 }
 
-func (s *flakyStore) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.fail(); err != nil {
+func (s *failingStore) UpdateCall(ctx context.Context, c core.Call, out ...core.WebhookDelivery) error {
+	if err := s.fail(true); err != nil {
 		return err
 	}
 	return s.Store.UpdateCall(ctx, c, out...)
 }
 
-func (s *flakyStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
-	if err := s.fail(); err != nil {
+func (s *failingStore) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
+	if err := s.fail(false); err != nil {
+		return err
+	}
+	return s.Store.SaveTransfer(ctx, t, out...)
+}
+
+func (s *failingStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
+	if err := s.fail(true); err != nil {
 		return err
 	}
 	return s.Store.SaveTransferAndCall(ctx, t, c, out...)
@@ -49,9 +61,9 @@ func (s *flakyStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c
 // even when their writes fail a few times first; they were logged and
 // lost, end-of-call-report and all.
 func TestStateWritesFailingForAMomentAreTriedAgain(t *testing.T) {
-	var store *flakyStore
+	var store *failingStore
 	f := newFixtureWrapped(t, core.CallsConfig{}, core.NewBus(), func(st *sqlite.Store) core.CallStore {
-		store = &flakyStore{Store: st}
+		store = &failingStore{Store: st}
 		return store
 	})
 	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
