@@ -181,6 +181,7 @@ func (b *bench) clusterSetupRun(ctx context.Context, bin string, hooks *webhookC
 		}()
 	}
 	meter := &costMeter{nodes: nodes, proxy: proxy, pg: pg, dbURL: dbURL}
+	settled := &settler{live: mcpLive(admin)}
 	target := transferTarget{
 		name:     setup.name,
 		sipAddr:  func() string { return sipAddr },
@@ -208,7 +209,7 @@ func (b *bench) clusterSetupRun(ctx context.Context, bin string, hooks *webhookC
 		},
 		before: func(ctx context.Context, step string) error { meter.start(ctx); return nil },
 		settle: func(ctx context.Context) error {
-			err := settleMCP(ctx, admin)
+			err := settled.settle(ctx)
 			res.Splits = append(res.Splits, meter.end(ctx))
 			return err
 		},

@@ -186,7 +186,7 @@ func (m *mcpServer) target(name string) transferTarget {
 		},
 		pid:    m.s.pid,
 		drain:  m.s.drainAnswered,
-		settle: func(ctx context.Context) error { return settleMCP(ctx, m.admin) },
+		settle: (&settler{live: mcpLive(m.admin)}).settle,
 	}
 }
 

@@ -218,7 +218,7 @@ func (b *bench) serverRuns(ctx context.Context, bin string, hooks *webhookCounte
 		},
 		pid:    s.pid,
 		drain:  s.drainAnswered,
-		settle: func(ctx context.Context) error { return settleMCP(ctx, admin) },
+		settle: (&settler{live: mcpLive(admin)}).settle,
 		profile: func(dur time.Duration) error {
 			return s.profile(fmt.Sprintf("profile?seconds=%d", int(dur.Seconds())), filepath.Join(b.tmp, "transfer-cpu.pb.gz"))
 		},
@@ -350,9 +350,7 @@ func (b *bench) embeddedRuns(ctx context.Context, res *results) error {
 	coreTarget := transferTarget{
 		name: "core in process (no MCP)", sipAddr: e.sipAddr, answered: e.answered, transfer: e.transfer,
 		pid: func() int { return self }, drain: e.drain,
-		settle: func(ctx context.Context) error {
-			return settle(ctx, e.calls.LiveCount)
-		},
+		settle: (&settler{live: func(context.Context) int { return e.calls.LiveCount() }}).settle,
 	}
 	rates := ratesFrom(b.rates, res.MCP.Best)
 	ramp, err := b.ramp(ctx, coreTarget, targetPort, rates, b.dur, b.runs)
@@ -508,10 +506,9 @@ func (b *bench) pprofTop(bin, profile, out string, extra ...string) {
 	}
 }
 
-// settleMCP waits until the server's live calls stop draining (see
-// settle).
-func settleMCP(ctx context.Context, c *client.Client) error {
-	return settle(ctx, func() int {
+// mcpLive counts the server's live calls over MCP (-1 when it cannot).
+func mcpLive(c *client.Client) func(ctx context.Context) int {
+	return func(ctx context.Context) int {
 		n := 0
 		for _, status := range []string{"ringing", "in-progress"} {
 			out, err := callTool(ctx, c, "list_calls", map[string]any{"status": status, "limit": 1})
@@ -523,24 +520,36 @@ func settleMCP(ctx context.Context, c *client.Client) error {
 			n += int(total)
 		}
 		return n
-	})
+	}
 }
 
-// settle polls live until it is 0 or has not fallen for 3 s (calls whose
-// caller gave up without a BYE stay live on the server until they time
-// out), for at most 30 s.
-func settle(ctx context.Context, live func() int) error {
+// settler waits between steps until a server holds no call (settle).
+type settler struct {
+	live func(ctx context.Context) int
+	// left is how many calls the last settle that gave up left live.
+	// Calls whose callers were stopped mid-step (a ramp's failing step)
+	// get no BYE and stay live until they time out; later settles do not
+	// wait 3 s for as many again (run 21 waited so on six such calls at
+	// each of ten steps: 30 s of the suite).
+	left int
+}
+
+// settle polls the live calls until there are none (or no more than
+// the last settle left), or they have not fallen for 3 s, for at most
+// 30 s.
+func (s *settler) settle(ctx context.Context) error {
 	deadline := time.Now().Add(30 * time.Second)
 	last, since := -1, time.Now()
 	for {
-		n := live()
-		if n == 0 {
+		n := s.live(ctx)
+		if n == 0 || (n > 0 && n <= s.left) {
 			return nil
 		}
 		if n != last {
 			last, since = n, time.Now()
 		}
 		if time.Since(since) > 3*time.Second || time.Now().After(deadline) {
+			s.left = n
 			return fmt.Errorf("%d calls still live", n)
 		}
 		select {

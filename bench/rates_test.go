@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -33,5 +34,26 @@ func TestRatesFrom(t *testing.T) {
 		if got := ratesFrom(rates, c.best); !slices.Equal(got, c.want) {
 			t.Errorf("from %d: %v, want %v", c.best, got, c.want)
 		}
+	}
+}
+
+// A settle that gave up on calls left live (their callers stopped
+// mid-step) does not make the next settles wait for as many again.
+func TestSettlerWaitsOnceForCallsLeft(t *testing.T) {
+	live, polls := 6, 0
+	s := &settler{live: func(context.Context) int { polls++; return live }}
+	if err := s.settle(t.Context()); err == nil {
+		t.Fatal("six calls that stay live settled")
+	}
+	polls = 0
+	if err := s.settle(t.Context()); err != nil {
+		t.Fatalf("the same six calls: %v", err)
+	}
+	if polls != 1 {
+		t.Errorf("polled %d times for the calls left, want 1", polls)
+	}
+	live = 7 // one more left by another step: waited for
+	if err := s.settle(t.Context()); err == nil {
+		t.Fatal("seven calls that stay live settled after six were left")
 	}
 }
