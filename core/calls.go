@@ -125,10 +125,11 @@ type liveCall struct {
 	// lease had lapsed (node_fence.go): nothing more of it is stored.
 	lost bool
 	// behind: a state write of the call failed for good, and kept are
-	// the webhook rows of the writes not made since, in order
-	// (store_behind.go).
-	behind bool
-	kept   []WebhookDelivery
+	// the webhook rows of the writes not made since, in order, and
+	// keptRows its conversation's rows not written (store_behind.go).
+	behind   bool
+	kept     []WebhookDelivery
+	keptRows []func(ctx context.Context) error
 
 	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer

@@ -126,11 +126,8 @@ func (m *Calls) DigitPressed(ctx context.Context, callID, digit, source string) 
 	}
 	d := Digit{ID: id, CallID: callID, Digit: digit, Source: source, At: m.timestamp()}
 	out := m.deliveries(lc, WebhookDTMF, d.At, map[string]any{"digit": d})
-	sctx, cancel := m.storeContext(ctx)
-	defer cancel()
-	if err := m.hear.store.AddDigit(sctx, d, out...); err != nil {
-		m.logger.ErrorContext(ctx, "store digit", "call_id", callID, "err", err)
-	}
+	store := m.hear.store
+	m.storeRowLocked(ctx, lc, "digit", func(ctx context.Context) error { return store.AddDigit(ctx, d, out...) })
 	m.logger.InfoContext(ctx, "caller pressed a key", "call_id", callID, "digit", digit, "source", source)
 	m.bus.Publish(Event{Type: EventDigit, At: d.At, Call: snapshot(lc.call), Digit: &d})
 }
@@ -174,11 +171,7 @@ func (m *Calls) recordLine(ctx context.Context, lc *liveCall, role, text string,
 	h.mu.Unlock()
 	at := m.timestamp()
 	out := m.deliveries(lc, WebhookConversationUpdate, at, map[string]any{"line": l, "messages": messages})
-	sctx, cancel := m.storeContext(ctx)
-	defer cancel()
-	if err := h.store.AddTranscriptLine(sctx, l, out...); err != nil {
-		m.logger.ErrorContext(ctx, "store transcript line", "call_id", l.CallID, "err", err)
-	}
+	m.storeRowLocked(ctx, lc, "transcript line", func(ctx context.Context) error { return h.store.AddTranscriptLine(ctx, l, out...) })
 	m.bus.Publish(Event{Type: EventTranscript, At: at, Call: snapshot(lc.call), Line: &l})
 }
 

@@ -53,6 +53,38 @@ func (m *Calls) keepLocked(ctx context.Context, lc *liveCall, out []WebhookDeliv
 		return
 	}
 	lc.kept = append(lc.kept, out...)
+	m.fallBehindLocked(ctx, lc, err)
+}
+
+// storeRowLocked writes a row of the call's conversation (a transcript
+// line, a key pressed) with its webhook rows, as a state write is
+// written: after the call is caught up, tried again within the deadline,
+// and kept with the call's state when the store does not take it; lc.mu
+// is held. Nothing is written of a call another node took over.
+func (m *Calls) storeRowLocked(ctx context.Context, lc *liveCall, what string, write func(ctx context.Context) error) {
+	sctx, cancel := m.storeContext(ctx)
+	defer cancel()
+	switch {
+	case m.lostLocked(sctx, lc):
+	case !m.caughtUpLocked(sctx, lc, nil):
+		lc.keptRows = append(lc.keptRows, write)
+	default:
+		err := retryStore(sctx, func() error { return write(sctx) })
+		if err == nil {
+			return
+		}
+		m.logger.ErrorContext(ctx, "store "+what, "call_id", lc.call.ID, "err", err)
+		var coded *Error
+		if !errors.As(err, &coded) {
+			lc.keptRows = append(lc.keptRows, write)
+			m.fallBehindLocked(ctx, lc, err)
+		}
+	}
+}
+
+// fallBehindLocked marks lc behind the store after a write failed with
+// err, and starts the background catch-ups; lc.mu is held.
+func (m *Calls) fallBehindLocked(ctx context.Context, lc *liveCall, err error) {
 	if lc.behind {
 		return
 	}
@@ -118,7 +150,7 @@ func (m *Calls) catchUpLocked(ctx context.Context, lc *liveCall) error {
 
 // forgetBehindLocked marks lc no longer behind the store; lc.mu is held.
 func (m *Calls) forgetBehindLocked(lc *liveCall) {
-	lc.behind, lc.kept = false, nil
+	lc.behind, lc.kept, lc.keptRows = false, nil, nil
 	m.behind.mu.Lock()
 	defer m.behind.mu.Unlock()
 	if m.behind.calls[lc.call.ID] == lc {
@@ -149,14 +181,27 @@ func (m *Calls) ownedElsewhereLocked(ctx context.Context, lc *liveCall) bool {
 	return true
 }
 
-// writeWholeCall writes lc's transfers and then its call, the kept
-// webhook rows with the call; lc.mu is held. Each write is of the whole
-// row, so one made twice (a catch-up that failed half way) is harmless.
+// writeWholeCall writes lc's transfers, then the conversation rows kept,
+// in order, then its call with the kept webhook rows; lc.mu is held. A
+// transfer or call write is of the whole row, so one made twice (a
+// catch-up that failed half way) is harmless; a conversation row is
+// written once, and dropped from the kept ones as soon as it is.
 func (m *Calls) writeWholeCall(ctx context.Context, lc *liveCall) error {
 	for _, t := range lc.call.Transfers {
 		if err := m.callStore.SaveTransfer(ctx, t); err != nil {
 			return err
 		}
+	}
+	for len(lc.keptRows) > 0 {
+		if err := lc.keptRows[0](ctx); err != nil {
+			var coded *Error
+			if !errors.As(err, &coded) {
+				return err
+			}
+			// One the store refuses is not tried again; the rest go on.
+			m.logger.ErrorContext(ctx, "the store refused a kept conversation row; given up", "call_id", lc.call.ID, "err", err)
+		}
+		lc.keptRows = lc.keptRows[1:]
 	}
 	return m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
 }

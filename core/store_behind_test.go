@@ -237,6 +237,47 @@ func TestTransferRefusedWhileItsCallIsBehind(t *testing.T) {
 	}
 }
 
+// TestConversationWhileTheStoreIsDownIsKept: what the caller says and
+// presses while the store is down is stored once it is back, with its
+// webhooks, before the call's end; they were logged and lost.
+func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
+	f, store := newDownFixture(t)
+	stt := &cannedSTT{texts: make(chan string, 10), language: make(chan string, 10)}
+	f.calls.SetConversation(store, stt)
+	store.down.Store(true)
+	f.speak(t, stt, "I want to talk to a human")
+	f.calls.DigitPressed(t.Context(), f.callID, "5", "rfc4733")
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	if n := f.calls.BehindStore(); n != 1 {
+		t.Fatalf("%d calls behind the store, want 1", n)
+	}
+	store.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.calls.BehindStore() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the conversation was not stored within 10 s of the store's return")
+		}
+		waitTick()
+	}
+	lines, total, err := f.store.ListTranscript(t.Context(), f.callID, core.Page{Limit: 10})
+	if err != nil || total != 1 || lines[0].Content != "I want to talk to a human" {
+		t.Fatalf("transcript stored: %v, %d, %+v", err, total, lines)
+	}
+	events := storedEvents(t, f, f.callID)
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, e.kind)
+	}
+	if !containsInOrder(kinds, core.WebhookConversationUpdate, core.WebhookDTMF, core.WebhookEndOfCallReport) {
+		t.Fatalf("events stored: %v, want the line, the key, then the report", kinds)
+	}
+	for _, kind := range []string{core.WebhookConversationUpdate, core.WebhookDTMF, core.WebhookEndOfCallReport} {
+		if n := count(events, kind, ""); n != 1 {
+			t.Errorf("%d %s stored, want 1", n, kind)
+		}
+	}
+}
+
 // waitTick is the pause between two looks at what a test waits for.
 func waitTick() { time.Sleep(10 * time.Millisecond) }
 

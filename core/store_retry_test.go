@@ -16,7 +16,7 @@ import (
 // moment (a lock, a lost connection, a file it could not open), or every
 // one while down, as a store does that is down for longer than a write
 // waits (a database failing over, a full disk). A transfer's first write
-// fails only while down.
+// and the conversation's rows fail only while down.
 type failingStore struct {
 	*sqlite.Store
 	failures atomic.Int32 // writes still to fail
@@ -47,6 +47,20 @@ func (s *failingStore) SaveTransfer(ctx context.Context, t core.Transfer, out ..
 		return err
 	}
 	return s.Store.SaveTransfer(ctx, t, out...)
+}
+
+func (s *failingStore) AddTranscriptLine(ctx context.Context, l core.TranscriptLine, out ...core.WebhookDelivery) error {
+	if err := s.fail(false); err != nil {
+		return err
+	}
+	return s.Store.AddTranscriptLine(ctx, l, out...)
+}
+
+func (s *failingStore) AddDigit(ctx context.Context, d core.Digit, out ...core.WebhookDelivery) error {
+	if err := s.fail(false); err != nil {
+		return err
+	}
+	return s.Store.AddDigit(ctx, d, out...)
 }
 
 func (s *failingStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
