@@ -203,7 +203,46 @@ func (m *Calls) writeWholeCall(ctx context.Context, lc *liveCall) error {
 		}
 		lc.keptRows = lc.keptRows[1:]
 	}
-	return m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
+	err := m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
+	if HasCode(err, CodeConflict) && m.dropStoredLocked(ctx, lc) {
+		err = m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
+	}
+	return err
+}
+
+// deliveryReader is a store that reads one webhook delivery back.
+type deliveryReader interface {
+	GetDelivery(ctx context.Context, id string) (WebhookDelivery, error)
+}
+
+// dropStoredLocked drops from lc's kept webhook rows those the store has
+// already, and reports whether it dropped any; lc.mu is held. A write
+// whose answer was lost (a connection cut as PostgreSQL committed) may
+// have stored them, and the next catch-up then fails on their ids: given
+// up, it lost the rows kept after them.
+func (m *Calls) dropStoredLocked(ctx context.Context, lc *liveCall) bool {
+	r, ok := m.callStore.(deliveryReader)
+	if !ok {
+		return false
+	}
+	left := lc.kept[:0:0]
+	for _, d := range lc.kept {
+		_, err := r.GetDelivery(ctx, d.ID)
+		switch {
+		case err == nil:
+		case HasCode(err, CodeNotFound):
+			left = append(left, d)
+		default:
+			return false
+		}
+	}
+	if len(left) == len(lc.kept) {
+		return false
+	}
+	m.logger.WarnContext(ctx, "the store had taken some of the call's kept webhooks already; the rest are written", "call_id", lc.call.ID,
+		"stored", len(lc.kept)-len(left), "left", len(left))
+	lc.kept = left
+	return true
 }
 
 // catchUpCalls tries the calls behind the store again, waiting

@@ -278,6 +278,50 @@ func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
 	}
 }
 
+// TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain: a catch-up whose
+// answer was lost (the store committed it) leaves the kept rows stored;
+// the next catch-up writes the rows kept after them, instead of failing
+// on the stored ones' ids and giving up the call's state.
+func TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain(t *testing.T) {
+	f, store := newDownFixture(t)
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go func() {
+			store.down.Store(true)
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
+			store.down.Store(false)
+			store.lostAnswers.Store(1) // the catch-up before the final step
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		}()
+		return 202, nil
+	}
+	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
+	if err != nil || tr.Status != core.TransferCompleted {
+		t.Fatalf("transfer: %v, %+v", err, tr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.calls.BehindStore() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call was not caught up within 10 s")
+		}
+		waitTick()
+	}
+	if n := store.lostAnswers.Load(); n >= 0 {
+		t.Fatalf("no answer was lost (%d left)", n)
+	}
+	events := storedEvents(t, f, f.callID)
+	for _, status := range []string{core.TransferRinging, core.TransferCompleted} {
+		if n := count(events, core.WebhookTransferUpdate, status); n != 1 {
+			t.Errorf("%d transfer-updates %s stored, want 1: %+v", n, status, events)
+		}
+	}
+	if n := count(events, core.WebhookStatusUpdate, core.CallTransferred); n != 1 {
+		t.Errorf("%d status-updates of the transfer stored, want 1: %+v", n, events)
+	}
+	if c, err := f.store.GetCall(t.Context(), f.callID); err != nil || c.Status != core.CallTransferred {
+		t.Fatalf("stored: %+v, %v", c.Status, err)
+	}
+}
+
 // waitTick is the pause between two looks at what a test waits for.
 func waitTick() { time.Sleep(10 * time.Millisecond) }
 

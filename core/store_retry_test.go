@@ -22,6 +22,9 @@ type failingStore struct {
 	failures atomic.Int32 // writes still to fail
 	down     atomic.Bool
 	failed   atomic.Int32 // writes failed so far
+	// lostAnswers are the next call updates that are stored and then
+	// fail, as a write whose connection is cut as the database commits.
+	lostAnswers atomic.Int32
 }
 
 var errStore = errors.New("unable to open database file (14)")
@@ -39,7 +42,12 @@ func (s *failingStore) UpdateCall(ctx context.Context, c core.Call, out ...core.
 	if err := s.fail(true); err != nil {
 		return err
 	}
-	return s.Store.UpdateCall(ctx, c, out...)
+	err := s.Store.UpdateCall(ctx, c, out...)
+	if err == nil && s.lostAnswers.Add(-1) >= 0 {
+		s.failed.Add(1)
+		return errStore
+	}
+	return err
 }
 
 func (s *failingStore) SaveTransfer(ctx context.Context, t core.Transfer, out ...core.WebhookDelivery) error {
