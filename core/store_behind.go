@@ -15,7 +15,8 @@ import (
 //
 // So the call keeps what was not stored: its rows are its current state
 // (lc.call and lc.call.Transfers are what the failed writes would have
-// written), and its webhook rows are kept in order (lc.kept). A call
+// written), its webhook rows are kept in order (lc.kept), and so are the
+// rows of its conversation not written (lc.keptRows). A call
 // behind is caught up, its rows and kept rows written, before any later
 // write of it, so that its events are stored in the order they happened;
 // while that fails, each later write's webhook rows join the kept ones.
@@ -26,10 +27,10 @@ import (
 // webhooks, once.
 
 const (
-	// catchUpFirst is the wait before a call behind is first tried again
+	// catchUpWait is the wait before a call behind is first tried again
 	// in the background; it doubles up to catchUpMax.
-	catchUpFirst = time.Second
-	catchUpMax   = 30 * time.Second
+	catchUpWait = time.Second
+	catchUpMax  = 30 * time.Second
 )
 
 // errBehind is what a state write of a call behind the store returns
@@ -246,10 +247,10 @@ func (m *Calls) dropStoredLocked(ctx context.Context, lc *liveCall) bool {
 }
 
 // catchUpCalls tries the calls behind the store again, waiting
-// catchUpFirst and then twice as long each round that leaves one behind,
+// catchUpWait and then twice as long each round that leaves one behind,
 // until none is left or the manager shuts down.
 func (m *Calls) catchUpCalls() {
-	wait := catchUpFirst
+	wait := catchUpWait
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
