@@ -101,13 +101,7 @@ func TestCallEndedWhileTheStoreIsDownIsStoredOnceItIsBack(t *testing.T) {
 	}
 
 	store.down.Store(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.calls.BehindStore() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the call's end was not stored within 10 s of the store's return")
-		}
-		waitTick()
-	}
+	waitCaughtUp(t, f)
 	c, err = f.store.GetCall(t.Context(), f.callID)
 	if err != nil {
 		t.Fatal(err)
@@ -132,15 +126,7 @@ func TestCallEndedWhileTheStoreIsDownIsStoredOnceItIsBack(t *testing.T) {
 // the store is back, before that write's own step.
 func TestStepsKeptWhileTheStoreIsDownGoFirst(t *testing.T) {
 	f, store := newDownFixture(t)
-	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
-		go func() {
-			store.down.Store(true)
-			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
-			store.down.Store(false)
-			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
-		}()
-		return 202, nil
-	}
+	ringWhileDown(f, store, func() {})
 	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
 	if err != nil || tr.Status != core.TransferCompleted {
 		t.Fatalf("transfer: %v, %+v", err, tr)
@@ -252,13 +238,7 @@ func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
 		t.Fatalf("%d calls behind the store, want 1", n)
 	}
 	store.down.Store(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.calls.BehindStore() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the conversation was not stored within 10 s of the store's return")
-		}
-		waitTick()
-	}
+	waitCaughtUp(t, f)
 	lines, total, err := f.store.ListTranscript(t.Context(), f.callID, core.Page{Limit: 10})
 	if err != nil || total != 1 || lines[0].Content != "I want to talk to a human" {
 		t.Fatalf("transcript stored: %v, %d, %+v", err, total, lines)
@@ -284,27 +264,13 @@ func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
 // on the stored ones' ids and giving up the call's state.
 func TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain(t *testing.T) {
 	f, store := newDownFixture(t)
-	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
-		go func() {
-			store.down.Store(true)
-			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
-			store.down.Store(false)
-			store.lostAnswers.Store(1) // the catch-up before the final step
-			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
-		}()
-		return 202, nil
-	}
+	// The catch-up before the final step is stored, and its answer lost.
+	ringWhileDown(f, store, func() { store.lostAnswers.Store(1) })
 	tr, err := f.calls.Transfer(t.Context(), core.TransferRequest{CallID: f.callID, Destination: "+31612345678"}, nil)
 	if err != nil || tr.Status != core.TransferCompleted {
 		t.Fatalf("transfer: %v, %+v", err, tr)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for f.calls.BehindStore() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the call was not caught up within 10 s")
-		}
-		waitTick()
-	}
+	waitCaughtUp(t, f)
 	if n := store.lostAnswers.Load(); n >= 0 {
 		t.Fatalf("no answer was lost (%d left)", n)
 	}
@@ -322,8 +288,33 @@ func TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain(t *testing.T) {
 	}
 }
 
-// waitTick is the pause between two looks at what a test waits for.
-func waitTick() { time.Sleep(10 * time.Millisecond) }
+// ringWhileDown answers the next REFER: the destination rings while the
+// store is down, and answers once it is back and back is done.
+func ringWhileDown(f *fixture, store *failingStore, back func()) {
+	f.sip.refer = func(ctx context.Context, callID, _ string) (int, error) {
+		go func() {
+			store.down.Store(true)
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 180})
+			store.down.Store(false)
+			back()
+			f.calls.TransferProgress(ctx, callID, core.ReferProgress{Status: 200})
+		}()
+		return 202, nil
+	}
+}
+
+// waitCaughtUp waits, for at most 10 s, until no call of f is behind
+// the store.
+func waitCaughtUp(t *testing.T, f *fixture) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.calls.BehindStore() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a call was still behind the store 10 s after it was back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // containsInOrder reports whether want appear in got in that order.
 func containsInOrder(got []string, want ...string) bool {
