@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -205,8 +206,17 @@ func (m *Calls) writeWholeCall(ctx context.Context, lc *liveCall) error {
 		lc.keptRows = lc.keptRows[1:]
 	}
 	err := m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
-	if HasCode(err, CodeConflict) && m.dropStoredLocked(ctx, lc) {
-		err = m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
+	if !HasCode(err, CodeConflict) {
+		return err
+	}
+	dropped, rerr := m.dropStoredLocked(ctx, lc)
+	switch {
+	case rerr != nil:
+		// Not known to be a refusal yet: tried again, not given up. Not
+		// wrapped, so that a coded error of the read does not read as one.
+		return fmt.Errorf("%v; reading the kept webhooks back: %v", err, rerr)
+	case dropped:
+		return m.callStore.UpdateCall(ctx, lc.call, lc.kept...)
 	}
 	return err
 }
@@ -217,14 +227,14 @@ type deliveryReader interface {
 }
 
 // dropStoredLocked drops from lc's kept webhook rows those the store has
-// already, and reports whether it dropped any; lc.mu is held. A write
-// whose answer was lost (a connection cut as PostgreSQL committed) may
-// have stored them, and the next catch-up then fails on their ids: given
-// up, it lost the rows kept after them.
-func (m *Calls) dropStoredLocked(ctx context.Context, lc *liveCall) bool {
+// already, and reports whether it dropped any, or why it could not tell;
+// lc.mu is held. A write whose answer was lost (a connection cut as
+// PostgreSQL committed) may have stored them, and the next catch-up then
+// fails on their ids: given up, it lost the rows kept after them.
+func (m *Calls) dropStoredLocked(ctx context.Context, lc *liveCall) (bool, error) {
 	r, ok := m.callStore.(deliveryReader)
 	if !ok {
-		return false
+		return false, nil
 	}
 	left := lc.kept[:0:0]
 	for _, d := range lc.kept {
@@ -234,16 +244,16 @@ func (m *Calls) dropStoredLocked(ctx context.Context, lc *liveCall) bool {
 		case HasCode(err, CodeNotFound):
 			left = append(left, d)
 		default:
-			return false
+			return false, err
 		}
 	}
 	if len(left) == len(lc.kept) {
-		return false
+		return false, nil
 	}
 	m.logger.WarnContext(ctx, "the store had taken some of the call's kept webhooks already; the rest are written", "call_id", lc.call.ID,
 		"stored", len(lc.kept)-len(left), "left", len(left))
 	lc.kept = left
-	return true
+	return true, nil
 }
 
 // catchUpCalls tries the calls behind the store again, waiting

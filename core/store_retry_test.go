@@ -23,8 +23,10 @@ type failingStore struct {
 	down     atomic.Bool
 	failed   atomic.Int32 // writes failed so far
 	// lostAnswers are the next call updates that are stored and then
-	// fail, as a write whose connection is cut as the database commits.
-	lostAnswers atomic.Int32
+	// fail, as a write whose connection is cut as the database commits;
+	// readFailures the next deliveries read back that fail.
+	lostAnswers  atomic.Int32
+	readFailures atomic.Int32
 }
 
 var errStore = errors.New("unable to open database file (14)")
@@ -69,6 +71,13 @@ func (s *failingStore) AddDigit(ctx context.Context, d core.Digit, out ...core.W
 		return err
 	}
 	return s.Store.AddDigit(ctx, d, out...)
+}
+
+func (s *failingStore) GetDelivery(ctx context.Context, id string) (core.WebhookDelivery, error) {
+	if s.readFailures.Add(-1) >= 0 {
+		return core.WebhookDelivery{}, context.DeadlineExceeded
+	}
+	return s.Store.GetDelivery(ctx, id)
 }
 
 func (s *failingStore) SaveTransferAndCall(ctx context.Context, t core.Transfer, c core.Call, out ...core.WebhookDelivery) error {
