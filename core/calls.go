@@ -222,12 +222,18 @@ const storeRetryFirst = 25 * time.Millisecond
 // the change (its end-of-call-report among them), and a write lost to a
 // passing failure (a lock, a connection, a file the process could not
 // open for a moment) lost them for good.
-func retryStore(ctx context.Context, write func() error) error {
+//
+// While a call is behind the store (store_behind.go), the store is taken
+// for down: a write that fails is not tried again for its whole deadline
+// but kept at once, as the catch-ups will write it. Each call's first
+// change in an outage held its lock (its SIP events and commands) for the
+// deadline, and a shutdown ending its calls took the deadline per call.
+func (m *Calls) retryStore(ctx context.Context, write func() error) error {
 	wait := storeRetryFirst
 	for {
 		err := write()
 		var coded *Error
-		if err == nil || errors.As(err, &coded) || ctx.Err() != nil {
+		if err == nil || errors.As(err, &coded) || ctx.Err() != nil || m.BehindStore() > 0 {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -256,7 +262,7 @@ func (m *Calls) saveCall(ctx context.Context, lc *liveCall) error {
 	}
 	var err error
 	if m.caughtUpLocked(sctx, lc, out) {
-		err = retryStore(sctx, func() error { return m.callStore.UpdateCall(sctx, lc.call, out...) })
+		err = m.retryStore(sctx, func() error { return m.callStore.UpdateCall(sctx, lc.call, out...) })
 		if err != nil {
 			m.logger.ErrorContext(ctx, "store call", "call_id", lc.call.ID, "err", err)
 			m.keepLocked(ctx, lc, out, err)
@@ -312,7 +318,7 @@ func (m *Calls) writeTransfer(ctx context.Context, lc *liveCall, t *Transfer, st
 		err = errBehind
 	default:
 		start := time.Now()
-		err = retryStore(sctx, func() error { return m.callStore.SaveTransfer(sctx, *t, out...) })
+		err = m.retryStore(sctx, func() error { return m.callStore.SaveTransfer(sctx, *t, out...) })
 		m.slots.writes.took(start)
 		if err != nil {
 			m.logger.ErrorContext(ctx, "store transfer", "call_id", t.CallID, "transfer_id", t.ID, "err", err)

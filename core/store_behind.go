@@ -71,7 +71,7 @@ func (m *Calls) storeRowLocked(ctx context.Context, lc *liveCall, what string, w
 	case !m.caughtUpLocked(sctx, lc, nil):
 		lc.keptRows = append(lc.keptRows, write)
 	default:
-		err := retryStore(sctx, func() error { return write(sctx) })
+		err := m.retryStore(sctx, func() error { return write(sctx) })
 		if err == nil {
 			return
 		}

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -293,6 +294,36 @@ func TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain(t *testing.T) {
 	}
 	if n := store.lostAnswers.Load(); n >= 0 {
 		t.Fatalf("no answer was lost (%d left)", n)
+	}
+}
+
+// TestWritesNotRetriedWhileACallIsBehind: once one call is behind the
+// store, another call's write that fails is kept at once, not tried
+// again for its whole deadline (holding that call's lock), and both are
+// stored once the store is back.
+func TestWritesNotRetriedWhileACallIsBehind(t *testing.T) {
+	f, store := newDownFixture(t)
+	second := f.calls.OfferCall(t.Context(), core.InboundInvite{SIPCallID: "c2", Called: "31850835037", Caller: "+31611122244", Source: netip.MustParseAddrPort("127.0.0.1:5099")})
+	f.calls.CallAnswered(t.Context(), second.CallID)
+	store.down.Store(true)
+	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	if n := store.failed.Load(); n < 2 {
+		t.Fatalf("the first call's end was tried %d times within its deadline, want more", n)
+	}
+	before := store.failed.Load()
+	f.calls.CallEnded(t.Context(), second.CallID, core.EndCallerHangup)
+	if n := store.failed.Load() - before; n != 1 {
+		t.Fatalf("the second call's end was tried %d times while the first was behind, want 1", n)
+	}
+	if n := f.calls.BehindStore(); n != 2 {
+		t.Fatalf("%d calls behind the store, want 2", n)
+	}
+	store.down.Store(false)
+	waitCaughtUp(t, f)
+	for _, id := range []string{f.callID, second.CallID} {
+		if n := count(storedEvents(t, f, id), core.WebhookEndOfCallReport, ""); n != 1 {
+			t.Errorf("call %s: %d end-of-call-reports stored, want 1", id, n)
+		}
 	}
 }
 

@@ -47,7 +47,7 @@ func (m *Calls) saveTransferAndCall(ctx context.Context, lc *liveCall, t *Transf
 	case !m.caughtUpLocked(sctx, lc, out):
 	default:
 		start := time.Now()
-		err := retryStore(sctx, func() error { return saver.SaveTransferAndCall(sctx, *t, lc.call, out...) })
+		err := m.retryStore(sctx, func() error { return saver.SaveTransferAndCall(sctx, *t, lc.call, out...) })
 		m.slots.writes.took(start)
 		if err != nil {
 			m.logger.ErrorContext(ctx, "store transfer and call", "call_id", t.CallID, "transfer_id", t.ID, "err", err)
