@@ -149,24 +149,14 @@ func TestNoTransferLimitAdmitsEveryCall(t *testing.T) {
 // admitted again. With no memory limit, no heap refuses a call.
 func TestNewCallsRefusedUnderHeapPressure(t *testing.T) {
 	f := newFixture(t, core.CallsConfig{MaxTransfersInFlight: 256})
-	var mu sync.Mutex
-	live, limit := uint64(75<<20), uint64(100<<20)
-	core.SetHeapReader(f.calls, func() (uint64, uint64) {
-		mu.Lock()
-		defer mu.Unlock()
-		return live, limit
-	})
+	heap := &reading{used: 75 << 20, limit: 100 << 20}
+	core.SetHeapReader(f.calls, heap.read)
 	if f.calls.AdmitCall() {
 		t.Fatal("a new call admitted with the live heap at 3/4 of the memory limit")
 	}
-	set := func(l, lim uint64) {
-		mu.Lock()
-		live, limit = l, lim
-		mu.Unlock()
-	}
-	set(70<<20, 100<<20)
+	heap.set(70<<20, 100<<20)
 	waitAdmitted(t, f.calls, "the live heap fell under 3/4 of the limit")
-	set(1<<40, math.MaxInt64)
+	heap.set(1<<40, math.MaxInt64)
 	waitAdmitted(t, f.calls, "the memory limit was lifted")
 }
 
@@ -228,24 +218,14 @@ func TestNewCallsRefusedWhileStepWritesAreSlow(t *testing.T) {
 // limit that cannot be read refuses nothing.
 func TestNewCallsRefusedNearTheOpenFileLimit(t *testing.T) {
 	f := newFixture(t, core.CallsConfig{})
-	var mu sync.Mutex
-	open, limit := uint64(750), uint64(1000)
-	core.SetFileReader(f.calls, func() (uint64, uint64) {
-		mu.Lock()
-		defer mu.Unlock()
-		return open, limit
-	})
+	files := &reading{used: 750, limit: 1000}
+	core.SetFileReader(f.calls, files.read)
 	if f.calls.AdmitCall() {
 		t.Fatal("a new call admitted with 3/4 of the open-file limit taken")
 	}
-	set := func(o, l uint64) {
-		mu.Lock()
-		open, limit = o, l
-		mu.Unlock()
-	}
-	set(700, 1000)
+	files.set(700, 1000)
 	waitAdmitted(t, f.calls, "the open files fell under 3/4 of the limit")
-	set(5000, 0)
+	files.set(5000, 0)
 	waitAdmitted(t, f.calls, "the limit became unknown")
 }
 
@@ -283,6 +263,25 @@ func TestOpenFilesCounted(t *testing.T) {
 	if limit != rl.Cur {
 		t.Fatalf("limit %d, want the process's %d", limit, rl.Cur)
 	}
+}
+
+// reading is a resource's use and limit as a test sets them, read by
+// admission from its own goroutines.
+type reading struct {
+	mu          sync.Mutex
+	used, limit uint64
+}
+
+func (r *reading) read() (used, limit uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.used, r.limit
+}
+
+func (r *reading) set(used, limit uint64) {
+	r.mu.Lock()
+	r.used, r.limit = used, limit
+	r.mu.Unlock()
 }
 
 // waitAdmitted waits, up to 5 s, for new calls to be admitted again after
