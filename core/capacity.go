@@ -36,6 +36,16 @@ func storeBehind(waited time.Duration) *Error {
 	}
 }
 
+// callBehind is the refusal of a transfer of a call whose earlier changes
+// the store has not taken yet (store_behind.go): it is not started ahead
+// of them, and it is the same overloaded refusal, retried.
+func callBehind() *Error {
+	return &Error{
+		Code: CodeOverloaded, Param: "call_id", RetryAfter: overloadRetryAfter,
+		Message: fmt.Sprintf("the store has not taken this call's earlier changes yet: the transfer was not started and the call is untouched; retry after %d seconds", overloadRetryAfter),
+	}
+}
+
 // transferSlots counts the transfers in flight against
 // CallsConfig.MaxTransfersInFlight. A slot is taken before a transfer is
 // stored and given back when the transfer reaches a final status (or

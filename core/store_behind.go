@@ -117,7 +117,7 @@ func (m *Calls) caughtUpLocked(ctx context.Context, lc *liveCall, out []WebhookD
 
 // catchUpFirst catches lc up before a transfer's first write, which is
 // made on its own, and reports whether it was; lc.mu is held. A transfer
-// the store is not taking is not started (storeBehind).
+// the store is not taking is not started (callBehind).
 func (m *Calls) catchUpFirst(ctx context.Context, lc *liveCall) bool {
 	sctx, cancel := m.storeContext(ctx)
 	defer cancel()

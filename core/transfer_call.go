@@ -314,7 +314,7 @@ func (m *Calls) beginLocked(ctx context.Context, lc *liveCall, dests []Destinati
 	}
 	if lc.behind && !m.catchUpFirst(ctx, lc) {
 		m.slots.refused(time.Now())
-		return nil, nil, 0, storeBehind(m.storeTimeout)
+		return nil, nil, 0, callBehind()
 	}
 	if err := m.slots.take(lc.call.ID, t.ID); err != nil {
 		return nil, nil, 0, err
