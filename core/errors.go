@@ -51,7 +51,7 @@ func ErrorCodes() []CodeInfo {
 		{CodeUnauthorized, "no valid API key or OAuth access token"},
 		{CodeForbidden, "the API key may not do this"},
 		{CodeRateLimitExceeded, "too many requests; retry after `retry_after` seconds"},
-		{CodeOverloaded, "the server is at capacity (calls held or transfers in flight), or its store did not take the transfer within 10 s; nothing was started and the call is untouched; retry after `retry_after` seconds"},
+		{CodeOverloaded, "the server is at capacity (calls held or transfers in flight), or its store did not take the transfer within 10 s or has not yet taken that call's earlier changes; nothing was started and the call is untouched; retry after `retry_after` seconds"},
 		{CodeUnsupported, "the server does not support this operation"},
 		{CodeUnavailable, "a dependency (SIP, the store) is temporarily unavailable; retry"},
 		{CodeTLSCertificate, "a trunk called over TLS presented a certificate that was refused (untrusted, for another host, expired); the message says which. `VOICEDOCK_SIP_TLS_CA` adds a trusted CA"},
