@@ -59,9 +59,9 @@ func (s *Sealer) Seal(plaintext, column, id string) ([]byte, error) {
 	return s.aead.Seal(nonce, nonce, []byte(plaintext), additionalData(column, id)), nil
 }
 
-// Open reverses Seal; a NULL column is the empty secret.
+// Open reverses Seal; a NULL or zero-length column is the empty secret.
 func (s *Sealer) Open(sealed []byte, column, id string) (string, error) {
-	if sealed == nil {
+	if len(sealed) == 0 {
 		return "", nil
 	}
 	n := s.aead.NonceSize()
