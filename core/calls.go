@@ -52,6 +52,11 @@ type CallsConfig struct {
 	// one beyond it is refused with CodeOverloaded before anything is
 	// stored or sent. 0 means no limit.
 	MaxTransfersInFlight int
+	// KeptDir is a folder of this process alone where the state of a call
+	// the store did not take is written too, so that a stop before the
+	// store takes it loses nothing: the next start writes it
+	// (store_behind_file.go). "": it is kept in memory only.
+	KeptDir string
 }
 
 // Resolver looks up a trunk's host name; net.DefaultResolver does.
@@ -129,7 +134,7 @@ type liveCall struct {
 	// keptRows its conversation's rows not written (store_behind.go).
 	behind   bool
 	kept     []WebhookDelivery
-	keptRows []func(ctx context.Context) error
+	keptRows []keptRow
 
 	// The active transfer's attempts: how each destination is
 	// tried, the context its work runs in (cancelled when the transfer

@@ -126,8 +126,7 @@ func (m *Calls) DigitPressed(ctx context.Context, callID, digit, source string) 
 	}
 	d := Digit{ID: id, CallID: callID, Digit: digit, Source: source, At: m.timestamp()}
 	out := m.deliveries(lc, WebhookDTMF, d.At, map[string]any{"digit": d})
-	store := m.hear.store
-	m.storeRowLocked(ctx, lc, "digit", func(ctx context.Context) error { return store.AddDigit(ctx, d, out...) })
+	m.storeRowLocked(ctx, lc, "digit", keptRow{Digit: &d, Webhooks: out})
 	m.logger.InfoContext(ctx, "caller pressed a key", "call_id", callID, "digit", digit, "source", source)
 	m.bus.Publish(Event{Type: EventDigit, At: d.At, Call: snapshot(lc.call), Digit: &d})
 }
@@ -171,7 +170,7 @@ func (m *Calls) recordLine(ctx context.Context, lc *liveCall, role, text string,
 	h.mu.Unlock()
 	at := m.timestamp()
 	out := m.deliveries(lc, WebhookConversationUpdate, at, map[string]any{"line": l, "messages": messages})
-	m.storeRowLocked(ctx, lc, "transcript line", func(ctx context.Context) error { return h.store.AddTranscriptLine(ctx, l, out...) })
+	m.storeRowLocked(ctx, lc, "transcript line", keptRow{Line: &l, Webhooks: out})
 	m.bus.Publish(Event{Type: EventTranscript, At: at, Call: snapshot(lc.call), Line: &l})
 }
 

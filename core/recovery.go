@@ -23,10 +23,19 @@ const EndServerRestart = "server_restart"
 // only the endings it never got to write, once: a call it ended is not
 // live and is not touched.
 //
+// First it writes what the previous process kept of calls the store did
+// not take before it stopped (CallsConfig.KeptDir): a call it ended then
+// is stored with its real end and its webhooks, and is not live here.
+//
 // On one node of several (JoinCluster first), only the calls this node's
 // previous run held are its to end, and those of no node; the other
 // nodes' are theirs, or their sweeps' once their lease runs out.
 func (m *Calls) RecoverAfterRestart(ctx context.Context) (int, error) {
+	if n, err := m.writeKeptCalls(ctx); err != nil {
+		return 0, err
+	} else if n > 0 {
+		m.logger.WarnContext(ctx, "the store took the state of calls the previous run kept when it could not write it", "calls", n)
+	}
 	if m.node != nil {
 		return m.recoverNodeCalls(ctx)
 	}

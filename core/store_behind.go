@@ -23,9 +23,10 @@ import (
 // while that fails, each later write's webhook rows join the kept ones.
 // A call that ended behind is caught up by catchUpCalls, which tries
 // again, waiting longer each time, until the store takes it or the
-// manager shuts down. What is left at shutdown is live in the store, and
-// the next start's recovery ends it (RecoverAfterRestart), with its
-// webhooks, once.
+// manager shuts down. What is left at shutdown is written by the next
+// start from the call's file in KeptDir (store_behind_file.go); without
+// one, it is live in the store, and the next start's recovery ends it
+// (RecoverAfterRestart), with its webhooks, once.
 
 const (
 	// catchUpWait is the wait before a call behind is first tried again
@@ -56,6 +57,7 @@ func (m *Calls) keepLocked(ctx context.Context, lc *liveCall, out []WebhookDeliv
 	}
 	lc.kept = append(lc.kept, out...)
 	m.fallBehindLocked(ctx, lc, err)
+	m.saveKeptLocked(ctx, lc)
 }
 
 // storeRowLocked writes a row of the call's conversation (a transcript
@@ -63,25 +65,60 @@ func (m *Calls) keepLocked(ctx context.Context, lc *liveCall, out []WebhookDeliv
 // written: after the call is caught up, tried again within the deadline,
 // and kept with the call's state when the store does not take it; lc.mu
 // is held. Nothing is written of a call another node took over.
-func (m *Calls) storeRowLocked(ctx context.Context, lc *liveCall, what string, write func(ctx context.Context) error) {
+func (m *Calls) storeRowLocked(ctx context.Context, lc *liveCall, what string, row keptRow) {
 	sctx, cancel := m.storeContext(ctx)
 	defer cancel()
 	switch {
 	case m.lostLocked(sctx, lc):
 	case !m.caughtUpLocked(sctx, lc, nil):
-		lc.keptRows = append(lc.keptRows, write)
+		lc.keptRows = append(lc.keptRows, row)
+		m.saveKeptLocked(ctx, lc)
 	default:
-		err := m.retryStore(sctx, func() error { return write(sctx) })
+		err := m.retryStore(sctx, func() error { return m.writeRow(sctx, row) })
 		if err == nil {
 			return
 		}
 		m.logger.ErrorContext(ctx, "store "+what, "call_id", lc.call.ID, "err", err)
 		var coded *Error
 		if !errors.As(err, &coded) {
-			lc.keptRows = append(lc.keptRows, write)
+			lc.keptRows = append(lc.keptRows, row)
 			m.fallBehindLocked(ctx, lc, err)
+			m.saveKeptLocked(ctx, lc)
 		}
 	}
+}
+
+// keptRow is a row of a call's conversation, a transcript line or a key
+// pressed, with its webhook rows, as the store is to take it.
+type keptRow struct {
+	Line     *TranscriptLine
+	Digit    *Digit
+	Webhooks []WebhookDelivery
+}
+
+// writeRow writes a row of a call's conversation with its webhook rows.
+func (m *Calls) writeRow(ctx context.Context, r keptRow) error {
+	store, err := m.conversationStore()
+	if err != nil {
+		return err
+	}
+	if r.Line != nil {
+		return store.AddTranscriptLine(ctx, *r.Line, r.Webhooks...)
+	}
+	return store.AddDigit(ctx, *r.Digit, r.Webhooks...)
+}
+
+// conversationStore is where a call's conversation is written: the one
+// SetConversation attached, or, before it is (the next start's writing of
+// what a process kept), the call store when it is one.
+func (m *Calls) conversationStore() (ConversationStore, error) {
+	if m.hear != nil {
+		return m.hear.store, nil
+	}
+	if s, ok := m.callStore.(ConversationStore); ok {
+		return s, nil
+	}
+	return nil, Errorf(CodeInternal, "no store of conversations to write a call's kept line or key to")
 }
 
 // fallBehindLocked marks lc behind the store after a write failed with
@@ -112,6 +149,7 @@ func (m *Calls) caughtUpLocked(ctx context.Context, lc *liveCall, out []WebhookD
 		return true
 	}
 	lc.kept = append(lc.kept, out...)
+	m.saveKeptLocked(ctx, lc)
 	return false
 }
 
@@ -136,6 +174,7 @@ func (m *Calls) catchUpLocked(ctx context.Context, lc *liveCall) error {
 		m.forgetBehindLocked(lc)
 		return nil
 	}
+	kept, rows := len(lc.kept), len(lc.keptRows)
 	err := m.writeWholeCall(ctx, lc)
 	var coded *Error
 	switch {
@@ -144,6 +183,10 @@ func (m *Calls) catchUpLocked(ctx context.Context, lc *liveCall) error {
 	case errors.As(err, &coded):
 		m.logger.ErrorContext(ctx, "the store refused the call's kept state; given up", "call_id", lc.call.ID, "webhooks", len(lc.kept), "err", err)
 	default:
+		if len(lc.kept) != kept || len(lc.keptRows) != rows {
+			// What was written is no longer kept: its file says so too.
+			m.saveKeptLocked(ctx, lc)
+		}
 		return err
 	}
 	m.forgetBehindLocked(lc)
@@ -153,6 +196,7 @@ func (m *Calls) catchUpLocked(ctx context.Context, lc *liveCall) error {
 // forgetBehindLocked marks lc no longer behind the store; lc.mu is held.
 func (m *Calls) forgetBehindLocked(lc *liveCall) {
 	lc.behind, lc.kept, lc.keptRows = false, nil, nil
+	m.removeKeptLocked(lc)
 	m.behind.mu.Lock()
 	defer m.behind.mu.Unlock()
 	if m.behind.calls[lc.call.ID] == lc {
@@ -195,7 +239,7 @@ func (m *Calls) writeWholeCall(ctx context.Context, lc *liveCall) error {
 		}
 	}
 	for len(lc.keptRows) > 0 {
-		if err := lc.keptRows[0](ctx); err != nil {
+		if err := m.writeRow(ctx, lc.keptRows[0]); err != nil {
 			var coded *Error
 			if !errors.As(err, &coded) {
 				return err
@@ -270,7 +314,11 @@ func (m *Calls) catchUpCalls() {
 			left := len(m.behind.calls)
 			m.behind.running = false
 			m.behind.mu.Unlock()
-			if left > 0 {
+			switch {
+			case left > 0 && m.cfg.KeptDir != "":
+				m.logger.Error("shutdown: the store did not take the last state of calls; the next start writes it from their files",
+					"calls", left, "dir", m.cfg.KeptDir)
+			case left > 0:
 				m.logger.Error("shutdown: the store did not take the last state of calls; the next start's recovery ends those still live in it",
 					"calls", left)
 			}

@@ -17,8 +17,15 @@ import (
 // out of it after the store was back.)
 func newDownFixture(t *testing.T) (*fixture, *failingStore) {
 	t.Helper()
+	return newDownFixtureWith(t, core.CallsConfig{})
+}
+
+// newDownFixtureWith is newDownFixture with cfg, its webhook URL set.
+func newDownFixtureWith(t *testing.T, cfg core.CallsConfig) (*fixture, *failingStore) {
+	t.Helper()
 	var store *failingStore
-	f := newFixtureWrapped(t, core.CallsConfig{DefaultWebhookURL: "http://127.0.0.1:9/hook"}, core.NewBus(),
+	cfg.DefaultWebhookURL = testHookURL
+	f := newFixtureWrapped(t, cfg, core.NewBus(),
 		func(st *sqlite.Store) core.CallStore {
 			store = &failingStore{Store: st}
 			return store
@@ -26,6 +33,10 @@ func newDownFixture(t *testing.T) (*fixture, *failingStore) {
 	core.SetStoreTimeout(f.calls, time.Second)
 	return f, store
 }
+
+// testHookURL receives the kept-state tests' webhooks: nothing listens
+// on the discard port, and the deliveries are read in the outbox.
+const testHookURL = "http://127.0.0.1:9/hook"
 
 // event is a stored webhook delivery as its receiver reads it.
 type event struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/media"
@@ -120,6 +121,7 @@ func (a *app) newCore(ctx context.Context) error {
 		CommandsPerMinute:    cfg.CallCommands,
 		ConfirmTimeout:       cfg.ElicitationTimeout,
 		MaxTransfersInFlight: cfg.MaxTransfers,
+		KeptDir:              filepath.Join(cfg.DataDir, "kept"),
 	}, config, a.store, core.NewBus(), a.logger)
 	if err := a.joinCluster(ctx); err != nil {
 		return err
