@@ -22,12 +22,7 @@ import (
 func TestKeptStateIsWrittenByTheNextStart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kept")
 	f, store := newDownFixtureWith(t, core.CallsConfig{KeptDir: dir})
-	stt := &cannedSTT{texts: make(chan string, 10), language: make(chan string, 10)}
-	f.calls.SetConversation(store, stt)
-	store.down.Store(true)
-	f.speak(t, stt, "I want to talk to a human")
-	f.calls.DigitPressed(t.Context(), f.callID, "5", "rfc4733")
-	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
+	converseWhileDown(t, f, store)
 	file := filepath.Join(dir, f.callID+".json")
 	if _, err := os.Stat(file); err != nil {
 		t.Fatalf("the kept state has no file: %v", err)
@@ -57,23 +52,7 @@ func TestKeptStateIsWrittenByTheNextStart(t *testing.T) {
 	if c.Status != core.CallEnded || c.EndReason != core.EndCallerHangup {
 		t.Fatalf("stored: %s (%s), want ended by the caller", c.Status, c.EndReason)
 	}
-	lines, total, err := f.store.ListTranscript(t.Context(), f.callID, core.Page{Limit: 10})
-	if err != nil || total != 1 || lines[0].Content != "I want to talk to a human" {
-		t.Fatalf("transcript stored: %v, %d, %+v", err, total, lines)
-	}
-	events := storedEvents(t, f, f.callID)
-	var kinds []string
-	for _, e := range events {
-		kinds = append(kinds, e.kind)
-	}
-	if !containsInOrder(kinds, core.WebhookConversationUpdate, core.WebhookDTMF, core.WebhookEndOfCallReport) {
-		t.Fatalf("events stored: %v, want the line, the key, then the report", kinds)
-	}
-	for _, kind := range []string{core.WebhookConversationUpdate, core.WebhookDTMF, core.WebhookEndOfCallReport} {
-		if n := count(events, kind, ""); n != 1 {
-			t.Errorf("%d %s stored, want 1", n, kind)
-		}
-	}
+	events := checkConversationStored(t, f)
 	if n := count(events, core.WebhookStatusUpdate, core.CallEnded); n != 1 {
 		t.Errorf("%d status-updates of the end stored, want 1: %+v", n, events)
 	}

@@ -242,17 +242,32 @@ func TestTransferRefusedWhileItsCallIsBehind(t *testing.T) {
 // webhooks, before the call's end; they were logged and lost.
 func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
 	f, store := newDownFixture(t)
+	converseWhileDown(t, f, store)
+	if n := f.calls.BehindStore(); n != 1 {
+		t.Fatalf("%d calls behind the store, want 1", n)
+	}
+	store.down.Store(false)
+	waitCaughtUp(t, f)
+	checkConversationStored(t, f)
+}
+
+// converseWhileDown takes the store down, and the caller says a line,
+// presses a key and hangs up.
+func converseWhileDown(t *testing.T, f *fixture, store *failingStore) {
+	t.Helper()
 	stt := &cannedSTT{texts: make(chan string, 10), language: make(chan string, 10)}
 	f.calls.SetConversation(store, stt)
 	store.down.Store(true)
 	f.speak(t, stt, "I want to talk to a human")
 	f.calls.DigitPressed(t.Context(), f.callID, "5", "rfc4733")
 	f.calls.CallEnded(t.Context(), f.callID, core.EndCallerHangup)
-	if n := f.calls.BehindStore(); n != 1 {
-		t.Fatalf("%d calls behind the store, want 1", n)
-	}
-	store.down.Store(false)
-	waitCaughtUp(t, f)
+}
+
+// checkConversationStored checks that the line and the key of the
+// kept-state tests' conversation are stored, and their webhooks once
+// each, in order, before the report.
+func checkConversationStored(t *testing.T, f *fixture) []event {
+	t.Helper()
 	lines, total, err := f.store.ListTranscript(t.Context(), f.callID, core.Page{Limit: 10})
 	if err != nil || total != 1 || lines[0].Content != "I want to talk to a human" {
 		t.Fatalf("transcript stored: %v, %d, %+v", err, total, lines)
@@ -270,6 +285,7 @@ func TestConversationWhileTheStoreIsDownIsKept(t *testing.T) {
 			t.Errorf("%d %s stored, want 1", n, kind)
 		}
 	}
+	return events
 }
 
 // TestKeptRowsTheStoreTookAlreadyAreNotWrittenAgain: a catch-up whose
