@@ -62,7 +62,7 @@ func keptDeliveries(ds []WebhookDelivery) []keptDelivery {
 	return out
 }
 
-func (f keptFile) deliveries(ds []keptDelivery) []WebhookDelivery {
+func webhookDeliveries(ds []keptDelivery) []WebhookDelivery {
 	out := make([]WebhookDelivery, len(ds))
 	for i, d := range ds {
 		out[i] = d.WebhookDelivery
@@ -89,9 +89,9 @@ func newKeptFile(lc *liveCall) keptFile {
 func (f keptFile) liveCall() *liveCall {
 	c := f.Call
 	c.SIPCallID, c.RemoteAddr, c.TrunkID, c.Node = f.Signalling.SIPCallID, f.Signalling.RemoteAddr, f.Signalling.TrunkID, f.Signalling.Node
-	lc := &liveCall{call: c, announced: c.Status, behind: true, kept: f.deliveries(f.Webhooks)}
+	lc := &liveCall{call: c, announced: c.Status, behind: true, kept: webhookDeliveries(f.Webhooks)}
 	for _, r := range f.Rows {
-		lc.keptRows = append(lc.keptRows, keptRow{Line: r.Line, Digit: r.Digit, Webhooks: f.deliveries(r.Webhooks)})
+		lc.keptRows = append(lc.keptRows, keptRow{Line: r.Line, Digit: r.Digit, Webhooks: webhookDeliveries(r.Webhooks)})
 	}
 	return lc
 }
