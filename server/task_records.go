@@ -157,14 +157,14 @@ func (st *storedTasks) answer(ctx context.Context, rec core.TaskRecord, run *tas
 		_, task.StatusMessage = run.snapshot()
 	}
 	result := json.RawMessage(rec.Result)
-	if t, ok := st.transfer(ctx, rec); ok {
+	if t, live, ok := st.transfer(ctx, rec); ok {
 		task.StatusMessage = tools.DescribeTransfer(t)
 		if t.Final() && task.Status == mcp.TaskStatusWorking {
 			// Ended while no process ran the task (a restart).
 			task.Status = mcp.TaskStatusCompleted
 		}
 		if result == nil && t.Final() {
-			result = transferResult(ctx, st.logger, t)
+			result = transferResult(ctx, st.logger, t, live)
 		}
 	}
 	if run == nil && task.Status == mcp.TaskStatusWorking {
@@ -175,27 +175,28 @@ func (st *storedTasks) answer(ctx context.Context, rec core.TaskRecord, run *tas
 	return task, result
 }
 
-// transfer is the stored transfer rec works on, if any.
-func (st *storedTasks) transfer(ctx context.Context, rec core.TaskRecord) (core.Transfer, bool) {
+// transfer is the stored transfer rec works on, if any, and whether its
+// call is still live.
+func (st *storedTasks) transfer(ctx context.Context, rec core.TaskRecord) (t core.Transfer, callLive, ok bool) {
 	if rec.CallID == "" || st.calls == nil {
-		return core.Transfer{}, false
+		return core.Transfer{}, false, false
 	}
 	c, err := st.calls.GetCall(ctx, rec.CallID)
 	if err != nil {
 		st.logger.Warn("task's call", "task_id", rec.ID, "call_id", rec.CallID, "err", err)
-		return core.Transfer{}, false
+		return core.Transfer{}, false, false
 	}
 	for _, t := range c.Transfers {
 		if t.ID == rec.TransferID {
-			return t, true
+			return t, c.Live(), true
 		}
 	}
-	return core.Transfer{}, false
+	return core.Transfer{}, false, false
 }
 
 // transferResult is transfer_call's result for the ended transfer t.
-func transferResult(ctx context.Context, logger *slog.Logger, t core.Transfer) json.RawMessage {
-	res, err := tools.TransferResult(t)
+func transferResult(ctx context.Context, logger *slog.Logger, t core.Transfer, callLive bool) json.RawMessage {
+	res, err := tools.TransferResult(t, callLive)
 	var out *mcp.CallToolResult
 	if err != nil {
 		out = ErrorResult(ctx, logger, "transfer_call", err)

@@ -47,11 +47,17 @@ func taskRefFrom(ctx context.Context) TaskRef {
 func DescribeTransfer(t core.Transfer) string { return describeStep(t) }
 
 // TransferResult is what transfer_call returns for the transfer t once it
-// ended, built from the transfer alone: the stored outcome answers for a
-// task whose own result was lost (a restart while it ran).
-func TransferResult(t core.Transfer) (Result, error) {
+// ended, built from the stored transfer and whether its call is still
+// live: the stored outcome answers for a task whose own result was lost
+// (a restart while it ran, or a stop before the result was stored).
+func TransferResult(t core.Transfer, callLive bool) (Result, error) {
 	if t.Status == core.TransferCompleted {
 		return Result{Summary: "Transferred: " + describeStep(t) + ".", Structured: TransferOutput{t}}, nil
+	}
+	if t.Status == core.TransferCanceled && !callLive {
+		// The call ended under the transfer (a hang-up, the server
+		// stopping): as the tool answers it.
+		return Result{}, &core.Error{Code: core.CodeCallNotActive, Message: "transfer canceled: " + t.Reason, SIPStatus: t.SIPStatus}
 	}
 	if t.Status == core.TransferCanceled {
 		return Result{}, core.Errorf(core.CodeTransferFailed, "transfer to %s canceled: %s; the caller is still connected", t.Destination, t.Reason)

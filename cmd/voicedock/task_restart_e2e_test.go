@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/voicedock/voicedock/core"
 	"github.com/voicedock/voicedock/sip/sipptest"
 )
 
@@ -198,8 +199,11 @@ func TestTaskRestartMidTransfer(t *testing.T) {
 // TestTaskKilledMidTransferHTTP kills the server process (no shutdown)
 // while a transfer task started over HTTP waits on the phone network: the
 // tool never returned, so after the restart the task answers from the
-// transfer alone, which the restart's recovery ended: the task completed
-// with transfer_call's transfer_failed error for the canceled transfer.
+// stored transfer, which the restart's recovery canceled with its call:
+// the task completed with transfer_call's call_not_active error, as the
+// tool answers a transfer whose call ended under it. (It answered
+// transfer_failed and "the caller is still connected", of a call the
+// restart had ended.)
 func TestTaskKilledMidTransferHTTP(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -238,7 +242,7 @@ func TestTaskKilledMidTransferHTTP(t *testing.T) {
 			text = tc.Text
 		}
 	}
-	if !res.IsError || !strings.HasPrefix(text, "transfer_failed: transfer to "+salesNumber+" canceled") {
+	if !res.IsError || text != "call_not_active: transfer canceled: "+core.TransferStoppedReason {
 		t.Errorf("tasks/result after the restart: %v %q", res.IsError, text)
 	}
 	checkResultShape(t, "transfer_call", &mcp.CallToolResult{Content: res.Content, StructuredContent: res.StructuredContent, IsError: true}, nil)
