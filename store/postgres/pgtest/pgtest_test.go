@@ -15,17 +15,25 @@ import (
 	"github.com/voicedock/voicedock/store/postgres/pgtest"
 )
 
+// startCluster starts a cluster of the test's own, and a context for the
+// test's minute; the test stops the cluster.
+func startCluster(t *testing.T) (context.Context, *pgtest.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	c, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c
+}
+
 // TestClusterStartsAndStops starts a cluster of its own, uses two
 // databases of it, and checks that stopping it ends the server and
 // removes its folder.
 func TestClusterStartsAndStops(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := startCluster(t)
 	defer c.Stop()
 	a, b := c.NewDatabase(t), c.NewDatabase(t)
 	if a == b {
@@ -115,12 +123,7 @@ func exists(path string) bool {
 // once resumed serves the data it had, on the same URL.
 func TestClusterPausesAndResumes(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c := startCluster(t)
 	defer c.Stop()
 	url := c.NewDatabase(t)
 	conn, err := pgx.Connect(ctx, url)
