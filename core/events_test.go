@@ -72,6 +72,26 @@ func BenchmarkBusPublishManyTransfers(b *testing.B) {
 	}
 }
 
+// TestSubscriberThatKeepsUpCostsNoAllocation: the events offered to a
+// subscriber that takes each one before the next reuse its queue's
+// array. An Event holds a whole Call, and the bus offers a transfer's
+// dozen events to several subscribers each.
+func TestSubscriberThatKeepsUpCostsNoAllocation(t *testing.T) {
+	bus := NewBus()
+	s := bus.Subscribe(nil)
+	defer s.Close()
+	e := Event{Type: EventCallStatus, Call: benchCall()}
+	bus.Publish(e) // the queue's array, once
+	<-s.C
+	allocs := testing.AllocsPerRun(200, func() {
+		bus.Publish(e)
+		<-s.C
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per event offered and taken, want 0", allocs)
+	}
+}
+
 // TestSlowSubscriberIsCutOff: a subscriber that stops reading never holds
 // up Publish or the others; at its queue's bound it gets what was queued,
 // then C closes and Lagged says it missed events, and the bus forgets it.
