@@ -277,6 +277,15 @@ func (r *resources) send(session, uri string) {
 // log sends call and transfer events as MCP log messages at info level to
 // every session whose level lets them through.
 func (r *resources) log(e core.Event) {
+	r.mu.Lock()
+	sessions := make([]string, 0, len(r.sessions))
+	for s := range r.sessions {
+		sessions = append(sessions, s)
+	}
+	r.mu.Unlock()
+	if len(sessions) == 0 {
+		return // no one to tell: the message is not built for nobody
+	}
 	data := map[string]any{"call_id": e.Call.ID, "call_status": e.Call.Status}
 	msg := fmt.Sprintf("call %s is %s", e.Call.ID, e.Call.Status)
 	if e.Transfer != nil {
@@ -298,12 +307,6 @@ func (r *resources) log(e core.Event) {
 	}
 	data["message"] = msg
 	n := mcp.NewLoggingMessageNotification(mcp.LoggingLevelInfo, "voicedock", data)
-	r.mu.Lock()
-	sessions := make([]string, 0, len(r.sessions))
-	for s := range r.sessions {
-		sessions = append(sessions, s)
-	}
-	r.mu.Unlock()
 	for _, session := range sessions {
 		// Sessions that never set a level, or set it above info, get
 		// nothing: mcp-go checks the level per session.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
 	var mu sync.Mutex
 	updates := map[string]int{}
 	listChanged := 0
+	var logged []string // the call's MCP log messages at info
 	got := make(chan struct{}, 100)
 	line.c.OnNotification(func(n mcp.JSONRPCNotification) {
 		mu.Lock()
@@ -31,6 +33,11 @@ func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
 			updates[uri]++
 		case "notifications/resources/list_changed":
 			listChanged++
+		case "notifications/message":
+			data, _ := n.Params.AdditionalFields["data"].(map[string]any)
+			if msg, _ := data["message"].(string); msg != "" {
+				logged = append(logged, msg)
+			}
 		default:
 			return
 		}
@@ -40,6 +47,9 @@ func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
 	caller := sipptest.Start(t, "uac_transfer_ok.xml", line.sipAddr, sipptest.Options{}, "-s", calledUser)
 	callID := line.answered(t)
 	uri := "voicedock://calls/" + callID
+	if err := line.c.SetLevel(t.Context(), mcp.SetLevelRequest{Params: mcp.SetLevelParams{Level: mcp.LoggingLevelInfo}}); err != nil {
+		t.Fatal(err)
+	}
 	//lint:ignore SA1019 the session-based protocol (2025-11-25) that clients speak today subscribes this way
 	if err := line.c.Subscribe(t.Context(), mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}); err != nil {
 		t.Fatal(err)
@@ -63,14 +73,16 @@ func TestSubscribedClientHearsEveryTransferStep(t *testing.T) {
 	for {
 		mu.Lock()
 		n, lc := updates[uri], listChanged
+		completed := slices.Contains(logged, "transfer of call "+callID+" to "+salesNumber+": completed")
 		mu.Unlock()
-		if n >= want && lc >= 1 {
+		if n >= want && lc >= 1 && completed {
 			break
 		}
 		select {
 		case <-got:
 		case <-deadline:
-			t.Fatalf("updates for %s: %d, want %d; list_changed %d", uri, n, want, lc)
+			mu.Lock()
+			t.Fatalf("updates for %s: %d, want %d; list_changed %d; log messages %q", uri, n, want, lc, logged)
 		}
 	}
 	live, err := line.c.ReadResource(t.Context(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: "voicedock://calls"}})

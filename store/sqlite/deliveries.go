@@ -296,9 +296,10 @@ func scanDelivery(row sqlrows.Scanner, body bool) (core.WebhookDelivery, error) 
 		lastStatus                     sql.NullInt64
 		doc                            string
 	)
-	dest := []any{&d.ID, &callID, &assistantID, &d.URL, &d.EventType, &d.Status, &d.Attempts,
+	dest := make([]any, 0, 14) // room for the body: no regrowth
+	dest = append(dest, &d.ID, &callID, &assistantID, &d.URL, &d.EventType, &d.Status, &d.Attempts,
 		(*timestamp)(&d.NextAttemptAt), &lastStatus, &lastError, (*timestamp)(&d.CreatedAt),
-		(*timestamp)(&d.UpdatedAt), nullTimestamp{&d.DeliveredAt}}
+		(*timestamp)(&d.UpdatedAt), nullTimestamp{&d.DeliveredAt})
 	if body {
 		dest = append(dest, &doc)
 	}

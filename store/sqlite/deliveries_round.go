@@ -146,10 +146,14 @@ func (s *Store) claimRound(ctx context.Context, tx *sql.Tx, r core.DeliveryRound
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	claimed := picked[:0]
 	for _, d := range picked {
 		if got[d.ID] {
-			into = append(into, d)
+			claimed = append(claimed, d)
 		}
 	}
-	return into, nil
+	if len(into) == 0 {
+		return claimed, nil // the round's own slice: no copy of each delivery
+	}
+	return append(into, claimed...), nil
 }
