@@ -67,6 +67,16 @@ func (s *Server) Run(ctx context.Context) {
 	s.resources.forward(ctx, s.resources.calls.Bus())
 }
 
+// WaitTasks waits until the tool calls run as tasks have returned and
+// their results are stored, or until ctx ends, and reports how many were
+// still running then. A shutdown calls it once the calls have ended (which
+// ends the tools waiting on them) and before the store closes: a task's
+// result stored after that was lost, and the task then answered from its
+// transfer's record instead of its own.
+func (s *Server) WaitTasks(ctx context.Context) (running int) {
+	return s.runs.wait(ctx)
+}
+
 // New returns an MCP server exposing the given tools, and the resources
 // when opts has Calls and Config.
 func New(list []tools.Tool, opts Options) (*Server, error) {

@@ -133,6 +133,33 @@ func (tr *taskRuns) forget(r *taskRun) {
 	tr.mu.Unlock()
 }
 
+// wait waits until every run started so far has ended (its result
+// stored), or until ctx ends; it returns how many had not.
+func (tr *taskRuns) wait(ctx context.Context) int {
+	tr.mu.Lock()
+	runs := make([]*taskRun, 0, len(tr.byKey))
+	for _, r := range tr.byKey {
+		runs = append(runs, r)
+	}
+	tr.mu.Unlock()
+	for i, r := range runs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			left := 0
+			for _, r := range runs[i:] {
+				select {
+				case <-r.done:
+				default:
+					left++
+				}
+			}
+			return left
+		}
+	}
+	return 0
+}
+
 // hooks wires the runs to mcp-go's request and task hooks.
 func (tr *taskRuns) hooks(h *mcpserver.Hooks, th *mcpserver.TaskHooks) {
 	h.AddBeforeCallTool(func(ctx context.Context, _ any, req *mcp.CallToolRequest) {

@@ -193,7 +193,9 @@ func (a *app) serveMCP(ctx context.Context, end context.CancelCauseFunc, stdin i
 //  2. SIP: new calls are refused, and the live calls end (BYE, recorded
 //     as ended with server_shutdown), as the user agent's Shutdown says;
 //  3. the calls the core still holds are recorded ended;
-//  4. the background workers: webhook delivery stops after the final
+//  4. the tool calls run as tasks, which those ends ended, store their
+//     results;
+//  5. the background workers: webhook delivery stops after the final
 //     events were written (what it has not sent stays in the outbox for
 //     the next start).
 //
@@ -211,6 +213,11 @@ func (a *app) shutdown(ctx context.Context, listeners, sip *stage) {
 	a.logger.Info("shutdown: stopped", "component", "sip")
 	a.calls.Shutdown(sctx)
 	a.logger.Info("shutdown: stopped", "component", "calls")
+	if running := a.mcp.WaitTasks(sctx); running > 0 {
+		a.logger.Warn("shutdown: tasks still running; their results are not stored", "tasks", running)
+	} else {
+		a.logger.Info("shutdown: stopped", "component", "tasks")
+	}
 	a.background.stop()
 	a.logger.Info("shutdown: stopped", "component", "webhooks")
 }

@@ -40,6 +40,7 @@ func TestShutdownOrderOnSIGTERM(t *testing.T) {
 		`msg="SIP user agent stopped"`,
 		`msg="shutdown: stopped" component=sip`,
 		`msg="shutdown: stopped" component=calls`,
+		`msg="shutdown: stopped" component=tasks`,
 		`msg="webhook dispatcher stopping"`,
 		`msg="shutdown: stopped" component=webhooks`,
 		`msg="shutdown: stopped" component=store`,
@@ -50,7 +51,7 @@ func TestShutdownOrderOnSIGTERM(t *testing.T) {
 		_, at = logs.waitFor(t, regexp.MustCompile(step), at, 10*time.Second)
 	}
 	// Each component stops once: no second shutdown ran beside the first.
-	for _, c := range []string{"mcp", "sip", "calls", "webhooks", "store"} {
+	for _, c := range []string{"mcp", "sip", "calls", "tasks", "webhooks", "store"} {
 		if n := strings.Count(logs.String(), `msg="shutdown: stopped" component=`+c+"\n"); n != 1 {
 			t.Errorf("%s stopped %d times:\n%s", c, n, logs)
 		}

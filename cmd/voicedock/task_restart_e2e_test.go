@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,11 @@ func TestTaskRestartMidTransfer(t *testing.T) {
 	task := callAsTask(t, c, "2025-11-25", "transfer_call", map[string]any{"call_id": callID, "destination": salesNumber})
 	waitForStep(t, c, task.TaskId, "transfer to "+salesNumber+": trying")
 	c.Close()
+	// The client's Close returns once the server has exited. Its shutdown
+	// waited for the task's own result to be stored before it closed the
+	// store (the stop's log goes to the stderr the client closed): a task
+	// answered after the restart from that result, not from its transfer.
+	checkTaskResultStored(t, dir, task.TaskId, "transfer canceled: "+core.TransferStoppedReason)
 
 	c2, _ := stdioServerVersion(t, "2025-11-25", dir)
 	got, err := tryGetTask(t, c2, task.TaskId)
@@ -194,6 +201,26 @@ func TestTaskRestartMidTransfer(t *testing.T) {
 		t.Errorf("tasks/result after the restart: %v %q", res.IsError, text)
 	}
 	checkResultShape(t, "transfer_call", &mcp.CallToolResult{Content: res.Content, StructuredContent: res.StructuredContent, IsError: true}, nil)
+}
+
+// checkTaskResultStored reads the task's record in the database of the
+// data directory, whose server has exited, and checks the tool's own
+// result is stored, with the text want.
+func checkTaskResultStored(t *testing.T, dir, taskID, want string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "voicedock.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var status string
+	var result sql.NullString
+	if err := db.QueryRowContext(t.Context(), `SELECT status, result FROM tasks WHERE id = ?`, taskID).Scan(&status, &result); err != nil {
+		t.Fatalf("task %s in the store: %v", taskID, err)
+	}
+	if status != "completed" || !strings.Contains(result.String, want) {
+		t.Errorf("task %s stored %s with result %q, want completed with the tool's %q", taskID, status, result.String, want)
+	}
 }
 
 // TestTaskKilledMidTransferHTTP kills the server process (no shutdown)
