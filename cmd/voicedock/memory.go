@@ -23,31 +23,33 @@ const (
 	// overload peaked at 310-318 MiB for ten runs, then at 329 MiB of a
 	// 329.3 MiB budget: 8 MiB more keeps the budget with room.
 	memoryOutsideGo = 56 << 20
-	// gcPercentUnderLimit is the collector's pace once the soft limit
-	// bounds the heap: the default of 100 collected ~4 times a second at a
-	// few hundred transfers a second (~15% of the CPU), for a heap far
-	// below the limit; 200 halves that, and the limit still caps the heap.
-	gcPercentUnderLimit = 200
+	// gcPercent is the collector's pace: the default of 100 collected ~4
+	// times a second at a few hundred transfers a second (~15% of the
+	// CPU). 200 halves that: at 750 transfers a second over MCP (the
+	// bench's ramp, which runs without a call cap) the p50 transfer took
+	// 333-489 ms against 731-1,125 ms at 100, at the same RSS, since the
+	// server fell behind less. A soft limit, where there is one, still
+	// caps the heap.
+	gcPercent = 200
 )
 
-// setMemoryLimit gives the Go runtime a soft limit of the memory budget
-// for maxCalls calls less memoryOutsideGo, so that under a burst the
-// collector works harder before the process outgrows the budget, and
-// admission (core.Calls.AdmitCall) refuses new calls once the live heap
-// fills three quarters of it. GOMEMLIMIT, when set, wins; with no call
-// cap there is no budget and no limit.
-//
-// Under that limit the collector runs at gcPercentUnderLimit unless GOGC
-// is set: with no limit a higher GOGC would let the heap grow unbounded.
-func setMemoryLimit(maxCalls int, logger *slog.Logger) {
+// setGCLimits sets the collector's pace to gcPercent unless GOGC is set,
+// and gives the Go runtime a soft limit of the memory budget for maxCalls
+// calls less memoryOutsideGo unless GOMEMLIMIT is set, so that under a
+// burst the collector works harder before the process outgrows the
+// budget, and admission (core.Calls.AdmitCall) refuses new calls once the
+// live heap fills three quarters of it. With no call cap there is no
+// budget and no limit: the heap may then grow to three times what is live
+// between collections (twice at GOGC=100), and GOMEMLIMIT bounds it.
+func setGCLimits(maxCalls int, logger *slog.Logger) {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set || maxCalls <= 0 {
 		return
 	}
 	limit := goMemoryLimit(maxCalls)
 	debug.SetMemoryLimit(limit)
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercentUnderLimit)
-	}
 	logger.Debug("Go memory limit set from VOICEDOCK_MAX_CALLS", "bytes", limit, "max_calls", maxCalls)
 }
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestMemoryLimitAndGCPace: a call cap gives the runtime its soft limit
-// and the collector its slower pace under it; no cap, or GOMEMLIMIT or
-// GOGC set by the operator, leaves the runtime's settings alone.
+// TestMemoryLimitAndGCPace: the collector gets its slower pace unless
+// GOGC is set, and a call cap gives the runtime its soft limit unless
+// GOMEMLIMIT is set; with no cap there is no limit.
 func TestMemoryLimitAndGCPace(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	restore := func() {
@@ -25,10 +25,11 @@ func TestMemoryLimitAndGCPace(t *testing.T) {
 		wantLimit int64
 		wantGC    int
 	}{
-		{"cap", 1000, nil, goMemoryLimit(1000), gcPercentUnderLimit},
-		{"no cap", 0, nil, math.MaxInt64, 100},
+		{"cap", 1000, nil, goMemoryLimit(1000), gcPercent},
+		{"no cap", 0, nil, math.MaxInt64, gcPercent},
 		{"GOGC set", 1000, map[string]string{"GOGC": "100"}, goMemoryLimit(1000), 100},
-		{"GOMEMLIMIT set", 1000, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64, 100},
+		{"GOMEMLIMIT set", 1000, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64, gcPercent},
+		{"no cap, GOGC set", 0, map[string]string{"GOGC": "100"}, math.MaxInt64, 100},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -36,7 +37,7 @@ func TestMemoryLimitAndGCPace(t *testing.T) {
 			for k, v := range c.env {
 				t.Setenv(k, v)
 			}
-			setMemoryLimit(c.maxCalls, logger)
+			setGCLimits(c.maxCalls, logger)
 			if got := debug.SetMemoryLimit(-1); got != c.wantLimit {
 				t.Errorf("memory limit %d, want %d", got, c.wantLimit)
 			}

@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	setMemoryLimit(cfg.MaxCalls, logger)
+	setGCLimits(cfg.MaxCalls, logger)
 	app, err := newApp(ctx, cfg, *mode, keys, lock, logger)
 	if err != nil {
 		return err
