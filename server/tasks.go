@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,10 +139,7 @@ func (tr *taskRuns) forget(r *taskRun) {
 // stored), or until ctx ends; it returns how many had not.
 func (tr *taskRuns) wait(ctx context.Context) int {
 	tr.mu.Lock()
-	runs := make([]*taskRun, 0, len(tr.byKey))
-	for _, r := range tr.byKey {
-		runs = append(runs, r)
-	}
+	runs := slices.Collect(maps.Values(tr.byKey))
 	tr.mu.Unlock()
 	for i, r := range runs {
 		select {
