@@ -81,9 +81,10 @@ type Subscription struct {
 	callID string // set for SubscribeCall
 	mu     sync.Mutex
 	// queue[head:] wait to be sent. The array is reused once they are
-	// all sent: popping by reslicing instead gave every event offered to
-	// a subscriber that keeps up an array of its own (an Event holds a
-	// whole Call), about a tenth of what the server allocated per
+	// all sent, and its taken events are dropped from its front once they
+	// are half of it: popping by reslicing instead gave every event
+	// offered to a subscriber that keeps up an array of its own (an Event
+	// holds a whole Call), about a tenth of what the server allocated per
 	// transfer.
 	queue  []Event
 	head   int
@@ -196,12 +197,19 @@ func (s *Subscription) pump(c chan<- Event) {
 			e := s.queue[s.head]
 			s.queue[s.head] = Event{}
 			s.head++
-			if s.head == len(s.queue) {
+			switch {
+			case s.head == len(s.queue):
 				s.head = 0
 				s.queue = s.queue[:0]
 				if cap(s.queue) > keptQueueCap {
 					s.queue = nil // a burst's array is not held for good
 				}
+			case s.head >= keptQueueCap && 2*s.head >= len(s.queue):
+				// A subscriber always a little behind never drains: the
+				// events it took would pile up in front of those waiting.
+				n := copy(s.queue, s.queue[s.head:])
+				clear(s.queue[n:])
+				s.queue, s.head = s.queue[:n], 0
 			}
 			s.mu.Unlock()
 			select {

@@ -92,6 +92,30 @@ func TestSubscriberThatKeepsUpCostsNoAllocation(t *testing.T) {
 	}
 }
 
+// TestQueueThatNeverDrainsStaysBounded: a subscriber always one or two
+// events behind never empties its queue, so the array is never reused
+// from its start; the events it already took must not pile up in front
+// of the ones waiting.
+func TestQueueThatNeverDrainsStaysBounded(t *testing.T) {
+	bus := NewBus()
+	s := bus.Subscribe(nil)
+	defer s.Close()
+	e := Event{Type: EventCallStatus, Call: benchCall()}
+	bus.Publish(e)
+	bus.Publish(e)
+	bus.Publish(e)
+	for range 20000 {
+		bus.Publish(e)
+		<-s.C
+	}
+	s.mu.Lock()
+	size := cap(s.queue)
+	s.mu.Unlock()
+	if size > 4*keptQueueCap {
+		t.Errorf("queue's array holds %d events for the 2 or 3 waiting", size)
+	}
+}
+
 // TestSlowSubscriberIsCutOff: a subscriber that stops reading never holds
 // up Publish or the others; at its queue's bound it gets what was queued,
 // then C closes and Lagged says it missed events, and the bus forgets it.
