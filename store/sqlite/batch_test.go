@@ -144,6 +144,18 @@ func (l *batchLog) write(name string, gate <-chan struct{}) func(*sql.Tx) error 
 	}
 }
 
+// writeStarted is write that closes started once the leader runs it:
+// a leader is "leading" before it takes its batch from the queue, so
+// writes queued between the two would join its batch.
+func (l *batchLog) writeStarted(name string, gate <-chan struct{}, started chan<- struct{}) func(*sql.Tx) error {
+	var once sync.Once
+	w := l.write(name, gate)
+	return func(tx *sql.Tx) error {
+		once.Do(func() { close(started) })
+		return w(tx)
+	}
+}
+
 // waitQueued waits until the batcher holds regular and urgent writes.
 func waitQueued(t *testing.T, s *Store, regular, urgent int) {
 	t.Helper()
@@ -173,14 +185,9 @@ func TestUrgentWritesGoFirst(t *testing.T) {
 
 	// The leader is busy with one write while five regular writes and an
 	// urgent one queue: the urgent one runs first.
-	gate := make(chan struct{})
-	wg.Go(func() { _ = s.inBatchTx(ctx, log.write("leader", gate)) })
-	waitQueued(t, s, 0, 0)
-	for s.batch.mu.Lock(); !s.batch.leading; s.batch.mu.Lock() {
-		s.batch.mu.Unlock()
-		runtime.Gosched()
-	}
-	s.batch.mu.Unlock()
+	gate, leaderRuns := make(chan struct{}), make(chan struct{})
+	wg.Go(func() { _ = s.inBatchTx(ctx, log.writeStarted("leader", gate, leaderRuns)) })
+	<-leaderRuns
 	for i := range 5 {
 		wg.Go(func() { _ = s.inBatchTx(ctx, log.write(fmt.Sprintf("r%d", i), nil)) })
 		waitQueued(t, s, i+1, 0)
@@ -238,13 +245,9 @@ func TestLeaderReturnsOnceItsWriteIsStored(t *testing.T) {
 	var wg sync.WaitGroup
 	leaderGate, nextGate := make(chan struct{}), make(chan struct{})
 	leaderDone := make(chan error, 1)
-	go func() { leaderDone <- s.inBatchTx(ctx, log.write("leader", leaderGate)) }()
-	waitQueued(t, s, 0, 0)
-	for s.batch.mu.Lock(); !s.batch.leading; s.batch.mu.Lock() {
-		s.batch.mu.Unlock()
-		runtime.Gosched()
-	}
-	s.batch.mu.Unlock()
+	leaderRuns := make(chan struct{})
+	go func() { leaderDone <- s.inBatchTx(ctx, log.writeStarted("leader", leaderGate, leaderRuns)) }()
+	<-leaderRuns
 	// Queued behind the leader's write, and held once it runs: the
 	// writes that keep a loaded store's queue from ever emptying.
 	nextDone := make(chan error, 1)
@@ -291,13 +294,10 @@ func TestExpiredWriteLeavesItsBatch(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	gate := make(chan struct{})
-	wg.Go(func() { _ = s.inBatchTx(ctx, func(*sql.Tx) error { <-gate; return nil }) })
-	for s.batch.mu.Lock(); !s.batch.leading; s.batch.mu.Lock() {
-		s.batch.mu.Unlock()
-		runtime.Gosched()
-	}
-	s.batch.mu.Unlock()
+	gate, leaderRuns := make(chan struct{}), make(chan struct{})
+	var leaderLog batchLog
+	wg.Go(func() { _ = s.inBatchTx(ctx, leaderLog.writeStarted("leader", gate, leaderRuns)) })
+	<-leaderRuns
 
 	var mu sync.Mutex
 	runs := map[string][]*sql.Tx{}
