@@ -221,10 +221,14 @@ func (m *Calls) writeKeptCall(ctx context.Context, path string) (ok bool, err er
 		return false, fmt.Errorf("read the call kept in %s: %w", path, err)
 	}
 	var f keptFile
-	if err := json.Unmarshal(b, &f); err != nil || m.keptPath(f.Call.ID) != path {
+	bad := json.Unmarshal(b, &f)
+	if bad == nil && m.keptPath(f.Call.ID) != path {
+		bad = fmt.Errorf("it holds call %q, not the call its name says", f.Call.ID)
+	}
+	if bad != nil {
 		// Not one of ours, or damaged on the disk: set aside for whoever
 		// looks, not tried at every start.
-		m.logger.Error("a file of a call's kept state cannot be read; set aside as .bad", "file", path, "err", err)
+		m.logger.Error("a file of a call's kept state cannot be read; set aside as .bad", "file", path, "err", bad)
 		return false, os.Rename(path, path+".bad")
 	}
 	lc := f.liveCall()

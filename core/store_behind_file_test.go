@@ -131,12 +131,23 @@ func TestKeptFileUnreadableIsSetAside(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "call-1.json"), []byte(`{"call": {"id": "call-1"`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Whole, but of another call than its name says.
+	if err := os.WriteFile(filepath.Join(dir, "call-2.json"), []byte(`{"call": {"id": "call-3", "status": "ended"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	calls := core.NewCalls(t.Context(), core.CallsConfig{KeptDir: dir}, st, st, core.NewBus(), slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { calls.Shutdown(context.Background()) })
 	if _, err := calls.RecoverAfterRestart(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "call-1.json.bad")); err != nil {
-		t.Fatalf("not set aside: %v", err)
+	for _, name := range []string{"call-1.json.bad", "call-2.json.bad"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("not set aside: %v", err)
+		}
+	}
+	for _, id := range []string{"call-1", "call-2", "call-3"} {
+		if _, err := st.GetCall(t.Context(), id); !core.HasCode(err, core.CodeNotFound) {
+			t.Errorf("call %s stored from a file set aside: %v", id, err)
+		}
 	}
 }
